@@ -1,0 +1,269 @@
+// The engine's public contract. Everything outside engine/ talks to the engine through these types.
+// The engine is generic: it knows nodes, inputs, artifacts and events, nothing about OS images.
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** Identity of a node within one plan, stable across invocations, e.g. "main/packages". */
+export type NodeId = string;
+
+/** A file or directory tree the task reads. Fingerprinted by content, type, mode, ownership, xattrs and
+ * symlink targets; a missing path fingerprints as "absent" (so creating it later reruns the node). */
+export interface PathInput {
+  path: string;
+  /** Paths relative to `path` to leave out of the fingerprint (e.g. a build directory inside sources). */
+  exclude?: string[];
+}
+
+/** Everything a node's key covers besides the task's name and version. Labels are the names shown by
+ * explain ("Packages", "mkosi.extra", "env:SOURCE_DATE_EPOCH", "dep:packages"). */
+export interface DeclaredInputs {
+  /** Config values or other plain data the task reads. */
+  values?: Record<string, Json>;
+  /** Files and trees the task reads, by label. */
+  paths?: Record<string, PathInput | string | null>;
+  /** Environment given to the task's processes. */
+  env?: Record<string, string>;
+  /** Nodes whose outputs the task consumes, by label. Their output digests enter the key (early cutoff). */
+  deps?: Record<string, NodeId>;
+}
+
+/** How a node's output is cached. */
+export type CachePolicy =
+  /** Normal: reuse the output when the key matches. */
+  | "cache"
+  /** Run every time (side effects outside the cache, e.g. scripts that touch the source tree); output
+   * digest still drives early cutoff downstream. */
+  | "always";
+
+export interface TaskDefinition<P = unknown> {
+  name: string;
+  /** Bump when the implementation changes in a way that changes outputs. */
+  version: number;
+  /** The single place where a task says what it reads. Must be pure and cheap. */
+  inputs(params: P): DeclaredInputs;
+  run(ctx: TaskContext, params: P): Promise<TaskResult | undefined>;
+  /** Named resources held while running (e.g. "package-cache:/var/cache/x"). Serialized across processes. */
+  resources?(params: P): string[];
+  cache?: CachePolicy;
+}
+
+export interface NodeSpec<P = unknown> {
+  id: NodeId;
+  task: TaskDefinition<P>;
+  params: P;
+  /** Grouping for display, e.g. the image name. */
+  group?: string;
+  /** Short human label, e.g. "packages". Defaults to the task name. */
+  label?: string;
+}
+
+/** What a node sees of one of its dependencies' outputs. */
+export interface DepOutput {
+  id: NodeId;
+  key: string;
+  /** SHA-256 of the output tree and metadata. */
+  digest: string;
+  /** Read-only directory holding the dependency's committed artifact. */
+  dir: string;
+  meta: Json;
+}
+
+export interface TaskContext {
+  id: NodeId;
+  key: string;
+  /** Empty directory that becomes this node's artifact when run() resolves. */
+  out: string;
+  /** Scratch directory, removed after the run. */
+  tmp: string;
+  deps: Record<string, DepOutput>;
+  signal: AbortSignal;
+  /** Full log of this run (every line passed to log() and every exec() output line). */
+  logFile: string;
+  log(line: string, stream?: "stdout" | "stderr"): void;
+  progress(update: ProgressUpdate): void;
+  /** Run a command, streaming its output into log events and the log file. Rejects with a
+   * TaskCommandError (command, exit status, tail of output) on failure or cancellation. */
+  exec(file: string, args: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Directory of any committed artifact this node refers to by key (e.g. lower layers of a stack). */
+  artifactDir(key: string): string;
+}
+
+export interface ExecOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  /** Replace the environment instead of extending process.env. */
+  extendEnv?: boolean;
+  input?: string | Buffer;
+  /** Capture stdout instead of logging it. */
+  captureStdout?: boolean;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+}
+
+export interface ProgressUpdate {
+  message?: string;
+  current?: number;
+  total?: number;
+  unit?: "items" | "bytes" | "packages";
+}
+
+export interface TaskResult {
+  /** Small JSON metadata stored in LMDB with the output (package lists, kernel version, ...).
+   * It is part of the output digest. */
+  meta?: Json;
+  /** Keys of other artifacts this artifact refers to (e.g. lower overlay layers); gc keeps them alive. */
+  retain?: string[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Explain: why a node will run (or ran), as data for renderers.
+
+export type InputKind = "task" | "value" | "path" | "env" | "dep";
+
+export interface InputChange {
+  kind: InputKind;
+  /** Label as declared ("Packages", "mkosi.extra", "SOURCE_DATE_EPOCH", "packages"); for kind "task"
+   * it is "version". */
+  name: string;
+  change: "added" | "removed" | "modified";
+  /** Old and new values for values/env/task version; digests for paths and deps. */
+  old?: Json;
+  new?: Json;
+  /** For trees: which files changed, relative to the declared path. */
+  files?: { added: string[]; removed: string[]; modified: string[] };
+}
+
+export type NodeStatus =
+  /** An output for the current key is in the cache. */
+  | "cached"
+  /** Inputs changed (or never ran): will run. */
+  | "will-run"
+  /** A dependency will run first; the key is known only afterwards (it may turn out cached). */
+  | "pending-deps"
+  /** A declared input is missing in a way the task cannot run with. */
+  | "missing-input";
+
+export interface NodeExplanation {
+  id: NodeId;
+  group?: string;
+  label: string;
+  task: string;
+  status: NodeStatus;
+  /** Current key when computable. */
+  key?: string;
+  /** Changed inputs against the last run of this node identity. Empty with status "will-run" means
+   * it never ran (see `firstRun`). */
+  changes: InputChange[];
+  firstRun: boolean;
+  /** For "pending-deps": the dependencies that will run, each with its own explanation's root causes. */
+  upstream: NodeId[];
+  /** The chain down to the root cause(s): node ids from this node to the nodes whose own inputs changed. */
+  rootCauses: { chain: NodeId[]; changes: InputChange[] }[];
+  lastRun?: RunRecord;
+}
+
+export interface RunRecord {
+  key: string;
+  digest: string;
+  durationMs: number;
+  bytes: number;
+  /** Epoch milliseconds. */
+  finishedAt: number;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events: one union, consumed by renderers (ink view, plain log, JSON-SEQ, Chrome trace).
+
+export interface PlannedNode {
+  id: NodeId;
+  group?: string;
+  label: string;
+  task: string;
+  deps: NodeId[];
+}
+
+export type EngineEvent =
+  | { type: "planned"; time: number; nodes: PlannedNode[] }
+  | { type: "cached"; time: number; id: NodeId; key: string; digest: string; savedMs?: number }
+  | { type: "waiting"; time: number; id: NodeId; on: string }
+  | { type: "started"; time: number; id: NodeId; key: string; explanation: NodeExplanation }
+  | { type: "progress"; time: number; id: NodeId; update: ProgressUpdate }
+  | { type: "log"; time: number; id: NodeId; stream: "stdout" | "stderr"; line: string }
+  | {
+      type: "finished";
+      time: number;
+      id: NodeId;
+      key: string;
+      digest: string;
+      durationMs: number;
+      bytes: number;
+      /** True when the output equals the previous run's output, so dependants stay cached. */
+      unchangedOutput: boolean;
+    }
+  | { type: "failed"; time: number; id: NodeId; error: TaskFailure }
+  | { type: "skipped"; time: number; id: NodeId; reason: "dependency-failed" | "cancelled"; cause?: NodeId }
+  | { type: "done"; time: number; ok: boolean; ran: number; cached: number; failed: number; savedMs: number };
+
+export interface TaskFailure {
+  message: string;
+  command?: string[];
+  exitCode?: number;
+  logTail: string[];
+  logFile: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The engine itself. `openEngine` lives in engine/index.ts.
+
+export interface EngineOptions {
+  /** Root of the cache: LMDB index, artifacts, temporary space. */
+  cacheDir: string;
+  /** Parallel nodes; default: CPU count. */
+  concurrency?: number;
+  /** Size bound for artifacts; least-recently-used entries are evicted to stay below it. */
+  maxBytes?: number;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  onEvent?: (event: EngineEvent) => void;
+  /** Run only these nodes and what they need; default: all. */
+  targets?: NodeId[];
+  /** Run these even if cached (e.g. --rerun-build-scripts). */
+  forceRun?: NodeId[];
+  /** Fail (instead of running) when a node for which this returns true would have to run
+   * (Incremental=strict). */
+  forbidRun?: (explanation: NodeExplanation) => string | undefined;
+}
+
+export interface RunSummary {
+  ok: boolean;
+  /** Committed outputs of every node that finished or was cached. */
+  outputs: Record<NodeId, DepOutput>;
+  failures: Record<NodeId, TaskFailure>;
+  ran: NodeId[];
+  cached: NodeId[];
+  skipped: NodeId[];
+}
+
+export interface GcResult {
+  removedEntries: number;
+  freedBytes: number;
+  remainingBytes: number;
+}
+
+export interface Engine {
+  /** Plan without running: status and reasons for every node (keys of nodes downstream of a node that
+   * must run are unknown and reported as "pending-deps"). */
+  explain(nodes: NodeSpec[]): Promise<NodeExplanation[]>;
+  run(nodes: NodeSpec[], options?: RunOptions): Promise<RunSummary>;
+  /** Past runs of a node identity, newest first. */
+  history(id: NodeId): RunRecord[];
+  /** Forget cached outputs of these node identities (all keys ever recorded for them). */
+  forget(ids: NodeId[]): Promise<number>;
+  gc(options?: { maxBytes?: number }): Promise<GcResult>;
+  close(): Promise<void>;
+}
