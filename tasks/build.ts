@@ -1,0 +1,109 @@
+// One `mkosi build`: plan the graph for all images, decide what must be refreshed or forced (CacheOnly=,
+// Incremental=, -f, --rerun-build-scripts), run it on the engine and report.
+import { lstat, rm } from "node:fs/promises";
+import type { Engine, EngineEvent, NodeExplanation, NodeId, RunSummary } from "../engine/api.js";
+import type { PlanEnv } from "./env.js";
+import type { ImageView } from "./image.js";
+import { outputPaths } from "./outputs.js";
+import { type BuildPlan, planBuild } from "./plan.js";
+
+export interface BuildRequest {
+  images: ImageView[];
+  env: PlanEnv;
+  engine: Engine;
+  onEvent?: (event: EngineEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface BuildResult {
+  plan: BuildPlan;
+  summary: RunSummary;
+  /** Nothing ran: every output was already up to date. */
+  upToDate: boolean;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** -f: remove outputs; -ff: also forget this config's cache entries; -fff: also the package cache. */
+export async function applyForce(plan: BuildPlan, env: PlanEnv, engine: Engine): Promise<void> {
+  const force = env.options.force;
+  if (force >= 1) {
+    for (const { image } of plan.images) {
+      for (const path of outputPaths(image)) await rm(path, { recursive: true, force: true });
+    }
+  }
+  if (force >= 2) await engine.forget(plan.nodes.map((node) => node.id));
+  if (force >= 3) await rm(env.packageCacheDir, { recursive: true, force: true });
+}
+
+/** Which nodes must run even though their key is cached. */
+export async function forcedNodes(
+  plan: BuildPlan,
+  env: PlanEnv,
+  explanations: NodeExplanation[],
+): Promise<NodeId[]> {
+  const status = new Map(explanations.map((e) => [e.id, e.status]));
+  const forced: NodeId[] = [];
+  for (const image of plan.images) {
+    // Outputs the user removed (or never had) are published again from the cache.
+    if (image.publish && status.get(image.publish) === "cached") {
+      const present = await Promise.all(outputPaths(image.image).slice(0, 1).map(exists));
+      if (!present.every(Boolean)) forced.push(image.publish);
+    }
+    if (env.options.rerunBuildScripts && image.nodes.build) forced.push(image.nodes.build);
+    const metadata = image.nodes.metadata;
+    if (metadata && status.get(metadata) === "cached" && wantsMetadataRefresh(image.image, image, status))
+      forced.push(metadata);
+  }
+  return forced;
+}
+
+/**
+ * CacheOnly= decides whether the repository metadata is synced again. `always` and `metadata`: never.
+ * `never`: on every build that runs anything. `auto`: unless the cached image (Incremental=) is usable,
+ * and only when something that installs packages has to run anyway, so a no-op rebuild never touches
+ * the network.
+ */
+function wantsMetadataRefresh(
+  image: ImageView,
+  plan: BuildPlan["images"][number],
+  status: Map<NodeId, NodeExplanation["status"]>,
+): boolean {
+  const mode = image.CacheOnly;
+  if (mode === "always" || mode === "metadata") return false;
+  const installers = ["bootstrap", "packages", "build-overlay", "volatile-packages"]
+    .map((step) => plan.nodes[step])
+    .filter((id): id is NodeId => id !== undefined);
+  const anyRuns = installers.some((id) => status.get(id) !== "cached");
+  if (mode === "never") return Object.values(plan.nodes).some((id) => status.get(id) !== "cached");
+  if (image.Incremental !== "no") return anyRuns && plan.imageCache.some((id) => status.get(id) !== "cached");
+  return anyRuns;
+}
+
+export async function build(request: BuildRequest): Promise<BuildResult> {
+  const { images, env, engine } = request;
+  const plan = planBuild(images, env);
+  await applyForce(plan, env, engine);
+  const explanations = await engine.explain(plan.nodes);
+  const forceRun = await forcedNodes(plan, env, explanations);
+  const strict = new Set(
+    plan.images.filter((image) => image.image.Incremental === "strict").flatMap((image) => image.imageCache),
+  );
+  const summary = await engine.run(plan.nodes, {
+    forceRun,
+    signal: request.signal,
+    onEvent: request.onEvent,
+    forbidRun: (explanation) =>
+      strict.has(explanation.id)
+        ? `Incremental=strict: the cached image for ${explanation.group ?? explanation.id} is out of date`
+        : undefined,
+  });
+  return { plan, summary, upToDate: summary.ok && summary.ran.length === 0 };
+}

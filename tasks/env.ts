@@ -1,0 +1,50 @@
+// What the pipeline needs to know beyond the image configs: where things live on this machine and what
+// the command line asked for. Built once per invocation by the build verb.
+import { createHash } from "node:crypto";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import type { ImageView } from "./image.js";
+
+export interface BuildOptions {
+  /** -f count. */
+  force: number;
+  rerunBuildScripts: boolean;
+  wipeBuildDir: boolean;
+  /** Arguments after `--`, passed to build scripts. */
+  cmdline: string[];
+  debug: boolean;
+}
+
+export interface PlanEnv {
+  /** Engine cache root (LMDB index + artifacts). */
+  cacheDir: string;
+  /** Downloaded packages, shared between images and invocations. */
+  packageCacheDir: string;
+  /** Directory of the top-level configuration (mkosi's -C). */
+  configDir: string;
+  options: BuildOptions;
+  /** $MKOSI_CONFIG text of an image: exactly one element of `summary --json`'s Images. */
+  configJson(image: ImageView): string;
+  /** uid/gid of the invoking user ($MKOSI_UID / $MKOSI_GID). */
+  uid: number;
+  gid: number;
+}
+
+function xdgCache(): string {
+  return process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
+}
+
+/** Engine cache directory: CacheDirectory= (or mkosi.cache/, resolved by config/) when set, else the
+ * user's cache. All images of one invocation share it, so identical nodes are built once. */
+export function defaultCacheDir(main: ImageView): string {
+  return main.CacheDirectory ? join(main.CacheDirectory, "graph") : join(xdgCache(), "mkosi", "graph");
+}
+
+export function defaultPackageCacheDir(main: ImageView): string {
+  return main.PackageCacheDirectory ?? join(xdgCache(), "mkosi", "packages");
+}
+
+/** Short stable digest for names derived from arbitrary strings. */
+export function shortHash(text: string): string {
+  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+}

@@ -1,0 +1,31 @@
+// A pipeline step: an engine task definition plus how the planner derives its parameters from an image.
+// Each step module declares its inputs in exactly one place: its task's `inputs()`.
+import type { NodeId, TaskDefinition } from "../engine/api.js";
+import type { PlanEnv } from "./env.js";
+import type { ImageView } from "./image.js";
+
+export interface StepPlanContext {
+  image: ImageView;
+  env: PlanEnv;
+  /** Node id of the image layer below this step (undefined for the first layer). */
+  prev: NodeId | undefined;
+  /** Node ids of other nodes of this image, by step name, planned so far. */
+  nodes: Record<string, NodeId>;
+  /** Node ids of the `build` nodes of the images this one depends on (Dependencies=), whose packages
+   * ($PACKAGEDIR) it may install. */
+  dependencyBuilds: NodeId[];
+}
+
+export interface Step<P> {
+  /** Step name: the node label and the last part of the node id ("main/packages"). */
+  name: string;
+  task: TaskDefinition<P>;
+  /** Does this image need the step at all? (e.g. no prepare node without prepare scripts) */
+  wanted(image: ImageView, env: PlanEnv): boolean;
+  /** Does the step add a layer to the image tree (so later layered steps stack on it)? */
+  layer: boolean;
+  params(context: StepPlanContext): P;
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: a heterogeneous list of steps; each step is typed in its module
+export type AnyStep = Step<any>;

@@ -1,0 +1,51 @@
+// Base trees (BaseTrees=): existing OS trees (directories or tar archives) the image starts from.
+// Unlike skeleton and extra trees, ownership is kept: these are whole file systems.
+import { stat } from "node:fs/promises";
+import type { TaskDefinition } from "../../engine/api.js";
+import { withLayer } from "../layers.js";
+import type { Step } from "../step.js";
+import { copyDirPreserving } from "../trees.js";
+
+interface Params {
+  trees: string[];
+}
+
+const task: TaskDefinition<Params> = {
+  name: "base-trees",
+  version: 1,
+  inputs: (p) => ({
+    paths: Object.fromEntries(p.trees.map((tree, index) => [`BaseTrees[${index}]:${tree}`, { path: tree }])),
+  }),
+  async run(ctx, p) {
+    return withLayer(ctx, undefined, async ({ root }) => {
+      for (const tree of p.trees) {
+        const info = await stat(tree);
+        if (info.isDirectory()) await copyDirPreserving(ctx, tree, root);
+        else if (/\.tar(\.\w+)?$/.test(tree))
+          await ctx.exec("tar", [
+            "--extract",
+            "--file",
+            tree,
+            "--directory",
+            root,
+            "--same-owner",
+            "--same-permissions",
+            "--numeric-owner",
+            "--xattrs",
+            "--xattrs-include=*",
+            "--acls",
+          ]);
+        else throw new Error(`BaseTrees=${tree}: only directories and tar archives are supported`);
+      }
+      return undefined;
+    });
+  },
+};
+
+export const baseTrees: Step<Params> = {
+  name: "base-trees",
+  task,
+  layer: true,
+  wanted: (image) => image.BaseTrees.length > 0,
+  params: ({ image }) => ({ trees: image.BaseTrees }),
+};

@@ -1,0 +1,35 @@
+// Skeleton trees (SkeletonTrees=, mkosi.skeleton/): copied into the image before any package is installed,
+// so they can carry package manager configuration.
+import type { NodeId, TaskDefinition } from "../../engine/api.js";
+import type { ConfigTree } from "../image.js";
+import { withLayer } from "../layers.js";
+import type { Step } from "../step.js";
+import { copyTreeInto, treeInputs } from "../trees.js";
+
+interface Params {
+  trees: ConfigTree[];
+  prev: NodeId | undefined;
+}
+
+const task: TaskDefinition<Params> = {
+  name: "skeleton",
+  version: 1,
+  inputs: (p) => ({
+    paths: treeInputs("SkeletonTrees", p.trees),
+    deps: p.prev ? { image: p.prev } : undefined,
+  }),
+  async run(ctx, p) {
+    return withLayer(ctx, ctx.deps.image, async ({ root }) => {
+      for (const tree of p.trees) await copyTreeInto(ctx, root, tree);
+      return undefined;
+    });
+  },
+};
+
+export const skeleton: Step<Params> = {
+  name: "skeleton",
+  task,
+  layer: true,
+  wanted: (image) => image.SkeletonTrees.length > 0,
+  params: ({ image, prev }) => ({ trees: image.SkeletonTrees, prev }),
+};

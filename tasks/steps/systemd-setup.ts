@@ -1,0 +1,174 @@
+// The systemd steps of the execution flow, in mkosi's order: systemd-sysusers, systemd-tmpfiles,
+// `systemctl preset-all`, depmod, systemd-firstboot (Locale=, Keymap=, Timezone=, Hostname=,
+// RootPassword=, RootShell=, also stored as credentials in /usr/lib/credstore) and systemd-hwdb.
+// Each tool runs against the image with --root, and only when the image ships its configuration.
+import { chmod, lstat, mkdir, readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { withLayer } from "../layers.js";
+import type { Step } from "../step.js";
+
+interface Params {
+  locale: string | null;
+  localeMessages: string | null;
+  keymap: string | null;
+  timezone: string | null;
+  hostname: string | null;
+  rootPassword: [string, boolean] | null;
+  rootShell: string | null;
+  /** With SourceDateEpoch= the password salt is derived, not random, so /etc/shadow is reproducible.
+   * (Seed= is random per invocation unless pinned, so it must not enter the key.) */
+  sourceDateEpoch: number | null;
+  prev: NodeId;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** SHA-512 crypt hash of a clear-text password (openssl, present on every Debian system). */
+async function hashPassword(ctx: TaskContext, password: string, epoch: number | null): Promise<string> {
+  const args = ["passwd", "-6", "-stdin"];
+  if (epoch !== null) {
+    const { createHash } = await import("node:crypto");
+    const salt = createHash("sha256").update(`${epoch}\0${password}`).digest("base64url").slice(0, 16);
+    args.push("-salt", salt.replace(/[-_]/g, "."));
+  }
+  const { stdout } = await ctx.exec("openssl", args, { input: password, captureStdout: true });
+  return stdout.trim();
+}
+
+/** Run a tool that reports "nothing to do / partially applied" with exit 65 or 73 (as tmpfiles does). */
+async function tolerant(ctx: TaskContext, argv: string[]): Promise<void> {
+  await ctx.exec("sh", [
+    "-c",
+    '"$@"; rc=$?; [ $rc = 65 ] || [ $rc = 73 ] && exit 0; exit $rc',
+    "sh",
+    ...argv,
+  ]);
+}
+
+async function writeCredentials(root: string, credentials: Record<string, string>): Promise<void> {
+  if (Object.keys(credentials).length === 0) return;
+  const dir = join(root, "usr/lib/credstore");
+  await mkdir(dir, { recursive: true });
+  await chmod(dir, 0o700);
+  for (const [name, value] of Object.entries(credentials)) {
+    await writeFile(join(dir, name), value, { mode: 0o600 });
+  }
+}
+
+const task: TaskDefinition<Params> = {
+  name: "systemd-setup",
+  version: 1,
+  inputs: (p) => ({
+    values: {
+      Locale: p.locale,
+      LocaleMessages: p.localeMessages,
+      Keymap: p.keymap,
+      Timezone: p.timezone,
+      Hostname: p.hostname,
+      RootPassword: p.rootPassword,
+      RootShell: p.rootShell,
+      SourceDateEpoch: p.sourceDateEpoch,
+    },
+    deps: { image: p.prev },
+  }),
+  async run(ctx, p) {
+    return withLayer(ctx, ctx.deps.image, async ({ root }) => {
+      const rootArg = `--root=${root}`;
+      if ((await exists(join(root, "usr/lib/sysusers.d"))) || (await exists(join(root, "etc/sysusers.d"))))
+        await ctx.exec("systemd-sysusers", [rootArg]);
+      if (await exists(join(root, "usr/lib/tmpfiles.d")))
+        await tolerant(ctx, [
+          "systemd-tmpfiles",
+          rootArg,
+          "--boot",
+          "--create",
+          "--remove",
+          "--exclude-prefix=/dev",
+          "--exclude-prefix=/proc",
+          "--exclude-prefix=/sys",
+          "--exclude-prefix=/run",
+          "--exclude-prefix=/tmp",
+          "--exclude-prefix=/var/tmp",
+        ]);
+      if (await exists(join(root, "usr/bin/systemctl"))) {
+        await ctx.exec("systemctl", [rootArg, "--preset-mode=enable-only", "preset-all"]);
+      }
+      const modules = join(root, "usr/lib/modules");
+      if (await exists(modules)) {
+        for (const kver of await readdir(modules)) {
+          if (await exists(join(modules, kver, "kernel")))
+            await ctx.exec("depmod", ["--basedir", root, kver]);
+        }
+      }
+
+      const firstboot: string[] = [];
+      const credentials: Record<string, string> = {};
+      if (p.locale) {
+        firstboot.push(`--locale=${p.locale}`);
+        credentials["firstboot.locale"] = p.locale;
+      }
+      if (p.localeMessages) {
+        firstboot.push(`--locale-messages=${p.localeMessages}`);
+        credentials["firstboot.locale-messages"] = p.localeMessages;
+      }
+      if (p.keymap) {
+        firstboot.push(`--keymap=${p.keymap}`);
+        credentials["firstboot.keymap"] = p.keymap;
+      }
+      if (p.timezone) {
+        firstboot.push(`--timezone=${p.timezone}`);
+        credentials["firstboot.timezone"] = p.timezone;
+      }
+      if (p.hostname) {
+        firstboot.push(`--hostname=${p.hostname}`);
+        credentials["system.hostname"] = p.hostname;
+      }
+      if (p.rootPassword) {
+        const [password, hashed] = p.rootPassword;
+        const hash = hashed ? password : await hashPassword(ctx, password, p.sourceDateEpoch);
+        firstboot.push(`--root-password-hashed=${hash}`);
+        credentials["passwd.hashed-password.root"] = hash;
+      }
+      if (p.rootShell) {
+        firstboot.push(`--root-shell=${p.rootShell}`);
+        credentials["passwd.shell.root"] = p.rootShell;
+      }
+      if (firstboot.length > 0) {
+        await ctx.exec("systemd-firstboot", [rootArg, "--force", ...firstboot]);
+        await writeCredentials(root, credentials);
+      }
+      if (await exists(join(root, "usr/lib/udev/hwdb.d")))
+        await ctx.exec("systemd-hwdb", [rootArg, "--usr", "--strict", "update"]);
+      return undefined;
+    });
+  },
+};
+
+export const systemdSetup: Step<Params> = {
+  name: "systemd-setup",
+  task,
+  layer: true,
+  wanted: () => true,
+  params: ({ image, prev }) => {
+    if (!prev) throw new Error("systemd-setup needs an image below it");
+    return {
+      locale: image.Locale,
+      localeMessages: image.LocaleMessages,
+      keymap: image.Keymap,
+      timezone: image.Timezone,
+      hostname: image.Hostname,
+      rootPassword: image.RootPassword,
+      rootShell: image.RootShell,
+      sourceDateEpoch: image.SourceDateEpoch,
+      prev,
+    };
+  },
+};
