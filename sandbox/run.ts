@@ -1,0 +1,314 @@
+// Running commands: on the host (`runCommand`) or in a mount namespace built with bubblewrap
+// (`runSandboxed`). Both stream output line by line to a callback, take the environment explicitly, keep a
+// tail of the output for error messages, and on AbortSignal kill the whole process group (and, in the
+// sandbox, the whole PID namespace: bwrap runs with --unshare-pid and --die-with-parent).
+//
+// Two sandbox layouts:
+//  - "tools": the host's /usr (and the /bin, /sbin, /lib* symlinks or binds) read-only, /etc from the
+//    host (read-only) or from a sandbox tree, fresh /proc /dev /tmp /run /var/tmp, the image root bound
+//    at /buildroot (optionally with API filesystems mounted inside it for package managers), plus
+//    caller binds (the /work/... directories of scripts, apt state, ...).
+//  - "chroot": the image root is `/`, with /proc /dev /sys /tmp /run, and the host's resolv.conf when
+//    the network is on.
+//
+// As root, bwrap does not create a user namespace and the sandboxed command keeps all capabilities
+// (--cap-add ALL), so dpkg can chroot and chown. As an unprivileged user bwrap needs unprivileged user
+// namespaces; `becomeRoot` maps the caller to uid/gid 0 inside. What does not work unprivileged: chown to
+// other ids (the namespace maps a single uid), so package installation, which creates files owned by
+// system users, needs real root; device nodes cannot be created; overlay mounts need `userxattr`.
+import { spawn } from "node:child_process";
+import { existsSync, lstatSync, readlinkSync } from "node:fs";
+import { createInterface } from "node:readline";
+
+export type OutputStream = "stdout" | "stderr";
+export type OutputCallback = (line: string, stream: OutputStream) => void;
+
+export interface CommandOptions {
+  /** The complete environment of the command (nothing is inherited). PATH defaults to /usr/bin:/usr/sbin. */
+  env?: Record<string, string>;
+  cwd?: string;
+  signal?: AbortSignal;
+  /** Called for every output line (without the newline). Stdout lines are not reported when captured. */
+  onOutput?: OutputCallback;
+  input?: string | Buffer;
+  /** Collect stdout into the result instead of streaming it. */
+  captureStdout?: boolean;
+  /** Reject on a non-zero exit status (default true). */
+  check?: boolean;
+  /** Lines of output kept for error messages (default 30). */
+  tailLines?: number;
+}
+
+export interface CommandResult {
+  exitCode: number;
+  stdout: string;
+}
+
+export class CommandError extends Error {
+  constructor(
+    readonly command: readonly string[],
+    readonly exitCode: number | null,
+    readonly signalName: string | null,
+    readonly tail: string[],
+    readonly aborted = false,
+  ) {
+    const what = aborted
+      ? "was cancelled"
+      : signalName
+        ? `was killed by ${signalName}`
+        : `failed with exit status ${exitCode}`;
+    const shown = command.length > 12 ? [...command.slice(0, 12), "…"] : command;
+    super(`Command ${shown.join(" ")} ${what}${tail.length ? `\n${tail.join("\n")}` : ""}`);
+    this.name = "CommandError";
+  }
+}
+
+export const DEFAULT_PATH = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin";
+
+/** Run a command on the host. See CommandOptions. */
+export function runCommand(cmd: readonly string[], opts: CommandOptions = {}): Promise<CommandResult> {
+  const [file, ...args] = cmd;
+  if (!file) return Promise.reject(new Error("runCommand: empty command"));
+  const env = { PATH: DEFAULT_PATH, ...(opts.env ?? {}) };
+  const tailMax = opts.tailLines ?? 30;
+  return new Promise<CommandResult>((resolvePromise, reject) => {
+    if (opts.signal?.aborted) {
+      reject(new CommandError(cmd, null, null, [], true));
+      return;
+    }
+    const child = spawn(file, args, {
+      cwd: opts.cwd,
+      env,
+      detached: true, // own process group, so cancellation reaches grandchildren too
+      stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
+    });
+    const tail: string[] = [];
+    const chunks: string[] = [];
+    let killTimer: NodeJS.Timeout | undefined;
+    let aborted = false;
+    const killGroup = (sig: NodeJS.Signals) => {
+      try {
+        if (child.pid) process.kill(-child.pid, sig);
+      } catch {
+        /* already gone */
+      }
+    };
+    const onAbort = () => {
+      aborted = true;
+      killGroup("SIGTERM");
+      killTimer = setTimeout(() => killGroup("SIGKILL"), 3000);
+      killTimer.unref();
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    const push = (line: string, stream: OutputStream) => {
+      tail.push(line);
+      if (tail.length > tailMax) tail.shift();
+      opts.onOutput?.(line, stream);
+    };
+    const closed: Promise<void>[] = [];
+    if (opts.captureStdout) {
+      child.stdout!.setEncoding("utf8");
+      child.stdout!.on("data", (d: string) => chunks.push(d));
+      closed.push(new Promise((r) => child.stdout!.on("close", () => r())));
+    } else {
+      const rl = createInterface({ input: child.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
+      rl.on("line", (l) => push(l, "stdout"));
+      closed.push(new Promise((r) => rl.on("close", () => r())));
+    }
+    const rle = createInterface({ input: child.stderr!, crlfDelay: Number.POSITIVE_INFINITY });
+    rle.on("line", (l) => push(l, "stderr"));
+    closed.push(new Promise((r) => rle.on("close", () => r())));
+    if (opts.input !== undefined) {
+      child.stdin!.on("error", () => undefined);
+      child.stdin!.end(opts.input);
+    }
+    let spawnError: Error | undefined;
+    child.on("error", (e) => {
+      spawnError = e;
+    });
+    child.on("close", async (code, sig) => {
+      await Promise.all(closed);
+      opts.signal?.removeEventListener("abort", onAbort);
+      if (killTimer) clearTimeout(killTimer);
+      if (aborted) killGroup("SIGKILL"); // stragglers that ignored SIGTERM
+      if (spawnError) {
+        reject(new CommandError(cmd, null, null, [spawnError.message]));
+        return;
+      }
+      const exitCode = code ?? 128;
+      if (aborted || ((opts.check ?? true) && (code !== 0 || sig))) {
+        reject(new CommandError(cmd, code, sig, tail, aborted));
+        return;
+      }
+      resolvePromise({ exitCode, stdout: chunks.join("") });
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface BindMount {
+  src: string;
+  dst: string;
+  readOnly?: boolean;
+  /** Skip silently if `src` does not exist. */
+  optional?: boolean;
+}
+
+export interface SandboxOptions extends CommandOptions {
+  /** "tools" (default): host tools, image at /buildroot. "chroot": the image is the root directory. */
+  mode?: "tools" | "chroot";
+  /** The image root directory (required for "chroot"). */
+  root?: string;
+  /** Bind the image read-only. */
+  rootReadOnly?: boolean;
+  /** tools mode: mount /proc, /dev, /sys and tmpfs /run, /tmp inside /buildroot (for package managers
+   * whose maintainer scripts run chrooted into the image). */
+  apivfs?: boolean;
+  /** tools mode: a directory to use as /etc instead of the host's /etc. */
+  etc?: string;
+  /** Additional bind mounts, applied after the layout (so they can cover parts of it). */
+  binds?: BindMount[];
+  /** Extra empty directories / tmpfs mounts to create. */
+  dirs?: string[];
+  tmpfs?: string[];
+  /** Keep the network (default: a new, empty network namespace). */
+  network?: boolean;
+  /** Bind the host /dev instead of a minimal one (loop devices, ...). */
+  devices?: boolean;
+  /** Unprivileged only: map the caller to root inside a user namespace. */
+  becomeRoot?: boolean;
+  /** Extra raw bwrap arguments, inserted before the command. */
+  extraArgs?: string[];
+}
+
+export const BUILDROOT = "/buildroot";
+
+const isRoot = () => process.getuid?.() === 0;
+
+/** Host top-level entries of the /usr merge: symlinks (merged /usr) or real directories. */
+function hostUsrLinks(): string[] {
+  const args: string[] = [];
+  for (const name of ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]) {
+    const p = `/${name}`;
+    let st: ReturnType<typeof lstatSync>;
+    try {
+      st = lstatSync(p);
+    } catch {
+      continue;
+    }
+    if (st.isSymbolicLink()) args.push("--symlink", readlinkSync(p), p);
+    else if (st.isDirectory()) args.push("--ro-bind", p, p);
+  }
+  return args;
+}
+
+/** Where the host resolver configuration really lives (resolv.conf is often a symlink into /run). */
+function hostResolvConf(): string | undefined {
+  return existsSync("/etc/resolv.conf") ? "/etc/resolv.conf" : undefined;
+}
+
+/** For a chroot: bind the host resolv.conf at the place the image's /etc/resolv.conf points to. */
+function chrootResolvConf(root: string): string[] {
+  const host = hostResolvConf();
+  if (!host) return [];
+  let dest = "/etc/resolv.conf";
+  try {
+    const st = lstatSync(`${root}/etc/resolv.conf`);
+    if (st.isSymbolicLink()) {
+      const target = readlinkSync(`${root}/etc/resolv.conf`);
+      const abs = target.startsWith("/") ? target : `/etc/${target}`;
+      const norm = new URL(abs, "file:///").pathname;
+      // Only follow into the tmpfs mounts we create, never write into the image through a symlink.
+      if (norm.startsWith("/run/") || norm.startsWith("/tmp/")) dest = norm;
+      else return [];
+    }
+  } catch {
+    if (!existsSync(`${root}/etc`)) return [];
+    // /etc/resolv.conf does not exist: bwrap creates the mount point file inside the image; avoid that.
+    return [];
+  }
+  return ["--ro-bind", host, dest];
+}
+
+function bindArgs(binds: readonly BindMount[]): string[] {
+  const out: string[] = [];
+  for (const b of binds) {
+    const op = `${b.readOnly ? "--ro-bind" : "--bind"}${b.optional ? "-try" : ""}`;
+    out.push(op, b.src, b.dst);
+  }
+  return out;
+}
+
+/** The bwrap argument vector (without the `bwrap` itself) for a command. Exposed so helpers that need
+ * a nested sandbox (mkosi-chroot) can be generated from the same logic. */
+export function bwrapArgs(cmd: readonly string[], opts: SandboxOptions): string[] {
+  const a: string[] = [
+    "--die-with-parent",
+    "--unshare-pid",
+    "--unshare-ipc",
+    "--unshare-uts",
+    "--unshare-cgroup-try",
+  ];
+  if (!opts.network) a.push("--unshare-net");
+  if (isRoot()) a.push("--cap-add", "ALL");
+  else if (opts.becomeRoot) a.push("--unshare-user", "--uid", "0", "--gid", "0", "--cap-add", "ALL");
+  const mode = opts.mode ?? "tools";
+  if (mode === "chroot") {
+    if (!opts.root) throw new Error("runSandboxed: chroot mode needs a root");
+    a.push(opts.rootReadOnly ? "--ro-bind" : "--bind", opts.root, "/");
+    a.push("--proc", "/proc");
+    a.push(...(opts.devices ? ["--dev-bind", "/dev", "/dev"] : ["--dev", "/dev"]));
+    a.push("--ro-bind-try", "/sys", "/sys");
+    a.push("--perms", "1777", "--tmpfs", "/tmp", "--perms", "0755", "--tmpfs", "/run");
+    if (opts.network) a.push(...chrootResolvConf(opts.root));
+  } else {
+    a.push("--ro-bind", "/usr", "/usr", ...hostUsrLinks());
+    a.push("--ro-bind", opts.etc ?? "/etc", "/etc");
+    if (opts.etc && opts.network) {
+      const rc = hostResolvConf();
+      if (rc) a.push("--ro-bind", rc, "/etc/resolv.conf");
+    }
+    a.push("--ro-bind-try", "/nix/store", "/nix/store");
+    a.push("--proc", "/proc");
+    a.push(...(opts.devices ? ["--dev-bind", "/dev", "/dev"] : ["--dev", "/dev"]));
+    a.push("--ro-bind-try", "/sys", "/sys");
+    a.push("--perms", "1777", "--tmpfs", "/tmp", "--perms", "1777", "--tmpfs", "/var/tmp");
+    a.push("--perms", "0755", "--tmpfs", "/run");
+    if (opts.network) a.push("--ro-bind-try", "/run/systemd/resolve", "/run/systemd/resolve");
+    if (opts.root) {
+      a.push(opts.rootReadOnly ? "--ro-bind" : "--bind", opts.root, BUILDROOT);
+      if (opts.apivfs) {
+        a.push("--proc", `${BUILDROOT}/proc`, "--dev", `${BUILDROOT}/dev`);
+        a.push("--ro-bind-try", "/sys", `${BUILDROOT}/sys`);
+        a.push(
+          "--perms",
+          "1777",
+          "--tmpfs",
+          `${BUILDROOT}/tmp`,
+          "--perms",
+          "0755",
+          "--tmpfs",
+          `${BUILDROOT}/run`,
+        );
+      }
+    }
+  }
+  for (const d of opts.dirs ?? []) a.push("--dir", d);
+  for (const t of opts.tmpfs ?? []) a.push("--tmpfs", t);
+  a.push(...bindArgs(opts.binds ?? []));
+  if (opts.cwd) a.push("--chdir", opts.cwd);
+  a.push(...(opts.extraArgs ?? []));
+  a.push("--", ...cmd);
+  return a;
+}
+
+/** Run a command in a bubblewrap sandbox (see SandboxOptions); output and errors as runCommand. */
+export function runSandboxed(cmd: readonly string[], opts: SandboxOptions = {}): Promise<CommandResult> {
+  const args = bwrapArgs(cmd, opts);
+  // cwd is applied inside the sandbox (--chdir); bwrap itself runs from /.
+  return runCommand(["bwrap", ...args], { ...opts, cwd: "/" }).catch((e: unknown) => {
+    if (e instanceof CommandError) throw new CommandError(cmd, e.exitCode, e.signalName, e.tail, e.aborted);
+    throw e;
+  });
+}
