@@ -1,0 +1,106 @@
+// The ink renderer: folds events into a BuildState as they come (cheap) and redraws on a timer at most
+// `fps` times a second, so a flood of log lines costs one frame, not one frame per line. Loaded only
+// through the dynamic import in ../index.ts.
+
+import { type Instance, render, renderToString } from "ink";
+import type { EngineEvent } from "../../../engine/api.js";
+import { BuildState } from "../state.js";
+import type { OutputStream, Renderer } from "../types.js";
+import { BuildView, snapshot } from "./view.js";
+
+export interface InkRendererOptions {
+  /** Frames per second at most. Default 10. */
+  fps?: number;
+  /** Lines of output shown under each running node. Default 3. */
+  logLines?: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+export class InkRenderer implements Renderer {
+  readonly state: BuildState;
+  private readonly instance: Instance;
+  private readonly timer: NodeJS.Timeout;
+  private renderedVersion = -1;
+  private closed?: Promise<void>;
+  private readonly now: () => number;
+  /** Frames drawn (for tests and for measuring). */
+  frames = 0;
+
+  constructor(
+    private readonly stream: OutputStream,
+    private readonly options: InkRendererOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.state = new BuildState({ logTailLines: Math.max(options.logLines ?? 3, 1) });
+    const fps = Math.min(30, Math.max(1, options.fps ?? 10));
+    this.instance = render(this.element(), {
+      stdout: stream as NodeJS.WriteStream,
+      exitOnCtrlC: false,
+      patchConsole: false,
+      maxFps: fps,
+    });
+    this.timer = setInterval(() => this.tick(), Math.ceil(1000 / fps));
+    this.timer.unref();
+  }
+
+  private element() {
+    return (
+      <BuildView
+        snap={snapshot(this.state, this.now())}
+        now={this.now()}
+        columns={this.stream.columns ?? 80}
+        rows={this.stream.rows ?? 24}
+        logLines={this.options.logLines ?? 3}
+      />
+    );
+  }
+
+  private redraw(): void {
+    this.renderedVersion = this.state.version;
+    this.frames++;
+    this.instance.rerender(this.element());
+  }
+
+  private tick(): void {
+    if (this.closed) return;
+    // Redraw when something changed, or to move spinners and elapsed times of running nodes.
+    const c = this.state.counts();
+    if (this.state.version !== this.renderedVersion || c.running > 0 || c.waiting > 0) this.redraw();
+  }
+
+  onEvent(event: EngineEvent): void {
+    if (this.closed) return;
+    this.state.apply(event);
+    if (event.type === "done") this.redraw();
+  }
+
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      clearInterval(this.timer);
+      this.renderedVersion = -1;
+      this.frames++;
+      this.instance.rerender(this.element());
+      this.instance.unmount();
+      await this.instance.waitUntilExit();
+    })();
+    return this.closed;
+  }
+}
+
+/** One frame of the view as a string (tests, snapshots of the layout). */
+export function renderFrame(
+  state: BuildState,
+  options: { now: number; columns?: number; rows?: number; logLines?: number },
+): string {
+  return renderToString(
+    <BuildView
+      snap={snapshot(state, options.now)}
+      now={options.now}
+      columns={options.columns ?? 100}
+      rows={options.rows ?? 40}
+      logLines={options.logLines ?? 3}
+    />,
+    { columns: options.columns ?? 100 },
+  );
+}

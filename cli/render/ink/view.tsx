@@ -1,0 +1,225 @@
+// The terminal progress view. Finished nodes go to <Static> (written once, above the live area, never
+// redrawn); the live area shows running and waiting nodes grouped by image, each with a spinner,
+// elapsed time, progress and the last lines of its output, then a status line. At the end: failures
+// and the summary.
+
+import { Box, Static, Text } from "ink";
+import type { ReactElement } from "react";
+import { formatBytes, formatDuration, formatProgress, truncate } from "../format.js";
+import { failureBlocks, formatSummary } from "../messages.js";
+import type { BuildState, NodeView } from "../state.js";
+
+export const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+/** An immutable picture of the state for one frame. */
+export interface ViewSnapshot {
+  /** Finished nodes in order of finishing: append-only across frames (required by <Static>). */
+  finished: NodeView[];
+  /** Running and waiting nodes by group, in planned group order. */
+  active: { group: string; nodes: NodeView[] }[];
+  pending: number;
+  counts: ReturnType<BuildState["counts"]>;
+  elapsedMs: number;
+  done: boolean;
+  summary?: string;
+  failures: string[];
+}
+
+export function snapshot(state: BuildState, now: number): ViewSnapshot {
+  const finished = state.finished.map((id) => ({ ...state.node(id) }));
+  const byGroup = new Map<string, NodeView[]>();
+  for (const n of state.nodes.values()) {
+    if (n.state !== "running" && n.state !== "waiting") continue;
+    const list = byGroup.get(n.group) ?? [];
+    list.push({ ...n, logTail: [...n.logTail] });
+    byGroup.set(n.group, list);
+  }
+  const active = state.groups
+    .filter((g) => byGroup.has(g))
+    .map((g) => ({ group: g, nodes: byGroup.get(g)!.sort((a, b) => a.num - b.num) }));
+  const counts = state.counts();
+  return {
+    finished,
+    active,
+    pending: counts.pending,
+    counts,
+    elapsedMs: state.elapsedMs(now),
+    done: state.done !== undefined,
+    summary: state.done ? formatSummary(state, { color: true }) : undefined,
+    failures: state.done ? failureBlocks(state, { color: true }) : [],
+  };
+}
+
+function FinishedLine({ node }: { node: NodeView }): ReactElement {
+  const name = (
+    <Text>
+      {node.group ? <Text dimColor>[{node.group}] </Text> : null}
+      {node.label}
+    </Text>
+  );
+  switch (node.state) {
+    case "cached":
+      return (
+        <Text wrap="truncate">
+          <Text color="green">◦ </Text>
+          {name}
+          <Text dimColor> cached</Text>
+        </Text>
+      );
+    case "done": {
+      const details = [formatDuration(node.durationMs ?? 0), formatBytes(node.bytes ?? 0)];
+      if (node.unchangedOutput) details.push("output unchanged");
+      return (
+        <Text wrap="truncate">
+          <Text color="green">✔ </Text>
+          {name}
+          <Text> {details.join(" · ")}</Text>
+          {node.reason ? <Text dimColor> {node.reason}</Text> : null}
+        </Text>
+      );
+    }
+    case "failed": {
+      const f = node.failure;
+      const what = f?.exitCode !== undefined ? `exit status ${f.exitCode}` : (f?.message ?? "failed");
+      return (
+        <Text wrap="truncate">
+          <Text color="red">✘ </Text>
+          {name}
+          <Text color="red">
+            {" "}
+            failed{node.durationMs !== undefined ? ` after ${formatDuration(node.durationMs)}` : ""}: {what}
+          </Text>
+        </Text>
+      );
+    }
+    default:
+      return (
+        <Text wrap="truncate" dimColor>
+          - {name} skipped ({node.skip?.reason === "cancelled" ? "cancelled" : "dependency failed"})
+        </Text>
+      );
+  }
+}
+
+export interface ViewProps {
+  snap: ViewSnapshot;
+  now: number;
+  /** Terminal size; the live area is kept below `rows` lines so ink never clears the screen. */
+  columns: number;
+  rows: number;
+  /** Lines of output shown under each running node. */
+  logLines?: number;
+}
+
+interface LiveLine {
+  key: string;
+  el: ReactElement;
+}
+
+function activeLines(props: ViewProps, logLines: number): LiveLine[] {
+  const { snap, now, columns } = props;
+  const lines: LiveLine[] = [];
+  const spin = SPINNER[Math.floor(now / 100) % SPINNER.length];
+  for (const { group, nodes } of snap.active) {
+    if (group) lines.push({ key: `g:${group}`, el: <Text bold>{group}</Text> });
+    for (const n of nodes) {
+      if (n.state === "waiting") {
+        lines.push({
+          key: n.id,
+          el: (
+            <Text wrap="truncate">
+              {"  "}
+              <Text color="yellow">…</Text> {n.label}{" "}
+              <Text dimColor>waiting for {n.waitingOn ?? "resources"}</Text>
+            </Text>
+          ),
+        });
+        continue;
+      }
+      const elapsed = formatDuration(Math.max(0, now - (n.startedAt ?? now)));
+      const progress = n.progress ? formatProgress(n.progress) : "";
+      lines.push({
+        key: n.id,
+        el: (
+          <Text wrap="truncate">
+            {"  "}
+            <Text color="cyan">{spin}</Text> {n.label} <Text color="yellow">{elapsed}</Text>
+            {progress ? <Text> {progress}</Text> : null}
+            {n.reason ? <Text dimColor> {n.reason}</Text> : null}
+          </Text>
+        ),
+      });
+      const tail = logLines > 0 ? n.logTail.slice(-logLines) : [];
+      for (const [i, l] of tail.entries()) {
+        lines.push({
+          key: `${n.id}:log:${i}`,
+          el: (
+            <Text wrap="truncate" dimColor>
+              {"    │ "}
+              {truncate(l, Math.max(10, columns - 6))}
+            </Text>
+          ),
+        });
+      }
+    }
+  }
+  return lines;
+}
+
+function statusLine(snap: ViewSnapshot): string {
+  const c = snap.counts;
+  const parts = [`${c.running} running`];
+  if (c.waiting > 0) parts.push(`${c.waiting} waiting`);
+  parts.push(`${snap.pending} queued`, `${c.done} done`, `${c.cached} cached`);
+  if (c.failed > 0) parts.push(`${c.failed} failed`);
+  return `${parts.join(" · ")} · ${formatDuration(snap.elapsedMs)}`;
+}
+
+export function BuildView(props: ViewProps): ReactElement {
+  const { snap } = props;
+  const budget = Math.max(3, props.rows - 2);
+  let live: LiveLine[] = [];
+  if (!snap.done) {
+    // Fit the live area into the terminal: fewer log lines first, then fewer nodes.
+    for (let logLines = props.logLines ?? 3; logLines >= 0; logLines--) {
+      live = activeLines(props, logLines);
+      if (live.length < budget) break;
+    }
+    if (live.length >= budget) {
+      const hidden = live.length - (budget - 2);
+      live = [
+        ...live.slice(0, budget - 2),
+        { key: "more", el: <Text dimColor>{`  … and ${hidden} more lines`}</Text> },
+      ];
+    }
+  }
+  return (
+    <Box flexDirection="column">
+      <Static items={snap.finished}>{(node) => <FinishedLine key={node.id} node={node} />}</Static>
+      {live.map((l) => (
+        <Box key={l.key}>{l.el}</Box>
+      ))}
+      {snap.done ? (
+        <Box flexDirection="column">
+          {snap.failures.length > 0 ? (
+            <Box flexDirection="column" marginTop={1}>
+              {snap.failures.map((l, i) => (
+                // biome-ignore lint/suspicious/noArrayIndexKey: static text lines
+                <Text key={i} wrap="truncate">
+                  {l}
+                </Text>
+              ))}
+            </Box>
+          ) : null}
+          <Box marginTop={1}>
+            <Text bold>{snap.summary}</Text>
+          </Box>
+        </Box>
+      ) : (
+        <Text dimColor wrap="truncate">
+          {statusLine(snap)}
+        </Text>
+      )}
+    </Box>
+  );
+}
