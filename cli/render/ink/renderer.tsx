@@ -13,7 +13,8 @@ export interface InkRendererOptions {
   fps?: number;
   /** Lines of output shown under each running node. Default 3. */
   logLines?: number;
-  /** Clock, for tests. */
+  /** Clock in event time, for tests. Default: the last event's time plus the wall time since it came,
+   * so elapsed times are right whatever clock the engine stamps events with. */
   now?: () => number;
 }
 
@@ -24,6 +25,7 @@ export class InkRenderer implements Renderer {
   private renderedVersion = -1;
   private closed?: Promise<void>;
   private readonly now: () => number;
+  private receivedAt = Date.now();
   /** Frames drawn (for tests and for measuring). */
   frames = 0;
 
@@ -31,7 +33,7 @@ export class InkRenderer implements Renderer {
     private readonly stream: OutputStream,
     private readonly options: InkRendererOptions = {},
   ) {
-    this.now = options.now ?? Date.now;
+    this.now = options.now ?? (() => (this.state.lastTime ?? Date.now()) + (Date.now() - this.receivedAt));
     this.state = new BuildState({ logTailLines: Math.max(options.logLines ?? 3, 1) });
     const fps = Math.min(30, Math.max(1, options.fps ?? 10));
     this.instance = render(this.element(), {
@@ -71,6 +73,7 @@ export class InkRenderer implements Renderer {
 
   onEvent(event: EngineEvent): void {
     if (this.closed) return;
+    this.receivedAt = Date.now();
     this.state.apply(event);
     if (event.type === "done") this.redraw();
   }

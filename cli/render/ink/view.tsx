@@ -95,7 +95,8 @@ function FinishedLine({ node }: { node: NodeView }): ReactElement {
     default:
       return (
         <Text wrap="truncate" dimColor>
-          - {name} skipped ({node.skip?.reason === "cancelled" ? "cancelled" : "dependency failed"})
+          - {name} skipped (
+          {node.skip?.reason === "cancelled" ? "cancelled" : `${node.skip?.cause ?? "a dependency"} failed`})
         </Text>
       );
   }
