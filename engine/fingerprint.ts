@@ -1,0 +1,396 @@
+// Fingerprints of files and trees, with a stat cache so unchanged files are never re-read.
+//
+// A fingerprint entry is a typed string covering everything that makes a file what it is in an image:
+//
+//   f <mode> <uid>:<gid> <sha256 of content>[ x<sha256 of xattrs>]
+//   l <uid>:<gid> <JSON link target>[ x...]
+//   c|b <mode> <uid>:<gid> <major>:<minor>[ x...]      (overlayfs whiteouts are c 0:0)
+//   p|s <mode> <uid>:<gid>[ x...]
+//   d <mode> <uid>:<gid> <sha256 of the directory manifest>[ x...]   (opaque dirs carry trusted.overlay.opaque)
+//
+// A directory manifest is the sorted list of [name, entry] of its children; manifests are stored in LMDB
+// under their digest (a Merkle tree: unchanged subtrees are shared between versions and skipped by diffs).
+// The fingerprint of a declared path is "none" (null), "absent", the entry of a file, or "D <digest>" for a
+// directory (the root directory's own mode and owner are left out: only what is inside counts).
+//
+// Fast path: a walk lstat()s every entry and hashes all stat tuples with xxh64; if that equals the value
+// stored for the declared path, its fingerprint is reused without a single further lookup. Otherwise each
+// entry's stat tuple is compared with the stat cache and only changed entries are re-read (content, link
+// target, xattrs via one batched getfattr). Entries whose ctime is too recent to be trusted ("racy", as git
+// calls it) are never cached.
+
+import { spawnSync } from "node:child_process";
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
+import { createHash } from "node:crypto";
+import { resolve } from "node:path";
+import type { XXHashAPI } from "xxhash-wasm";
+import type { PathInput } from "./api.js";
+import { sha256 } from "./encoding.js";
+import type { DirManifest, PathSig, Store } from "./store.js";
+
+/** Entries whose ctime is within this window of the walk are not cached (timestamps are coarse). */
+const RACY_MS = 2000;
+/** Files above this size are hashed asynchronously, in chunks. */
+const LARGE_FILE = 4 * 1024 * 1024;
+const GETFATTR_BATCH = 400;
+
+interface Node {
+  name: string;
+  abs: string;
+  st: Stats;
+  tuple: string;
+  children?: Node[];
+  fp?: string;
+  xattr?: string;
+}
+
+export interface TreeFingerprint {
+  /** "absent", an entry string, or "D <digest>". */
+  fp: string;
+  /** Disk usage of the tree (st_blocks), for artifacts. */
+  bytes: number;
+}
+
+function statTuple(st: Stats): string {
+  return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.mode}:${st.uid}:${st.gid}:${st.rdev}`;
+}
+
+function major(rdev: number): number {
+  return ((rdev >>> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
+}
+function minor(rdev: number): number {
+  return (rdev & 0xff) | ((rdev >>> 12) & ~0xff & 0xfffff);
+}
+
+function perm(st: Stats): string {
+  return (st.mode & 0o7777).toString(8);
+}
+
+/** The entry string of a non-directory, without xattrs. `content` is the content digest for files. */
+function entryOf(st: Stats, content: string | undefined, link: string | undefined): string {
+  const own = `${st.uid}:${st.gid}`;
+  if (st.isFile()) return `f ${perm(st)} ${own} ${content}`;
+  if (st.isSymbolicLink()) return `l ${own} ${JSON.stringify(link)}`;
+  if (st.isCharacterDevice()) return `c ${perm(st)} ${own} ${major(st.rdev)}:${minor(st.rdev)}`;
+  if (st.isBlockDevice()) return `b ${perm(st)} ${own} ${major(st.rdev)}:${minor(st.rdev)}`;
+  if (st.isFIFO()) return `p ${perm(st)} ${own}`;
+  if (st.isSocket()) return `s ${perm(st)} ${own}`;
+  return `? ${st.mode.toString(8)} ${own}`;
+}
+
+export function manifestDigest(entries: DirManifest): string {
+  const h = createHash("sha256");
+  for (const [name, fp] of entries) h.update(`${JSON.stringify(name)} ${fp}\n`);
+  return h.digest("hex");
+}
+
+function unescapeGetfattr(s: string): string {
+  // getfattr writes names as bytes, escaping some as \ooo; work in latin1 (one char per byte).
+  const bytes = s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+  return Buffer.from(bytes, "latin1").toString("utf8");
+}
+
+let getfattrMissing = false;
+
+/** All xattrs of the given paths (not following symlinks), as "name=0xhex" lines sorted, keyed by path.
+ * Paths without xattrs are absent from the result. */
+export function readXattrs(paths: string[]): Map<string, string> {
+  const result = new Map<string, string>();
+  if (getfattrMissing) return result;
+  for (let i = 0; i < paths.length; i += GETFATTR_BATCH) {
+    const batch = paths.slice(i, i + GETFATTR_BATCH);
+    const r = spawnSync("getfattr", ["--absolute-names", "-h", "-d", "-m", "-", "-e", "hex", "--", ...batch], {
+      env: { ...process.env, LC_ALL: "C" },
+      maxBuffer: 1 << 30,
+      stdio: ["ignore", "pipe", "ignore"],
+    });
+    if (r.error) {
+      if ((r.error as NodeJS.ErrnoException).code === "ENOENT") {
+        getfattrMissing = true;
+        return result;
+      }
+      throw r.error;
+    }
+    const out = r.stdout.toString("latin1");
+    let current: string | undefined;
+    let lines: string[] = [];
+    const flush = () => {
+      if (current !== undefined && lines.length > 0) result.set(current, lines.sort().join("\n"));
+      lines = [];
+    };
+    for (const line of out.split("\n")) {
+      if (line.startsWith("# file: ")) {
+        flush();
+        current = unescapeGetfattr(line.slice(8));
+      } else if (line !== "" && current !== undefined) {
+        lines.push(unescapeGetfattr(line));
+      }
+    }
+    flush();
+  }
+  return result;
+}
+
+function xattrSuffix(x: string | undefined): string {
+  return x ? ` x${sha256(x)}` : "";
+}
+
+async function hashLargeFile(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
+export interface FingerprintOptions {
+  /** Use and fill the stat cache and the per-path fast path (inputs); off for fresh outputs. */
+  cache: boolean;
+  /** Store directory manifests (needed to explain which files changed). */
+  storeManifests: boolean;
+}
+
+export class Fingerprinter {
+  private memo = new Map<string, Promise<PathSig>>();
+  private pendingWrites: Promise<unknown>[] = [];
+
+  constructor(
+    private store: Store,
+    private xx: XXHashAPI,
+  ) {}
+
+  /** Forget per-invocation memoized results (call at the start of each plan). */
+  reset(): void {
+    this.memo.clear();
+  }
+
+  /** Fingerprint of a declared path, memoized per invocation. */
+  path(input: PathInput | string | null): Promise<PathSig> {
+    if (input === null) return Promise.resolve({ path: null, fp: "none" });
+    const spec = typeof input === "string" ? { path: input } : input;
+    const path = resolve(spec.path);
+    const exclude = [...new Set(spec.exclude ?? [])].map((e) => e.replace(/^\.?\/+|\/+$/g, "")).sort();
+    const memoKey = `${path}\0${exclude.join("\0")}`;
+    let p = this.memo.get(memoKey);
+    if (!p) {
+      p = this.tree(path, exclude, { cache: true, storeManifests: true }).then((t) => {
+        const sig: PathSig = { path, fp: t.fp };
+        if (exclude.length > 0) sig.exclude = exclude;
+        return sig;
+      });
+      this.memo.set(memoKey, p);
+    }
+    return p;
+  }
+
+  async flush(): Promise<void> {
+    const w = this.pendingWrites;
+    this.pendingWrites = [];
+    await Promise.all(w);
+    if (this.pendingWrites.length === 0) this.store.pendingDirs.clear();
+  }
+
+  /** Fingerprint of a file or tree. */
+  async tree(path: string, exclude: string[], opts: FingerprintOptions): Promise<TreeFingerprint> {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) return { fp: "absent", bytes: 0 };
+    const now = Date.now();
+    let racy = false;
+    const excl = new Set(exclude);
+    const statParts: string[] = [];
+    let bytes = 0;
+
+    const mk = (name: string, abs: string, s: Stats): Node => {
+      const tuple = statTuple(s);
+      if (s.ctimeMs > now - RACY_MS) racy = true;
+      bytes += s.blocks * 512;
+      return { name, abs, st: s, tuple };
+    };
+    const root = mk("", path, st);
+    if (st.isDirectory()) {
+      const walk = (dir: Node, rel: string) => {
+        let names: string[];
+        try {
+          names = readdirSync(dir.abs);
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code === "ENOENT") names = [];
+          else throw e;
+        }
+        names.sort();
+        const children: Node[] = [];
+        for (const name of names) {
+          const crel = rel === "" ? name : `${rel}/${name}`;
+          if (excl.has(crel)) continue;
+          const cabs = `${dir.abs}/${name}`;
+          const cst = lstatSync(cabs, { throwIfNoEntry: false });
+          if (!cst) continue;
+          const child = mk(name, cabs, cst);
+          statParts.push(crel, "\0", child.tuple, "\n");
+          children.push(child);
+          if (cst.isDirectory()) walk(child, crel);
+        }
+        dir.children = children;
+      };
+      walk(root, "");
+    }
+
+    let rootKey: string | undefined;
+    let statHash: string | undefined;
+    const excludeStr = exclude.join("\0");
+    if (opts.cache && root.children) {
+      rootKey = this.xx.h64ToString(`${path}\0${excludeStr}`);
+      statHash = this.xx.h64ToString(`${root.tuple}\n${statParts.join("")}`);
+      const rec = this.store.getRoot(rootKey);
+      if (rec && rec.path === path && rec.exclude === excludeStr && rec.statHash === statHash) {
+        return { fp: rec.fp, bytes };
+      }
+    }
+
+    // Slow path: find entries whose stat changed, re-read those.
+    const changed: Node[] = [];
+    const statKeys = new Map<Node, string>();
+    const visit = (n: Node) => {
+      if (opts.cache) {
+        const k = this.xx.h64ToString(n.abs);
+        statKeys.set(n, k);
+        const rec = this.store.getStat(k);
+        if (rec && rec.path === n.abs && rec.stat === n.tuple) {
+          if (n.children) n.xattr = rec.fp;
+          else n.fp = rec.fp;
+        } else {
+          changed.push(n);
+        }
+      } else {
+        changed.push(n);
+      }
+      if (n.children) for (const c of n.children) visit(c);
+    };
+    visit(root);
+
+    if (changed.length > 0) {
+      const xattrs = readXattrs(changed.map((n) => n.abs));
+      const large: Promise<void>[] = [];
+      for (const n of changed) {
+        const x = xattrs.get(n.abs) ?? "";
+        if (n.children) {
+          n.xattr = xattrSuffix(x);
+          continue;
+        }
+        if (n.st.isFile()) {
+          if (n.st.size > LARGE_FILE) {
+            large.push(
+              hashLargeFile(n.abs).then((h) => {
+                n.fp = entryOf(n.st, h, undefined) + xattrSuffix(x);
+              }),
+            );
+          } else {
+            n.fp = entryOf(n.st, sha256(readFileSync(n.abs)), undefined) + xattrSuffix(x);
+          }
+        } else if (n.st.isSymbolicLink()) {
+          n.fp = entryOf(n.st, undefined, readlinkSync(n.abs)) + xattrSuffix(x);
+        } else {
+          n.fp = entryOf(n.st, undefined, undefined) + xattrSuffix(x);
+        }
+      }
+      await Promise.all(large);
+      if (opts.cache) {
+        for (const n of changed) {
+          if (n.st.ctimeMs > now - RACY_MS) continue;
+          const fp = n.children ? n.xattr! : n.fp!;
+          this.pendingWrites.push(this.store.stat.put(statKeys.get(n)!, { path: n.abs, stat: n.tuple, fp }));
+        }
+      }
+    }
+
+    // Directory digests, bottom-up.
+    const dirFp = (n: Node): string => {
+      const entries: DirManifest = n.children!.map((c) => [c.name, c.children ? dirFp(c) : c.fp!]);
+      const digest = manifestDigest(entries);
+      if (opts.storeManifests && !this.store.pendingDirs.has(digest) && !this.store.dir.doesExist(digest)) {
+        this.store.pendingDirs.set(digest, entries);
+        this.pendingWrites.push(this.store.dir.put(digest, entries));
+      }
+      return `d ${perm(n.st)} ${n.st.uid}:${n.st.gid} ${digest}${n.xattr ?? ""}`;
+    };
+    let fp: string;
+    if (root.children) {
+      const full = dirFp(root);
+      fp = `D ${full.split(" ")[3]}`;
+    } else {
+      fp = root.fp!;
+    }
+    if (opts.cache && rootKey && statHash && !racy) {
+      this.pendingWrites.push(this.store.root.put(rootKey, { path, exclude: excludeStr, statHash, fp }));
+    }
+    return { fp, bytes };
+  }
+}
+
+/** Files that differ between two fingerprints (paths relative to the declared path). Needs the stored
+ * manifests; returns undefined when they are gone. */
+export function diffTrees(
+  store: Store,
+  oldFp: string,
+  newFp: string,
+): { added: string[]; removed: string[]; modified: string[] } | undefined {
+  const res = { added: [] as string[], removed: [] as string[], modified: [] as string[] };
+  const digestOf = (fp: string) => (fp.startsWith("D ") ? fp.slice(2) : fp.startsWith("d ") ? fp.split(" ")[3] : undefined);
+  const listAll = (digest: string, prefix: string, into: string[]): boolean => {
+    const m = store.getDir(digest);
+    if (!m) return false;
+    for (const [name, fp] of m) {
+      const rel = prefix + name;
+      into.push(rel);
+      const d = fp.startsWith("d ") ? digestOf(fp) : undefined;
+      if (d && !listAll(d, `${rel}/`, into)) return false;
+    }
+    return true;
+  };
+  const cmp = (a: string, b: string, prefix: string): boolean => {
+    if (a === b) return true;
+    const ma = store.getDir(a);
+    const mb = store.getDir(b);
+    if (!ma || !mb) return false;
+    const A = new Map(ma);
+    const B = new Map(mb);
+    for (const [name, fa] of ma) {
+      const rel = prefix + name;
+      const fb = B.get(name);
+      if (fb === undefined) {
+        res.removed.push(rel);
+        const d = fa.startsWith("d ") ? digestOf(fa) : undefined;
+        if (d && !listAll(d, `${rel}/`, res.removed)) return false;
+      } else if (fa !== fb) {
+        const da = fa.startsWith("d ") ? digestOf(fa) : undefined;
+        const db = fb.startsWith("d ") ? digestOf(fb) : undefined;
+        if (da && db) {
+          // Directory metadata (mode, owner, xattrs) changed: report the directory itself.
+          if (fa.replace(da, "") !== fb.replace(db, "")) res.modified.push(rel);
+          if (!cmp(da, db, `${rel}/`)) return false;
+        } else {
+          res.modified.push(rel);
+          if (da && !listAll(da, `${rel}/`, res.removed)) return false;
+          if (db && !listAll(db, `${rel}/`, res.added)) return false;
+        }
+      }
+    }
+    for (const [name, fb] of mb) {
+      if (A.has(name)) continue;
+      const rel = prefix + name;
+      res.added.push(rel);
+      const d = fb.startsWith("d ") ? digestOf(fb) : undefined;
+      if (d && !listAll(d, `${rel}/`, res.added)) return false;
+    }
+    return true;
+  };
+  const da = digestOf(oldFp);
+  const db = digestOf(newFp);
+  if (oldFp.startsWith("D ") && newFp.startsWith("D ") && da && db) {
+    return cmp(da, db, "") ? res : undefined;
+  }
+  if (newFp.startsWith("D ") && db && (oldFp === "absent" || oldFp === "none")) {
+    return listAll(db, "", res.added) ? res : undefined;
+  }
+  if (oldFp.startsWith("D ") && da && (newFp === "absent" || newFp === "none")) {
+    return listAll(da, "", res.removed) ? res : undefined;
+  }
+  return undefined;
+}

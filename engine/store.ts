@@ -1,0 +1,212 @@
+// The LMDB index: one environment under <cacheDir>/index with a few named databases.
+//
+//   sig      key            -> SignatureRecord   full input record of a key (explain diffs these)
+//   out      key            -> OutputRecord      committed output of a key (artifact dir is artifacts/<key>)
+//   lru      key            -> number            last use (epoch ms), kept apart so hits rewrite little
+//   hist     node id        -> HistoryRecord     last key used by that identity and its past runs
+//   dir      dir digest     -> DirManifest       content-addressed directory listings (Merkle tree of inputs)
+//   stat     xxh64(path)    -> StatRecord        stat cache: stat tuple -> content digest, link target, xattrs
+//   root     xxh64(path+ex) -> RootRecord        per declared path: xxh64 over all stat tuples -> fingerprint
+//   inflight key            -> Owner             a process is producing this key right now
+//   locks    resource name  -> Owner             named resources held across processes
+//
+// Records are validated with zod when read (stat and root records, the hot ones, with a hand-written guard).
+// Large blobs never go in here: artifacts live on disk.
+
+import { open, type Database, type RootDatabase } from "lmdb";
+import { z } from "zod";
+import type { Json, RunRecord } from "./api.js";
+import type { Owner } from "./proc.js";
+
+const json: z.ZodType<Json> = z.lazy(() =>
+  z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(json), z.record(z.string(), json)]),
+);
+
+export const pathSigSchema = z.object({
+  path: z.string().nullable(),
+  exclude: z.array(z.string()).optional(),
+  /** Fingerprint of the path: "none", "absent", or a typed entry string (see fingerprint.ts). */
+  fp: z.string(),
+});
+export type PathSig = z.infer<typeof pathSigSchema>;
+
+export const depSigSchema = z.object({ id: z.string(), key: z.string(), digest: z.string() });
+export type DepSig = z.infer<typeof depSigSchema>;
+
+export const signatureSchema = z.object({
+  task: z.string(),
+  version: z.number(),
+  values: z.record(z.string(), z.unknown()),
+  paths: z.record(z.string(), pathSigSchema),
+  env: z.record(z.string(), z.string()),
+  deps: z.record(z.string(), depSigSchema),
+});
+export interface SignatureRecord {
+  task: string;
+  version: number;
+  values: Record<string, Json>;
+  paths: Record<string, PathSig>;
+  env: Record<string, string>;
+  deps: Record<string, DepSig>;
+}
+
+export const outputSchema = z.object({
+  digest: z.string(),
+  /** Root fingerprint of the artifact tree. */
+  tree: z.string(),
+  meta: json,
+  retain: z.array(z.string()),
+  bytes: z.number(),
+  durationMs: z.number(),
+  createdAt: z.number(),
+  nodeId: z.string(),
+  task: z.string(),
+});
+export type OutputRecord = z.infer<typeof outputSchema>;
+
+const runSchema = z.object({
+  key: z.string(),
+  digest: z.string(),
+  durationMs: z.number(),
+  bytes: z.number(),
+  finishedAt: z.number(),
+});
+export const historySchema = z.object({
+  /** Key last used (run or cache hit) by this node identity. */
+  last: z.string().optional(),
+  /** Output digest of that key. */
+  lastDigest: z.string().optional(),
+  runs: z.array(runSchema),
+  /** Every key recorded for this identity (for forget), newest last, bounded. */
+  keys: z.array(z.string()),
+});
+export type HistoryRecord = z.infer<typeof historySchema>;
+
+export const ownerSchema = z.object({ pid: z.number(), start: z.string(), host: z.string(), token: z.string() });
+
+/** [name, fingerprint] sorted by name. */
+export type DirManifest = [string, string][];
+const dirSchema = z.array(z.tuple([z.string(), z.string()]));
+
+export interface StatRecord {
+  path: string;
+  /** "ino:size:mtimeMs:ctimeMs:mode:uid:gid:rdev" */
+  stat: string;
+  /** Fingerprint entry for non-directories; for directories only the xattr part is cached. */
+  fp: string;
+}
+export interface RootRecord {
+  path: string;
+  exclude: string;
+  statHash: string;
+  fp: string;
+}
+
+function isStatRecord(v: unknown): v is StatRecord {
+  const r = v as StatRecord;
+  return typeof r === "object" && r !== null && typeof r.path === "string" && typeof r.stat === "string" && typeof r.fp === "string";
+}
+function isRootRecord(v: unknown): v is RootRecord {
+  const r = v as RootRecord;
+  return (
+    typeof r === "object" &&
+    r !== null &&
+    typeof r.path === "string" &&
+    typeof r.exclude === "string" &&
+    typeof r.statHash === "string" &&
+    typeof r.fp === "string"
+  );
+}
+
+export const HISTORY_RUNS = 50;
+export const HISTORY_KEYS = 200;
+
+export class Store {
+  readonly env: RootDatabase;
+  readonly sig: Database<unknown, string>;
+  readonly out: Database<unknown, string>;
+  readonly lru: Database<unknown, string>;
+  readonly hist: Database<unknown, string>;
+  readonly dir: Database<unknown, string>;
+  readonly stat: Database<unknown, string>;
+  readonly root: Database<unknown, string>;
+  readonly inflight: Database<unknown, string>;
+  readonly locks: Database<unknown, string>;
+
+  constructor(path: string) {
+    this.env = open({ path, maxDbs: 16, encoding: "json", mapSize: 2 ** 36 });
+    const db = (name: string) => this.env.openDB<unknown, string>({ name, encoding: "json" });
+    this.sig = db("sig");
+    this.out = db("out");
+    this.lru = db("lru");
+    this.hist = db("hist");
+    this.dir = db("dir");
+    this.stat = db("stat");
+    this.root = db("root");
+    this.inflight = db("inflight");
+    this.locks = db("locks");
+  }
+
+  getSignature(key: string): SignatureRecord | undefined {
+    const v = this.sig.get(key);
+    if (v === undefined) return undefined;
+    const r = signatureSchema.safeParse(v);
+    return r.success ? (r.data as SignatureRecord) : undefined;
+  }
+
+  getOutput(key: string): OutputRecord | undefined {
+    const v = this.out.get(key);
+    if (v === undefined) return undefined;
+    const r = outputSchema.safeParse(v);
+    return r.success ? r.data : undefined;
+  }
+
+  getHistory(id: string): HistoryRecord | undefined {
+    const v = this.hist.get(id);
+    if (v === undefined) return undefined;
+    const r = historySchema.safeParse(v);
+    return r.success ? r.data : undefined;
+  }
+
+  /** Manifests written but maybe not committed yet (lmdb-js writes are asynchronous). */
+  readonly pendingDirs = new Map<string, DirManifest>();
+
+  getDir(digest: string): DirManifest | undefined {
+    const p = this.pendingDirs.get(digest);
+    if (p) return p;
+    const v = this.dir.get(digest);
+    if (v === undefined) return undefined;
+    const r = dirSchema.safeParse(v);
+    return r.success ? (r.data as DirManifest) : undefined;
+  }
+
+  getStat(hash: string): StatRecord | undefined {
+    const v = this.stat.get(hash);
+    return isStatRecord(v) ? v : undefined;
+  }
+
+  getRoot(hash: string): RootRecord | undefined {
+    const v = this.root.get(hash);
+    return isRootRecord(v) ? v : undefined;
+  }
+
+  getOwner(db: Database<unknown, string>, key: string): Owner | undefined {
+    const v = db.get(key);
+    if (v === undefined) return undefined;
+    const r = ownerSchema.safeParse(v);
+    return r.success ? r.data : undefined;
+  }
+
+  lastUse(key: string): number | undefined {
+    const v = this.lru.get(key);
+    return typeof v === "number" ? v : undefined;
+  }
+
+  runs(id: string): RunRecord[] {
+    return [...(this.getHistory(id)?.runs ?? [])].reverse();
+  }
+
+  async close(): Promise<void> {
+    await this.env.close();
+  }
+}
