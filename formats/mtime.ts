@@ -1,0 +1,38 @@
+// SourceDateEpoch= support on trees: clamp every entry's atime and mtime to the epoch, as upstream does
+// to the image root right before producing the output (`normalize_mtime`). Entries older than the epoch
+// keep their times; symlinks are changed themselves (lutimes), never followed.
+import { lstat, lutimes, readdir } from "node:fs/promises";
+import { join } from "node:path";
+
+async function clampOne(path: string, epoch: number): Promise<void> {
+  const st = await lstat(path, { bigint: true });
+  const limit = BigInt(epoch) * 1_000_000_000n;
+  if (st.atimeNs <= limit && st.mtimeNs <= limit) return;
+  const toSeconds = (ns: bigint) => (ns <= limit ? Number(ns) / 1e9 : epoch);
+  await lutimes(path, toSeconds(st.atimeNs), toSeconds(st.mtimeNs));
+}
+
+/**
+ * Clamps atime/mtime of `root/subdir` and everything below it to `epoch` (seconds). Does nothing when
+ * `epoch` is null/undefined or the directory does not exist. Children are handled before their parent
+ * directory, so that the directory's own clamped mtime is what remains.
+ */
+export async function normalizeMtime(
+  root: string,
+  epoch: number | null | undefined,
+  subdir = "",
+): Promise<void> {
+  if (epoch === null || epoch === undefined) return;
+  const top = subdir ? join(root, subdir) : root;
+  const st = await lstat(top).catch(() => undefined);
+  if (!st) return;
+  const walk = async (dir: string): Promise<void> => {
+    for (const e of await readdir(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) await walk(p);
+      await clampOne(p, epoch);
+    }
+  };
+  if (st.isDirectory()) await walk(top);
+  await clampOne(top, epoch);
+}
