@@ -341,6 +341,11 @@ function sandboxFor(
     network,
     env: aptEnv(ctx, network),
     binds: [...aptBinds(ctx, s), ...extra],
+    // apt chmods lists/auxfiles even when only reading; give it a private writable one.
+    extraArgs:
+      !s.listsWritable && existsSync(join(s.lists, "auxfiles"))
+        ? ["--tmpfs", "/var/lib/apt/lists/auxfiles"]
+        : [],
     signal: ctx.signal,
     onOutput: ctx.onOutput,
   };
@@ -395,6 +400,7 @@ async function withLocalLists(ctx: PackageManagerContext, s: Session): Promise<v
 export async function aptSyncMetadata(ctx: PackageManagerContext, flavour: AptFlavour): Promise<void> {
   const s = await writeConfig(ctx, flavour, false);
   await mkdir(join(ctx.metadataDir, "lists", "partial"), { recursive: true });
+  await mkdir(join(ctx.metadataDir, "lists", "auxfiles"), { recursive: true });
   await mkdir(join(ctx.metadataDir, "cache"), { recursive: true });
   s.listsWritable = true;
   s.aptCache = join(ctx.metadataDir, "cache");
@@ -636,6 +642,7 @@ export async function dpkgListInstalled(root: string): Promise<InstalledPackage[
       "dpkg-query",
       `--admindir=${admindir}`,
       "--show",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a dpkg-query format, not a template
       "--showformat=${db:Status-Abbrev}\\t${Package}\\t${Version}\\t${Architecture}\\t${Installed-Size}\\t${source:Package}\\n",
     ],
     { captureStdout: true },

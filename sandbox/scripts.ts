@@ -1,0 +1,420 @@
+// mkosi scripts: configure, sync, prepare, build, postinst, finalize, postoutput, clean.
+//
+// Each script runs in its own tools sandbox (sandbox/run.ts) with exactly the environment variables the
+// man page's table gives its kind (plus PATH, TERM when set, and Environment=/EnvironmentFiles= values,
+// which come last and win), the argument its kind takes, /work/src (build sources) as the working
+// directory, and the helpers on $PATH (/scripts):
+//   mkosi-chroot           run a command inside the image (API filesystems, /work, resolv.conf)
+//   mkosi-install/-remove/-upgrade/-reinstall, apt, apt-get, dpkg, ...   act on /buildroot
+//   useradd, groupadd, usermod, ... with --root /buildroot;  git with safe.directory=*
+//   mkosi-as-caller        drop to $MKOSI_UID/$MKOSI_GID
+// Package manager helpers set their own environment (APT_CONFIG, ...) so the script's environment stays
+// exactly the documented one. A `.chroot` script is run through mkosi-chroot. `.d` directories run
+// their files in lexicographic order. Paths inside the sandbox:
+//   /work/src  /work/out  /work/dest  /work/build  /work/packages  /work/artifacts  /work/config.json
+//   /work/<kind> (the script, = $CHROOT_SCRIPT)   /buildroot (the image)   /scripts (helpers)
+import { existsSync } from "node:fs";
+import { chmod, mkdir, readdir, stat, writeFile } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+import type { ScriptPackageManagerSupport } from "../distros/types.js";
+import { type BindMount, BUILDROOT, type OutputCallback, runSandboxed } from "./run.js";
+
+export type ScriptKind =
+  | "configure"
+  | "sync"
+  | "prepare"
+  | "build"
+  | "postinst"
+  | "finalize"
+  | "postoutput"
+  | "clean";
+
+export const SCRIPT_KINDS: readonly ScriptKind[] = [
+  "configure",
+  "sync",
+  "prepare",
+  "build",
+  "postinst",
+  "finalize",
+  "postoutput",
+  "clean",
+];
+
+const ALL = SCRIPT_KINDS;
+const IMAGE_KINDS: readonly ScriptKind[] = ["prepare", "build", "postinst", "finalize"];
+
+/** The man page's table: which script kinds receive which variable. */
+export const SCRIPT_ENVIRONMENT_TABLE: Readonly<Record<string, readonly ScriptKind[]>> = {
+  ARCHITECTURE: ALL,
+  ARTIFACTDIR: IMAGE_KINDS,
+  BUILDDIR: ["build", "postinst", "finalize"],
+  BUILDROOT: IMAGE_KINDS,
+  CACHED: ["sync"],
+  CHROOT_BUILDDIR: ["build"],
+  CHROOT_DESTDIR: ["build"],
+  CHROOT_OUTPUTDIR: ["postinst", "finalize"],
+  CHROOT_SCRIPT: IMAGE_KINDS,
+  CHROOT_SRCDIR: IMAGE_KINDS,
+  MKOSI_DEBUG: ALL,
+  DESTDIR: ["build"],
+  DISTRIBUTION: ALL,
+  DISTRIBUTION_ARCHITECTURE: ALL,
+  IMAGE_ID: ALL,
+  IMAGE_VERSION: ALL,
+  MKOSI_CONFIG: ["sync", "prepare", "build", "postinst", "finalize", "postoutput", "clean"],
+  MKOSI_GID: ALL,
+  MKOSI_UID: ALL,
+  OUTPUTDIR: ["postinst", "finalize", "postoutput", "clean"],
+  PACKAGEDIR: IMAGE_KINDS,
+  PROFILES: ["configure", "sync", "prepare", "build", "postinst", "finalize", "clean"],
+  QEMU_ARCHITECTURE: ["configure"],
+  RELEASE: ALL,
+  SOURCE_DATE_EPOCH: ["prepare", "build", "postinst", "finalize", "clean"],
+  SRCDIR: ALL,
+  WITH_DOCS: ["prepare", "build"],
+  WITH_NETWORK: IMAGE_KINDS,
+  WITH_TESTS: ["prepare", "build"],
+};
+
+/** Fixed paths inside the script sandbox. */
+export const WORK = {
+  src: "/work/src",
+  out: "/work/out",
+  dest: "/work/dest",
+  build: "/work/build",
+  packages: "/work/packages",
+  artifacts: "/work/artifacts",
+  config: "/work/config.json",
+  helpers: "/scripts",
+} as const;
+
+/** The config fields scripts read (names and types as in `summary --json`). */
+export interface ScriptConfig {
+  Distribution: string;
+  Release: string;
+  Architecture: string;
+  ImageId: string | null;
+  ImageVersion: string | null;
+  Profiles?: string[];
+  Environment?: Record<string, string>;
+  WithNetwork: boolean;
+  WithDocs: boolean;
+  WithTests: boolean;
+  SourceDateEpoch: number | null;
+  BuildSources?: { Source: string; Target: string | null }[];
+}
+
+export interface ScriptRunOptions {
+  kind: ScriptKind;
+  /** Script paths as configured: files (optionally `.chroot`) or `.d` directories. */
+  scripts: string[];
+  config: ScriptConfig;
+  /** $MKOSI_CONFIG content (the image's `summary --json` object). */
+  configJson?: string;
+  /** Distribution's name for the architecture ($DISTRIBUTION_ARCHITECTURE). Defaults to Architecture. */
+  distributionArchitecture?: string;
+  /** Image root (bound at /buildroot) for prepare/build/postinst/finalize. */
+  root?: string;
+  /** prepare: "final" or "build". */
+  phase?: "final" | "build";
+  /** Arguments, overriding the kind's default (build: the command line after `--`). */
+  args?: string[];
+  /** Directory mounted at /work/src when no BuildSources are configured (mkosi's working directory). */
+  workingDirectory?: string;
+  outputDir?: string;
+  destDir?: string;
+  buildDir?: string;
+  packageDir?: string;
+  artifactDir?: string;
+  /** sync: is a cached image available ($CACHED). */
+  cached?: boolean;
+  debug?: boolean;
+  uid?: number;
+  gid?: number;
+  /** Package manager helpers (from Distribution.scriptSupport). */
+  packageManager?: ScriptPackageManagerSupport;
+  /** Caller-owned scratch directory (helpers, config.json). */
+  workDir: string;
+  /** Override the network policy of the kind. */
+  network?: boolean;
+  /** configure: JSON fed to the first script; each script's stdout feeds the next. */
+  input?: string;
+  signal?: AbortSignal;
+  onOutput?: OutputCallback;
+  /** Extra binds (e.g. SandboxTrees= pieces). */
+  binds?: BindMount[];
+}
+
+export interface ScriptRunResult {
+  /** configure: the final JSON printed by the last script. */
+  stdout?: string;
+  /** Scripts actually run, in order. */
+  ran: string[];
+}
+
+const QEMU_ARCHITECTURES: Record<string, string> = {
+  "x86-64": "x86_64",
+  x86: "i386",
+  arm64: "aarch64",
+  arm: "arm",
+  alpha: "alpha",
+  loongarch64: "loongarch64",
+  "mips64-le": "mips64el",
+  "mips-le": "mipsel",
+  parisc: "hppa",
+  ppc: "ppc",
+  ppc64: "ppc64",
+  "ppc64-le": "ppc64",
+  riscv32: "riscv32",
+  riscv64: "riscv64",
+  s390x: "s390x",
+};
+
+export interface ExpandedScript {
+  path: string;
+  chroot: boolean;
+}
+
+/** Expand configured scripts: `.d` directories become their files in lexicographic order. */
+export async function expandScripts(paths: readonly string[]): Promise<ExpandedScript[]> {
+  const out: ExpandedScript[] = [];
+  for (const p of paths) {
+    const st = await stat(p);
+    if (st.isDirectory()) {
+      const entries = (await readdir(p)).sort();
+      for (const e of entries) {
+        const f = join(p, e);
+        if ((await stat(f)).isFile()) out.push({ path: resolve(f), chroot: e.endsWith(".chroot") });
+      }
+    } else {
+      out.push({ path: resolve(p), chroot: p.endsWith(".chroot") });
+    }
+  }
+  return out;
+}
+
+function defaultArgs(o: ScriptRunOptions): string[] {
+  if (o.args) return o.args;
+  switch (o.kind) {
+    case "sync":
+    case "postinst":
+      return ["final"];
+    case "prepare":
+      return [o.phase ?? "final"];
+    default:
+      return [];
+  }
+}
+
+function defaultNetwork(o: ScriptRunOptions): boolean {
+  if (o.network !== undefined) return o.network;
+  return ["build", "postinst", "finalize"].includes(o.kind) ? o.config.WithNetwork : true;
+}
+
+const bool = (b: boolean) => (b ? "1" : "0");
+
+/**
+ * The environment a script of `o.kind` gets (before PATH/TERM): exactly the variables of the man page
+ * table for that kind (those whose value exists), then Environment=.
+ */
+export function scriptEnvironment(o: ScriptRunOptions, scriptName = o.kind): Record<string, string> {
+  const c = o.config;
+  const values: Record<string, string | undefined> = {
+    ARCHITECTURE: c.Architecture,
+    ARTIFACTDIR: WORK.artifacts,
+    BUILDDIR: o.buildDir ? WORK.build : undefined,
+    BUILDROOT,
+    CACHED: bool(o.cached ?? false),
+    CHROOT_BUILDDIR: o.buildDir ? WORK.build : undefined,
+    CHROOT_DESTDIR: WORK.dest,
+    CHROOT_OUTPUTDIR: WORK.out,
+    CHROOT_SCRIPT: `/work/${scriptName}`,
+    CHROOT_SRCDIR: WORK.src,
+    MKOSI_DEBUG: bool(o.debug ?? false),
+    DESTDIR: WORK.dest,
+    DISTRIBUTION: c.Distribution,
+    DISTRIBUTION_ARCHITECTURE: o.distributionArchitecture ?? c.Architecture,
+    IMAGE_ID: c.ImageId ?? undefined,
+    IMAGE_VERSION: c.ImageVersion ?? undefined,
+    MKOSI_CONFIG: WORK.config,
+    MKOSI_GID: String(o.gid ?? process.getgid?.() ?? 0),
+    MKOSI_UID: String(o.uid ?? process.getuid?.() ?? 0),
+    OUTPUTDIR: WORK.out,
+    PACKAGEDIR: WORK.packages,
+    PROFILES: c.Profiles && c.Profiles.length > 0 ? c.Profiles.join(",") : undefined,
+    QEMU_ARCHITECTURE: QEMU_ARCHITECTURES[c.Architecture] ?? c.Architecture,
+    RELEASE: c.Release,
+    SOURCE_DATE_EPOCH: c.SourceDateEpoch != null ? String(c.SourceDateEpoch) : undefined,
+    SRCDIR: WORK.src,
+    WITH_DOCS: bool(c.WithDocs),
+    WITH_NETWORK: bool(c.WithNetwork),
+    WITH_TESTS: bool(c.WithTests),
+  };
+  const env: Record<string, string> = {};
+  for (const [name, kinds] of Object.entries(SCRIPT_ENVIRONMENT_TABLE)) {
+    const v = values[name];
+    if (kinds.includes(o.kind) && v !== undefined) env[name] = v;
+  }
+  Object.assign(env, c.Environment ?? {});
+  return env;
+}
+
+function shellQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The mkosi-chroot helper: a nested bwrap with the image as root. */
+function mkosiChrootHelper(network: boolean): string {
+  return `#!/bin/sh
+# mkosi-chroot: run a command inside the image at /buildroot.
+set -u
+case "$PWD" in /work|/work/*) dir="$PWD" ;; *) dir=/ ;; esac
+created=
+[ -e /buildroot/work ] || created=1
+set -- --die-with-parent --bind /buildroot / --proc /proc --dev /dev --ro-bind-try /sys /sys \\
+  --perms 1777 --tmpfs /tmp --perms 0755 --tmpfs /run --bind /work /work \\
+  --setenv container mkosi --setenv HOME / --setenv BUILDROOT / \\
+  --setenv PATH /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
+  --setenv SRCDIR "\${CHROOT_SRCDIR:-/work/src}" \\
+  \${CHROOT_DESTDIR+--setenv DESTDIR "$CHROOT_DESTDIR"} \\
+  \${CHROOT_BUILDDIR+--setenv BUILDDIR "$CHROOT_BUILDDIR"} \\
+  \${CHROOT_OUTPUTDIR+--setenv OUTPUTDIR "$CHROOT_OUTPUTDIR"} \\
+  --chdir "$dir" "$@"
+${
+  network
+    ? `rc=$(readlink /buildroot/etc/resolv.conf 2>/dev/null || true)
+case "$rc" in
+  "") [ -e /buildroot/etc/resolv.conf ] && set -- --ro-bind /etc/resolv.conf /etc/resolv.conf "$@" ;;
+  /run/*) set -- --ro-bind /etc/resolv.conf "$rc" "$@" ;;
+  ../run/*) set -- --ro-bind /etc/resolv.conf "/\${rc#../}" "$@" ;;
+esac
+`
+    : ""
+}bwrap "$@"
+status=$?
+[ -n "$created" ] && rmdir /buildroot/work 2>/dev/null
+exit $status
+`;
+}
+
+/** Write the helper scripts into `<workDir>/helpers`; returns the directory. */
+export async function writeHelpers(
+  workDir: string,
+  network: boolean,
+  pm: ScriptPackageManagerSupport | undefined,
+): Promise<string> {
+  const dir = join(workDir, "helpers");
+  await mkdir(dir, { recursive: true });
+  const helpers: Record<string, string> = {
+    "mkosi-chroot": mkosiChrootHelper(network),
+    "mkosi-as-caller": `#!/bin/sh\nexec setpriv --reuid="$MKOSI_UID" --regid="$MKOSI_GID" --clear-groups "$@"\n`,
+  };
+  for (const tool of ["useradd", "usermod", "userdel", "groupadd", "groupmod", "groupdel", "chpasswd"]) {
+    if (existsSync(`/usr/sbin/${tool}`))
+      helpers[tool] = `#!/bin/sh\nexec /usr/sbin/${tool} --root /buildroot "$@"\n`;
+  }
+  if (existsSync("/usr/bin/git")) helpers.git = `#!/bin/sh\nexec /usr/bin/git -c safe.directory='*' "$@"\n`;
+  if (pm) {
+    const exports = Object.entries(pm.env)
+      .map(([k, v]) => `export ${k}=${shellQuote(v)}`)
+      .join("\n");
+    for (const [name, text] of Object.entries(pm.helpers)) {
+      // Insert the package manager's environment after the shebang line.
+      const nl = text.indexOf("\n");
+      helpers[name] = `${text.slice(0, nl + 1)}${exports}\n${text.slice(nl + 1)}`;
+    }
+  } else {
+    for (const op of ["install", "remove", "upgrade", "reinstall"]) {
+      helpers[`mkosi-${op}`] =
+        `#!/bin/sh\necho "mkosi-${op}: no package manager for this distribution" >&2\nexit 1\n`;
+    }
+  }
+  for (const [name, text] of Object.entries(helpers)) {
+    const p = join(dir, name);
+    await writeFile(p, text);
+    await chmod(p, 0o755);
+  }
+  return dir;
+}
+
+function sourceBinds(o: ScriptRunOptions): BindMount[] {
+  const sources = o.config.BuildSources ?? [];
+  if (sources.length === 0) {
+    return [{ src: resolve(o.workingDirectory ?? process.cwd()), dst: WORK.src }];
+  }
+  return [...sources]
+    .map((s) => ({ src: s.Source, dst: s.Target ? join(WORK.src, s.Target) : WORK.src }))
+    .sort((a, b) => (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0));
+}
+
+/** Run all scripts of one kind, in order. Rejects on the first failing script. */
+export async function runScripts(o: ScriptRunOptions): Promise<ScriptRunResult> {
+  const scripts = await expandScripts(o.scripts);
+  const ran: string[] = [];
+  if (scripts.length === 0) return { ran, stdout: o.input };
+  const network = defaultNetwork(o);
+  await mkdir(o.workDir, { recursive: true });
+  const helpers = await writeHelpers(o.workDir, network, o.packageManager);
+  const configFile = join(o.workDir, "config.json");
+  if (o.configJson !== undefined) await writeFile(configFile, o.configJson);
+  const image = IMAGE_KINDS.includes(o.kind);
+  if (image && !o.root) throw new Error(`${o.kind} scripts need the image root`);
+  let input = o.input;
+  for (const s of scripts) {
+    const binds: BindMount[] = [
+      ...sourceBinds(o),
+      { src: helpers, dst: WORK.helpers, readOnly: true },
+      { src: s.path, dst: `/work/${o.kind}`, readOnly: true },
+    ];
+    if (o.configJson !== undefined && o.kind !== "configure")
+      binds.push({ src: configFile, dst: WORK.config, readOnly: true });
+    const dirs: [string | undefined, string, ScriptKind[]][] = [
+      [o.outputDir, WORK.out, ["postinst", "finalize", "postoutput", "clean"]],
+      [o.destDir, WORK.dest, ["build"]],
+      [o.buildDir, WORK.build, ["build", "postinst", "finalize"]],
+      [o.packageDir, WORK.packages, [...IMAGE_KINDS]],
+      [o.artifactDir, WORK.artifacts, [...IMAGE_KINDS]],
+    ];
+    for (const [src, dst, kinds] of dirs) {
+      if (src && kinds.includes(o.kind))
+        binds.push({ src, dst, readOnly: o.kind !== "build" && dst === WORK.build });
+    }
+    if (o.packageManager && image) binds.push(...o.packageManager.binds);
+    if (o.kind === "sync") {
+      binds.push({ src: "/home", dst: "/home", readOnly: true, optional: true });
+      binds.push({ src: "/run", dst: "/run", readOnly: true });
+    }
+    binds.push(...(o.binds ?? []));
+    const env: Record<string, string> = {
+      PATH: `${WORK.helpers}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+      ...(process.env.TERM ? { TERM: process.env.TERM } : {}),
+      ...scriptEnvironment(o),
+    };
+    const args = defaultArgs(o);
+    const cmd = s.chroot
+      ? [`${WORK.helpers}/mkosi-chroot`, `/work/${o.kind}`, ...args]
+      : [`/work/${o.kind}`, ...args];
+    const extraArgs: string[] = [];
+    // Package managers run from scripts need /proc and /dev inside the image for maintainer scripts.
+    if (image && o.root) extraArgs.push("--proc", `${BUILDROOT}/proc`, "--dev", `${BUILDROOT}/dev`);
+    const capture = o.kind === "configure";
+    const r = await runSandboxed(cmd, {
+      mode: "tools",
+      root: image ? o.root : undefined,
+      network,
+      env,
+      cwd: WORK.src,
+      binds,
+      extraArgs,
+      signal: o.signal,
+      onOutput: o.onOutput,
+      captureStdout: capture,
+      input: capture ? (input ?? "") : undefined,
+    }).catch((e: Error) => {
+      throw new Error(`${o.kind} script ${basename(s.path)} failed: ${e.message}`);
+    });
+    if (capture) input = r.stdout;
+    ran.push(s.path);
+  }
+  return { ran, stdout: input };
+}
