@@ -20,7 +20,13 @@ export function hex(seed: string): string {
 }
 
 export function run(id: string, durationMs: number, bytes: number): RunRecord {
-  return { key: hex(`old-key-${id}`), digest: hex(`old-digest-${id}`), durationMs, bytes, finishedAt: 1_700_000_000_000 };
+  return {
+    key: hex(`old-key-${id}`),
+    digest: hex(`old-digest-${id}`),
+    durationMs,
+    bytes,
+    finishedAt: 1_700_000_000_000,
+  };
 }
 
 function node(id: NodeId, task: string, deps: NodeId[]): PlannedNode {
@@ -110,7 +116,9 @@ export function multiImagePlan(): { nodes: PlannedNode[]; explanations: NodeExpl
     }),
     explanation(p("main/packages"), "pending-deps", {
       upstream: ["main/bootstrap"],
-      rootCauses: [{ chain: ["main/packages", "main/bootstrap", "main/metadata"], changes: [repositoriesChange] }],
+      rootCauses: [
+        { chain: ["main/packages", "main/bootstrap", "main/metadata"], changes: [repositoriesChange] },
+      ],
       lastRun: run("main/packages", 62_000, 820_000_000),
     }),
     explanation(p("main/extras"), "will-run", {
@@ -121,7 +129,10 @@ export function multiImagePlan(): { nodes: PlannedNode[]; explanations: NodeExpl
     explanation(p("main/postinst"), "pending-deps", {
       upstream: ["main/packages", "main/extras"],
       rootCauses: [
-        { chain: ["main/postinst", "main/packages", "main/bootstrap", "main/metadata"], changes: [repositoriesChange] },
+        {
+          chain: ["main/postinst", "main/packages", "main/bootstrap", "main/metadata"],
+          changes: [repositoriesChange],
+        },
         { chain: ["main/postinst", "main/extras"], changes: [extraChange] },
       ],
       lastRun: run("main/postinst", 4_100, 2_000_000),
@@ -212,9 +223,20 @@ export function failingBuildEvents(): EngineEvent[] {
         { kind: "env", name: "SOURCE_DATE_EPOCH", change: "modified", old: "1", new: "2" },
       ]),
     },
-    { type: "progress", time: T0 + 100, id: "main/packages", update: { current: 3, total: 10, unit: "packages" } },
+    {
+      type: "progress",
+      time: T0 + 100,
+      id: "main/packages",
+      update: { current: 3, total: 10, unit: "packages" },
+    },
     { type: "log", time: T0 + 110, id: "main/packages", stream: "stdout", line: "Unpacking vim (2:9.0) ..." },
-    { type: "log", time: T0 + 120, id: "initrd/packages", stream: "stderr", line: "\u001b[31mwarning\u001b[0m: slow mirror" },
+    {
+      type: "log",
+      time: T0 + 120,
+      id: "initrd/packages",
+      stream: "stderr",
+      line: "\u001b[31mwarning\u001b[0m: slow mirror",
+    },
     {
       type: "progress",
       time: T0 + 1500,
@@ -241,7 +263,14 @@ export function failingBuildEvents(): EngineEvent[] {
       bytes: 150_000_000,
       unchangedOutput: true,
     },
-    { type: "cached", time: T0 + 2520, id: "initrd/output", key: hex("k4"), digest: hex("d4"), savedMs: 20_000 },
+    {
+      type: "cached",
+      time: T0 + 2520,
+      id: "initrd/output",
+      key: hex("k4"),
+      digest: hex("d4"),
+      savedMs: 20_000,
+    },
     {
       type: "started",
       time: T0 + 2530,
@@ -255,7 +284,13 @@ export function failingBuildEvents(): EngineEvent[] {
       },
     },
     { type: "log", time: T0 + 2600, id: "main/postinst", stream: "stdout", line: "Running mkosi.postinst" },
-    { type: "log", time: T0 + 2700, id: "main/postinst", stream: "stderr", line: "cp: cannot stat 'foo': No such file" },
+    {
+      type: "log",
+      time: T0 + 2700,
+      id: "main/postinst",
+      stream: "stderr",
+      line: "cp: cannot stat 'foo': No such file",
+    },
     {
       type: "failed",
       time: T0 + 3530,
@@ -268,7 +303,13 @@ export function failingBuildEvents(): EngineEvent[] {
         logFile: "/var/cache/mkosi/logs/main-postinst.log",
       },
     },
-    { type: "skipped", time: T0 + 3531, id: "main/output", reason: "dependency-failed", cause: "main/postinst" },
+    {
+      type: "skipped",
+      time: T0 + 3531,
+      id: "main/output",
+      reason: "dependency-failed",
+      cause: "main/postinst",
+    },
     { type: "done", time: T0 + 3600, ok: false, ran: 3, cached: 2, failed: 1, savedMs: 32_000 },
   ];
 }

@@ -1,5 +1,4 @@
 import { describe, expect, test } from "vitest";
-import type { InputChange, NodeExplanation } from "../../engine/api.js";
 import {
   describeChange,
   describeChangeDetail,
@@ -8,6 +7,7 @@ import {
   reasonLine,
   valueDiff,
 } from "../../cli/graph/reason.js";
+import type { InputChange, NodeExplanation } from "../../engine/api.js";
 import { extraChange, packagesChange, repositoriesChange } from "./fixtures.js";
 
 function expl(partial: Partial<NodeExplanation>): NodeExplanation {
@@ -30,7 +30,13 @@ describe("describeChange", () => {
   test("lists show added and removed items", () => {
     expect(describeChange(packagesChange)).toBe("Packages= changed: +vim");
     expect(
-      describeChange({ kind: "value", name: "Packages", change: "modified", old: ["a", "b", "c"], new: ["b", "d"] }),
+      describeChange({
+        kind: "value",
+        name: "Packages",
+        change: "modified",
+        old: ["a", "b", "c"],
+        new: ["b", "d"],
+      }),
     ).toBe("Packages= changed: +d, -a, -c");
   });
 
@@ -54,12 +60,12 @@ describe("describeChange", () => {
   });
 
   test("scalars show old → new", () => {
-    expect(describeChange({ kind: "value", name: "Release", change: "modified", old: "bookworm", new: "trixie" })).toBe(
-      "Release= changed: bookworm → trixie",
-    );
-    expect(describeChange({ kind: "value", name: "Bootable", change: "modified", old: null, new: true })).toBe(
-      "Bootable= changed: null → true",
-    );
+    expect(
+      describeChange({ kind: "value", name: "Release", change: "modified", old: "bookworm", new: "trixie" }),
+    ).toBe("Release= changed: bookworm → trixie");
+    expect(
+      describeChange({ kind: "value", name: "Bootable", change: "modified", old: null, new: true }),
+    ).toBe("Bootable= changed: null → true");
     expect(describeChange({ kind: "value", name: "Hostname", change: "modified", old: "", new: "box" })).toBe(
       'Hostname= changed: "" → box',
     );
@@ -78,21 +84,23 @@ describe("describeChange", () => {
   });
 
   test("non-setting value labels get no '='", () => {
-    expect(describeChange({ kind: "value", name: "distribution", change: "modified", old: "a", new: "b" })).toBe(
-      "distribution changed: a → b",
-    );
+    expect(
+      describeChange({ kind: "value", name: "distribution", change: "modified", old: "a", new: "b" }),
+    ).toBe("distribution changed: a → b");
   });
 
   test("added and removed values", () => {
     expect(describeChange({ kind: "value", name: "Seed", change: "added", new: "x" })).toBe("Seed= added: x");
-    expect(describeChange({ kind: "value", name: "Seed", change: "removed", old: "x" })).toBe("Seed= removed (was x)");
+    expect(describeChange({ kind: "value", name: "Seed", change: "removed", old: "x" })).toBe(
+      "Seed= removed (was x)",
+    );
   });
 
   test("trees name the changed file", () => {
     expect(describeChange(extraChange)).toBe("mkosi.extra/etc/motd changed");
-    expect(
-      describeChange({ ...extraChange, files: { added: ["etc/new"], removed: [], modified: [] } }),
-    ).toBe("mkosi.extra/etc/new added");
+    expect(describeChange({ ...extraChange, files: { added: ["etc/new"], removed: [], modified: [] } })).toBe(
+      "mkosi.extra/etc/new added",
+    );
   });
 
   test("trees with many changes name the first few and count the rest", () => {
@@ -104,9 +112,9 @@ describe("describeChange", () => {
   });
 
   test("paths without file lists, created and missing", () => {
-    expect(describeChange({ kind: "path", name: "mkosi.postinst", change: "modified", old: "a", new: "b" })).toBe(
-      "mkosi.postinst changed",
-    );
+    expect(
+      describeChange({ kind: "path", name: "mkosi.postinst", change: "modified", old: "a", new: "b" }),
+    ).toBe("mkosi.postinst changed");
     expect(describeChange({ kind: "path", name: "mkosi.skeleton", change: "added", new: "a" })).toBe(
       "mkosi.skeleton created",
     );
@@ -119,14 +127,16 @@ describe("describeChange", () => {
     expect(describeChange({ kind: "task", name: "version", change: "modified", old: 3, new: 4 })).toBe(
       "task implementation changed (v3 → v4)",
     );
-    expect(describeChange({ kind: "env", name: "SOURCE_DATE_EPOCH", change: "modified", old: "1", new: "2" })).toBe(
-      "env SOURCE_DATE_EPOCH changed",
-    );
+    expect(
+      describeChange({ kind: "env", name: "SOURCE_DATE_EPOCH", change: "modified", old: "1", new: "2" }),
+    ).toBe("env SOURCE_DATE_EPOCH changed");
     expect(describeChange({ kind: "env", name: "env:FOO", change: "added", new: "1" })).toBe("env FOO set");
     expect(describeChange({ kind: "dep", name: "packages", change: "modified", old: "a", new: "b" })).toBe(
       "upstream packages output changed",
     );
-    expect(describeChange({ kind: "dep", name: "dep:tools", change: "added", new: "b" })).toBe("new dependency tools");
+    expect(describeChange({ kind: "dep", name: "dep:tools", change: "added", new: "b" })).toBe(
+      "new dependency tools",
+    );
   });
 });
 
@@ -147,9 +157,14 @@ describe("reasonLine", () => {
 
   test("upstream output changed, with the root cause further up", () => {
     const dep: InputChange = { kind: "dep", name: "packages", change: "modified", old: "a", new: "b" };
-    expect(reasonLine(expl({ changes: [dep], rootCauses: [{ chain: ["main/postinst", "main/packages"], changes: [packagesChange] }] }))).toBe(
-      "upstream packages output changed",
-    );
+    expect(
+      reasonLine(
+        expl({
+          changes: [dep],
+          rootCauses: [{ chain: ["main/postinst", "main/packages"], changes: [packagesChange] }],
+        }),
+      ),
+    ).toBe("upstream packages output changed");
     expect(
       reasonLine(
         expl({
@@ -178,7 +193,9 @@ describe("reasonLine", () => {
         expl({
           status: "pending-deps",
           upstream: ["main/packages"],
-          rootCauses: [{ chain: ["main/postinst", "main/packages", "tools/metadata"], changes: [repositoriesChange] }],
+          rootCauses: [
+            { chain: ["main/postinst", "main/packages", "tools/metadata"], changes: [repositoriesChange] },
+          ],
         }),
       ),
     ).toBe("upstream packages will run ← tools/metadata: Repositories= changed: +contrib");
@@ -187,15 +204,20 @@ describe("reasonLine", () => {
   test("missing input", () => {
     expect(
       reasonLine(
-        expl({ status: "missing-input", changes: [{ kind: "path", name: "mkosi.skeleton", change: "removed", old: "x" }] }),
+        expl({
+          status: "missing-input",
+          changes: [{ kind: "path", name: "mkosi.skeleton", change: "removed", old: "x" }],
+        }),
       ),
     ).toBe("missing input: mkosi.skeleton");
   });
 
   test("no changes but not first run", () => {
-    expect(reasonLine(expl({ lastRun: { key: "ab".repeat(32), digest: "x", durationMs: 1, bytes: 1, finishedAt: 0 } }))).toBe(
-      "inputs unchanged, output not in cache",
-    );
+    expect(
+      reasonLine(
+        expl({ lastRun: { key: "ab".repeat(32), digest: "x", durationMs: 1, bytes: 1, finishedAt: 0 } }),
+      ),
+    ).toBe("inputs unchanged, output not in cache");
   });
 
   test("labels across groups are qualified", () => {
@@ -212,7 +234,10 @@ test("describeChangeDetail gives old and new values and per-file changes", () =>
     '  new: ["systemd","nano","vim"]',
     "  added: vim",
   ]);
-  const tree = describeChangeDetail({ ...extraChange, files: { added: ["x"], removed: ["y"], modified: ["etc/motd"] } });
+  const tree = describeChangeDetail({
+    ...extraChange,
+    files: { added: ["x"], removed: ["y"], modified: ["etc/motd"] },
+  });
   expect(tree[0]).toBe("mkosi.extra (tree, modified)");
   expect(tree).toContain(`  old: ${extraChange.old}`);
   expect(tree).toContain(`  new: ${extraChange.new}`);

@@ -35,10 +35,14 @@ describe("text", () => {
 
   test("shows label, short key, status, history and a one-line reason", () => {
     const l = line("main", "metadata");
-    expect(l).toMatch(/^├─ {2}metadata +[0-9a-f]{12} {2}will run +12s +40 MB {2}\* {2}Repositories= changed: \+contrib$/);
+    expect(l).toMatch(
+      /^├─ {2}metadata +[0-9a-f]{12} {2}will run +12s +40 MB {2}\* {2}Repositories= changed: \+contrib$/,
+    );
     expect(line("main", "extras")).toMatch(/will run +500ms +4\.0 kB {5}mkosi\.extra\/etc\/motd changed$/);
     expect(line("main", "bootstrap")).toContain("------------  pending deps");
-    expect(line("main", "bootstrap")).toMatch(/upstream metadata will run: Repositories= changed: \+contrib$/);
+    expect(line("main", "bootstrap")).toMatch(
+      /upstream metadata will run: Repositories= changed: \+contrib$/,
+    );
     expect(line("initrd", "packages")).toMatch(/task implementation changed \(v3 → v4\)$/);
     expect(line("initrd", "skeleton")).toMatch(/missing input {2}.*missing input: mkosi\.skeleton$/);
     expect(line("initrd", "final")).toMatch(/will run .*never built$/);
@@ -92,7 +96,12 @@ describe("critical path", () => {
     });
     const model = buildModel({
       nodes,
-      explanations: [ex("a", "cached", 100_000), ex("b", "will-run", 5), ex("c", "will-run", 50), ex("d", "will-run", 10)],
+      explanations: [
+        ex("a", "cached", 100_000),
+        ex("b", "will-run", 5),
+        ex("c", "will-run", 50),
+        ex("d", "will-run", 10),
+      ],
     });
     expect(model.criticalPath).toEqual({ nodes: ["c", "d"], durationMs: 60 });
     expect(model.totalWorkMs).toBe(65);
@@ -101,7 +110,10 @@ describe("critical path", () => {
 
   test("history passed separately overrides the explanation's", () => {
     const plan = smallPlan();
-    const model = buildModel({ ...plan, history: new Map([["main/postinst", run("main/postinst", 9000, 5)]]) });
+    const model = buildModel({
+      ...plan,
+      history: new Map([["main/postinst", run("main/postinst", 9000, 5)]]),
+    });
     expect(model.criticalPath.durationMs).toBe(9000);
   });
 
@@ -120,7 +132,9 @@ describe("--why", () => {
     expect(r.ok).toBe(true);
     if (!r.ok) return;
     expect(r.text).toContain("status: pending deps");
-    expect(r.text).toContain("Reason: upstream postinst will run ← metadata: Repositories= changed: +contrib");
+    expect(r.text).toContain(
+      "Reason: upstream postinst will run ← metadata: Repositories= changed: +contrib",
+    );
     expect(r.text).toContain(
       "  output ← postinst ← packages ← bootstrap ← metadata: Repositories= changed: +contrib",
     );
@@ -156,7 +170,10 @@ describe("--why", () => {
 
   test("ambiguous and unknown names are errors with candidates", () => {
     const amb = explainNode(multiImagePlan(), "packages");
-    expect(amb).toMatchObject({ ok: false, candidates: ["tools/packages", "main/packages", "initrd/packages"] });
+    expect(amb).toMatchObject({
+      ok: false,
+      candidates: ["tools/packages", "main/packages", "initrd/packages"],
+    });
     const unknown = explainNode(multiImagePlan(), "post");
     expect(unknown).toMatchObject({ ok: false, candidates: ["main/postinst"] });
     if (!unknown.ok) expect(unknown.error).toContain("did you mean main/postinst?");
@@ -209,7 +226,14 @@ describe("json", () => {
     expect(extras).toMatchObject({
       status: "will-run",
       reason: "mkosi.extra/etc/motd changed",
-      changes: [{ kind: "path", name: "mkosi.extra", files: { modified: ["etc/motd"] }, summary: "mkosi.extra/etc/motd changed" }],
+      changes: [
+        {
+          kind: "path",
+          name: "mkosi.extra",
+          files: { modified: ["etc/motd"] },
+          summary: "mkosi.extra/etc/motd changed",
+        },
+      ],
       onCriticalPath: false,
       lastRun: { durationMs: 500, bytes: 4000 },
     });
@@ -262,7 +286,10 @@ describe("mermaid", () => {
   });
 
   test("escapes quotes in labels", () => {
-    const t = renderGraph("mermaid", { nodes: [{ id: "x", group: "g", label: 'a"b<c>', task: "t", deps: [] }], explanations: [] });
+    const t = renderGraph("mermaid", {
+      nodes: [{ id: "x", group: "g", label: 'a"b<c>', task: "t", deps: [] }],
+      explanations: [],
+    });
     expect(t).toContain('["a#quot;b#lt;c#gt;<br/>unknown"]');
   });
 });

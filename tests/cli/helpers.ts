@@ -16,7 +16,11 @@ export class FakeStream extends Writable {
     this.rows = options.rows ?? 40;
   }
 
-  override _write(chunk: Buffer | string, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+  override _write(
+    chunk: Buffer | string,
+    _encoding: BufferEncoding,
+    callback: (error?: Error | null) => void,
+  ): void {
     this.chunks.push(chunk.toString());
     callback();
   }
