@@ -73,6 +73,9 @@ export interface PackageManagerContext {
   /** Downloaded packages, shared between images and invocations. Concurrent users must be serialized
    * by the caller (the engine's resource lock); everything else may run in parallel. */
   packageCacheDir: string;
+  /** SandboxTrees=: package manager configuration found here (e.g. etc/apt/sources.list.d/*.sources)
+   * replaces what the distribution would generate, as in mkosi. */
+  sandboxTrees?: { Source: string; Target: string | null }[];
   /** A local repository built by createLocalRepository (PackageDirectories=, $PACKAGEDIR). */
   localRepository?: string;
   signal?: AbortSignal;

@@ -36,7 +36,7 @@ export async function applyForce(plan: BuildPlan, env: PlanEnv, engine: Engine):
   const force = env.options.force;
   if (force >= 1) {
     for (const { image } of plan.images) {
-      for (const path of outputPaths(image)) await rm(path, { recursive: true, force: true });
+      for (const path of outputPaths(image, env.configDir)) await rm(path, { recursive: true, force: true });
     }
   }
   if (force >= 2) await engine.forget(plan.nodes.map((node) => node.id));
@@ -54,7 +54,7 @@ export async function forcedNodes(
   for (const image of plan.images) {
     // Outputs the user removed (or never had) are published again from the cache.
     if (image.publish && status.get(image.publish) === "cached") {
-      const present = await Promise.all(outputPaths(image.image).slice(0, 1).map(exists));
+      const present = await Promise.all(outputPaths(image.image, env.configDir).slice(0, 1).map(exists));
       if (!present.every(Boolean)) forced.push(image.publish);
     }
     if (env.options.rerunBuildScripts && image.nodes.build) forced.push(image.nodes.build);

@@ -1,10 +1,19 @@
-// Paths of the files an image's build places in its output directory.
+// Where an image's outputs go and what they are called.
 import { join } from "node:path";
+import { outputNames } from "../formats/naming.js";
 import type { ImageView } from "./image.js";
 
-/** The main output path first, then the others. */
-export function outputPaths(image: ImageView): string[] {
-  const dir = image.OutputDirectory ?? process.cwd();
+/** OutputDirectory=, or mkosi.output/ (resolved by config/), else the configuration directory. */
+export function outputDirectory(image: ImageView, configDir: string): string {
+  return image.OutputDirectory ?? configDir;
+}
+
+/** Paths of the outputs a build of this image publishes: the main output first, then the rest that a
+ * forced rebuild removes (symlink, checksums, manifests, settings). */
+export function outputPaths(image: ImageView, configDir: string): string[] {
   if (image.Format === "none") return [];
-  return [join(dir, image.Output)];
+  const names = outputNames(image);
+  const dir = outputDirectory(image, configDir);
+  const ordered = [names.withCompression, ...names.all.filter((name) => name !== names.withCompression)];
+  return ordered.map((name) => join(dir, name));
 }

@@ -3,9 +3,35 @@
 
 import type { AnyStep } from "./step.js";
 import { baseTrees } from "./steps/base-trees.js";
+import { cleanup } from "./steps/cleanup.js";
 import { configFiles } from "./steps/config-files.js";
 import { extras } from "./steps/extras.js";
+import { bootstrap, packages, volatilePackages } from "./steps/install.js";
+import { metadata } from "./steps/metadata.js";
+import { checksum, manifest, output } from "./steps/output.js";
+import { publish } from "./steps/publish.js";
+import { build, buildOverlay, finalize, postinst, prepare } from "./steps/scripts.js";
 import { skeleton } from "./steps/skeleton.js";
 import { systemdSetup } from "./steps/systemd-setup.js";
 
-export const PIPELINE: readonly AnyStep[] = [baseTrees, skeleton, extras, configFiles, systemdSetup];
+export const PIPELINE: readonly AnyStep[] = [
+  metadata,
+  baseTrees,
+  skeleton,
+  bootstrap,
+  packages,
+  prepare,
+  buildOverlay,
+  build,
+  volatilePackages,
+  extras,
+  postinst,
+  configFiles,
+  systemdSetup,
+  cleanup,
+  finalize,
+  output,
+  checksum,
+  manifest,
+  publish,
+];

@@ -43,6 +43,9 @@ function planImage(image: ImageView, env: PlanEnv, builds: Map<string, NodeId>):
     (id): id is NodeId => id !== undefined,
   );
   const steps: readonly AnyStep[] = PIPELINE;
+  // Format=none stops after the build scripts; without build scripts there is nothing to do at all.
+  const last = image.Format === "none" ? (image.BuildScripts.length > 0 ? "build" : "") : undefined;
+  if (last === "") return [specs, { image, nodes, publish: undefined, imageCache: [] }];
   for (const step of steps) {
     if (!step.wanted(image, env)) continue;
     const context: StepPlanContext = { image, env, prev, nodes, dependencyBuilds };
@@ -50,6 +53,7 @@ function planImage(image: ImageView, env: PlanEnv, builds: Map<string, NodeId>):
     specs.push({ id, task: step.task, params: step.params(context), group: image.Image, label: step.name });
     nodes[step.name] = id;
     if (step.layer) prev = id;
+    if (step.name === last) break;
   }
   const plan: ImagePlan = {
     image,

@@ -1,0 +1,82 @@
+// Declared inputs shared by every step that runs user scripts: the scripts' content, the build sources
+// they see at /work/src, environment files, the environment they get, and $MKOSI_CONFIG.
+import type { Json, PathInput } from "../engine/api.js";
+import { type ScriptKind, type ScriptRunOptions, scriptEnvironment } from "../sandbox/scripts.js";
+import type { PlanEnv } from "./env.js";
+import type { ConfigTree, ImageView } from "./image.js";
+
+export interface ScriptInputs {
+  kind: ScriptKind;
+  scripts: string[];
+  /** Build sources mounted at /work/src (prepare, build; others see them too but must not depend on
+   * them for the image content, as in mkosi; they are declared for the kinds that read them). */
+  sources: { tree: ConfigTree; exclude: string[] }[];
+  environmentFiles: string[];
+  /** $MKOSI_CONFIG without the per-invocation random Seed. */
+  configJson: string;
+  env: Record<string, string>;
+}
+
+/** Fields of $MKOSI_CONFIG that change on every invocation without changing the build. */
+const VOLATILE_CONFIG_FIELDS = ["Seed"];
+
+export function stableConfigJson(configJson: string): Json {
+  const object = JSON.parse(configJson) as Record<string, Json>;
+  for (const field of VOLATILE_CONFIG_FIELDS) delete object[field];
+  return object;
+}
+
+/** Paths that live inside a build source but are mkosi's own state, not sources. */
+export function sourceExcludes(image: ImageView, source: string): string[] {
+  const own = [
+    image.OutputDirectory,
+    image.CacheDirectory,
+    image.PackageCacheDirectory,
+    image.BuildDirectory,
+  ];
+  const excludes = [".mkosi-private"];
+  for (const path of own) {
+    if (path?.startsWith(`${source}/`)) excludes.push(path.slice(source.length + 1));
+  }
+  return excludes;
+}
+
+export function scriptInputs(
+  kind: ScriptKind,
+  scripts: string[],
+  image: ImageView,
+  env: PlanEnv,
+  withSources: boolean,
+): ScriptInputs {
+  return {
+    kind,
+    scripts,
+    sources: withSources
+      ? image.BuildSources.map((tree) => ({ tree, exclude: sourceExcludes(image, tree.Source) }))
+      : [],
+    environmentFiles: image.EnvironmentFiles,
+    configJson: env.configJson(image),
+    env: scriptEnvironment({ kind, scripts, config: image, workDir: "/" } as ScriptRunOptions),
+  };
+}
+
+export function declareScriptInputs(s: ScriptInputs): {
+  paths: Record<string, PathInput>;
+  values: Record<string, Json>;
+  env: Record<string, string>;
+} {
+  const paths: Record<string, PathInput> = {};
+  s.scripts.forEach((script, i) => {
+    paths[`${s.kind}-script[${i}]:${script}`] = { path: script };
+  });
+  s.sources.forEach(({ tree, exclude }, i) => {
+    paths[`BuildSources[${i}]:${tree.Source}${tree.Target ? `:${tree.Target}` : ""}`] = {
+      path: tree.Source,
+      exclude,
+    };
+  });
+  s.environmentFiles.forEach((file, i) => {
+    paths[`EnvironmentFiles[${i}]:${file}`] = { path: file };
+  });
+  return { paths, values: { MKOSI_CONFIG: stableConfigJson(s.configJson) }, env: s.env };
+}

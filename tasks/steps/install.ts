@@ -1,0 +1,132 @@
+// Package installation steps: bootstrap (the distribution's base system), packages (Packages=, with
+// PackageDirectories= and dependency images' packages as a local repository) and volatile packages
+// (VolatilePackages=, installed after the build scripts). Bootstrap is its own node so that adding a
+// package does not reinstall the base system.
+import { join } from "node:path";
+import { type DistroConfig, getDistribution } from "../../distros/index.js";
+import type { DeclaredInputs, NodeId, PathInput, TaskContext, TaskDefinition } from "../../engine/api.js";
+import type { ConfigTree, ImageView } from "../image.js";
+import { withLayer } from "../layers.js";
+import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
+import type { Step, StepPlanContext } from "../step.js";
+import { treeInputs } from "../trees.js";
+
+interface Params {
+  config: DistroConfig;
+  packages: string[];
+  packageDirectories: string[];
+  sandboxTrees: ConfigTree[];
+  packageCacheDir: string;
+  metadata: NodeId;
+  prev: NodeId | undefined;
+  /** build nodes of Dependencies= images: their $PACKAGEDIR output joins the local repository. */
+  dependencyBuilds: NodeId[];
+}
+
+function inputs(p: Params): DeclaredInputs {
+  const paths: Record<string, PathInput> = {
+    ...treeInputs("SandboxTrees", p.sandboxTrees),
+    ...Object.fromEntries(
+      p.packageDirectories.map((dir, i) => [`PackageDirectories[${i}]:${dir}`, { path: dir }]),
+    ),
+  };
+  const deps: Record<string, NodeId> = { metadata: p.metadata };
+  if (p.prev) deps.image = p.prev;
+  p.dependencyBuilds.forEach((id, i) => {
+    deps[`packages-of:${i}`] = id;
+  });
+  return { values: { ...distroConfigJson(p.config), Packages: p.packages }, paths, deps };
+}
+
+async function localRepository(ctx: TaskContext, p: Params): Promise<string | undefined> {
+  const dirs = [...p.packageDirectories];
+  for (const [label, dep] of Object.entries(ctx.deps)) {
+    if (label.startsWith("packages-of:")) dirs.push(join(dep.dir, "packages"));
+  }
+  if (dirs.length === 0) return undefined;
+  const repo = await getDistribution(p.config.Distribution).createLocalRepository(
+    dirs,
+    join(ctx.tmp, "repository"),
+    ctx.signal,
+  );
+  return repo?.dir;
+}
+
+function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
+  return {
+    name,
+    version: 1,
+    inputs,
+    resources: (p) => [packageCacheResource(p.packageCacheDir)],
+    async run(ctx, p) {
+      const distribution = getDistribution(p.config.Distribution);
+      const metadataDir = ctx.deps.metadata!.dir;
+      const pm = packageManagerContext(ctx, p.config, {
+        metadataDir,
+        packageCacheDir: p.packageCacheDir,
+        sandboxTrees: p.sandboxTrees,
+        localRepository: await localRepository(ctx, p),
+      });
+      return withLayer(ctx, ctx.deps.image, async ({ root }) => {
+        if (bootstrap) await distribution.bootstrap(pm, root, { extraPackages: p.packages });
+        else if (p.packages.length > 0) await distribution.install(pm, root, p.packages);
+        return undefined;
+      });
+    },
+  };
+}
+
+function params(
+  { image, env, prev, nodes, dependencyBuilds }: StepPlanContext,
+  packages: string[],
+  packageDirectories: string[],
+): Params {
+  if (!nodes.metadata) throw new Error(`${image.Image}: package installation needs repository metadata`);
+  return {
+    config: distroConfig(image),
+    packages,
+    packageDirectories,
+    sandboxTrees: image.SandboxTrees,
+    packageCacheDir: env.packageCacheDir,
+    metadata: nodes.metadata,
+    prev,
+    dependencyBuilds,
+  };
+}
+
+const hasPackageManager = (image: ImageView) =>
+  image.Distribution !== "custom" && image.BaseTrees.length === 0;
+
+export const bootstrap: Step<Params> = {
+  name: "bootstrap",
+  task: installTask("bootstrap", true),
+  layer: true,
+  wanted: hasPackageManager,
+  params: (context) => params(context, [], []),
+};
+
+export const packages: Step<Params> = {
+  name: "packages",
+  task: installTask("packages", false),
+  layer: true,
+  wanted: (image) =>
+    image.Distribution !== "custom" &&
+    (image.Packages.length > 0 || image.PackageDirectories.length > 0 || image.Dependencies.length > 0),
+  params: (context) => params(context, context.image.Packages, context.image.PackageDirectories),
+};
+
+export const volatilePackages: Step<Params> = {
+  name: "volatile-packages",
+  task: installTask("volatile-packages", false),
+  layer: true,
+  wanted: (image) => image.Distribution !== "custom" && image.VolatilePackages.length > 0,
+  params: (context) => {
+    const p = params(context, context.image.VolatilePackages, [
+      ...context.image.PackageDirectories,
+      ...context.image.VolatilePackageDirectories,
+    ]);
+    // Packages the image's own build scripts produced are installable too.
+    if (context.nodes.build) p.dependencyBuilds = [...p.dependencyBuilds, context.nodes.build];
+    return p;
+  },
+};

@@ -1,0 +1,48 @@
+// Repository metadata sync (apt-get update) into its own artifact, shared by every image with the same
+// repositories. When it reruns is decided by CacheOnly= (see tasks/build.ts): a no-op rebuild never
+// refreshes it.
+
+import { type DistroConfig, getDistribution } from "../../distros/index.js";
+import type { TaskDefinition } from "../../engine/api.js";
+import type { ConfigTree } from "../image.js";
+import { distroConfig, packageManagerContext, repositoryInputs } from "../packaging.js";
+import type { Step } from "../step.js";
+import { treeInputs } from "../trees.js";
+
+interface Params {
+  config: DistroConfig;
+  sandboxTrees: ConfigTree[];
+  packageCacheDir: string;
+}
+
+const task: TaskDefinition<Params> = {
+  name: "metadata",
+  version: 1,
+  inputs: (p) => ({
+    values: repositoryInputs(p.config),
+    paths: treeInputs("SandboxTrees", p.sandboxTrees),
+  }),
+  async run(ctx, p) {
+    const distribution = getDistribution(p.config.Distribution);
+    await distribution.syncMetadata(
+      packageManagerContext(ctx, p.config, {
+        metadataDir: ctx.out,
+        packageCacheDir: p.packageCacheDir,
+        sandboxTrees: p.sandboxTrees,
+      }),
+    );
+    return undefined;
+  },
+};
+
+export const metadata: Step<Params> = {
+  name: "metadata",
+  task,
+  layer: false,
+  wanted: (image) => image.Distribution !== "custom",
+  params: ({ image, env }) => ({
+    config: distroConfig(image),
+    sandboxTrees: image.SandboxTrees,
+    packageCacheDir: env.packageCacheDir,
+  }),
+};

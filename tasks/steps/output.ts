@@ -1,0 +1,150 @@
+// The output format (Format=tar, cpio; directory is placed by publish), checksum and signature
+// (Checksum=, Sign=, Key=) and manifest (ManifestFormat=) steps. Each writes its files into its own
+// artifact; publish moves copies of them into the output directory.
+import { copyFile, mkdir, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { InstalledPackage } from "../../distros/index.js";
+import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
+import { writeChecksums } from "../../formats/checksum.js";
+import { writeManifests } from "../../formats/manifest.js";
+import { outputNames } from "../../formats/naming.js";
+import { copyNspawnSettings } from "../../formats/nspawn.js";
+import { produceCpio, produceTar } from "../../formats/produce.js";
+import { signChecksums } from "../../formats/sign.js";
+import type { OutputConfig } from "../../formats/types.js";
+import { copyTree } from "../../sandbox/overlay.js";
+import type { ImageView } from "../image.js";
+import { withStackReadOnly } from "../layers.js";
+import type { Step } from "../step.js";
+
+/** The config slice the output steps read: also their declared values. */
+function outputConfig(image: ImageView): OutputConfig & Record<string, Json> {
+  return {
+    Format: image.Format,
+    Image: image.Image,
+    Output: image.Output,
+    OutputExtension: image.OutputExtension,
+    CompressOutput: image.CompressOutput,
+    CompressLevel: image.CompressLevel,
+    ImageId: image.ImageId,
+    ImageVersion: image.ImageVersion,
+    SourceDateEpoch: image.SourceDateEpoch,
+    Checksum: image.Checksum,
+    Sign: image.Sign,
+    Key: image.Key,
+    OpenPGPTool: (image.OpenPGPTool as string | null | undefined) ?? null,
+    ManifestFormat: image.ManifestFormat,
+    NSpawnSettings: image.NSpawnSettings,
+    Distribution: image.Distribution,
+    Release: image.Release,
+    Architecture: image.Architecture,
+  };
+}
+
+interface OutputParams {
+  config: OutputConfig & Record<string, Json>;
+  image: NodeId;
+}
+
+const outputTask: TaskDefinition<OutputParams> = {
+  name: "output",
+  version: 1,
+  inputs: (p) => ({
+    values: p.config,
+    paths: p.config.NSpawnSettings ? { NSpawnSettings: p.config.NSpawnSettings } : undefined,
+    deps: { image: p.image },
+  }),
+  async run(ctx, p) {
+    const staging = ctx.out;
+    const image = ctx.deps.image!;
+    const produced = await withStackReadOnly(ctx, image, async (root) => {
+      if (p.config.Format === "tar")
+        return produceTar({ root, staging, config: p.config, signal: ctx.signal });
+      if (p.config.Format === "cpio") {
+        // cpio has no clamp option: SourceDateEpoch= needs a private copy whose times can be changed.
+        const copy = join(ctx.tmp, "flat");
+        await copyTree(root, copy, ctx.signal);
+        return produceCpio({ root: copy, staging, config: p.config, ownsRoot: true, signal: ctx.signal });
+      }
+      throw new Error(`Format=${p.config.Format} is not supported yet`);
+    });
+    const names = outputNames(p.config);
+    await copyNspawnSettings(p.config.NSpawnSettings, staging, names.nspawn);
+    return { meta: { files: produced.files } };
+  },
+};
+
+export const output: Step<OutputParams> = {
+  name: "output",
+  task: outputTask,
+  layer: false,
+  wanted: (image) => image.Format !== "none" && image.Format !== "directory",
+  params: ({ image, prev }) => {
+    if (!prev) throw new Error("output needs an image");
+    return { config: outputConfig(image), image: prev };
+  },
+};
+
+interface ChecksumParams {
+  config: OutputConfig & Record<string, Json>;
+  output: NodeId;
+}
+
+const checksumTask: TaskDefinition<ChecksumParams> = {
+  name: "checksum",
+  version: 1,
+  inputs: (p) => ({
+    values: p.config,
+    paths: p.config.Key && !p.config.Key.includes(":") ? { Key: p.config.Key } : undefined,
+    deps: { output: p.output },
+  }),
+  async run(ctx, p) {
+    const names = outputNames(p.config);
+    const staging = join(ctx.tmp, "staging");
+    await mkdir(staging, { recursive: true });
+    await copyTree(ctx.deps.output!.dir, staging, ctx.signal);
+    await writeChecksums(staging, names.checksum);
+    await signChecksums(staging, names, p.config, { signal: ctx.signal });
+    const written = await readdir(staging);
+    for (const name of [names.checksum, names.signature]) {
+      if (written.includes(name)) await copyFile(join(staging, name), join(ctx.out, name));
+    }
+    return undefined;
+  },
+};
+
+export const checksum: Step<ChecksumParams> = {
+  name: "checksum",
+  task: checksumTask,
+  layer: false,
+  wanted: (image) =>
+    image.Format !== "none" && image.Format !== "directory" && (image.Checksum || image.Sign),
+  params: ({ image, nodes }) => ({ config: outputConfig(image), output: nodes.output! }),
+};
+
+interface ManifestParams {
+  config: OutputConfig & Record<string, Json>;
+  cleanup: NodeId;
+}
+
+const manifestTask: TaskDefinition<ManifestParams> = {
+  name: "manifest",
+  version: 1,
+  inputs: (p) => ({ values: p.config, deps: { packages: p.cleanup } }),
+  async run(ctx, p) {
+    const meta = ctx.deps.packages!.meta as { packages?: InstalledPackage[] } | null;
+    await writeManifests(ctx.out, outputNames(p.config), {
+      config: p.config,
+      packages: meta?.packages ?? [],
+    });
+    return undefined;
+  },
+};
+
+export const manifest: Step<ManifestParams> = {
+  name: "manifest",
+  task: manifestTask,
+  layer: false,
+  wanted: (image) => image.Format !== "none" && image.ManifestFormat.length > 0,
+  params: ({ image, nodes }) => ({ config: outputConfig(image), cleanup: nodes.cleanup! }),
+};

@@ -1,0 +1,232 @@
+// Steps that run user scripts on the image: prepare (final), the build overlay (BuildPackages= and
+// prepare with "build"), build scripts, post-installation and finalize scripts.
+import { mkdir, readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { type DistroConfig, getDistribution, type ScriptPackageManagerSupport } from "../../distros/index.js";
+import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { mountOverlay } from "../../sandbox/overlay.js";
+import { runScripts, type ScriptKind } from "../../sandbox/scripts.js";
+import type { PlanEnv } from "../env.js";
+import type { ConfigTree, ImageView } from "../image.js";
+import { stackDirs, stackKeys, withLayer } from "../layers.js";
+import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
+import { declareScriptInputs, type ScriptInputs, scriptInputs } from "../scriptinputs.js";
+import type { Step } from "../step.js";
+
+interface Params {
+  scripts: ScriptInputs;
+  image: ImageView;
+  config: DistroConfig;
+  sandboxTrees: ConfigTree[];
+  packageCacheDir: string;
+  uid: number;
+  gid: number;
+  prev: NodeId;
+  metadata: NodeId | undefined;
+  /** build-overlay: BuildPackages=. */
+  buildPackages?: string[];
+  /** build: arguments after `--`, and the build directory. */
+  cmdline?: string[];
+  buildDir?: string | null;
+}
+
+function inputs(p: Params): DeclaredInputs {
+  const declared = declareScriptInputs(p.scripts);
+  const deps: Record<string, NodeId> = { image: p.prev };
+  if (p.metadata) deps.metadata = p.metadata;
+  const values = { ...declared.values, ...distroConfigJson(p.config) } as Record<string, never>;
+  if (p.buildPackages) Object.assign(values, { BuildPackages: p.buildPackages });
+  if (p.cmdline) Object.assign(values, { cmdline: p.cmdline, BuildDirectory: p.buildDir ?? null });
+  return { paths: declared.paths, values, env: declared.env, deps };
+}
+
+async function packageManagerSupport(
+  ctx: TaskContext,
+  p: Params,
+): Promise<ScriptPackageManagerSupport | undefined> {
+  const metadata = ctx.deps.metadata;
+  if (!metadata) return undefined;
+  const pm = packageManagerContext(ctx, p.config, {
+    metadataDir: metadata.dir,
+    packageCacheDir: p.packageCacheDir,
+    sandboxTrees: p.sandboxTrees,
+  });
+  return getDistribution(p.config.Distribution).scriptSupport(pm);
+}
+
+async function run(
+  ctx: TaskContext,
+  p: Params,
+  root: string,
+  extra: Partial<Parameters<typeof runScripts>[0]> = {},
+): Promise<void> {
+  await runScripts({
+    kind: p.scripts.kind,
+    scripts: p.scripts.scripts,
+    config: p.image,
+    configJson: p.scripts.configJson,
+    root,
+    workDir: join(ctx.tmp, "scripts"),
+    uid: p.uid,
+    gid: p.gid,
+    packageManager: await packageManagerSupport(ctx, p),
+    signal: ctx.signal,
+    onOutput: (line, stream) => ctx.log(line, stream),
+    ...extra,
+  });
+}
+
+function baseParams(
+  kind: ScriptKind,
+  scripts: string[],
+  image: ImageView,
+  env: PlanEnv,
+  prev: NodeId | undefined,
+  nodes: Record<string, NodeId>,
+  withSources: boolean,
+): Params {
+  if (!prev) throw new Error(`${image.Image}: ${kind} scripts need an image below them`);
+  return {
+    scripts: scriptInputs(kind, scripts, image, env, withSources),
+    image,
+    config: distroConfig(image),
+    sandboxTrees: image.SandboxTrees,
+    packageCacheDir: env.packageCacheDir,
+    uid: env.uid,
+    gid: env.gid,
+    prev,
+    metadata: nodes.metadata,
+  };
+}
+
+const prepareTask: TaskDefinition<Params> = {
+  name: "prepare",
+  version: 1,
+  inputs,
+  resources: (p) => [packageCacheResource(p.packageCacheDir)],
+  run: (ctx, p) =>
+    withLayer(ctx, ctx.deps.image, async ({ root }) => {
+      await run(ctx, p, root, { phase: "final" });
+      return undefined;
+    }),
+};
+
+export const prepare: Step<Params> = {
+  name: "prepare",
+  task: prepareTask,
+  layer: true,
+  wanted: (image) => image.PrepareScripts.length > 0,
+  params: ({ image, env, prev, nodes }) =>
+    baseParams("prepare", image.PrepareScripts, image, env, prev, nodes, true),
+};
+
+const buildOverlayTask: TaskDefinition<Params> = {
+  name: "build-overlay",
+  version: 1,
+  inputs,
+  resources: (p) => [packageCacheResource(p.packageCacheDir)],
+  run: (ctx, p) =>
+    withLayer(ctx, ctx.deps.image, async ({ root }) => {
+      if (p.buildPackages && p.buildPackages.length > 0) {
+        const metadata = ctx.deps.metadata;
+        if (!metadata) throw new Error("BuildPackages= needs a distribution with a package manager");
+        const pm = packageManagerContext(ctx, p.config, {
+          metadataDir: metadata.dir,
+          packageCacheDir: p.packageCacheDir,
+          sandboxTrees: p.sandboxTrees,
+        });
+        await getDistribution(p.config.Distribution).install(pm, root, p.buildPackages);
+      }
+      await run(ctx, p, root, { phase: "build" });
+      return undefined;
+    }),
+};
+
+/** Build packages and prepare("build") form a layer used only by the build scripts; the final image
+ * does not contain it. */
+export const buildOverlay: Step<Params> = {
+  name: "build-overlay",
+  task: buildOverlayTask,
+  layer: false,
+  wanted: (image) =>
+    image.BuildScripts.length > 0 && (image.BuildPackages.length > 0 || image.PrepareScripts.length > 0),
+  params: ({ image, env, prev, nodes }) => ({
+    ...baseParams("prepare", image.PrepareScripts, image, env, prev, nodes, true),
+    buildPackages: image.BuildPackages,
+  }),
+};
+
+const buildTask: TaskDefinition<Params> = {
+  name: "build",
+  version: 1,
+  inputs,
+  async run(ctx, p) {
+    // Build scripts see the image plus the build overlay, through a throwaway upper layer: what they
+    // leave in the image is discarded; $DESTDIR, $ARTIFACTDIR and $PACKAGEDIR are this node's output.
+    const keys = stackKeys(ctx.deps.image);
+    const lowers = stackDirs(ctx, keys);
+    const upper = join(ctx.tmp, "volatile");
+    const work = join(ctx.tmp, "volatile-work");
+    const root = join(ctx.tmp, "root");
+    const dest = join(ctx.out, "dest");
+    const artifacts = join(ctx.out, "artifacts");
+    const packages = join(ctx.out, "packages");
+    await Promise.all(
+      [upper, work, root, dest, artifacts, packages].map((dir) => mkdir(dir, { recursive: true })),
+    );
+    if (p.buildDir) await mkdir(p.buildDir, { recursive: true });
+    const mount = await mountOverlay({ lowers, upper, work, target: root });
+    try {
+      await run(ctx, p, root, {
+        destDir: dest,
+        artifactDir: artifacts,
+        packageDir: packages,
+        buildDir: p.buildDir ?? undefined,
+        args: p.cmdline,
+      });
+    } finally {
+      await mount.unmount();
+    }
+    return { meta: { packages: (await readdir(packages)).sort() } };
+  },
+};
+
+export const build: Step<Params> = {
+  name: "build",
+  task: buildTask,
+  layer: false,
+  wanted: (image) => image.BuildScripts.length > 0,
+  params: ({ image, env, prev, nodes }) => ({
+    ...baseParams("build", image.BuildScripts, image, env, nodes["build-overlay"] ?? prev, nodes, true),
+    cmdline: env.options.cmdline,
+    buildDir: (image.BuildSubdirectory as string | null | undefined) ?? image.BuildDirectory,
+  }),
+};
+
+function layerScriptStep(name: string, kind: ScriptKind, pick: (image: ImageView) => string[]): Step<Params> {
+  const task: TaskDefinition<Params> = {
+    name,
+    version: 1,
+    inputs,
+    resources: (p) => [packageCacheResource(p.packageCacheDir)],
+    run: (ctx, p) =>
+      withLayer(ctx, ctx.deps.image, async ({ root }) => {
+        // $OUTPUTDIR: files scripts put there are published next to the image.
+        const output = join(ctx.out, "output");
+        await mkdir(output, { recursive: true });
+        await run(ctx, p, root, { outputDir: output });
+        if ((await readdir(output)).length === 0) await rm(output, { recursive: true });
+        return undefined;
+      }),
+  };
+  return {
+    name,
+    task,
+    layer: true,
+    wanted: (image) => pick(image).length > 0,
+    params: ({ image, env, prev, nodes }) => baseParams(kind, pick(image), image, env, prev, nodes, false),
+  };
+}
+
+export const postinst = layerScriptStep("postinst", "postinst", (image) => image.PostInstallationScripts);
+export const finalize = layerScriptStep("finalize", "finalize", (image) => image.FinalizeScripts);
