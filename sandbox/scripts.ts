@@ -1,7 +1,7 @@
 // mkosi scripts: configure, sync, prepare, build, postinst, finalize, postoutput, clean.
 //
 // Each script runs in its own tools sandbox (sandbox/run.ts) with exactly the environment variables the
-// man page's table gives its kind (plus PATH, TERM when set, and Environment=/EnvironmentFiles= values,
+// man page's table gives its kind (plus PATH, PWD, TERM when set, and Environment=/EnvironmentFiles= values,
 // which come last and win), the argument its kind takes, /work/src (build sources) as the working
 // directory, and the helpers on $PATH (/scripts):
 //   mkosi-chroot           run a command inside the image (API filesystems, /work, resolv.conf)
@@ -12,7 +12,7 @@
 // exactly the documented one. A `.chroot` script is run through mkosi-chroot. `.d` directories run
 // their files in lexicographic order. Paths inside the sandbox:
 //   /work/src  /work/out  /work/dest  /work/build  /work/packages  /work/artifacts  /work/config.json
-//   /work/<kind> (the script, = $CHROOT_SCRIPT)   /buildroot (the image)   /scripts (helpers)
+//   /work/<kind> or /work/build-script (the script, = $CHROOT_SCRIPT)   /buildroot (the image)   /scripts (helpers)
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
@@ -213,11 +213,19 @@ function defaultNetwork(o: ScriptRunOptions): boolean {
 
 const bool = (b: boolean) => (b ? "1" : "0");
 
+/** Where a script of a kind is mounted ($CHROOT_SCRIPT); build scripts avoid /work/build ($BUILDDIR). */
+export function scriptPath(kind: ScriptKind): string {
+  return kind === "build" ? "/work/build-script" : `/work/${kind}`;
+}
+
 /**
  * The environment a script of `o.kind` gets (before PATH/TERM): exactly the variables of the man page
  * table for that kind (those whose value exists), then Environment=.
  */
-export function scriptEnvironment(o: ScriptRunOptions, scriptName = o.kind): Record<string, string> {
+export function scriptEnvironment(
+  o: ScriptRunOptions,
+  scriptName: ScriptKind = o.kind,
+): Record<string, string> {
   const c = o.config;
   const values: Record<string, string | undefined> = {
     ARCHITECTURE: c.Architecture,
@@ -228,7 +236,7 @@ export function scriptEnvironment(o: ScriptRunOptions, scriptName = o.kind): Rec
     CHROOT_BUILDDIR: o.buildDir ? WORK.build : undefined,
     CHROOT_DESTDIR: WORK.dest,
     CHROOT_OUTPUTDIR: WORK.out,
-    CHROOT_SCRIPT: `/work/${scriptName}`,
+    CHROOT_SCRIPT: scriptPath(scriptName),
     CHROOT_SRCDIR: WORK.src,
     MKOSI_DEBUG: bool(o.debug ?? false),
     DESTDIR: WORK.dest,
@@ -364,7 +372,7 @@ export async function runScripts(o: ScriptRunOptions): Promise<ScriptRunResult> 
     const binds: BindMount[] = [
       ...sourceBinds(o),
       { src: helpers, dst: WORK.helpers, readOnly: true },
-      { src: s.path, dst: `/work/${o.kind}`, readOnly: true },
+      { src: s.path, dst: scriptPath(o.kind), readOnly: true },
     ];
     if (o.configJson !== undefined && o.kind !== "configure")
       binds.push({ src: configFile, dst: WORK.config, readOnly: true });
@@ -392,8 +400,8 @@ export async function runScripts(o: ScriptRunOptions): Promise<ScriptRunResult> 
     };
     const args = defaultArgs(o);
     const cmd = s.chroot
-      ? [`${WORK.helpers}/mkosi-chroot`, `/work/${o.kind}`, ...args]
-      : [`/work/${o.kind}`, ...args];
+      ? [`${WORK.helpers}/mkosi-chroot`, scriptPath(o.kind), ...args]
+      : [scriptPath(o.kind), ...args];
     const extraArgs: string[] = [];
     // Package managers run from scripts need /proc and /dev inside the image for maintainer scripts.
     if (image && o.root) extraArgs.push("--proc", `${BUILDROOT}/proc`, "--dev", `${BUILDROOT}/dev`);

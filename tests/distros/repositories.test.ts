@@ -1,0 +1,179 @@
+// Repository definitions as text: Debian (all releases), Ubuntu and Kali (whose mirrors are not reachable
+// from CI, so only their configuration is tested), LocalMirror=, RepositoryKeyCheck=, apt.conf.
+import { describe, expect, it } from "vitest";
+import { renderAptConf, renderDeb822 } from "../../distros/apt.js";
+import { debian, kali, ubuntu } from "../../distros/debian.js";
+import { getDistribution } from "../../distros/index.js";
+import type { DistroConfig } from "../../distros/types.js";
+
+function cfg(over: Partial<DistroConfig>): DistroConfig {
+  return {
+    Distribution: "debian",
+    Release: "bookworm",
+    Architecture: "x86-64",
+    Mirror: null,
+    LocalMirror: null,
+    RepositoryKeyCheck: true,
+    Repositories: [],
+    WithDocs: true,
+    WithRecommends: false,
+    ...over,
+  };
+}
+
+describe("debian repositories", () => {
+  it("bookworm: main, updates and security with the archive keyring", () => {
+    expect(renderDeb822(debian.repositories(cfg({})))).toBe(
+      `Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+`,
+    );
+  });
+
+  it("sid/unstable have no updates or security suites; testing and trixie do", () => {
+    for (const r of ["sid", "unstable"]) {
+      expect(debian.repositories(cfg({ Release: r })).map((x) => x.suites[0])).toEqual([r]);
+    }
+    expect(debian.repositories(cfg({ Release: "trixie" })).map((x) => x.suites[0])).toEqual([
+      "trixie",
+      "trixie-updates",
+      "trixie-security",
+    ]);
+    expect(debian.repositories(cfg({ Release: "testing" })).map((x) => x.suites[0])).toEqual([
+      "testing",
+      "testing-updates",
+      "testing-security",
+    ]);
+    expect(debian.defaultRelease()).toBe("testing");
+  });
+
+  it("Mirror=, Repositories= and a mirror that does not end in /debian", () => {
+    const repos = debian.repositories(
+      cfg({ Mirror: "http://mirror.example/debian/", Repositories: ["contrib", "non-free-firmware"] }),
+    );
+    expect(repos[0]!.uris).toEqual(["http://mirror.example/debian"]);
+    expect(repos[0]!.components).toEqual(["main", "contrib", "non-free-firmware"]);
+    expect(repos[2]!.uris).toEqual(["http://mirror.example/debian-security"]);
+    const other = debian.repositories(cfg({ Mirror: "http://mirror.example/pub/deb" }));
+    expect(other[2]!.uris).toEqual(["http://security.debian.org/debian-security"]);
+  });
+
+  it("LocalMirror= is a single trusted repository used only for the build; RepositoryKeyCheck=no trusts all", () => {
+    const local = debian.repositories(cfg({ LocalMirror: "file:///srv/mirror", Mirror: "http://m/debian" }));
+    expect(renderDeb822(local)).toBe(
+      "Types: deb\nURIs: file:///srv/mirror\nSuites: bookworm\nComponents: main\nTrusted: yes\n",
+    );
+    expect(local[0]!.inImage).toBe(false);
+    const insecure = debian.repositories(cfg({ RepositoryKeyCheck: false }));
+    expect(insecure.every((r) => r.trusted && r.signedBy.length === 0)).toBe(true);
+    expect(debian.keyrings(cfg({}))).toEqual(["/usr/share/keyrings/debian-archive-keyring.gpg"]);
+  });
+
+  it("architectures", () => {
+    expect(debian.architecture("x86-64")).toBe("amd64");
+    expect(debian.architecture("arm64")).toBe("arm64");
+    expect(debian.architecture("ppc64-le")).toBe("ppc64el");
+    expect(debian.architecture("loongarch64")).toBe("loong64");
+    expect(() => debian.architecture("tilegx")).toThrow(/not supported/);
+  });
+});
+
+describe("ubuntu repositories", () => {
+  const u = (over: Partial<DistroConfig>) => cfg({ Distribution: "ubuntu", Release: "noble", ...over });
+  it("x86-64 uses archive and security.ubuntu.com with the Ubuntu keyring", () => {
+    expect(renderDeb822(ubuntu.repositories(u({ Repositories: ["universe"] })))).toBe(
+      `Types: deb
+URIs: http://archive.ubuntu.com/ubuntu
+Suites: noble
+Components: main universe
+Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
+
+Types: deb
+URIs: http://archive.ubuntu.com/ubuntu
+Suites: noble-updates
+Components: main universe
+Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
+
+Types: deb
+URIs: http://security.ubuntu.com/ubuntu
+Suites: noble-security
+Components: main universe
+Signed-By: /usr/share/keyrings/ubuntu-archive-keyring.gpg
+`,
+    );
+    expect(ubuntu.defaultRelease()).toBe("noble");
+  });
+  it("other architectures use ports; Mirror= is used for every suite", () => {
+    const arm = ubuntu.repositories(u({ Architecture: "arm64" }));
+    expect(arm.map((r) => r.uris[0])).toEqual([
+      "http://ports.ubuntu.com/ubuntu-ports",
+      "http://ports.ubuntu.com/ubuntu-ports",
+      "http://ports.ubuntu.com/ubuntu-ports",
+    ]);
+    const m = ubuntu.repositories(u({ Mirror: "http://mirror.example" }));
+    expect(m.map((r) => r.uris[0])).toEqual([
+      "http://mirror.example/ubuntu",
+      "http://mirror.example/ubuntu",
+      "http://mirror.example/ubuntu",
+    ]);
+    expect(ubuntu.repositories(u({ Mirror: "http://mirror.example/ubuntu/" }))[0]!.uris).toEqual([
+      "http://mirror.example/ubuntu",
+    ]);
+  });
+});
+
+describe("kali repositories", () => {
+  it("kali-rolling from http.kali.org with the Kali keyring", () => {
+    expect(
+      renderDeb822(
+        kali.repositories(cfg({ Distribution: "kali", Release: "kali-rolling", Repositories: ["contrib"] })),
+      ),
+    ).toBe(
+      "Types: deb\nURIs: http://http.kali.org/kali\nSuites: kali-rolling\nComponents: main contrib\nSigned-By: /usr/share/keyrings/kali-archive-keyring.gpg\n",
+    );
+    expect(kali.defaultRelease()).toBe("kali-rolling");
+    expect(getDistribution("kali")).toBe(kali);
+    expect(() => getDistribution("fedora")).toThrow(/not supported yet/);
+  });
+});
+
+describe("apt.conf", () => {
+  it("isolates apt from the host and carries the settings", () => {
+    const conf = renderAptConf({
+      arch: "arm64",
+      withDocs: false,
+      withRecommends: true,
+      keyCheck: false,
+      proxy: "http://p:3128",
+    });
+    expect(conf).toMatch(/^Dir::Etc "\/etc\/apt";$/m);
+    expect(conf).toMatch(/^Dir::State::Status "\/buildroot\/var\/lib\/dpkg\/status";$/m);
+    expect(conf).toMatch(/^Dir::Cache::Archives "\/var\/cache\/apt\/archives\/";$/m);
+    expect(conf).toMatch(/^APT::Architecture "arm64";$/m);
+    expect(conf).toMatch(/^APT::Install-Recommends "true";$/m);
+    expect(conf).toMatch(/"--root=\/buildroot"; /);
+    expect(conf).toMatch(/"--force-unsafe-io";/);
+    expect(conf).toMatch(/"--path-exclude=\/usr\/share\/doc\/\*"; /);
+    expect(conf).toMatch(/"--path-include=\/usr\/share\/doc\/\*\/copyright";/);
+    expect(conf).toMatch(/^Acquire::AllowInsecureRepositories "true";$/m);
+    expect(conf).toMatch(/^Acquire::http::Proxy "http:\/\/p:3128";$/m);
+    const plain = renderAptConf({ arch: "amd64", withDocs: true, withRecommends: false, keyCheck: true });
+    expect(plain).not.toMatch(/path-exclude|AllowInsecure|Proxy/);
+    expect(plain).toMatch(/^APT::Install-Recommends "false";$/m);
+  });
+});
