@@ -5,6 +5,7 @@
 import { chmod, lstat, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { runSandboxed } from "../../sandbox/run.js";
 import { withLayer } from "../layers.js";
 import type { Step } from "../step.js";
 
@@ -43,6 +44,26 @@ async function hashPassword(ctx: TaskContext, password: string, epoch: number | 
   return stdout.trim();
 }
 
+/** The image's own copy of a tool, if it ships one (its version matches the image's data formats). */
+async function imageTool(root: string, name: string): Promise<string | undefined> {
+  for (const dir of ["usr/bin", "usr/sbin", "bin", "sbin"]) {
+    if (await exists(join(root, dir, name))) return `/${dir}/${name}`;
+  }
+  return undefined;
+}
+
+/** Run a command chrooted into the image, without network. */
+async function inImage(ctx: TaskContext, root: string, argv: string[]): Promise<void> {
+  await runSandboxed(argv, {
+    mode: "chroot",
+    root,
+    network: false,
+    env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", SYSTEMD_OFFLINE: "1" },
+    signal: ctx.signal,
+    onOutput: (line, stream) => ctx.log(line, stream),
+  });
+}
+
 /** Run a tool that reports "nothing to do / partially applied" with exit 65 or 73 (as tmpfiles does). */
 async function tolerant(ctx: TaskContext, argv: string[]): Promise<void> {
   await ctx.exec("sh", [
@@ -65,7 +86,7 @@ async function writeCredentials(root: string, credentials: Record<string, string
 
 const task: TaskDefinition<Params> = {
   name: "systemd-setup",
-  version: 1,
+  version: 2,
   inputs: (p) => ({
     values: {
       Locale: p.locale,
@@ -145,8 +166,12 @@ const task: TaskDefinition<Params> = {
         await ctx.exec("systemd-firstboot", [rootArg, "--force", ...firstboot]);
         await writeCredentials(root, credentials);
       }
-      if (await exists(join(root, "usr/lib/udev/hwdb.d")))
-        await ctx.exec("systemd-hwdb", [rootArg, "--usr", "--strict", "update"]);
+      const hwdb = await imageTool(root, "systemd-hwdb");
+      if (
+        hwdb &&
+        ((await exists(join(root, "usr/lib/udev/hwdb.d"))) || (await exists(join(root, "lib/udev/hwdb.d"))))
+      )
+        await inImage(ctx, root, [hwdb, "--usr", "update"]);
       return undefined;
     });
   },
