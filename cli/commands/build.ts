@@ -1,0 +1,77 @@
+// `mkosi build`: plan, explain (--explain), run on the engine with a renderer for the terminal, a plain
+// log for pipes or JSON events (--json), and report "up to date" when nothing had to run.
+import { readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { EngineEvent } from "../../engine/api.js";
+import { build } from "../../tasks/build.js";
+import { outputPaths } from "../../tasks/outputs.js";
+import { planBuild } from "../../tasks/plan.js";
+import { createRenderer, renderExplain } from "../render/index.js";
+import { type CommandInput, openCache, planEnv, plannedNodes } from "./session.js";
+
+export interface BuildCommandInput extends CommandInput {
+  /** --explain: print which nodes will run and why before running. */
+  explain: boolean;
+  /** --trace FILE: write a Chrome trace of the build. */
+  trace?: string;
+}
+
+async function wipeBuildDirectories(input: CommandInput): Promise<void> {
+  for (const image of input.images) {
+    const dir = image.BuildDirectory;
+    if (!dir) continue;
+    for (const entry of await readdir(dir).catch(() => [] as string[])) {
+      await rm(join(dir, entry), { recursive: true, force: true });
+    }
+  }
+}
+
+export async function buildCommand(input: BuildCommandInput): Promise<number> {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write("mkosi: building images needs root (overlay mounts and package installation)\n");
+    return 1;
+  }
+  const env = planEnv(input);
+  const engine = await openCache(env);
+  const abort = new AbortController();
+  const onSignal = () => abort.abort(new Error("interrupted"));
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  const stream = input.json ? process.stdout : process.stderr;
+  const renderer = await createRenderer({
+    mode: input.json ? "json" : "auto",
+    stream,
+    traceFile: input.trace,
+  });
+  try {
+    if (input.explain) {
+      const plan = planBuild(input.images, env);
+      const explanations = await engine.explain(plan.nodes);
+      process.stderr.write(`${renderExplain(explanations, { nodes: plannedNodes(plan) })}\n`);
+    }
+    if (input.wipeBuildDir) await wipeBuildDirectories(input);
+    const result = await build({
+      images: input.images,
+      env: {
+        ...env,
+        options: { ...env.options, rerunBuildScripts: env.options.rerunBuildScripts || input.wipeBuildDir },
+      },
+      engine,
+      signal: abort.signal,
+      onEvent: (event: EngineEvent) => renderer.onEvent(event),
+    });
+    await renderer.close();
+    if (result.upToDate && !input.json) {
+      for (const image of result.plan.images) {
+        const [main] = outputPaths(image.image, input.directory);
+        if (main) process.stderr.write(`${main} is up to date\n`);
+      }
+    }
+    return result.summary.ok ? 0 : 1;
+  } finally {
+    await renderer.close();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await engine.close();
+  }
+}

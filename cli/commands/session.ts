@@ -1,0 +1,60 @@
+// What the build and graph commands share: the planning environment derived from the resolved images and
+// the command line, and an engine opened on the right cache directory.
+import { resolve } from "node:path";
+import type { Engine, PlannedNode } from "../../engine/api.js";
+import { openEngine } from "../../engine/index.js";
+import { defaultCacheDir, defaultPackageCacheDir, type PlanEnv } from "../../tasks/env.js";
+import type { ImageView } from "../../tasks/image.js";
+import type { BuildPlan } from "../../tasks/plan.js";
+
+export interface CommandInput {
+  /** Images in build order, main last (config/'s ResolvedConfig.images). */
+  images: ImageView[];
+  /** The -C directory (where mkosi.conf lives). */
+  directory: string;
+  force: number;
+  rerunBuildScripts: boolean;
+  wipeBuildDir: boolean;
+  cmdline: string[];
+  debug: boolean;
+  json: boolean;
+  /** $MKOSI_CONFIG for one image. */
+  configJson(image: ImageView): string;
+}
+
+export function planEnv(input: CommandInput): PlanEnv {
+  const main = input.images[input.images.length - 1];
+  if (!main) throw new Error("no image to build");
+  return {
+    cacheDir: process.env.MKOSI_CACHE_DIR ? resolve(process.env.MKOSI_CACHE_DIR) : defaultCacheDir(main),
+    packageCacheDir: defaultPackageCacheDir(main),
+    configDir: input.directory,
+    options: {
+      force: input.force,
+      rerunBuildScripts: input.rerunBuildScripts,
+      wipeBuildDir: input.wipeBuildDir,
+      cmdline: input.cmdline,
+      debug: input.debug,
+    },
+    configJson: input.configJson,
+    uid: Number(process.env.SUDO_UID ?? process.getuid?.() ?? 0),
+    gid: Number(process.env.SUDO_GID ?? process.getgid?.() ?? 0),
+  };
+}
+
+export async function openCache(env: PlanEnv): Promise<Engine> {
+  return openEngine({ cacheDir: env.cacheDir });
+}
+
+export function plannedNodes(plan: BuildPlan): PlannedNode[] {
+  return plan.nodes.map((node) => {
+    const declared = node.task.inputs(node.params);
+    return {
+      id: node.id,
+      group: node.group,
+      label: node.label ?? node.task.name,
+      task: node.task.name,
+      deps: Object.values(declared.deps ?? {}),
+    };
+  });
+}
