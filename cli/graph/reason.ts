@@ -174,6 +174,9 @@ export function describeChange(change: InputChange, options: ReasonOptions = {})
   const name = inputDisplayName(change);
   switch (change.kind) {
     case "task":
+      if (change.name !== "version") {
+        return `task changed: ${formatValue(change.old, maxLen)} → ${formatValue(change.new, maxLen)}`;
+      }
       if (change.old !== undefined && change.new !== undefined) {
         return `task implementation changed (v${formatValue(change.old)} → v${formatValue(change.new)})`;
       }
@@ -222,62 +225,88 @@ function describeChanges(changes: readonly InputChange[], options: ReasonOptions
   return sorted.length === 1 ? first : `${first} (+${sorted.length - 1} more)`;
 }
 
-/** The root cause of a pending node, e.g. "packages: Packages= changed: +vim". */
-function rootCauseText(
-  explanation: NodeExplanation,
-  options: ReasonOptions,
-): { root?: NodeId; text: string } | undefined {
-  const cause = explanation.rootCauses[0];
-  if (!cause) return undefined;
-  const root = cause.chain[cause.chain.length - 1];
-  const what = cause.changes.length > 0 ? describeChanges(cause.changes, options) : "never built";
-  return { root, text: what };
+/** Optional fields some engines add to an explanation (not part of the api.ts contract; read if
+ * present): why a node with unchanged inputs runs, and what is wrong with a missing input. */
+interface ExplanationExtras {
+  reason?: "first-run" | "inputs-changed" | "not-in-cache" | "always" | "forced" | string;
+  problem?: string;
+}
+
+function extras(e: NodeExplanation): ExplanationExtras {
+  const x = e as NodeExplanation & Record<string, unknown>;
+  return {
+    reason: typeof x.reason === "string" ? x.reason : undefined,
+    problem: typeof x.problem === "string" ? x.problem : undefined,
+  };
+}
+
+/** The first root cause found through a dependency (chain longer than the node itself). */
+function upstreamCause(
+  e: NodeExplanation,
+): { root: NodeId; changes: InputChange[]; more: number } | undefined {
+  const via = e.rootCauses.filter((rc) => rc.chain.length > 1);
+  const first = via[0];
+  if (!first) return undefined;
+  const roots = new Set(via.map((rc) => rc.chain[rc.chain.length - 1]));
+  return { root: first.chain[first.chain.length - 1]!, changes: first.changes, more: roots.size - 1 };
+}
+
+function causeText(changes: readonly InputChange[], options: ReasonOptions): string {
+  return changes.length > 0 ? describeChanges(changes, options) : "never built";
+}
+
+function moreCauses(n: number): string {
+  return n > 0 ? ` (+${n} more cause${n === 1 ? "" : "s"})` : "";
 }
 
 /** Why a node will run, in one line. For cached nodes: "cached". */
 export function reasonLine(explanation: NodeExplanation, options: ReasonOptions = {}): string {
   const labelOf = options.labelOf ?? defaultLabelOf(explanation.group);
+  const x = extras(explanation);
+  const own = explanation.changes.filter((c) => c.kind !== "dep");
   switch (explanation.status) {
     case "cached":
       return "cached";
     case "missing-input": {
       const missing = explanation.changes.filter((c) => c.kind === "path" && c.change === "removed");
       if (missing.length > 0) return `missing input: ${missing.map((c) => inputDisplayName(c)).join(", ")}`;
-      const own = describeChanges(explanation.changes, options);
-      return own ? `missing input (${own})` : "missing input";
+      if (x.problem) return `missing input: ${x.problem}`;
+      const changed = describeChanges(explanation.changes, options);
+      return changed ? `missing input (${changed})` : "missing input";
     }
     case "pending-deps": {
       const up = explanation.upstream.map(labelOf);
-      const upText = up.length === 0 ? "upstream" : `upstream ${limited(up, options.maxItems ?? 3)}`;
-      const cause = rootCauseText(explanation, options);
-      const verb = "will run";
-      if (!cause) return `${upText} ${verb}`;
-      const rootLabel = cause.root !== undefined ? labelOf(cause.root) : undefined;
-      if (rootLabel !== undefined && up.length === 1 && up[0] === rootLabel) {
-        return `${upText} ${verb}: ${cause.text}`;
-      }
-      return `${upText} ${verb} ← ${rootLabel ?? "?"}: ${cause.text}`;
+      const upText = `upstream ${up.length === 0 ? "dependencies" : limited(up, options.maxItems ?? 3)} will run`;
+      // Its own inputs changed too: that is the news, the upstream run comes second.
+      if (own.length > 0 && !explanation.firstRun) return `${describeChanges(own, options)}; ${upText}`;
+      const cause = upstreamCause(explanation);
+      if (!cause) return explanation.firstRun ? `never built; ${upText}` : upText;
+      const rootLabel = labelOf(cause.root);
+      const text = causeText(cause.changes, options) + moreCauses(cause.more);
+      if (up.length === 1 && up[0] === rootLabel) return `${upText}: ${text}`;
+      return `${upText} ← ${rootLabel}: ${text}`;
     }
     case "will-run": {
-      if (explanation.firstRun) return "never built";
-      const own = explanation.changes;
-      if (own.length === 0) {
+      if (explanation.firstRun || x.reason === "first-run") return "never built";
+      if (x.reason === "forced") return "forced to run";
+      if (x.reason === "always") return "always runs (not cached by design)";
+      if (explanation.changes.length === 0) {
+        if (x.reason === "not-in-cache") return "inputs unchanged, output not in cache";
         if (explanation.lastRun && explanation.key && explanation.lastRun.key === explanation.key) {
           return "inputs unchanged, output not in cache";
         }
         return "inputs unchanged, forced to run";
       }
-      // Only upstream outputs changed: name the root cause when known.
-      if (own.every((c) => c.kind === "dep")) {
-        const text = describeChanges(own, options);
-        const cause = rootCauseText(explanation, options);
-        const chain = explanation.rootCauses[0]?.chain ?? [];
-        if (cause && chain.length > 2 && cause.root !== undefined) {
-          return `${text} ← ${labelOf(cause.root)}: ${cause.text}`;
-        }
-        return text;
+      if (own.length > 0) return describeChanges(explanation.changes, options);
+      // Only upstream outputs changed: name the root cause when it is further up.
+      const text = describeChanges(explanation.changes, options);
+      const cause = upstreamCause(explanation);
+      if (cause && cause.root !== undefined) {
+        const chain =
+          explanation.rootCauses.find((rc) => rc.chain[rc.chain.length - 1] === cause.root)?.chain ?? [];
+        if (chain.length > 2) return `${text} ← ${labelOf(cause.root)}: ${causeText(cause.changes, options)}`;
       }
-      return describeChanges(own, options);
+      return text;
     }
   }
 }
@@ -312,7 +341,7 @@ export function describeChangeDetail(change: InputChange, options: ReasonOptions
   const show = (v: Json | undefined) =>
     isDigest && typeof v === "string" ? v : v === undefined ? "(none)" : formatValue(v, 200);
   if (change.kind === "task") {
-    lines.push(`  version: ${formatValue(change.old)} → ${formatValue(change.new)}`);
+    lines.push(`  ${change.name}: ${formatValue(change.old, 200)} → ${formatValue(change.new, 200)}`);
     return lines;
   }
   if (change.change !== "added") lines.push(`  old: ${show(change.old)}`);

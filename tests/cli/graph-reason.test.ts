@@ -245,3 +245,77 @@ test("describeChangeDetail gives old and new values and per-file changes", () =>
   expect(tree).toContain("  added: x");
   expect(tree).toContain("  removed: y");
 });
+
+describe("reasonLine with engine-shaped explanations", () => {
+  const pendingDep: InputChange = { kind: "dep", name: "packages", change: "added" };
+
+  test("a pending node whose own inputs changed says so first", () => {
+    expect(
+      reasonLine(
+        expl({
+          status: "pending-deps",
+          changes: [extraChange, pendingDep],
+          upstream: ["main/packages"],
+          rootCauses: [
+            { chain: ["main/postinst"], changes: [extraChange] },
+            { chain: ["main/postinst", "main/packages"], changes: [packagesChange] },
+          ],
+        }),
+      ),
+    ).toBe("mkosi.extra/etc/motd changed; upstream packages will run");
+  });
+
+  test("own-change root causes are skipped when naming the upstream cause", () => {
+    expect(
+      reasonLine(
+        expl({
+          status: "pending-deps",
+          upstream: ["main/packages"],
+          rootCauses: [
+            { chain: ["main/postinst"], changes: [] },
+            { chain: ["main/postinst", "main/packages", "main/metadata"], changes: [repositoriesChange] },
+            { chain: ["main/postinst", "main/extras"], changes: [extraChange] },
+          ],
+        }),
+      ),
+    ).toBe("upstream packages will run ← metadata: Repositories= changed: +contrib (+1 more cause)");
+  });
+
+  test("an upstream node that never ran", () => {
+    expect(
+      reasonLine(
+        expl({
+          status: "pending-deps",
+          upstream: ["main/packages"],
+          rootCauses: [{ chain: ["main/postinst", "main/packages"], changes: [] }],
+        }),
+      ),
+    ).toBe("upstream packages will run: never built");
+    expect(reasonLine(expl({ status: "pending-deps", firstRun: true, upstream: ["main/packages"] }))).toBe(
+      "never built; upstream packages will run",
+    );
+  });
+
+  test("run reasons and problems the engine adds are used when present", () => {
+    const withExtra = (e: NodeExplanation, extra: Record<string, string>) =>
+      ({ ...e, ...extra }) as NodeExplanation;
+    expect(reasonLine(withExtra(expl({}), { reason: "always" }))).toBe("always runs (not cached by design)");
+    expect(reasonLine(withExtra(expl({}), { reason: "forced" }))).toBe("forced to run");
+    expect(reasonLine(withExtra(expl({}), { reason: "not-in-cache" }))).toBe(
+      "inputs unchanged, output not in cache",
+    );
+    expect(
+      reasonLine(
+        withExtra(expl({ status: "missing-input" }), {
+          problem: "dependency main/skeleton has a missing input",
+        }),
+      ),
+    ).toBe("missing input: dependency main/skeleton has a missing input");
+  });
+
+  test("a renamed task", () => {
+    expect(
+      describeChange({ kind: "task", name: "name", change: "modified", old: "pkgs", new: "packages" }),
+    ).toBe("task changed: pkgs → packages");
+  });
+});
