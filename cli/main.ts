@@ -1,0 +1,54 @@
+// mkosi command-line entry point: parse argv, load the configuration, dispatch the verb.
+import type { ParsedArgs } from "../config/args.js";
+
+export const MKOSI_VERSION = "26~devel";
+
+function printError(msg: string): void {
+  process.stderr.write(`‣ ${msg}\n`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { parseArgs, UsageError } = await import("./args.js");
+  let parsed: Awaited<ReturnType<typeof parseArgs>>;
+  try {
+    parsed = parseArgs(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`mkosi: error: ${err.message}\nTry 'mkosi --help' for more information.\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+  if (parsed.version) {
+    process.stdout.write(`mkosi ${MKOSI_VERSION}\n`);
+    return 0;
+  }
+  if (parsed.help) {
+    process.stdout.write(parsed.program.helpInformation());
+    return 0;
+  }
+  const args: ParsedArgs = parsed.args;
+  if (args.verb === "completion") {
+    const { runVerb } = await import("./verbs/index.js");
+    return runVerb("completion", { config: { images: [], tools: null, args }, args });
+  }
+  const { loadConfig } = await import("../config/loader.js");
+  const { ConfigError } = await import("../config/errors.js");
+  let config: Awaited<ReturnType<typeof loadConfig>>;
+  try {
+    config = await loadConfig(args);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      printError(err.describe());
+      return 1;
+    }
+    const e = err as NodeJS.ErrnoException;
+    if (e?.code && e.message) {
+      printError(e.message);
+      return 1;
+    }
+    throw err;
+  }
+  const { runVerb } = await import("./verbs/index.js");
+  return runVerb(args.verb, { config, args });
+}

@@ -1,0 +1,40 @@
+// Verb registry. Each verb lives in its own module exporting `handler`; modules are imported
+// lazily so start-up stays fast. To add a verb, add a line to REGISTRY.
+import type { ParsedArgs } from "../../config/args.js";
+import type { ResolvedConfig } from "../../config/loader.js";
+
+export interface VerbContext {
+  config: ResolvedConfig;
+  args: ParsedArgs;
+}
+
+export type VerbHandler = (ctx: VerbContext) => Promise<number>;
+
+export interface VerbModule {
+  handler: VerbHandler;
+}
+
+const REGISTRY = new Map<string, () => Promise<VerbModule>>([
+  ["summary", () => import("./summary.js")],
+  ["cat-config", () => import("./cat-config.js")],
+  ["completion", () => import("./completion.js")],
+]);
+
+/** Lets other modules register verbs at runtime (e.g. tests). */
+export function registerVerb(name: string, load: () => Promise<VerbModule>): void {
+  REGISTRY.set(name, load);
+}
+
+export function isImplemented(verb: string): boolean {
+  return REGISTRY.has(verb === "qemu" ? "vm" : verb);
+}
+
+export async function runVerb(verb: string, ctx: VerbContext): Promise<number> {
+  const load = REGISTRY.get(verb === "qemu" ? "vm" : verb);
+  if (!load) {
+    process.stderr.write(`mkosi: verb ${verb} is not implemented yet\n`);
+    return 1;
+  }
+  const mod = await load();
+  return mod.handler(ctx);
+}

@@ -1,0 +1,248 @@
+// One image's parse state: the three namespaces (cli, config, defaults), value finalization with
+// memoized defaults, specifier expansion and [Match] evaluation.
+import { spawnSync } from "node:child_process";
+import { existsSync, realpathSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { DISTRO_INFO, nativeArchitecture } from "./enums.js";
+import { ConfigError, type Warn } from "./errors.js";
+import type { IniSection } from "./ini.js";
+import { SETTINGS_BY_NAME, SETTINGS_BY_SPECIFIER } from "./settings/index.js";
+import { parseArchitecture } from "./settings/distribution-output.js";
+import type { DefaultCtx, Setting } from "./settings/types.js";
+import { type ParseEnv, versionMatches } from "./values.js";
+
+export type ContextKind = "main" | "subimage" | "tools";
+
+function clone<T>(v: T): T {
+  return v === null || typeof v !== "object" ? v : (structuredClone(v) as T);
+}
+
+let systemdVersionCache: string | null | undefined;
+function hostSystemdVersion(): string | null {
+  if (systemdVersionCache !== undefined) return systemdVersionCache;
+  const r = spawnSync("systemctl", ["--version"], { encoding: "utf8" });
+  if (r.status !== 0 || !r.stdout) {
+    systemdVersionCache = null;
+    return null;
+  }
+  const words = (r.stdout.split("\n")[0] ?? "").trim().split(/\s+/);
+  const v = words[2] ? words[2].replace(/^\(|\)$/g, "") : (words[1] ?? null);
+  systemdVersionCache = v;
+  return v;
+}
+
+export class ParseContext {
+  readonly cli = new Map<string, unknown>();
+  readonly cliWasNone = new Set<string>();
+  readonly config = new Map<string, unknown>();
+  readonly defaults = new Map<string, unknown>();
+  readonly files: string[] = [];
+  /** dev:ino of every included path (each path is parsed only once per image). */
+  readonly includesSeen = new Set<string>();
+  /** Whether parsed files are recorded in Files (not for CLI includes). */
+  recordFiles = true;
+  cwd: string;
+  private finalizing = new Set<string>();
+
+  constructor(
+    readonly image: string,
+    readonly kind: ContextKind,
+    readonly directory: string | null,
+    readonly env: Record<string, string | undefined>,
+    readonly warn: Warn,
+    cwd: string,
+  ) {
+    this.cwd = cwd;
+  }
+
+  parseEnv(cwd = this.cwd): ParseEnv {
+    return { cwd, env: this.env, warn: this.warn, parseUkiProfile: this.parseUkiProfile };
+  }
+
+  parseUkiProfile?: (path: string, env: ParseEnv) => unknown;
+
+  /** Whether the setting may not be set in this image (main-only, universal in subimages, …). */
+  prohibited(s: Setting): string | null {
+    if (this.kind === "tools") {
+      return s.tools ? null : `${s.name}= cannot be configured in the tools tree configuration`;
+    }
+    if (this.kind === "subimage") {
+      if (s.scope === "universal" || s.scope === "multiversal")
+        return `${s.name}= cannot be configured in subimage '${this.image}': it is a ${s.scope} setting that is only configured in the main image`;
+      if (s.scope === "main" || s.scope === "tools")
+        return `${s.name}= cannot be configured in subimage '${this.image}': it can only be configured in the main image`;
+    }
+    return null;
+  }
+
+  private defaultCtx(): DefaultCtx {
+    return {
+      get: (dest) => this.finalizeDest(dest),
+      image: this.image,
+      directory: this.directory,
+      env: this.env,
+    };
+  }
+
+  finalizeDest(dest: string): unknown {
+    const s = settingByDest(dest);
+    return this.finalize(s);
+  }
+
+  /** The current value of a setting: CLI, then config, then the (memoized) default. */
+  finalize(s: Setting): unknown {
+    const dest = s.dest;
+    const cliHas = this.cli.has(dest);
+    const cv = this.cli.get(dest);
+    const wasNone = this.cliWasNone.has(dest);
+    const cfv = this.config.get(dest);
+    if (cliHas && cv !== null && cv !== undefined) {
+      if (!wasNone && cfv !== null && cfv !== undefined) {
+        if (s.kind === "list") return [...(cfv as unknown[]), ...(cv as unknown[])];
+        if (s.kind === "dict") return { ...(cfv as object), ...(cv as object) };
+      }
+      return cv;
+    }
+    if (!(cliHas && wasNone) && cfv !== null && cfv !== undefined) return cfv;
+    if ((cliHas || this.config.has(dest)) && s.kind !== "value") return s.parse(null, null, this.parseEnv());
+    if (this.defaults.has(dest)) return this.defaults.get(dest);
+    if (this.finalizing.has(dest)) throw new ConfigError(`Default of ${s.name}= depends on itself`);
+    this.finalizing.add(dest);
+    try {
+      let v: unknown;
+      if (s.defaultFactory) v = s.defaultFactory(this.defaultCtx());
+      else if (s.default !== undefined) v = clone(s.default);
+      else v = s.parse(null, null, this.parseEnv());
+      this.defaults.set(dest, v);
+      return v;
+    } finally {
+      this.finalizing.delete(dest);
+    }
+  }
+
+  /** Expands %x specifiers in a config-file value. */
+  expandSpecifiers(text: string, file: string): string {
+    if (!text.includes("%")) return text;
+    let out = "";
+    let i = 0;
+    while (i < text.length) {
+      const c = text[i] as string;
+      if (c !== "%") {
+        out += c;
+        i++;
+        continue;
+      }
+      if (i + 1 >= text.length) {
+        out += "%";
+        break;
+      }
+      const n = text[i + 1] as string;
+      i += 2;
+      if (n === "%") out += "%";
+      else if (n === "C") out += dirname(realOrSelf(file));
+      else if (n === "P") out += this.cwd;
+      else if (n === "D") out += this.directory ?? "";
+      else if (n === "I") out += this.image;
+      else if (n === "F") {
+        const d = this.finalizeDest("distribution") as string | null;
+        out += d ? (DISTRO_INFO[d]?.filesystem ?? "ext4") : "";
+      } else {
+        const s = SETTINGS_BY_SPECIFIER.get(n);
+        if (!s) {
+          this.warn(`Unknown specifier '%${n}' found in ${text}, ignoring`);
+          continue;
+        }
+        const v = this.finalize(s);
+        if (v === null || v === undefined) {
+          this.warn(`Setting ${s.name} specified by specifier '%${n}' in ${text} is not yet set, ignoring`);
+          continue;
+        }
+        out += String(v);
+      }
+    }
+    return out;
+  }
+
+  /** Evaluates the [Match]/[TriggerMatch] sections of a parsed file. */
+  matches(sections: IniSection[], file: string): boolean {
+    let triggerSections = 0;
+    let triggered = false;
+    for (const sec of sections) {
+      if (sec.name === "Match") {
+        if (!this.matchSection(sec, file)) return false;
+      } else if (sec.name === "TriggerMatch") {
+        triggerSections++;
+        if (this.matchSection(sec, file)) triggered = true;
+      }
+    }
+    return triggerSections === 0 || triggered;
+  }
+
+  private matchSection(sec: IniSection, file: string): boolean {
+    let hasTrigger = false;
+    let triggered = false;
+    for (const e of sec.entries) {
+      let v = e.value;
+      const trigger = v.startsWith("|");
+      if (trigger) v = v.slice(1);
+      const negate = v.startsWith("!");
+      if (negate) v = v.slice(1);
+      let r: boolean;
+      try {
+        v = this.expandSpecifiers(v, file);
+        r = this.matchCondition(e.key, v);
+      } catch (err) {
+        if (err instanceof ConfigError && !err.where) {
+          err.where = `${file}:${e.line}`;
+          err.setting ??= e.key;
+        }
+        throw err;
+      }
+      if (negate) r = !r;
+      if (trigger) {
+        hasTrigger = true;
+        if (r) triggered = true;
+      } else if (!r) return false;
+    }
+    return !hasTrigger || triggered;
+  }
+
+  private matchCondition(key: string, value: string): boolean {
+    switch (key) {
+      case "PathExists":
+        return existsSync(resolve(this.cwd, value));
+      case "SystemdVersion": {
+        const v = hostSystemdVersion();
+        return v !== null && versionMatches(v, value);
+      }
+      case "HostArchitecture":
+        return parseArchitecture(value, null, this.parseEnv()) === nativeArchitecture();
+      case "Image":
+        return this.image === value;
+    }
+    const s = SETTINGS_BY_NAME.get(key);
+    if (!s) throw new ConfigError(`Unknown match key ${key}`, { setting: key });
+    if (!s.match) throw new ConfigError(`${key} cannot be used in [Match] sections`, { setting: key });
+    if (s.scope === "main" && this.kind !== "main")
+      throw new ConfigError(`${key} cannot be matched on outside of the main image`, { setting: key });
+    const actual = this.finalize(s);
+    if (actual === null || actual === undefined) return false;
+    return s.match(actual, value, { ...this.parseEnv(), image: this.image });
+  }
+}
+
+function realOrSelf(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+import { SETTINGS_BY_DEST } from "./settings/index.js";
+
+export function settingByDest(dest: string): Setting {
+  const s = SETTINGS_BY_DEST.get(dest);
+  if (!s) throw new Error(`unknown setting dest ${dest}`);
+  return s;
+}

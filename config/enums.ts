@@ -1,0 +1,214 @@
+// Enumerations used by settings. Values are the exact strings mkosi accepts and prints in JSON.
+
+export const DISTRIBUTIONS = [
+  "fedora",
+  "debian",
+  "kali",
+  "ubuntu",
+  "arch",
+  "opensuse",
+  "mageia",
+  "centos",
+  "rhel",
+  "rhel-ubi",
+  "openmandriva",
+  "rocky",
+  "alma",
+  "azure",
+  "custom",
+] as const;
+
+export const ARCHITECTURES = [
+  "alpha",
+  "arc",
+  "arm",
+  "arm64",
+  "ia64",
+  "loongarch64",
+  "mips64-le",
+  "mips-le",
+  "parisc",
+  "ppc",
+  "ppc64",
+  "ppc64-le",
+  "riscv32",
+  "riscv64",
+  "s390",
+  "s390x",
+  "tilegx",
+  "x86",
+  "x86-64",
+] as const;
+
+export const OUTPUT_FORMATS = [
+  "confext",
+  "cpio",
+  "directory",
+  "disk",
+  "esp",
+  "none",
+  "portable",
+  "sysext",
+  "tar",
+  "uki",
+  "oci",
+  "addon",
+] as const;
+
+export const MANIFEST_FORMATS = ["json", "changelog"] as const;
+export const BOOTLOADERS = [
+  "none",
+  "uki",
+  "systemd-boot",
+  "grub",
+  "uki-signed",
+  "systemd-boot-signed",
+  "grub-signed",
+] as const;
+export const BIOS_BOOTLOADERS = ["none", "grub"] as const;
+export const SHIM_BOOTLOADERS = ["none", "signed", "unsigned"] as const;
+export const SSH_MODES = ["always", "auto", "runtime", "never"] as const;
+export const SECURE_BOOT_SIGN_TOOLS = ["auto", "sbsign", "systemd-sbsign"] as const;
+export const VERITY_MODES = ["disabled", "hash", "signed", "defer", "auto"] as const;
+export const INCREMENTAL_MODES = ["yes", "no", "strict"] as const;
+export const CACHE_ONLY_MODES = ["always", "auto", "metadata", "never"] as const;
+export const BUILD_SOURCES_EPHEMERAL = ["yes", "no", "buildcache"] as const;
+export const NETWORK_MODES = ["interface", "user", "none"] as const;
+export const VMMS = ["qemu", "vmspawn"] as const;
+export const CONSOLE_MODES = ["interactive", "read-only", "native", "gui"] as const;
+export const FIRMWARES = ["uefi", "uefi-secure-boot", "bios", "linux", "linux-noinitrd", "auto"] as const;
+export const SPLIT_ARTIFACTS = ["uki", "kernel", "initrd", "partitions", "tar", "pcrs", "roothash", "os-release"] as const;
+export const SPLIT_ARTIFACTS_DEFAULT = ["uki", "kernel", "initrd"];
+export const SPLIT_ARTIFACTS_YES = ["uki", "kernel", "initrd", "partitions"];
+
+/** Compression by member name (aliases included) → canonical value. */
+export const COMPRESSIONS: Record<string, string> = {
+  none: "none",
+  zstd: "zstd",
+  zst: "zstd",
+  xz: "xz",
+  bz2: "bz2",
+  gz: "gz",
+  gzip: "gz",
+  lz4: "lz4",
+  lzma: "lzma",
+};
+
+export const DOC_FORMATS = ["auto", "markdown", "man", "pandoc", "system"] as const;
+
+export const VERBS = [
+  "build",
+  "clean",
+  "summary",
+  "cat-config",
+  "shell",
+  "boot",
+  "vm",
+  "qemu",
+  "ssh",
+  "serve",
+  "bump",
+  "help",
+  "genkey",
+  "documentation",
+  "journalctl",
+  "coredumpctl",
+  "burn",
+  "dependencies",
+  "completion",
+  "sysupdate",
+  "sandbox",
+  "init",
+] as const;
+export type Verb = (typeof VERBS)[number];
+
+/** Verbs that accept extra arguments after the verb. */
+export const VERBS_WITH_CMDLINE: ReadonlySet<string> = new Set([
+  "build",
+  "shell",
+  "boot",
+  "vm",
+  "qemu",
+  "ssh",
+  "journalctl",
+  "coredumpctl",
+  "burn",
+  "sysupdate",
+  "sandbox",
+  "dependencies",
+  "documentation",
+  "completion",
+]);
+
+/** Verbs that need a built image (so they build or check for one). */
+export const BUILD_VERBS: ReadonlySet<string> = new Set(["build", "shell", "boot", "vm", "qemu", "serve", "burn", "sysupdate"]);
+
+/** Per-distribution facts the config system needs. */
+export interface DistroInfo {
+  defaultRelease: string;
+  filesystem: string;
+  toolsTreeDistribution: string;
+  packageType: "rpm" | "deb" | "pkg" | "none";
+}
+
+export const DISTRO_INFO: Record<string, DistroInfo> = {
+  fedora: { defaultRelease: "rawhide", filesystem: "btrfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
+  debian: { defaultRelease: "testing", filesystem: "ext4", toolsTreeDistribution: "debian", packageType: "deb" },
+  kali: { defaultRelease: "kali-rolling", filesystem: "ext4", toolsTreeDistribution: "kali", packageType: "deb" },
+  ubuntu: { defaultRelease: "noble", filesystem: "ext4", toolsTreeDistribution: "debian", packageType: "deb" },
+  arch: { defaultRelease: "rolling", filesystem: "ext4", toolsTreeDistribution: "arch", packageType: "pkg" },
+  opensuse: { defaultRelease: "tumbleweed", filesystem: "btrfs", toolsTreeDistribution: "opensuse", packageType: "rpm" },
+  mageia: { defaultRelease: "cauldron", filesystem: "ext4", toolsTreeDistribution: "mageia", packageType: "rpm" },
+  centos: { defaultRelease: "10", filesystem: "xfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
+  rhel: { defaultRelease: "10", filesystem: "xfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
+  "rhel-ubi": { defaultRelease: "10", filesystem: "xfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
+  openmandriva: { defaultRelease: "cooker", filesystem: "ext4", toolsTreeDistribution: "openmandriva", packageType: "rpm" },
+  rocky: { defaultRelease: "10", filesystem: "xfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
+  alma: { defaultRelease: "10", filesystem: "xfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
+  azure: { defaultRelease: "3.0", filesystem: "ext4", toolsTreeDistribution: "azure", packageType: "rpm" },
+  custom: { defaultRelease: "", filesystem: "ext4", toolsTreeDistribution: "custom", packageType: "none" },
+};
+
+export const APT_DISTRIBUTIONS = new Set(["debian", "kali", "ubuntu"]);
+export const RPM_DISTRIBUTIONS = new Set([
+  "fedora",
+  "opensuse",
+  "mageia",
+  "centos",
+  "rhel",
+  "rhel-ubi",
+  "openmandriva",
+  "rocky",
+  "alma",
+  "azure",
+]);
+
+/** Map from Node's process.arch to mkosi architecture names. */
+export function nativeArchitecture(): string {
+  const env = process.env.MKOSI_HOST_ARCHITECTURE;
+  if (env) return env;
+  switch (process.arch) {
+    case "x64":
+      return "x86-64";
+    case "ia32":
+      return "x86";
+    case "arm64":
+      return "arm64";
+    case "arm":
+      return "arm";
+    case "ppc64":
+      return "ppc64-le";
+    case "s390x":
+      return "s390x";
+    case "riscv64":
+      return "riscv64";
+    case "loong64":
+      return "loongarch64";
+    case "mips":
+      return "mips-le";
+    case "mipsel":
+      return "mips-le";
+    default:
+      return "x86-64";
+  }
+}

@@ -1,0 +1,74 @@
+// The systemd unit-file style syntax as mkosi reads it: sections, "#" comments anywhere on a line,
+// indented continuation lines (blank/comment lines do not end them), repeated keys.
+import { ConfigError } from "./errors.js";
+
+export interface IniEntry {
+  key: string;
+  value: string;
+  line: number;
+}
+
+export interface IniSection {
+  name: string;
+  line: number;
+  entries: IniEntry[];
+}
+
+/** Python's textwrap.dedent(): remove the common leading whitespace of all non-blank lines. */
+export function dedent(text: string): string {
+  const lines = text.split("\n");
+  let margin: string | null = null;
+  for (const l of lines) {
+    if (l.trim() === "") continue;
+    const ws = /^[ \t]*/.exec(l)?.[0] ?? "";
+    if (margin === null) margin = ws;
+    else {
+      let i = 0;
+      while (i < margin.length && i < ws.length && margin[i] === ws[i]) i++;
+      margin = margin.slice(0, i);
+    }
+    if (margin === "") break;
+  }
+  return lines.map((l) => (l.trim() === "" ? "" : margin ? l.slice(margin.length) : l)).join("\n");
+}
+
+export function parseIni(text: string, path: string): IniSection[] {
+  const sections: IniSection[] = [];
+  let section: IniSection | null = null;
+  let pending: IniEntry | null = null;
+  const lines = dedent(text).split(/\r?\n/);
+  const flush = () => {
+    if (pending && section) section.entries.push(pending);
+    pending = null;
+  };
+  for (let i = 0; i < lines.length; i++) {
+    const lineNo = i + 1;
+    const where = `${path}:${lineNo}`;
+    let line = lines[i] as string;
+    const hash = line.indexOf("#");
+    if (hash >= 0) line = line.slice(0, hash);
+    if (line.trim() === "") continue;
+    if (pending && /^\s/.test(line)) {
+      (pending as IniEntry).value += `\n${line.trim()}`;
+      continue;
+    }
+    flush();
+    line = line.trim();
+    if (line.startsWith("[")) {
+      if (!line.endsWith("]")) throw new ConfigError(`${line} is not a valid section`, { where });
+      const name = line.slice(1, -1).trim();
+      if (!name) throw new ConfigError("Section name cannot be empty or whitespace", { where });
+      section = { name, line: lineNo, entries: [] };
+      sections.push(section);
+      continue;
+    }
+    if (!section) throw new ConfigError(`Setting ${line} is located outside of section`, { where });
+    const eq = line.indexOf("=");
+    if (eq < 0) throw new ConfigError(`Setting must be of the form 'key=value': ${line}`, { where });
+    const key = line.slice(0, eq).trim();
+    if (!key) throw new ConfigError(`Setting key cannot be empty: ${line}`, { where });
+    pending = { key, value: line.slice(eq + 1).trim(), line: lineNo };
+  }
+  flush();
+  return sections;
+}

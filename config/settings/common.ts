@@ -1,0 +1,84 @@
+// Helpers to write the settings table compactly.
+import { fnmatch } from "../glob.js";
+import {
+  type ItemParser,
+  type ListOptions,
+  makeEnumParser,
+  makeListParser,
+  makePathItem,
+  makePathParser,
+  makeTreeItem,
+  type Parser,
+  type PathOptions,
+  parseFeatureValue,
+  versionMatches,
+} from "../values.js";
+import type { Kind, Scope, Section, Setting } from "./types.js";
+
+type Extra = Partial<Omit<Setting, "name" | "section" | "scope" | "parse" | "kind">>;
+
+function snake(name: string): string {
+  return name
+    .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
+    .replace(/([A-Z]+)([A-Z][a-z])/g, "$1_$2")
+    .toLowerCase();
+}
+
+export function def(
+  name: string,
+  section: Section,
+  scope: Scope,
+  kind: Kind,
+  parse: Parser,
+  extra: Extra = {},
+): Setting {
+  const dest = extra.dest ?? snake(name);
+  return {
+    name,
+    section,
+    scope,
+    kind,
+    parse,
+    dest,
+    tools: extra.tools ?? false,
+    long: extra.long ?? [dest.replace(/_/g, "-")],
+    ...extra,
+  };
+}
+
+export const list = (opts: ListOptions = {}) => makeListParser(opts);
+export const pathList = (opts: PathOptions = {}) => makeListParser({ item: makePathItem(opts) });
+export const treeList = (opts: { required?: boolean; relativeTarget?: boolean } = {}) =>
+  makeListParser({ item: makeTreeItem(opts) });
+export const path = (opts: PathOptions = {}) => makePathParser(opts);
+export const enumOf = (typeName: string, values: readonly string[], bools?: { yes: string; no: string }) =>
+  makeEnumParser(typeName, values, bools);
+export type { ItemParser };
+
+// Matchers ---------------------------------------------------------------------------------------
+
+export const matchEnum =
+  (parse: Parser) =>
+  (actual: unknown, value: string): boolean =>
+    parse(value, null, { cwd: "/", env: {}, warn: () => {} }) === actual;
+export const matchString = (actual: unknown, value: string): boolean => actual === value;
+export const matchGlob = (actual: unknown, value: string): boolean => fnmatch(String(actual), value);
+export const matchList = (actual: unknown, value: string): boolean => {
+  const l = (actual as string[] | null) ?? [];
+  return value === "" ? l.length === 0 : l.includes(value);
+};
+export const matchVersion = (actual: unknown, value: string): boolean => versionMatches(String(actual), value);
+export const matchFeature = (actual: unknown, value: string): boolean => parseFeatureValue(value) === actual;
+export const matchBuildSources = (actual: unknown, value: string): boolean => {
+  const want = value.replace(/^\/+/, "").replace(/\/+$/, "");
+  return ((actual as { Source: string; Target: string | null }[]) ?? []).some(
+    (t) => t.Target !== null && t.Target.replace(/^\/+/, "").replace(/\/+$/, "") === want,
+  );
+};
+export const matchKeyValue = (actual: unknown, value: string): boolean => {
+  const env = (actual as Record<string, string>) ?? {};
+  const eq = value.indexOf("=");
+  if (eq < 0) return Object.hasOwn(env, value);
+  const k = value.slice(0, eq);
+  return Object.hasOwn(env, k) && env[k] === value.slice(eq + 1);
+};

@@ -1,0 +1,262 @@
+// [Distribution] and [Output] settings.
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ARCHITECTURES, DISTRIBUTIONS, DISTRO_INFO, MANIFEST_FORMATS, nativeArchitecture, OUTPUT_FORMATS, RPM_DISTRIBUTIONS } from "../enums.js";
+import { hostDistribution, hostRelease, parseOsRelease } from "../host.js";
+import {
+  makeSplitArtifactsParser,
+  parseBoolean,
+  parseCompression,
+  parseCompressLevel,
+  parseFilename,
+  parseMode,
+  parseSectorSize,
+  parseString,
+  parseUuid,
+} from "../values.js";
+import { def, enumOf, list, matchEnum, matchGlob, matchList, matchString, matchVersion, path, pathList } from "./common.js";
+import type { Setting } from "./types.js";
+
+export const parseDistribution = enumOf("Distribution", DISTRIBUTIONS);
+export const parseArchitecture = enumOf("Architecture", ARCHITECTURES);
+export const parseFormat = enumOf("OutputFormat", OUTPUT_FORMATS);
+
+export function defaultDistribution(): string {
+  return hostDistribution() ?? "custom";
+}
+
+export function defaultRelease(distribution: string | null): string | null {
+  if (distribution === null) return null;
+  const host = hostDistribution();
+  const rel = hostRelease();
+  if (distribution === host && rel) return rel;
+  return DISTRO_INFO[distribution]?.defaultRelease ?? "";
+}
+
+function needsKeyFetch(d: unknown): boolean {
+  return d === "arch" || RPM_DISTRIBUTIONS.has(String(d));
+}
+
+function detectTreeDistribution(root: string): string | null {
+  for (const p of ["etc/os-release", "usr/lib/os-release"]) {
+    try {
+      const osr = parseOsRelease(readFileSync(join(root, p), "utf8"));
+      return osr.ID ?? null;
+    } catch {
+      // next
+    }
+  }
+  return null;
+}
+
+/** A (lazily generated) per-process random seed shared by all images. */
+let processSeed: string | undefined;
+export function defaultSeed(): string {
+  processSeed ??= parseUuid("random", null, { cwd: "/", env: {}, warn: () => {} }) as string;
+  return processSeed;
+}
+
+export const DISTRIBUTION_SETTINGS: Setting[] = [
+  def("Distribution", "Distribution", "universal", "value", parseDistribution, {
+    short: "d",
+    defaultFactory: () => defaultDistribution(),
+    match: matchEnum(parseDistribution),
+    specifier: "d",
+    choices: DISTRIBUTIONS,
+    help: "Distribution to install",
+    metavar: "DISTRIBUTION",
+  }),
+  def("Release", "Distribution", "universal", "value", parseString, {
+    short: "r",
+    defaultFactory: (c) => defaultRelease(c.get("distribution") as string | null),
+    match: matchString,
+    specifier: "r",
+    help: "Distribution release to install",
+    metavar: "RELEASE",
+  }),
+  def("Architecture", "Distribution", "universal", "value", parseArchitecture, {
+    defaultFactory: () => nativeArchitecture(),
+    match: matchEnum(parseArchitecture),
+    specifier: "a",
+    choices: ARCHITECTURES,
+    help: "Override the architecture of installation",
+    metavar: "ARCHITECTURE",
+  }),
+  def("Mirror", "Distribution", "universal", "optional", parseString, {
+    short: "m",
+    help: "Distribution mirror to use",
+    metavar: "MIRROR",
+  }),
+  def("LocalMirror", "Distribution", "universal", "optional", parseString, {
+    help: "Use a single local, flat and plain mirror to build the image",
+    metavar: "MIRROR",
+  }),
+  def("RepositoryKeyCheck", "Distribution", "multiversal", "value", parseBoolean, {
+    default: true,
+    help: "Controls signature and key checks on repositories",
+    metavar: "BOOL",
+  }),
+  def("RepositoryKeyFetch", "Distribution", "universal", "value", parseBoolean, {
+    tools: true,
+    defaultFactory: (c) => {
+      if (hostDistribution() !== "ubuntu") return false;
+      const tt = c.get("tools_tree");
+      const dist = c.get("distribution");
+      if (tt === null || tt === undefined) return needsKeyFetch(dist);
+      if (tt !== "default") return detectTreeDistribution(String(tt)) === "ubuntu" && needsKeyFetch(dist);
+      return c.get("tools_tree_distribution") === "ubuntu" && needsKeyFetch(dist);
+    },
+    help: "Controls whether distribution GPG keys can be fetched remotely",
+    metavar: "BOOL",
+  }),
+  def("Repositories", "Distribution", "universal", "list", list(), {
+    tools: true,
+    match: matchList,
+    help: "Repositories to use",
+    metavar: "REPOS",
+  }),
+];
+
+function defaultCompression(c: { get(d: string): unknown }): string {
+  const fmt = c.get("output_format");
+  const dist = String(c.get("distribution"));
+  const release = String(c.get("release") ?? "");
+  if (fmt === "oci") return "gz";
+  if (!["tar", "cpio", "uki", "esp", "addon"].includes(String(fmt))) return "none";
+  if (["centos", "rhel", "rhel-ubi", "rocky", "alma"].includes(dist) && /^\d+$/.test(release) && Number(release) <= 8)
+    return "xz";
+  return "zstd";
+}
+
+export function defaultOutputExtension(format: unknown): string {
+  switch (format) {
+    case "disk":
+    case "esp":
+    case "sysext":
+    case "confext":
+    case "portable":
+      return "raw";
+    case "tar":
+      return "tar";
+    case "cpio":
+      return "cpio";
+    case "uki":
+    case "addon":
+      return "efi";
+    default:
+      return "";
+  }
+}
+
+export const OUTPUT_SETTINGS: Setting[] = [
+  def("Format", "Output", "local", "value", parseFormat, {
+    dest: "output_format",
+    long: ["format"],
+    short: "t",
+    default: "disk",
+    match: matchEnum(parseFormat),
+    specifier: "t",
+    choices: OUTPUT_FORMATS,
+    help: "Output Format",
+    metavar: "FORMAT",
+  }),
+  def("ManifestFormat", "Output", "local", "list", list({ item: (v) => enumOf("ManifestFormat", MANIFEST_FORMATS)(v, null, { cwd: "/", env: {}, warn: () => {} }) }), {
+    help: "Manifest Format",
+    metavar: "FORMAT",
+  }),
+  def("Output", "Output", "local", "value", parseFilename, {
+    tools: true,
+    short: "o",
+    specifier: "o",
+    defaultFactory: (c) => {
+      let out = c.image !== "main" ? c.image : ((c.get("image_id") as string | null) ?? "image");
+      const v = c.get("image_version");
+      if (v) out += `_${v}`;
+      return out;
+    },
+    help: "Output name",
+    metavar: "NAME",
+  }),
+  def("OutputExtension", "Output", "local", "value", parseFilename, {
+    defaultFactory: (c) => defaultOutputExtension(c.get("output_format")),
+    help: "Output extension",
+    metavar: "EXTENSION",
+  }),
+  def("CompressOutput", "Output", "local", "value", parseCompression, {
+    defaultFactory: (c) => defaultCompression(c),
+    help: "Enable whole-output compression (with images or archives)",
+    metavar: "ALG",
+  }),
+  def("CompressLevel", "Output", "inherit", "value", parseCompressLevel, {
+    default: 3,
+    help: "Set the compression level to use",
+    metavar: "LEVEL",
+  }),
+  def("OutputDirectory", "Output", "universal", "optional", path(), {
+    dest: "output_dir",
+    tools: true,
+    short: "O",
+    long: ["output-directory", "output-dir"],
+    specifier: "O",
+    paths: ["output"],
+    help: "Output directory",
+    metavar: "DIR",
+  }),
+  def("OutputMode", "Output", "universal", "optional", parseMode, {
+    help: "Set file system access mode for image",
+    metavar: "MODE",
+  }),
+  def("ImageVersion", "Output", "inherit", "optional", parseString, {
+    match: matchVersion,
+    specifier: "v",
+    paths: ["version"],
+    readText: true,
+    help: "Set version for image",
+    metavar: "VERSION",
+  }),
+  def("ImageId", "Output", "inherit", "optional", parseString, {
+    match: matchGlob,
+    specifier: "i",
+    help: "Set ID for image",
+    metavar: "ID",
+  }),
+  def("SplitArtifacts", "Output", "local", "list", makeSplitArtifactsParser(), {
+    default: ["uki", "kernel", "initrd"],
+    help: "Split artifacts out of the final image",
+    metavar: "ARTIFACTS",
+  }),
+  def("RepartDirectories", "Output", "local", "list", pathList(), {
+    dest: "repart_dirs",
+    long: ["repart-directory", "repart-dir"],
+    paths: ["repart"],
+    help: "Directory containing systemd-repart partition definitions",
+    metavar: "PATH",
+  }),
+  def("SectorSize", "Output", "inherit", "optional", parseSectorSize, {
+    help: "Set the disk image sector size",
+    metavar: "BYTES",
+  }),
+  def("Overlay", "Output", "local", "value", parseBoolean, {
+    help: "Only output the additions on top of the given base trees",
+    metavar: "BOOL",
+  }),
+  def("Seed", "Output", "local", "value", parseUuid, {
+    defaultFactory: () => defaultSeed(),
+    paths: ["seed"],
+    readText: true,
+    help: "Set the seed for systemd-repart",
+    metavar: "UUID",
+  }),
+  def("CleanScripts", "Output", "local", "list", pathList(), {
+    long: ["clean-script"],
+    paths: ["clean"],
+    recursivePaths: ["clean.d/*"],
+    help: "Clean script to run after cleanup",
+    metavar: "PATH",
+  }),
+];
+
+export function existsAny(paths: string[]): string | null {
+  for (const p of paths) if (existsSync(p)) return p;
+  return null;
+}

@@ -1,0 +1,621 @@
+// Value parsers. Every parser has the shape (value, old, env) → new value, where `value === null`
+// asks for the empty/default value and `value === ""` is an empty assignment (reset, returns null
+// for most parsers). Parsed values are already in their JSON form (strings, numbers, arrays,
+// {Source, Target} objects …), so the resolved config prints without conversion.
+import { spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { basename, isAbsolute, join, normalize, resolve } from "node:path";
+import { COMPRESSIONS, SPLIT_ARTIFACTS, SPLIT_ARTIFACTS_DEFAULT, SPLIT_ARTIFACTS_YES } from "./enums.js";
+import { ConfigError, type Warn } from "./errors.js";
+
+export interface ParseEnv {
+  /** Directory that relative paths resolve against (the directory being parsed). */
+  cwd: string;
+  /** The process environment (mkosi's own environment). */
+  env: Record<string, string | undefined>;
+  warn: Warn;
+  /** Parses a simple ini file (for UKI profiles); injected to avoid an import cycle. */
+  parseUkiProfile?: (path: string, env: ParseEnv) => unknown;
+}
+
+export type Parser = (value: string | null, old: unknown, env: ParseEnv) => unknown;
+export type ItemParser = (value: string, env: ParseEnv) => unknown;
+
+export interface ConfigTree {
+  Source: string;
+  Target: string | null;
+}
+
+const TRUE = new Set(["1", "true", "yes", "y", "t", "on", "always"]);
+const FALSE = new Set(["0", "false", "no", "n", "f", "off", "never"]);
+
+export function tryParseBoolean(s: string): boolean | null {
+  const v = s.toLowerCase();
+  if (TRUE.has(v)) return true;
+  if (FALSE.has(v)) return false;
+  return null;
+}
+
+export function parseBooleanStrict(s: string): boolean {
+  const b = tryParseBoolean(s);
+  if (b === null) throw new ConfigError(`Invalid boolean literal: '${s}'`);
+  return b;
+}
+
+export const parseBoolean: Parser = (value) => {
+  if (value === null) return false;
+  if (value === "") return null;
+  return parseBooleanStrict(value);
+};
+
+export function parseFeatureValue(value: string): string {
+  if (value === "auto" || value === "enabled" || value === "disabled") return value;
+  const b = tryParseBoolean(value);
+  if (b === null) throw new ConfigError(`'${value}' is not a valid feature (expected a boolean or auto)`);
+  return b ? "enabled" : "disabled";
+}
+
+export const parseFeature: Parser = (value) => {
+  if (value === null) return "auto";
+  if (value === "") return null;
+  return parseFeatureValue(value);
+};
+
+export function makeEnumParser(
+  typeName: string,
+  values: readonly string[],
+  bools?: { yes: string; no: string },
+): Parser {
+  return (value) => {
+    if (value === null || value === "") return null;
+    if (values.includes(value)) return value;
+    if (bools) {
+      const b = tryParseBoolean(value);
+      if (b !== null) return b ? bools.yes : bools.no;
+    }
+    throw new ConfigError(`'${value}' is not a valid ${typeName} (expected one of ${values.join(", ")})`);
+  };
+}
+
+export const parseString: Parser = (value) => (value === null || value === "" ? null : value);
+
+export const parseCompression: Parser = (value) => {
+  if (value === null || value === "") return null;
+  const c = COMPRESSIONS[value];
+  if (c !== undefined) return c;
+  const b = tryParseBoolean(value);
+  if (b === null) throw new ConfigError(`'${value}' is not a valid Compression`);
+  return b ? "zstd" : "none";
+};
+
+function parseIntStrict(value: string, what: string): number {
+  const v = value.trim();
+  if (!/^[+-]?\d+$/.test(v)) throw new ConfigError(`'${value}' is not a valid ${what}`);
+  return Number.parseInt(v, 10);
+}
+
+export const parseNumber: Parser = (value) => {
+  if (value === null || value === "") return null;
+  return parseIntStrict(value, "number");
+};
+
+export const parseCompressLevel: Parser = (value) => {
+  if (value === null || value === "") return null;
+  return parseIntStrict(value, "compression level");
+};
+
+export const parseSourceDateEpoch: Parser = (value) => {
+  if (value === null || value === "") return null;
+  let n: number;
+  try {
+    n = parseIntStrict(value, "timestamp");
+  } catch {
+    throw new ConfigError(`Timestamp '${value}' is not a valid integer`);
+  }
+  if (n < 0) throw new ConfigError(`Source date epoch timestamp cannot be negative (got ${value})`);
+  return n;
+};
+
+export const parseSectorSize: Parser = (value) => {
+  if (value === null || value === "") return null;
+  let n: number;
+  try {
+    n = parseIntStrict(value, "sector size");
+  } catch {
+    throw new ConfigError(`'${value}' is not a valid number`);
+  }
+  if (n < 512 || n > 4096) throw new ConfigError(`Sector size not between 512 and 4096: ${n}`);
+  if ((n & (n - 1)) !== 0) throw new ConfigError(`Sector size not power of 2: ${n}`);
+  return n;
+};
+
+export const parseMode: Parser = (value) => {
+  if (value === null || value === "") return null;
+  const v = value.trim();
+  if (!/^(0o)?[0-7]+$/i.test(v)) throw new ConfigError(`'${value}' is not a valid access mode`);
+  const n = Number.parseInt(v.replace(/^0o/i, ""), 8);
+  if (n > 0o7777) throw new ConfigError(`Invalid access mode: ${value}`);
+  return n;
+};
+
+export const parseVsockCid: Parser = (value) => {
+  if (value === null || value === "") return null;
+  if (value === "auto") return -1;
+  if (value === "hash") return -2;
+  let n: number;
+  try {
+    n = parseIntStrict(value, "number");
+  } catch {
+    throw new ConfigError(`VSockCID= must be a number, 'auto' or 'hash' (got '${value}')`);
+  }
+  if (n < 3 || n >= 0xffffffff) throw new ConfigError(`${n} is not in the valid VSock CID range [3, 0xFFFFFFFF)`);
+  return n;
+};
+
+/** Sizes with K/M/G (1024-based), fractional allowed, rounded up to a multiple of 4096. */
+export function parseBytesValue(value: string): number {
+  let v = value.trim();
+  let factor = 1;
+  const last = v.slice(-1).toUpperCase();
+  if (last === "K" || last === "M" || last === "G" || last === "T") {
+    factor = { K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[last] as number;
+    v = v.slice(0, -1);
+  }
+  if (!/^\d+(\.\d*)?$|^\.\d+$/.test(v)) throw new ConfigError(`Invalid size: '${value}'`);
+  const n = Math.ceil(Number.parseFloat(v) * factor);
+  if (n % 4096 !== 0) return n + 4096 - (n % 4096);
+  return n;
+}
+
+export const parseBytes: Parser = (value) => {
+  if (value === null || value === "") return null;
+  return parseBytesValue(value);
+};
+
+const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+
+export function normalizeUuid(value: string): string | null {
+  let v = value.trim();
+  if (v.startsWith("{") && v.endsWith("}")) v = v.slice(1, -1);
+  v = v.replace(/^urn:uuid:/i, "");
+  if (!UUID_RE.test(v)) return null;
+  const hex = v.replace(/-/g, "").toLowerCase();
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+export const parseUuid: Parser = (value) => {
+  if (value === null || value === "") return null;
+  if (value === "random") return randomUUID();
+  const u = normalizeUuid(value);
+  if (u === null) throw new ConfigError(`${value} is not a valid UUID`);
+  return u;
+};
+
+export const parseFilename: Parser = (value) => {
+  if (value === null || value === "") return null;
+  if (value.includes("/") || value === "." || value === "..")
+    throw new ConfigError(`${value} is not a valid filename`);
+  return value;
+};
+
+export const parseRootPassword: Parser = (value) => {
+  if (value === null || value === "") return null;
+  const v = value.trim();
+  if (v.startsWith("hashed:")) return [v.slice("hashed:".length), true];
+  return [v, false];
+};
+
+export const parseProfile = (value: string): string => {
+  if (!/^[A-Za-z0-9_.-]+$/.test(value) || value === "." || value === "..")
+    throw new ConfigError(`${value} is not a valid profile`);
+  return value;
+};
+
+// ------------------------------------------------------------------------------------------------
+// Paths
+
+export function expandVars(s: string, env: Record<string, string | undefined>): string {
+  return s.replace(/\$(\w+)|\$\{([^}]+)\}/g, (m, a: string | undefined, b: string | undefined) => {
+    const name = a ?? b ?? "";
+    const v = env[name];
+    return v === undefined ? m : v;
+  });
+}
+
+export function expandUser(s: string, env: Record<string, string | undefined>): string {
+  if (s === "~" || s.startsWith("~/")) {
+    const home = env.HOME ?? process.env.HOME ?? "/";
+    return home + s.slice(1);
+  }
+  return s;
+}
+
+function absolutize(p: string, cwd: string): string {
+  const abs = isAbsolute(p) ? normalize(p) : resolve(cwd, p);
+  try {
+    return realpathSync(abs);
+  } catch {
+    return abs.length > 1 && abs.endsWith("/") ? abs.slice(0, -1) : abs;
+  }
+}
+
+export interface PathOptions {
+  required?: boolean;
+  resolve?: boolean;
+  secret?: boolean;
+  absolute?: boolean;
+  constants?: readonly string[];
+  exclude?: readonly string[];
+}
+
+export function parsePathValue(value: string, env: ParseEnv, opts: PathOptions = {}): string {
+  if (opts.constants?.includes(value)) return value;
+  let p = expandVars(value, env.env);
+  p = expandUser(p, env.env);
+  if (opts.absolute) {
+    if (!isAbsolute(p)) throw new ConfigError(`${value} must be an absolute path`);
+    return normalize(p);
+  }
+  const required = opts.required ?? true;
+  const abs = isAbsolute(p) ? normalize(p) : resolve(env.cwd, p);
+  if (required && !existsSync(abs)) throw new ConfigError(`${abs} does not exist`);
+  for (const ex of opts.exclude ?? []) {
+    if (abs === ex || abs.startsWith(`${ex}/`)) throw new ConfigError(`${abs} can not be relative to ${ex}`);
+  }
+  const out = opts.resolve === false ? abs : absolutize(abs, env.cwd);
+  if (opts.secret && existsSync(out)) {
+    const mode = statSync(out).mode;
+    if (mode & 0o007) {
+      throw new ConfigError(
+        `Permissions of '${out}' of '${(mode & 0o777).toString(8).padStart(4, "0")}' are too open.\n` +
+          "When creating secret files use an access mode that restricts access to the owner only.",
+      );
+    }
+  }
+  return out;
+}
+
+export function makePathParser(opts: PathOptions = {}): Parser {
+  return (value, _old, env) => {
+    if (value === null || value === "") return null;
+    return parsePathValue(value, env, opts);
+  };
+}
+
+export function makePathItem(opts: PathOptions = {}): ItemParser {
+  return (value, env) => parsePathValue(value, env, opts);
+}
+
+/** Keys and certificates: resolved only when the path exists, otherwise kept verbatim (URIs). */
+export const parseKeyOrCert: Parser = (value, _old, env) => {
+  if (value === null || value === "") return null;
+  const p = expandUser(expandVars(value, env.env), env.env);
+  const abs = isAbsolute(p) ? p : resolve(env.cwd, p);
+  if (existsSync(abs)) return absolutize(abs, env.cwd);
+  return value;
+};
+
+export function parseKeySourceValue(value: string, what: "key" | "certificate"): { Source: string; Type: string } {
+  const colon = value.indexOf(":");
+  const typ = colon >= 0 ? value.slice(0, colon) : value;
+  const src = colon >= 0 ? value.slice(colon + 1) : "";
+  const types = what === "key" ? ["file", "engine", "provider"] : ["file", "provider"];
+  if (!types.includes(typ)) throw new ConfigError(`'${typ}' is not a valid ${what} source`);
+  return { Source: src, Type: typ };
+}
+
+export function makeKeySourceParser(what: "key" | "certificate"): Parser {
+  return (value) => {
+    if (value === null || value === "") return { Source: "", Type: "file" };
+    return parseKeySourceValue(value, what);
+  };
+}
+
+export function makeTreeItem(opts: { required?: boolean; relativeTarget?: boolean } = {}): ItemParser {
+  return (value, env) => {
+    const colon = value.indexOf(":");
+    const src = colon >= 0 ? value.slice(0, colon) : value;
+    const tgt = colon >= 0 ? value.slice(colon + 1) : "";
+    const source = parsePathValue(src, env, { required: opts.required ?? true });
+    let target: string | null = null;
+    if (tgt) {
+      if (!opts.relativeTarget && !tgt.startsWith("/")) throw new ConfigError(`Target path ${tgt} must be absolute`);
+      target = normalize(tgt);
+      if (target.length > 1 && target.endsWith("/")) target = target.slice(0, -1);
+    }
+    return { Source: source, Target: target } satisfies ConfigTree;
+  };
+}
+
+// ------------------------------------------------------------------------------------------------
+// Collections
+
+/** POSIX shell-like splitting (quotes, backslashes) on the given whitespace characters. */
+export function shlexSplit(s: string, whitespace: string): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let have = false;
+  let i = 0;
+  while (i < s.length) {
+    const c = s[i] as string;
+    if (whitespace.includes(c)) {
+      if (have) out.push(cur);
+      cur = "";
+      have = false;
+      i++;
+    } else if (c === "'") {
+      const end = s.indexOf("'", i + 1);
+      if (end < 0) throw new ConfigError(`No closing quotation in ${s}`);
+      cur += s.slice(i + 1, end);
+      have = true;
+      i = end + 1;
+    } else if (c === '"') {
+      i++;
+      let closed = false;
+      while (i < s.length) {
+        const d = s[i] as string;
+        if (d === '"') {
+          closed = true;
+          i++;
+          break;
+        }
+        if (d === "\\" && i + 1 < s.length && (s[i + 1] === '"' || s[i + 1] === "\\")) {
+          cur += s[i + 1];
+          i += 2;
+          continue;
+        }
+        cur += d;
+        i++;
+      }
+      if (!closed) throw new ConfigError(`No closing quotation in ${s}`);
+      have = true;
+    } else if (c === "\\") {
+      if (i + 1 >= s.length) throw new ConfigError(`No escaped character in ${s}`);
+      cur += s[i + 1];
+      have = true;
+      i += 2;
+    } else {
+      cur += c;
+      have = true;
+      i++;
+    }
+  }
+  if (have) out.push(cur);
+  return out;
+}
+
+function splitItems(value: string, delimiter: string, unescape: boolean): string[] {
+  if (unescape) return shlexSplit(value, `${delimiter}\n`).filter((x) => x !== "");
+  const parts = delimiter === " " ? value.split(/[ \n]/) : value.split(new RegExp(`[${delimiter}\\n]`));
+  return parts.map((x) => x.trim()).filter((x) => x !== "");
+}
+
+/** Sort key for package lists: plain names, then paths, then "(conditionals)". */
+export function packageSort(list: string[]): string[] {
+  const rank = (p: string) => (p.startsWith("(") ? 2 : p.startsWith("/") ? 1 : 0);
+  return [...list].sort((a, b) => {
+    const d = rank(a) - rank(b);
+    if (d !== 0) return d;
+    return a < b ? -1 : a > b ? 1 : 0;
+  });
+}
+
+export interface ListOptions {
+  delimiter?: "," | " ";
+  item?: ItemParser;
+  unescape?: boolean;
+  reset?: boolean;
+  sortPackages?: boolean;
+}
+
+export function makeListParser(opts: ListOptions = {}): Parser {
+  const delimiter = opts.delimiter ?? ",";
+  return (value, old, env) => {
+    if (value === null) return [];
+    if (value === "") return opts.reset === false ? (old ?? []) : null;
+    const items = splitItems(value, delimiter, opts.unescape ?? false);
+    const parsed = opts.item ? items.map((x) => opts.item?.(x, env)) : items;
+    const out = [...((old as unknown[] | null | undefined) ?? []), ...parsed];
+    return opts.sortPackages ? packageSort(out as string[]) : out;
+  };
+}
+
+export function parseEnvironmentItem(value: string, env: ParseEnv): [string, string] {
+  const eq = value.indexOf("=");
+  if (eq >= 0) return [value.slice(0, eq).trim(), value.slice(eq + 1)];
+  const key = value.trim();
+  return [key, env.env[key] ?? ""];
+}
+
+export function parseKeyValueItem(value: string): [string, string] {
+  const eq = value.indexOf("=");
+  if (eq >= 0) return [value.slice(0, eq).trim(), value.slice(eq + 1)];
+  return [value.trim(), ""];
+}
+
+/** Reads a content file, running it when executable (stdout is the value). */
+export function runOrRead(path: string, cwd: string, env: Record<string, string | undefined>): string {
+  const st = statSync(path);
+  if (st.mode & 0o111) {
+    const r = spawnSync(path, [], { cwd, env: env as NodeJS.ProcessEnv, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    if (r.error) throw new ConfigError(`Failed to run ${path}: ${r.error.message}`);
+    if (r.status !== 0) throw new ConfigError(`${path} failed with exit status ${r.status}`);
+    return r.stdout;
+  }
+  const text = readFileSync(path, "utf8");
+  if (text.startsWith("#!/")) throw new ConfigError(`${path} starts with a shebang ('#!/') but is not executable`);
+  return text;
+}
+
+export function makeDictParser(opts: {
+  delimiter?: "," | " ";
+  unescape?: boolean;
+  item: (v: string, env: ParseEnv) => [string, string];
+  allowPaths?: boolean;
+}): Parser {
+  const delimiter = opts.delimiter ?? " ";
+  return (value, old, env) => {
+    if (value === null) return {};
+    if (value === "") return null;
+    const out: Record<string, string> = { ...((old as Record<string, string> | null | undefined) ?? {}) };
+    for (const raw of splitItems(value, delimiter, opts.unescape ?? false)) {
+      if (opts.allowPaths && !raw.includes("=")) {
+        const p = resolve(env.cwd, expandUser(raw, env.env));
+        if (existsSync(p)) {
+          const st = statSync(p);
+          if (st.isDirectory()) {
+            for (const name of readdirSync(p).sort()) {
+              const f = join(p, name);
+              if (statSync(f).isFile()) out[name] = runOrRead(f, p, env.env).replace(/\n+$/, "");
+            }
+          } else {
+            out[basename(p)] = runOrRead(p, env.cwd, env.env).replace(/\n+$/, "");
+          }
+          continue;
+        }
+      }
+      const [k, v] = opts.item(raw, env);
+      out[k] = v;
+    }
+    return out;
+  };
+}
+
+export const parseSplitArtifacts: Parser = (value) => {
+  if (value === null) return [...SPLIT_ARTIFACTS_DEFAULT];
+  if (value === "") return null;
+  const b = tryParseBoolean(value);
+  if (b !== null) return b ? [...SPLIT_ARTIFACTS_YES] : [...SPLIT_ARTIFACTS_DEFAULT];
+  return null;
+};
+
+export function makeSplitArtifactsParser(): Parser {
+  return (value, old) => {
+    if (value === null) return [];
+    if (value === "") return null;
+    const b = tryParseBoolean(value);
+    if (b !== null) return b ? [...SPLIT_ARTIFACTS_YES] : [...SPLIT_ARTIFACTS_DEFAULT];
+    const out = [...((old as string[] | null | undefined) ?? [])];
+    for (const item of splitItems(value, ",", false)) {
+      if (!(SPLIT_ARTIFACTS as readonly string[]).includes(item))
+        throw new ConfigError(`'${item}' is not a valid ArtifactOutput`);
+      out.push(item);
+    }
+    return out;
+  };
+}
+
+export const kernelModuleFilterItem: ItemParser = (value) => {
+  if (value === "default" || value === "host") return value;
+  return `re:${value}`;
+};
+
+export function parseDriveValue(value: string): Record<string, unknown> {
+  const parts = value.split(":");
+  if (parts.length < 2 || parts.length > 6)
+    throw new ConfigError(`${value} is not a valid drive, expected ID:SIZE[:DIR[:OPTIONS[:FILEID[:FLAGS]]]]`);
+  const [id, size, dir, options, fileId, flags] = parts as [string, string, string?, string?, string?, string?];
+  if (!id) throw new ConfigError(`No ID specified for drive '${value}'`);
+  if (!size) throw new ConfigError(`No size specified for drive '${value}'`);
+  const flagList = flags ? flags.split(",").filter((x) => x) : [];
+  for (const f of flagList) if (f !== "persist") throw new ConfigError(`'${f}' is not a valid DriveFlag`);
+  return {
+    Directory: dir ? dir : null,
+    FileId: fileId ? fileId : id,
+    Flags: flagList,
+    Id: id,
+    Options: options ? options : null,
+    Size: parseBytesValue(size),
+  };
+}
+
+/** Generic version comparison following systemd's strverscmp_improved(). */
+export function compareVersions(a: string, b: string): number {
+  const VALID = /[A-Za-z0-9~^.-]/;
+  let i = 0;
+  let j = 0;
+  const cmp = (x: number, y: number) => (x < y ? -1 : x > y ? 1 : 0);
+  const isDigit = (c: string | undefined) => c !== undefined && c >= "0" && c <= "9";
+  const isAlpha = (c: string | undefined) => c !== undefined && /[A-Za-z]/.test(c);
+  for (;;) {
+    while (i < a.length && !VALID.test(a[i] as string)) i++;
+    while (j < b.length && !VALID.test(b[j] as string)) j++;
+    const ca = a[i];
+    const cb = b[j];
+    if (ca === "~" || cb === "~") {
+      const r = cmp(ca !== "~" ? 1 : 0, cb !== "~" ? 1 : 0);
+      if (r !== 0) return r;
+      i++;
+      j++;
+      continue;
+    }
+    if (ca === undefined || cb === undefined) {
+      if (ca === undefined && cb === undefined) return 0;
+      return ca === undefined ? -1 : 1;
+    }
+    let handled = false;
+    for (const sep of ["-", "^", "."]) {
+      if (ca === sep || cb === sep) {
+        const r = cmp(ca !== sep ? 1 : 0, cb !== sep ? 1 : 0);
+        if (r !== 0) return r;
+        i++;
+        j++;
+        handled = true;
+        break;
+      }
+    }
+    if (handled) continue;
+    if (isDigit(ca) || isDigit(cb)) {
+      while (a[i] === "0") i++;
+      while (b[j] === "0") j++;
+      let ii = i;
+      let jj = j;
+      while (isDigit(a[ii])) ii++;
+      while (isDigit(b[jj])) jj++;
+      let r = cmp(ii !== i ? 1 : 0, jj !== j ? 1 : 0);
+      if (r !== 0) return r;
+      r = cmp(ii - i, jj - j);
+      if (r !== 0) return r;
+      const sa = a.slice(i, ii);
+      const sb = b.slice(j, jj);
+      if (sa !== sb) return sa < sb ? -1 : 1;
+      i = ii;
+      j = jj;
+    } else {
+      let ii = i;
+      let jj = j;
+      while (isAlpha(a[ii])) ii++;
+      while (isAlpha(b[jj])) jj++;
+      const n = Math.min(ii - i, jj - j);
+      const sa = a.slice(i, i + n);
+      const sb = b.slice(j, j + n);
+      if (sa !== sb) return sa < sb ? -1 : 1;
+      const r = cmp(ii - i, jj - j);
+      if (r !== 0) return r;
+      i = ii;
+      j = jj;
+    }
+  }
+}
+
+/** Evaluates "[op]version" against `actual` (op ∈ ==, !=, <=, >=, <, >; default ==). */
+export function versionMatches(actual: string, spec: string): boolean {
+  const m = /^(==|!=|<=|>=|<|>)?(.*)$/.exec(spec.trim()) as RegExpExecArray;
+  const op = m[1] ?? "==";
+  const r = compareVersions(actual, (m[2] ?? "").trim());
+  switch (op) {
+    case "==":
+      return r === 0;
+    case "!=":
+      return r !== 0;
+    case "<=":
+      return r <= 0;
+    case ">=":
+      return r >= 0;
+    case "<":
+      return r < 0;
+    default:
+      return r > 0;
+  }
+}
