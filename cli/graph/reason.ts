@@ -221,6 +221,13 @@ export function sortChanges(changes: readonly InputChange[]): InputChange[] {
 function describeChanges(changes: readonly InputChange[], options: ReasonOptions): string {
   const sorted = sortChanges(changes);
   if (sorted.length === 0) return "";
+  // Several upstream outputs changed and nothing else: one phrase.
+  if (sorted.length > 1 && sorted.every((c) => c.kind === "dep" && c.change === "modified")) {
+    return `upstream ${limited(
+      sorted.map((c) => inputDisplayName(c)),
+      options.maxItems ?? 3,
+    )} outputs changed`;
+  }
   const first = describeChange(sorted[0]!, options);
   return sorted.length === 1 ? first : `${first} (+${sorted.length - 1} more)`;
 }

@@ -319,3 +319,10 @@ describe("reasonLine with engine-shaped explanations", () => {
     ).toBe("task changed: pkgs → packages");
   });
 });
+
+test("several changed upstream outputs read as one phrase", () => {
+  const dep = (name: string): InputChange => ({ kind: "dep", name, change: "modified", old: "a", new: "b" });
+  expect(reasonLine(expl({ changes: [dep("extras"), dep("packages")] }))).toBe(
+    "upstream extras, packages outputs changed",
+  );
+});
