@@ -18,7 +18,6 @@ export function distroConfig(image: ImageView): DistroConfig {
     WithRecommends: image.WithRecommends,
     Bootable: image.Bootable,
     ProxyUrl: (image.ProxyUrl as string | null | undefined) ?? null,
-    Environment: image.Environment,
   };
 }
 
@@ -63,7 +62,7 @@ export function packageManagerContext(
     sandboxTrees: options.sandboxTrees,
     localRepository: options.localRepository,
     signal: ctx.signal,
+    // Environment= is for scripts; package managers do not see it, so changing it does not reinstall.
     onOutput: (line, stream) => ctx.log(line, stream),
-    env: config.Environment,
   };
 }

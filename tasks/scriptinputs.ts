@@ -1,9 +1,13 @@
 // Declared inputs shared by every step that runs user scripts: the scripts' content, the build sources
 // they see at /work/src, environment files, the environment they get, and $MKOSI_CONFIG.
+
+import { join } from "node:path";
 import type { Json, PathInput } from "../engine/api.js";
+import { outputNames } from "../formats/naming.js";
 import { type ScriptKind, type ScriptRunOptions, scriptEnvironment } from "../sandbox/scripts.js";
 import type { PlanEnv } from "./env.js";
 import type { ConfigTree, ImageView } from "./image.js";
+import { outputDirectory } from "./outputs.js";
 
 export interface ScriptInputs {
   kind: ScriptKind;
@@ -26,19 +30,33 @@ export function stableConfigJson(configJson: string): Json {
   return object;
 }
 
-/** Paths that live inside a build source but are mkosi's own state, not sources. */
-export function sourceExcludes(image: ImageView, source: string): string[] {
+/** Paths that live inside a build source but are mkosi's own state or products, not sources: caches,
+ * the build directory, and the outputs (which default to the configuration directory). */
+export function sourceExcludes(image: ImageView, env: PlanEnv, source: string): string[] {
+  const outputs = outputDirectory(image, env.configDir);
   const own = [
-    image.OutputDirectory,
+    // A dedicated output directory inside the sources is excluded whole (every image's outputs).
+    outputs !== env.configDir ? outputs : undefined,
     image.CacheDirectory,
     image.PackageCacheDirectory,
     image.BuildDirectory,
+    env.cacheDir,
+    env.packageCacheDir,
+    ...outputNames(image).all.map((name) => join(outputs, name)),
+    ...[
+      "mkosi.output",
+      "mkosi.cache",
+      "mkosi.pkgcache",
+      "mkosi.builddir",
+      "mkosi.tools",
+      ".mkosi-private",
+    ].map((name) => join(env.configDir, name)),
   ];
-  const excludes = [".mkosi-private"];
+  const excludes = new Set<string>();
   for (const path of own) {
-    if (path?.startsWith(`${source}/`)) excludes.push(path.slice(source.length + 1));
+    if (path?.startsWith(`${source}/`)) excludes.add(path.slice(source.length + 1));
   }
-  return excludes;
+  return [...excludes].sort();
 }
 
 export function scriptInputs(
@@ -52,7 +70,7 @@ export function scriptInputs(
     kind,
     scripts,
     sources: withSources
-      ? image.BuildSources.map((tree) => ({ tree, exclude: sourceExcludes(image, tree.Source) }))
+      ? image.BuildSources.map((tree) => ({ tree, exclude: sourceExcludes(image, env, tree.Source) }))
       : [],
     environmentFiles: image.EnvironmentFiles,
     configJson: env.configJson(image),

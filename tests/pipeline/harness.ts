@@ -21,7 +21,9 @@ export function hostMirrors(): { debian: string; security: string } {
   let security: string | undefined;
   for (const file of candidates) {
     if (!existsSync(file)) continue;
-    for (const match of readFileSync(file, "utf8").matchAll(/(?:URIs:\s*|^deb\s+(?:\[[^\]]*\]\s+)?)(\S+)/gm)) {
+    for (const match of readFileSync(file, "utf8").matchAll(
+      /(?:URIs:\s*|^deb\s+(?:\[[^\]]*\]\s+)?)(\S+)/gm,
+    )) {
       const uri = match[1]!.replace(/\/$/, "");
       if (uri.endsWith("-security")) security ??= uri;
       else debian ??= uri;
@@ -73,7 +75,10 @@ export interface MkosiRun {
   cached: string[];
 }
 
-export function runMkosi(args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<MkosiRun> {
+export function runMkosi(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<MkosiRun> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(MKOSI, args, {
       cwd: options.cwd,
