@@ -31,6 +31,10 @@ export class PlainRenderer implements Renderer {
     if (lines.length > 0) this.stream.write(`${lines.join("\n")}\n`);
   }
 
+  note(text: string): void {
+    if (!this.closed) this.write(text.split("\n").map(sanitizeLine));
+  }
+
   onEvent(event: EngineEvent): void {
     if (this.closed) return;
     const n = this.state.apply(event);

@@ -3,6 +3,9 @@ import type { EngineEvent } from "../../engine/api.js";
 /** A consumer of the engine's event stream. */
 export interface Renderer {
   onEvent(event: EngineEvent): void;
+  /** A message from the CLI (a warning, a hint) shown without breaking the display: above the live
+   * area on a terminal, as a line in the plain log, not at all in the JSON stream. */
+  note?(text: string): void;
   /** Flush, release the terminal, write files; resolves when all output is written. Idempotent. */
   close(): Promise<void>;
 }
@@ -15,6 +18,9 @@ export function combineRenderers(...renderers: Renderer[]): Renderer {
   return {
     onEvent(event) {
       for (const r of renderers) r.onEvent(event);
+    },
+    note(text) {
+      for (const r of renderers) r.note?.(text);
     },
     async close() {
       await Promise.all(renderers.map((r) => r.close()));

@@ -34,12 +34,12 @@ describe("frames", () => {
     const frame = stripAnsi(renderFrame(state, { now: T0 + 1010 }));
     const lines = frame.split("\n");
     expect(lines[0]).toBe("◦ [main] metadata cached");
-    expect(lines[1]).toBe("main");
+    expect(lines[1]).toBe("main 1/4");
     expect(lines[2]).toMatch(
       /^ {2}[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] packages 1\.0s 3\/10 \(30%\) packages Packages= changed: \+vim$/,
     );
     expect(lines[3]).toBe("    │ Unpacking vim (2:9.0) ...");
-    expect(lines[4]).toBe("initrd");
+    expect(lines[4]).toBe("initrd 0/2");
     expect(lines[5]).toMatch(/^ {2}. packages 998ms env SOURCE_DATE_EPOCH changed$/);
     // Escape sequences in script output are removed, not passed to the terminal.
     expect(lines[6]).toBe("    │ warning: slow mirror");
@@ -167,6 +167,23 @@ describe("live rendering to a terminal", () => {
     }
     expect(out).toContain("full log: /var/cache/mkosi/logs/main-postinst.log");
     expect(out).toContain("Build failed after 3.6s: 3 nodes run, 2 cached (saved 32s), 1 failed, 1 skipped");
+  });
+
+  test("notes from the CLI go above the live area, once", async () => {
+    const stream = new FakeStream({ tty: true });
+    const renderer = new InkRenderer(stream);
+    const events = successfulBuildEvents();
+    renderer.onEvent(events[0]!);
+    renderer.onEvent(events[1]!);
+    renderer.note("warning: Foo= is deprecated");
+    renderer.onEvent(events[2]!);
+    await sleep(250);
+    for (const e of events.slice(3)) renderer.onEvent(e);
+    await renderer.close();
+    const out = stream.plainText;
+    expect(out.split("warning: Foo= is deprecated").length - 1).toBe(1);
+    expect(out.indexOf("◦ [main] packages cached")).toBeLessThan(out.indexOf("warning: Foo= is deprecated"));
+    expect(out.indexOf("warning: Foo= is deprecated")).toBeLessThan(out.indexOf("✔ [main] extras"));
   });
 
   test("a flood of events costs a few frames, not one per event", async () => {

@@ -100,6 +100,17 @@ describe("plain log", () => {
   });
 });
 
+test("notes in the plain log, sanitized; combined renderers pass them on", async () => {
+  const s = new FakeStream();
+  const r = await createRenderer({ mode: "plain", stream: s });
+  r.note?.("warning: \u001b[1mFoo=\u001b[0m is deprecated\nsee mkosi(1)");
+  expect(s.text).toBe("warning: Foo= is deprecated\nsee mkosi(1)\n");
+  const j = new FakeStream();
+  const jr = await createRenderer({ mode: "json", stream: j });
+  jr.note?.("ignored");
+  expect(j.text).toBe("");
+});
+
 describe("json events", () => {
   test("one event per line, unchanged", async () => {
     const s = new FakeStream();

@@ -6,7 +6,7 @@ import { type Instance, render, renderToString } from "ink";
 import type { EngineEvent } from "../../../engine/api.js";
 import { BuildState } from "../state.js";
 import type { OutputStream, Renderer } from "../types.js";
-import { BuildView, snapshot } from "./view.js";
+import { BuildView, type StaticEntry, snapshot } from "./view.js";
 
 export interface InkRendererOptions {
   /** Frames per second at most. Default 10. */
@@ -26,6 +26,8 @@ export class InkRenderer implements Renderer {
   private closed?: Promise<void>;
   private readonly now: () => number;
   private receivedAt = Date.now();
+  private readonly entries: StaticEntry[] = [];
+  private seenFinished = 0;
   /** Frames drawn (for tests and for measuring). */
   frames = 0;
 
@@ -49,7 +51,7 @@ export class InkRenderer implements Renderer {
   private element() {
     return (
       <BuildView
-        snap={snapshot(this.state, this.now())}
+        snap={snapshot(this.state, this.now(), this.entries)}
         now={this.now()}
         columns={this.stream.columns ?? 80}
         rows={this.stream.rows ?? 24}
@@ -75,7 +77,16 @@ export class InkRenderer implements Renderer {
     if (this.closed) return;
     this.receivedAt = Date.now();
     this.state.apply(event);
+    while (this.seenFinished < this.state.finished.length) {
+      this.entries.push({ kind: "node", id: this.state.finished[this.seenFinished++]! });
+    }
     if (event.type === "done") this.redraw();
+  }
+
+  note(text: string): void {
+    if (this.closed) return;
+    for (const line of text.split("\n")) this.entries.push({ kind: "note", text: line });
+    this.state.version++;
   }
 
   close(): Promise<void> {

@@ -7,16 +7,21 @@ import { Box, Static, Text } from "ink";
 import type { ReactElement } from "react";
 import { formatBytes, formatDuration, formatProgress, truncate } from "../format.js";
 import { failureBlocks, formatSummary } from "../messages.js";
-import type { BuildState, NodeView } from "../state.js";
+import { type BuildState, isTerminal, type NodeView } from "../state.js";
 
 export const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
 
+/** A line written once above the live area: a finished node, or a message from the CLI. */
+export type StaticEntry = { kind: "node"; id: string } | { kind: "note"; text: string };
+
+type StaticItem = { key: string; node: NodeView } | { key: string; text: string };
+
 /** An immutable picture of the state for one frame. */
 export interface ViewSnapshot {
-  /** Finished nodes in order of finishing: append-only across frames (required by <Static>). */
-  finished: NodeView[];
-  /** Running and waiting nodes by group, in planned group order. */
-  active: { group: string; nodes: NodeView[] }[];
+  /** Finished nodes and notes in order: append-only across frames (required by <Static>). */
+  finished: StaticItem[];
+  /** Running and waiting nodes by group, in planned group order, with the group's progress. */
+  active: { group: string; nodes: NodeView[]; finished: number; total: number }[];
   pending: number;
   counts: ReturnType<BuildState["counts"]>;
   elapsedMs: number;
@@ -25,8 +30,14 @@ export interface ViewSnapshot {
   failures: string[];
 }
 
-export function snapshot(state: BuildState, now: number): ViewSnapshot {
-  const finished = state.finished.map((id) => ({ ...state.node(id) }));
+export function snapshot(state: BuildState, now: number, entries?: readonly StaticEntry[]): ViewSnapshot {
+  const list = entries ?? state.finished.map((id): StaticEntry => ({ kind: "node", id }));
+  const finished = list.map(
+    (e, i): StaticItem =>
+      e.kind === "node"
+        ? { key: `n:${e.id}`, node: { ...state.node(e.id) } }
+        : { key: `m:${i}`, text: e.text },
+  );
   const byGroup = new Map<string, NodeView[]>();
   for (const n of state.nodes.values()) {
     if (n.state !== "running" && n.state !== "waiting") continue;
@@ -34,9 +45,16 @@ export function snapshot(state: BuildState, now: number): ViewSnapshot {
     list.push({ ...n, logTail: [...n.logTail] });
     byGroup.set(n.group, list);
   }
+  const totals = new Map<string, { finished: number; total: number }>();
+  for (const n of state.nodes.values()) {
+    const t = totals.get(n.group) ?? { finished: 0, total: 0 };
+    t.total++;
+    if (isTerminal(n.state)) t.finished++;
+    totals.set(n.group, t);
+  }
   const active = state.groups
     .filter((g) => byGroup.has(g))
-    .map((g) => ({ group: g, nodes: byGroup.get(g)!.sort((a, b) => a.num - b.num) }));
+    .map((g) => ({ group: g, nodes: byGroup.get(g)!.sort((a, b) => a.num - b.num), ...totals.get(g)! }));
   const counts = state.counts();
   return {
     finished,
@@ -121,8 +139,19 @@ function activeLines(props: ViewProps, logLines: number): LiveLine[] {
   const { snap, now, columns } = props;
   const lines: LiveLine[] = [];
   const spin = SPINNER[Math.floor(now / 100) % SPINNER.length];
-  for (const { group, nodes } of snap.active) {
-    if (group) lines.push({ key: `g:${group}`, el: <Text bold>{group}</Text> });
+  for (const { group, nodes, finished, total } of snap.active) {
+    lines.push({
+      key: `g:${group}`,
+      el: (
+        <Text wrap="truncate">
+          <Text bold>{group || "build"}</Text>
+          <Text dimColor>
+            {" "}
+            {finished}/{total}
+          </Text>
+        </Text>
+      ),
+    });
     for (const n of nodes) {
       if (n.state === "waiting") {
         lines.push({
@@ -196,7 +225,15 @@ export function BuildView(props: ViewProps): ReactElement {
   }
   return (
     <Box flexDirection="column">
-      <Static items={snap.finished}>{(node) => <FinishedLine key={node.id} node={node} />}</Static>
+      <Static items={snap.finished}>
+        {(item) =>
+          "node" in item ? (
+            <FinishedLine key={item.key} node={item.node} />
+          ) : (
+            <Text key={item.key}>{item.text}</Text>
+          )
+        }
+      </Static>
       {live.map((l) => (
         <Box key={l.key}>{l.el}</Box>
       ))}
