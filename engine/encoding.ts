@@ -18,13 +18,23 @@ export class EncodingError extends TypeError {
   }
 }
 
-function encodeInto(value: unknown, out: string[], path: string, seen: Set<object>): void {
+class Bad extends Error {
+  constructor(
+    readonly what: string,
+    readonly at: unknown[],
+  ) {
+    super(what);
+  }
+}
+
+// The hot path carries no path strings: on error, the path is rebuilt from the stack of keys.
+function encodeInto(value: unknown, out: string[], stack: unknown[]): void {
   switch (typeof value) {
     case "string":
       out.push("s", JSON.stringify(value));
       return;
     case "number":
-      if (!Number.isFinite(value)) throw new EncodingError(`non-finite number ${value}`, path);
+      if (!Number.isFinite(value)) throw new Bad(`non-finite number ${value}`, stack);
       out.push("d", Object.is(value, -0) ? "0" : String(value), ";");
       return;
     case "boolean":
@@ -35,40 +45,63 @@ function encodeInto(value: unknown, out: string[], path: string, seen: Set<objec
         out.push("N");
         return;
       }
-      if (seen.has(value)) throw new EncodingError("cyclic value", path);
-      seen.add(value);
+      if (stack.includes(value)) throw new Bad("cyclic value", stack);
+      stack.push(value);
       if (Array.isArray(value)) {
         out.push("[", String(value.length), ":");
-        for (let i = 0; i < value.length; i++) encodeInto(value[i], out, `${path}[${i}]`, seen);
+        for (let i = 0; i < value.length; i++) {
+          stack.push(i);
+          encodeInto(value[i], out, stack);
+          stack.pop();
+        }
         out.push("]");
       } else {
         const proto = Object.getPrototypeOf(value);
         if (proto !== Object.prototype && proto !== null) {
-          throw new EncodingError(`not plain data (${proto?.constructor?.name ?? "unknown"})`, path);
+          throw new Bad(`not plain data (${proto?.constructor?.name ?? "unknown"})`, stack);
         }
         const rec = value as Record<string, unknown>;
-        const keys = Object.keys(rec)
-          .filter((k) => rec[k] !== undefined)
-          .sort();
-        out.push("{", String(keys.length), ":");
+        const keys = Object.keys(rec);
+        let n = 0;
+        for (const k of keys) if (rec[k] !== undefined) n++;
+        if (keys.length > 1) keys.sort();
+        out.push("{", String(n), ":");
         for (const k of keys) {
+          const v = rec[k];
+          if (v === undefined) continue;
           out.push(JSON.stringify(k), "=");
-          encodeInto(rec[k], out, path ? `${path}.${k}` : k, seen);
+          stack.push(k);
+          encodeInto(v, out, stack);
+          stack.pop();
         }
         out.push("}");
       }
-      seen.delete(value);
+      stack.pop();
       return;
     }
     default:
-      throw new EncodingError(`unsupported ${typeof value}`, path);
+      throw new Bad(`unsupported ${typeof value}`, stack);
   }
+}
+
+function pathOf(stack: unknown[]): string {
+  let p = "";
+  for (const s of stack) {
+    if (typeof s === "number") p += `[${s}]`;
+    else if (typeof s === "string") p += p ? `.${s}` : s;
+  }
+  return p;
 }
 
 /** Canonical string encoding of plain JSON data. */
 export function canonical(value: unknown): string {
   const out: string[] = [];
-  encodeInto(value, out, "", new Set());
+  try {
+    encodeInto(value, out, []);
+  } catch (e) {
+    if (e instanceof Bad) throw new EncodingError(e.what, pathOf(e.at));
+    throw e;
+  }
   return out.join("");
 }
 

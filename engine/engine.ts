@@ -27,7 +27,7 @@ import type {
   TaskContext,
   TaskFailure,
 } from "./api.js";
-import { canonical, digestOf, sha256, toJson } from "./encoding.js";
+import { digestOf, sha256, toJson } from "./encoding.js";
 import { NodeLog, runCommand, TaskCommandError } from "./exec.js";
 import { CauseFinder, diffSignatures, type PartialSignature } from "./explain.js";
 import { Fingerprinter } from "./fingerprint.js";
@@ -38,6 +38,7 @@ import {
   HISTORY_KEYS,
   HISTORY_RUNS,
   type HistoryRecord,
+  type LastRecord,
   type OutputRecord,
   type SignatureRecord,
   Store,
@@ -209,9 +210,7 @@ export class EngineImpl implements Engine {
     const inputs = n.inputs!;
     const values: Record<string, Json> = {};
     for (const [k, v] of Object.entries(inputs.values ?? {})) {
-      if (v === undefined) continue;
-      canonical(v); // validates: plain JSON only
-      values[k] = v;
+      if (v !== undefined) values[k] = v; // validated by the key's canonical encoding
     }
     const sig: SignatureRecord = {
       task: n.taskName,
@@ -252,29 +251,34 @@ export class EngineImpl implements Engine {
     });
   }
 
+  /** Names in artifacts/ as listed once per plan (one readdir instead of a stat per node). */
+  private listing: Set<string> | undefined;
+
   /** The committed output of a key, if it is usable. */
-  private cachedOutput(id: NodeId, key: string): DepOutput | undefined {
+  private cachedOutput(id: NodeId, key: string): (DepOutput & { durationMs: number }) | undefined {
     const rec = this.store.getOutput(key);
     if (!rec) return undefined;
     const dir = this.artifactPath(key);
-    if (!existsSync(dir)) return undefined;
-    return { id, key, digest: rec.digest, dir, meta: rec.meta };
+    this.listing ??= new Set(readdirSync(this.artifactsDir));
+    if (!this.listing.has(key) && !existsSync(dir)) return undefined;
+    return { id, key, digest: rec.digest, dir, meta: rec.meta, durationMs: rec.durationMs };
   }
 
   private explanation(
     n: PlanNode,
     causes: CauseFinder,
     status: NodeExplanation["status"],
-    hist: HistoryRecord | undefined,
+    last: LastRecord | undefined,
     reason: RunReason | undefined,
     upstream: NodeId[],
   ): EngineExplanation {
+    const hist = this.store.getHistory(n.id);
     const lastRunRec = hist?.runs[hist.runs.length - 1];
-    const lastKey = hist?.last;
+    const lastKey = last?.key;
     const oldSig = lastKey ? this.store.getSignature(lastKey) : undefined;
     let changes: InputChange[] = [];
     if (oldSig && n.partial && lastKey !== n.key) changes = diffSignatures(this.store, oldSig, n.partial);
-    const firstRun = hist?.last === undefined;
+    const firstRun = last === undefined;
     const e: EngineExplanation = {
       id: n.id,
       label: n.label,
@@ -306,12 +310,13 @@ export class EngineImpl implements Engine {
   async explain(specs: NodeSpec[]): Promise<NodeExplanation[]> {
     this.assertOpen();
     this.fp.reset();
+    this.listing = undefined;
     const { plan } = this.plan(specs);
     const causes = new CauseFinder(this.store, (id) => plan.nodes.get(id)?.partial);
     const result = new Map<NodeId, EngineExplanation>();
     const stat = new Map<NodeId, NodeExplanation["status"]>();
     for (const n of plan.order) {
-      const hist = this.store.getHistory(n.id);
+      const hist = this.store.getLast(n.id);
       if (n.problem) {
         stat.set(n.id, "missing-input");
         result.set(n.id, this.explanation(n, causes, "missing-input", hist, undefined, []));
@@ -319,6 +324,8 @@ export class EngineImpl implements Engine {
       }
       try {
         n.partial = await this.signature(n, plan);
+        if (Object.keys(n.partial.pending).length === 0) n.key = this.keyOf(n.partial.sig);
+        else this.keyOf({ ...n.partial.sig, deps: {} }); // validates the values
       } catch (err) {
         n.problem = (err as Error).message;
         stat.set(n.id, "missing-input");
@@ -334,14 +341,14 @@ export class EngineImpl implements Engine {
       }
       if (upstream.length > 0) {
         stat.set(n.id, "pending-deps");
-        const reason: RunReason | undefined = hist?.last === undefined ? "first-run" : undefined;
+        const reason: RunReason | undefined = hist === undefined ? "first-run" : undefined;
         result.set(n.id, this.explanation(n, causes, "pending-deps", hist, reason, upstream));
         continue;
       }
-      n.key = this.keyOf(n.partial.sig);
+      n.key ??= this.keyOf(n.partial.sig);
       const out = n.spec.task.cache === "always" ? undefined : this.cachedOutput(n.id, n.key);
       if (out) {
-        n.output = out;
+        n.output = { id: out.id, key: out.key, digest: out.digest, dir: out.dir, meta: out.meta };
         stat.set(n.id, "cached");
         result.set(n.id, this.explanation(n, causes, "cached", hist, undefined, []));
       } else {
@@ -354,11 +361,11 @@ export class EngineImpl implements Engine {
     return specs.map((s) => result.get(s.id)!).filter((e) => e !== undefined);
   }
 
-  private reasonFor(n: PlanNode, hist: HistoryRecord | undefined, forced: boolean): RunReason {
+  private reasonFor(n: PlanNode, last: LastRecord | undefined, forced: boolean): RunReason {
     if (forced) return "forced";
     if (n.spec.task.cache === "always") return "always";
-    if (hist?.last === undefined) return "first-run";
-    if (hist.last === n.key) return "not-in-cache";
+    if (last === undefined) return "first-run";
+    if (last.key === n.key) return "not-in-cache";
     return "inputs-changed";
   }
 
@@ -368,6 +375,7 @@ export class EngineImpl implements Engine {
   async run(specs: NodeSpec[], options: RunOptions = {}): Promise<RunSummary> {
     this.assertOpen();
     this.fp.reset();
+    this.listing = undefined;
     const { plan } = this.plan(specs, options.targets);
     const outer = options.signal;
     const abort = new AbortController();
@@ -465,16 +473,22 @@ export class EngineImpl implements Engine {
       settle(n, "skipped");
     };
 
-    const markCached = (n: PlanNode, out: DepOutput, hist: HistoryRecord | undefined) => {
-      n.output = out;
+    const markCached = (
+      n: PlanNode,
+      out: DepOutput & { durationMs?: number },
+      last: LastRecord | undefined,
+    ) => {
+      const saved = out.durationMs ?? this.store.getOutput(out.key)?.durationMs ?? 0;
+      n.output = { id: n.id, key: out.key, digest: out.digest, dir: out.dir, meta: out.meta };
       protect(out.key);
-      const rec = this.store.getOutput(out.key);
-      const saved = rec?.durationMs ?? 0;
       savedMs += saved;
       summary.cached.push(n.id);
       const lastUse = this.store.lastUse(out.key);
-      if (lastUse === undefined || now() - lastUse > LRU_REFRESH_MS) histWrites.push(this.store.lru.put(out.key, now()));
-      if (hist?.last !== out.key) histWrites.push(this.recordUse(n.id, out, hist));
+      if (lastUse === undefined || now() - lastUse > LRU_REFRESH_MS)
+        histWrites.push(this.store.lru.put(out.key, now()));
+      if (last?.key !== out.key || last.digest !== out.digest) {
+        histWrites.push(this.recordUse(n.id, out));
+      }
       emit({ type: "cached", time: now(), id: n.id, key: out.key, digest: out.digest, savedMs: saved });
       settle(n, "cached");
     };
@@ -486,11 +500,11 @@ export class EngineImpl implements Engine {
       if (n.problem) return fail(n, { message: n.problem, logTail: [], logFile });
       try {
         n.partial = await this.signature(n, plan);
+        n.key = this.keyOf(n.partial.sig);
       } catch (err) {
         return fail(n, { message: `cannot compute inputs: ${(err as Error).message}`, logTail: [], logFile });
       }
-      n.key = this.keyOf(n.partial.sig);
-      const hist = this.store.getHistory(n.id);
+      const hist = this.store.getLast(n.id);
       const isForced = forced.has(n.id);
       const always = n.spec.task.cache === "always";
       if (!isForced && !always) {
@@ -542,7 +556,7 @@ export class EngineImpl implements Engine {
               summary.ran.push(n.id);
               settle(n, "done");
             } else if (res.kind === "cached") {
-              markCached(n, res.output, this.store.getHistory(n.id));
+              markCached(n, res.output, this.store.getLast(n.id));
             } else if (res.kind === "cancelled") {
               cancel(n);
             } else {
@@ -602,12 +616,13 @@ export class EngineImpl implements Engine {
     return summary;
   }
 
-  private async recordUse(id: NodeId, out: DepOutput, hist: HistoryRecord | undefined): Promise<void> {
-    const h: HistoryRecord = hist ? { ...hist, runs: [...hist.runs], keys: [...hist.keys] } : { runs: [], keys: [] };
-    h.last = out.key;
-    h.lastDigest = out.digest;
-    h.keys = [...h.keys.filter((k) => k !== out.key), out.key].slice(-HISTORY_KEYS);
-    await this.store.hist.put(id, h);
+  private async recordUse(id: NodeId, out: DepOutput): Promise<void> {
+    const h: HistoryRecord = this.store.getHistory(id) ?? { runs: [], keys: [] };
+    if (h.keys[h.keys.length - 1] !== out.key) {
+      h.keys = [...h.keys.filter((k) => k !== out.key), out.key].slice(-HISTORY_KEYS);
+      await this.store.hist.put(id, h);
+    }
+    await this.store.last.put(id, { key: out.key, digest: out.digest });
   }
 
   /** Runs one node: locks, in-flight claim, task, output digest, commit. */
@@ -631,7 +646,10 @@ export class EngineImpl implements Engine {
     try {
       resources = task.resources?.(n.spec.params) ?? [];
     } catch (e) {
-      return { kind: "failed", failure: { message: `resources(): ${(e as Error).message}`, logTail: [], logFile } };
+      return {
+        kind: "failed",
+        failure: { message: `resources(): ${(e as Error).message}`, logTail: [], logFile },
+      };
     }
     const mayReuse = !isForced && task.cache !== "always";
     // Another process may be producing the same key: wait for it rather than duplicate the work.
@@ -658,27 +676,42 @@ export class EngineImpl implements Engine {
           break;
         }
       }
-      emit({ type: "waiting", time: now(), id, on: `process ${c.kind === "busy" ? c.owner.pid : "?"} building ${key.slice(0, 12)}` });
+      emit({
+        type: "waiting",
+        time: now(),
+        id,
+        on: `process ${c.kind === "busy" ? c.owner.pid : "?"} building ${key.slice(0, 12)}`,
+      });
       await this.coord.waitInflight(key, signal);
     }
     let locked = false;
     const work = join(this.tmpDir, `${this.ownerTag}-${randomBytes(6).toString("hex")}`);
     const outDir = join(work, "out");
     const scratch = join(work, "tmp");
-    const log = new NodeLog(id, logFile, (line, stream) => emit({ type: "log", time: now(), id, stream, line }));
+    const log = new NodeLog(id, logFile, (line, stream) =>
+      emit({ type: "log", time: now(), id, stream, line }),
+    );
     const nodeAbort = new AbortController();
     const onAbort = () => nodeAbort.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
     const started = now();
     try {
-      locked = await this.coord.acquire(resources, signal, (on) => emit({ type: "waiting", time: now(), id, on }));
+      locked = await this.coord.acquire(resources, signal, (on) =>
+        emit({ type: "waiting", time: now(), id, on }),
+      );
       if (!locked) return { kind: "cancelled" };
       await mkdir(outDir, { recursive: true });
       await mkdir(scratch, { recursive: true });
       const deps: Record<string, DepOutput> = {};
       for (const [label, depId] of n.deps) {
         const d = n.partial!.sig.deps[label]!;
-        deps[label] = { id: depId, key: d.key, digest: d.digest, dir: this.artifactPath(d.key), meta: this.store.getOutput(d.key)?.meta ?? null };
+        deps[label] = {
+          id: depId,
+          key: d.key,
+          digest: d.digest,
+          dir: this.artifactPath(d.key),
+          meta: this.store.getOutput(d.key)?.meta ?? null,
+        };
       }
       const ctx: TaskContext = {
         id,
@@ -697,13 +730,23 @@ export class EngineImpl implements Engine {
           return this.artifactPath(k);
         },
       };
-      emit({ type: "started", time: started, id, key, explanation: (n as PlanNode & { expl: EngineExplanation }).expl });
+      emit({
+        type: "started",
+        time: started,
+        id,
+        key,
+        explanation: (n as PlanNode & { expl: EngineExplanation }).expl,
+      });
       let result: Awaited<ReturnType<typeof task.run>>;
       try {
         result = await task.run(ctx, n.spec.params);
       } catch (err) {
         if (signal.aborted) return { kind: "cancelled" };
-        const failure: TaskFailure = { message: (err as Error)?.message ?? String(err), logTail: log.tail(), logFile };
+        const failure: TaskFailure = {
+          message: (err as Error)?.message ?? String(err),
+          logTail: log.tail(),
+          logFile,
+        };
         if (err instanceof TaskCommandError) {
           failure.command = err.command;
           if (err.exitCode !== undefined) failure.exitCode = err.exitCode;
@@ -719,12 +762,23 @@ export class EngineImpl implements Engine {
         meta = result?.meta === undefined ? null : toJson(result.meta);
         retain = [...new Set(result?.retain ?? [])].sort();
       } catch (err) {
-        return { kind: "failed", failure: { message: `invalid task result: ${(err as Error).message}`, logTail: log.tail(), logFile } };
+        return {
+          kind: "failed",
+          failure: {
+            message: `invalid task result: ${(err as Error).message}`,
+            logTail: log.tail(),
+            logFile,
+          },
+        };
       }
       const retained: Record<string, string> = {};
       for (const k of retain) {
         const r = this.store.getOutput(k);
-        if (!r) return { kind: "failed", failure: { message: `retained artifact ${k} is not in the cache`, logTail: log.tail(), logFile } };
+        if (!r)
+          return {
+            kind: "failed",
+            failure: { message: `retained artifact ${k} is not in the cache`, logTail: log.tail(), logFile },
+          };
         retained[k] = r.digest;
       }
       const tree = await this.fp.tree(outDir, [], { cache: false, storeManifests: false });
@@ -732,9 +786,9 @@ export class EngineImpl implements Engine {
       if (signal.aborted) return { kind: "cancelled" };
       const durationMs = now() - started;
       const output: DepOutput = { id, key, digest, dir: this.artifactPath(key), meta };
-      const prevDigest = this.store.getHistory(id)?.lastDigest;
+      const prevDigest = this.store.getLast(id)?.digest;
       await log.close();
-      await this.commit(n, key, outDir, work, {
+      await this.commit(n, key, outDir, {
         digest,
         tree: tree.fp,
         meta,
@@ -780,7 +834,7 @@ export class EngineImpl implements Engine {
   }
 
   /** Rename the output into place, then one LMDB transaction. */
-  private async commit(n: PlanNode, key: string, outDir: string, work: string, rec: OutputRecord): Promise<void> {
+  private async commit(n: PlanNode, key: string, outDir: string, rec: OutputRecord): Promise<void> {
     const dest = this.artifactPath(key);
     const existing = this.store.getOutput(key);
     if (existing && existsSync(dest) && existing.digest === rec.digest) {
@@ -809,14 +863,13 @@ export class EngineImpl implements Engine {
     };
     this.store.env.transactionSync(() => {
       const hist = this.store.getHistory(n.id) ?? { runs: [], keys: [] };
-      hist.last = key;
-      hist.lastDigest = rec.digest;
       hist.runs = [...hist.runs, run].slice(-HISTORY_RUNS);
       hist.keys = [...hist.keys.filter((k) => k !== key), key].slice(-HISTORY_KEYS);
       this.store.sig.putSync(key, sig);
       this.store.out.putSync(key, rec);
       this.store.lru.putSync(key, rec.createdAt);
       this.store.hist.putSync(n.id, hist);
+      this.store.last.putSync(n.id, { key, digest: rec.digest });
       this.store.inflight.removeSync(key);
     });
     this.coord.claimCommitted(key);
@@ -838,7 +891,6 @@ export class EngineImpl implements Engine {
       const h = this.store.getHistory(id);
       if (!h) continue;
       for (const k of h.keys) keys.add(k);
-      if (h.last) keys.add(h.last);
       for (const r of h.runs) keys.add(r.key);
     }
     // Artifacts that refer to a forgotten one (upper layers) go too.
@@ -1007,24 +1059,30 @@ export class EngineImpl implements Engine {
     for (const { value } of this.store.hist.getRange({})) {
       const h = value as HistoryRecord;
       for (const k of h.keys ?? []) liveSigs.add(k);
-      if (h.last) liveSigs.add(h.last);
+    }
+    for (const { value } of this.store.last.getRange({})) {
+      const k = (value as { key?: unknown }).key;
+      if (typeof k === "string") liveSigs.add(k);
     }
     const deadSigs: string[] = [];
     const liveDirs = new Set<string>();
     const markDir = (digest: string) => {
       if (liveDirs.has(digest)) return;
       liveDirs.add(digest);
-      for (const [, fp] of this.store.getDir(digest) ?? []) if (fp.startsWith("d ")) markDir(fp.split(" ")[3]!);
+      for (const [, fp] of this.store.getDir(digest) ?? [])
+        if (fp.startsWith("d ")) markDir(fp.split(" ")[3]!);
     };
     for (const { key, value } of this.store.sig.getRange({})) {
       if (!liveSigs.has(key as string)) {
         deadSigs.push(key as string);
         continue;
       }
-      for (const p of Object.values((value as SignatureRecord).paths ?? {})) if (p.fp.startsWith("D ")) markDir(p.fp.slice(2));
+      for (const p of Object.values((value as SignatureRecord).paths ?? {}))
+        if (p.fp.startsWith("D ")) markDir(p.fp.slice(2));
     }
     const deadDirs: string[] = [];
-    for (const { key } of this.store.dir.getRange({})) if (!liveDirs.has(key as string)) deadDirs.push(key as string);
+    for (const { key } of this.store.dir.getRange({}))
+      if (!liveDirs.has(key as string)) deadDirs.push(key as string);
     const deadStats: string[] = [];
     for (const { key, value } of this.store.stat.getRange({})) {
       const p = (value as { path?: string }).path;
@@ -1059,4 +1117,3 @@ export async function openEngine(options: EngineOptions): Promise<Engine> {
   const xx = await xxPromise;
   return new EngineImpl(options.cacheDir, xx, options);
 }
-

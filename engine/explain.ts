@@ -25,7 +25,8 @@ function sortedUnion(a: Record<string, unknown>, b: Record<string, unknown>): st
 export function diffSignatures(store: Store, old: SignatureRecord, cur: PartialSignature): InputChange[] {
   const changes: InputChange[] = [];
   const s = cur.sig;
-  if (old.task !== s.task) changes.push({ kind: "task", name: "name", change: "modified", old: old.task, new: s.task });
+  if (old.task !== s.task)
+    changes.push({ kind: "task", name: "name", change: "modified", old: old.task, new: s.task });
   if (old.version !== s.version) {
     changes.push({ kind: "task", name: "version", change: "modified", old: old.version, new: s.version });
   }
@@ -34,7 +35,8 @@ export function diffSignatures(store: Store, old: SignatureRecord, cur: PartialS
     const b = s.values[k];
     if (a === undefined) changes.push({ kind: "value", name: k, change: "added", new: b as Json });
     else if (b === undefined) changes.push({ kind: "value", name: k, change: "removed", old: a });
-    else if (!jsonEqual(a, b)) changes.push({ kind: "value", name: k, change: "modified", old: a, new: b as Json });
+    else if (!jsonEqual(a, b))
+      changes.push({ kind: "value", name: k, change: "modified", old: a, new: b as Json });
   }
   for (const k of sortedUnion(old.paths, s.paths)) {
     const a = old.paths[k];
@@ -42,7 +44,13 @@ export function diffSignatures(store: Store, old: SignatureRecord, cur: PartialS
     if (a === undefined) changes.push({ kind: "path", name: k, change: "added", new: pathValue(b!) });
     else if (b === undefined) changes.push({ kind: "path", name: k, change: "removed", old: pathValue(a) });
     else if (a.fp !== b.fp) {
-      const c: InputChange = { kind: "path", name: k, change: "modified", old: pathValue(a), new: pathValue(b) };
+      const c: InputChange = {
+        kind: "path",
+        name: k,
+        change: "modified",
+        old: pathValue(a),
+        new: pathValue(b),
+      };
       const files = diffTrees(store, a.fp, b.fp);
       if (files) c.files = files;
       changes.push(c);
@@ -64,7 +72,8 @@ export function diffSignatures(store: Store, old: SignatureRecord, cur: PartialS
     }
     if (a === undefined) changes.push({ kind: "dep", name: k, change: "added", new: b!.digest });
     else if (b === undefined) changes.push({ kind: "dep", name: k, change: "removed", old: a.digest });
-    else if (a.digest !== b.digest) changes.push({ kind: "dep", name: k, change: "modified", old: a.digest, new: b.digest });
+    else if (a.digest !== b.digest)
+      changes.push({ kind: "dep", name: k, change: "modified", old: a.digest, new: b.digest });
   }
   return changes;
 }
@@ -85,7 +94,12 @@ export class CauseFinder {
   ) {}
 
   /** Root causes of node `id` differing from the run recorded by `old` (undefined: never ran). */
-  causes(id: NodeId, old: SignatureRecord | undefined, oldKey: string | undefined, extra: InputChange[] = []): RootCause[] {
+  causes(
+    id: NodeId,
+    old: SignatureRecord | undefined,
+    oldKey: string | undefined,
+    extra: InputChange[] = [],
+  ): RootCause[] {
     const memoKey = `${id}\0${oldKey ?? ""}`;
     const hit = extra.length === 0 ? this.memo.get(memoKey) : undefined;
     if (hit) return hit;
@@ -105,7 +119,8 @@ export class CauseFinder {
         }
         const depId = cur.sig.deps[c.name]?.id;
         const oldDep = old.deps[c.name];
-        const sub = depId && oldDep ? this.causes(depId, this.store.getSignature(oldDep.key), oldDep.key) : [];
+        const sub =
+          depId && oldDep ? this.causes(depId, this.store.getSignature(oldDep.key), oldDep.key) : [];
         if (sub.length === 0) result.push({ chain: [id], changes: [c] });
         else for (const r of sub) result.push({ chain: [id, ...r.chain], changes: r.changes });
       }

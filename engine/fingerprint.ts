@@ -20,13 +20,13 @@
 // calls it) are never cached.
 
 import { spawnSync } from "node:child_process";
-import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
 import { createHash } from "node:crypto";
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
 import { resolve } from "node:path";
 import type { XXHashAPI } from "xxhash-wasm";
 import type { PathInput } from "./api.js";
 import { sha256 } from "./encoding.js";
-import type { DirManifest, PathSig, Store } from "./store.js";
+import type { DirManifest, PathSig, RootRecord, Store } from "./store.js";
 
 /** Entries whose ctime is within this window of the walk are not cached (timestamps are coarse). */
 const RACY_MS = 2000;
@@ -99,11 +99,15 @@ export function readXattrs(paths: string[]): Map<string, string> {
   if (getfattrMissing) return result;
   for (let i = 0; i < paths.length; i += GETFATTR_BATCH) {
     const batch = paths.slice(i, i + GETFATTR_BATCH);
-    const r = spawnSync("getfattr", ["--absolute-names", "-h", "-d", "-m", "-", "-e", "hex", "--", ...batch], {
-      env: { ...process.env, LC_ALL: "C" },
-      maxBuffer: 1 << 30,
-      stdio: ["ignore", "pipe", "ignore"],
-    });
+    const r = spawnSync(
+      "getfattr",
+      ["--absolute-names", "-h", "-d", "-m", "-", "-e", "hex", "--", ...batch],
+      {
+        env: { ...process.env, LC_ALL: "C" },
+        maxBuffer: 1 << 30,
+        stdio: ["ignore", "pipe", "ignore"],
+      },
+    );
     if (r.error) {
       if ((r.error as NodeJS.ErrnoException).code === "ENOENT") {
         getfattrMissing = true;
@@ -166,7 +170,7 @@ export class Fingerprinter {
   path(input: PathInput | string | null): Promise<PathSig> {
     if (input === null) return Promise.resolve({ path: null, fp: "none" });
     const spec = typeof input === "string" ? { path: input } : input;
-    const path = resolve(spec.path);
+    const path = /^\/(?!.*\/\.{0,2}(\/|$))/.test(spec.path) ? spec.path : resolve(spec.path);
     const exclude = [...new Set(spec.exclude ?? [])].map((e) => e.replace(/^\.?\/+|\/+$/g, "")).sort();
     const memoKey = `${path}\0${exclude.join("\0")}`;
     let p = this.memo.get(memoKey);
@@ -188,16 +192,64 @@ export class Fingerprinter {
     if (this.pendingWrites.length === 0) this.store.pendingDirs.clear();
   }
 
+  /** Fast check: lstat every entry (reusing directory listings whose directory is unchanged) and hash all
+   * stat tuples. Returns the stored fingerprint when nothing changed. */
+  private fastPath(path: string, rootTuple: string, rec: RootRecord, excl: Set<string>): boolean {
+    const parts: string[] = [rootTuple, "\n"];
+    const dirs = rec.dirs;
+    const walk = (abs: string, rel: string, tuple: string): boolean => {
+      const cached = dirs[rel];
+      let names: string[];
+      if (cached && cached[0] === tuple) {
+        names = cached[1];
+      } else {
+        try {
+          names = readdirSync(abs).sort();
+        } catch {
+          return false;
+        }
+      }
+      for (const name of names) {
+        const crel = rel === "" ? name : `${rel}/${name}`;
+        if (excl.size > 0 && excl.has(crel)) continue;
+        const cabs = `${abs}/${name}`;
+        const cst = lstatSync(cabs, { throwIfNoEntry: false });
+        if (!cst) return false;
+        const t = statTuple(cst);
+        parts.push(crel, "\0", t, "\n");
+        if (cst.isDirectory() && !walk(cabs, crel, t)) return false;
+      }
+      return true;
+    };
+    if (!walk(path, "", rootTuple)) return false;
+    return this.xx.h64ToString(parts.join("")) === rec.statHash;
+  }
+
   /** Fingerprint of a file or tree. */
   async tree(path: string, exclude: string[], opts: FingerprintOptions): Promise<TreeFingerprint> {
     const st = lstatSync(path, { throwIfNoEntry: false });
     if (!st) return { fp: "absent", bytes: 0 };
+    const excl = new Set(exclude);
+    const excludeStr = exclude.join("\0");
+    let rootKey: string | undefined;
+    if (opts.cache && st.isDirectory()) {
+      rootKey = this.xx.h64ToString(`${path}\0${excludeStr}`);
+      const rec = this.store.getRoot(rootKey);
+      if (
+        rec &&
+        rec.path === path &&
+        rec.exclude === excludeStr &&
+        this.fastPath(path, statTuple(st), rec, excl)
+      ) {
+        return { fp: rec.fp, bytes: 0 };
+      }
+    }
+
     const now = Date.now();
     let racy = false;
-    const excl = new Set(exclude);
     const statParts: string[] = [];
+    const listings: Record<string, [string, string[]]> = {};
     let bytes = 0;
-
     const mk = (name: string, abs: string, s: Stats): Node => {
       const tuple = statTuple(s);
       if (s.ctimeMs > now - RACY_MS) racy = true;
@@ -205,6 +257,7 @@ export class Fingerprinter {
       return { name, abs, st: s, tuple };
     };
     const root = mk("", path, st);
+    statParts.push(root.tuple, "\n");
     if (st.isDirectory()) {
       const walk = (dir: Node, rel: string) => {
         let names: string[];
@@ -215,6 +268,7 @@ export class Fingerprinter {
           else throw e;
         }
         names.sort();
+        listings[rel] = [dir.tuple, names];
         const children: Node[] = [];
         for (const name of names) {
           const crel = rel === "" ? name : `${rel}/${name}`;
@@ -232,19 +286,7 @@ export class Fingerprinter {
       walk(root, "");
     }
 
-    let rootKey: string | undefined;
-    let statHash: string | undefined;
-    const excludeStr = exclude.join("\0");
-    if (opts.cache && root.children) {
-      rootKey = this.xx.h64ToString(`${path}\0${excludeStr}`);
-      statHash = this.xx.h64ToString(`${root.tuple}\n${statParts.join("")}`);
-      const rec = this.store.getRoot(rootKey);
-      if (rec && rec.path === path && rec.exclude === excludeStr && rec.statHash === statHash) {
-        return { fp: rec.fp, bytes };
-      }
-    }
-
-    // Slow path: find entries whose stat changed, re-read those.
+    // Find entries whose stat changed, re-read those.
     const changed: Node[] = [];
     const statKeys = new Map<Node, string>();
     const visit = (n: Node) => {
@@ -317,8 +359,10 @@ export class Fingerprinter {
     } else {
       fp = root.fp!;
     }
-    if (opts.cache && rootKey && statHash && !racy) {
-      this.pendingWrites.push(this.store.root.put(rootKey, { path, exclude: excludeStr, statHash, fp }));
+    if (rootKey && !racy) {
+      const statHash = this.xx.h64ToString(statParts.join(""));
+      const rec: RootRecord = { path, exclude: excludeStr, statHash, fp, dirs: listings };
+      this.pendingWrites.push(this.store.root.put(rootKey, rec));
     }
     return { fp, bytes };
   }
@@ -332,7 +376,8 @@ export function diffTrees(
   newFp: string,
 ): { added: string[]; removed: string[]; modified: string[] } | undefined {
   const res = { added: [] as string[], removed: [] as string[], modified: [] as string[] };
-  const digestOf = (fp: string) => (fp.startsWith("D ") ? fp.slice(2) : fp.startsWith("d ") ? fp.split(" ")[3] : undefined);
+  const digestOf = (fp: string) =>
+    fp.startsWith("D ") ? fp.slice(2) : fp.startsWith("d ") ? fp.split(" ")[3] : undefined;
   const listAll = (digest: string, prefix: string, into: string[]): boolean => {
     const m = store.getDir(digest);
     if (!m) return false;

@@ -1,4 +1,4 @@
 export type * from "./api.js";
 export { canonical, digestOf, EncodingError, sha256 } from "./encoding.js";
-export { EngineImpl, type EngineExplanation, KEY_FORMAT, openEngine, type RunReason } from "./engine.js";
+export { type EngineExplanation, EngineImpl, KEY_FORMAT, openEngine, type RunReason } from "./engine.js";
 export { TaskCommandError } from "./exec.js";

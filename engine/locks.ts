@@ -87,7 +87,10 @@ export class Coordinator {
     while (!signal.aborted) {
       const local = wanted.find((n) => this.localHeld.has(n));
       if (local) {
-        if (told !== local) onWait((told = local));
+        if (told !== local) {
+          told = local;
+          onWait(local);
+        }
         await new Promise<void>((res) => {
           this.localWaiters.push(res);
           signal.addEventListener("abort", () => res(), { once: true });
@@ -110,7 +113,10 @@ export class Coordinator {
         }
         return true;
       }
-      if (told !== busy) onWait((told = busy));
+      if (told !== busy) {
+        told = busy;
+        onWait(busy);
+      }
       await sleep(delay, signal);
       delay = Math.min(delay * 2, 500);
     }

@@ -3,7 +3,8 @@
 //   sig      key            -> SignatureRecord   full input record of a key (explain diffs these)
 //   out      key            -> OutputRecord      committed output of a key (artifact dir is artifacts/<key>)
 //   lru      key            -> number            last use (epoch ms), kept apart so hits rewrite little
-//   hist     node id        -> HistoryRecord     last key used by that identity and its past runs
+//   last     node id        -> LastRecord        key (and its digest) last used by that identity: run or hit
+//   hist     node id        -> HistoryRecord     past runs of that identity, keys ever recorded for it
 //   dir      dir digest     -> DirManifest       content-addressed directory listings (Merkle tree of inputs)
 //   stat     xxh64(path)    -> StatRecord        stat cache: stat tuple -> content digest, link target, xattrs
 //   root     xxh64(path+ex) -> RootRecord        per declared path: xxh64 over all stat tuples -> fingerprint
@@ -13,7 +14,7 @@
 // Records are validated with zod when read (stat and root records, the hot ones, with a hand-written guard).
 // Large blobs never go in here: artifacts live on disk.
 
-import { open, type Database, type RootDatabase } from "lmdb";
+import { type Database, open, type RootDatabase } from "lmdb";
 import { z } from "zod";
 import type { Json, RunRecord } from "./api.js";
 import type { Owner } from "./proc.js";
@@ -71,18 +72,22 @@ const runSchema = z.object({
   bytes: z.number(),
   finishedAt: z.number(),
 });
+export const lastSchema = z.object({ key: z.string(), digest: z.string() });
+export type LastRecord = z.infer<typeof lastSchema>;
+
 export const historySchema = z.object({
-  /** Key last used (run or cache hit) by this node identity. */
-  last: z.string().optional(),
-  /** Output digest of that key. */
-  lastDigest: z.string().optional(),
   runs: z.array(runSchema),
   /** Every key recorded for this identity (for forget), newest last, bounded. */
   keys: z.array(z.string()),
 });
 export type HistoryRecord = z.infer<typeof historySchema>;
 
-export const ownerSchema = z.object({ pid: z.number(), start: z.string(), host: z.string(), token: z.string() });
+export const ownerSchema = z.object({
+  pid: z.number(),
+  start: z.string(),
+  host: z.string(),
+  token: z.string(),
+});
 
 /** [name, fingerprint] sorted by name. */
 export type DirManifest = [string, string][];
@@ -100,11 +105,19 @@ export interface RootRecord {
   exclude: string;
   statHash: string;
   fp: string;
+  /** Directory listings by relative path, with the directory's stat tuple: reused while it is unchanged. */
+  dirs: Record<string, [string, string[]]>;
 }
 
 function isStatRecord(v: unknown): v is StatRecord {
   const r = v as StatRecord;
-  return typeof r === "object" && r !== null && typeof r.path === "string" && typeof r.stat === "string" && typeof r.fp === "string";
+  return (
+    typeof r === "object" &&
+    r !== null &&
+    typeof r.path === "string" &&
+    typeof r.stat === "string" &&
+    typeof r.fp === "string"
+  );
 }
 function isRootRecord(v: unknown): v is RootRecord {
   const r = v as RootRecord;
@@ -114,7 +127,9 @@ function isRootRecord(v: unknown): v is RootRecord {
     typeof r.path === "string" &&
     typeof r.exclude === "string" &&
     typeof r.statHash === "string" &&
-    typeof r.fp === "string"
+    typeof r.fp === "string" &&
+    typeof r.dirs === "object" &&
+    r.dirs !== null
   );
 }
 
@@ -127,6 +142,7 @@ export class Store {
   readonly out: Database<unknown, string>;
   readonly lru: Database<unknown, string>;
   readonly hist: Database<unknown, string>;
+  readonly last: Database<unknown, string>;
   readonly dir: Database<unknown, string>;
   readonly stat: Database<unknown, string>;
   readonly root: Database<unknown, string>;
@@ -140,6 +156,7 @@ export class Store {
     this.out = db("out");
     this.lru = db("lru");
     this.hist = db("hist");
+    this.last = db("last");
     this.dir = db("dir");
     this.stat = db("stat");
     this.root = db("root");
@@ -170,6 +187,13 @@ export class Store {
 
   /** Manifests written but maybe not committed yet (lmdb-js writes are asynchronous). */
   readonly pendingDirs = new Map<string, DirManifest>();
+
+  getLast(id: string): LastRecord | undefined {
+    const v = this.last.get(id);
+    if (v === undefined) return undefined;
+    const r = lastSchema.safeParse(v);
+    return r.success ? r.data : undefined;
+  }
 
   getDir(digest: string): DirManifest | undefined {
     const p = this.pendingDirs.get(digest);

@@ -1,7 +1,14 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { DeclaredInputs, EngineEvent, NodeSpec, TaskContext, TaskDefinition, TaskResult } from "../../engine/index.js";
+import type {
+  DeclaredInputs,
+  EngineEvent,
+  NodeSpec,
+  TaskContext,
+  TaskDefinition,
+  TaskResult,
+} from "../../engine/index.js";
 
 export async function tempDir(prefix = "mkosi-engine-test-"): Promise<string> {
   return await mkdtemp(join(tmpdir(), prefix));
@@ -17,7 +24,11 @@ export interface FnParams {
 }
 
 /** A generic task whose inputs and behaviour come from its params. */
-export function fnTask(name: string, version = 1, extra: Partial<TaskDefinition<FnParams>> = {}): TaskDefinition<FnParams> {
+export function fnTask(
+  name: string,
+  version = 1,
+  extra: Partial<TaskDefinition<FnParams>> = {},
+): TaskDefinition<FnParams> {
   return {
     name,
     version,
@@ -33,7 +44,11 @@ export function node(id: string, task: TaskDefinition<FnParams>, params: FnParam
   return n as NodeSpec;
 }
 
-export function collector(): { events: EngineEvent[]; onEvent: (e: EngineEvent) => void; of: <T extends EngineEvent["type"]>(t: T) => Extract<EngineEvent, { type: T }>[] } {
+export function collector(): {
+  events: EngineEvent[];
+  onEvent: (e: EngineEvent) => void;
+  of: <T extends EngineEvent["type"]>(t: T) => Extract<EngineEvent, { type: T }>[];
+} {
   const events: EngineEvent[] = [];
   return {
     events,

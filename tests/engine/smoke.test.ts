@@ -1,7 +1,7 @@
-import { writeFile, readFile, mkdir } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openEngine, type Engine } from "../../engine/index.js";
+import { type Engine, openEngine } from "../../engine/index.js";
 import { cleanup, collector, fnTask, node, tempDir } from "./helpers.js";
 
 describe("smoke", () => {
