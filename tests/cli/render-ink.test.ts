@@ -169,6 +169,22 @@ describe("live rendering to a terminal", () => {
     expect(out).toContain("Build failed after 3.6s: 3 nodes run, 2 cached (saved 32s), 1 failed, 1 skipped");
   });
 
+  test("closed before the end (interrupted): the last frame is a summary, not live nodes", async () => {
+    const stream = new FakeStream({ tty: true });
+    const renderer = new InkRenderer(stream, { now: () => T0 + 5000 });
+    for (const e of failingBuildEvents().slice(0, 4)) renderer.onEvent(e);
+    await sleep(250); // a frame with the running nodes
+    await renderer.close();
+    const out = stream.plainText.trimEnd();
+    expect(out.split("\n").at(-1)).toBe("Build stopped after 5.0s: 0 nodes run, 1 cached (saved 12s)");
+    // The last frame (after the last cursor movement) has no running node in it.
+    const lastMove = stream.text.lastIndexOf("\u001b[G");
+    expect(lastMove).toBeGreaterThan(0);
+    expect(stripAnsi(stream.text.slice(0, lastMove))).toMatch(/⠋|⠙|⠹|⠸|⠼|⠴|⠦|⠧|⠇|⠏/);
+    const lastFrame = stream.text.slice(lastMove);
+    expect(stripAnsi(lastFrame)).not.toMatch(/running ·|[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/);
+  });
+
   test("notes from the CLI go above the live area, once", async () => {
     const stream = new FakeStream({ tty: true });
     const renderer = new InkRenderer(stream);

@@ -28,6 +28,7 @@ export class InkRenderer implements Renderer {
   private receivedAt = Date.now();
   private readonly entries: StaticEntry[] = [];
   private seenFinished = 0;
+  private final = false;
   /** Frames drawn (for tests and for measuring). */
   frames = 0;
 
@@ -51,7 +52,7 @@ export class InkRenderer implements Renderer {
   private element() {
     return (
       <BuildView
-        snap={snapshot(this.state, this.now(), this.entries)}
+        snap={snapshot(this.state, this.now(), this.entries, this.final)}
         now={this.now()}
         columns={this.stream.columns ?? 80}
         rows={this.stream.rows ?? 24}
@@ -92,6 +93,7 @@ export class InkRenderer implements Renderer {
   close(): Promise<void> {
     this.closed ??= (async () => {
       clearInterval(this.timer);
+      this.final = true;
       this.renderedVersion = -1;
       this.frames++;
       this.instance.rerender(this.element());

@@ -30,7 +30,14 @@ export interface ViewSnapshot {
   failures: string[];
 }
 
-export function snapshot(state: BuildState, now: number, entries?: readonly StaticEntry[]): ViewSnapshot {
+/** `final`: the last frame even without a "done" event (interrupted): show the summary, not live nodes. */
+export function snapshot(
+  state: BuildState,
+  now: number,
+  entries?: readonly StaticEntry[],
+  final = false,
+): ViewSnapshot {
+  const ended = final || state.done !== undefined;
   const list = entries ?? state.finished.map((id): StaticEntry => ({ kind: "node", id }));
   const finished = list.map(
     (e, i): StaticItem =>
@@ -62,9 +69,9 @@ export function snapshot(state: BuildState, now: number, entries?: readonly Stat
     pending: counts.pending,
     counts,
     elapsedMs: state.elapsedMs(now),
-    done: state.done !== undefined,
-    summary: state.done ? formatSummary(state, { color: true }) : undefined,
-    failures: state.done ? failureBlocks(state, { color: true }) : [],
+    done: ended,
+    summary: ended ? formatSummary(state, { color: true, now }) : undefined,
+    failures: ended ? failureBlocks(state, { color: true }) : [],
   };
 }
 
