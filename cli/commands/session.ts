@@ -1,5 +1,6 @@
 // What the build and graph commands share: the planning environment derived from the resolved images and
 // the command line, and an engine opened on the right cache directory.
+import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Engine, PlannedNode } from "../../engine/api.js";
 import { openEngine } from "../../engine/index.js";
@@ -43,6 +44,7 @@ export function planEnv(input: CommandInput): PlanEnv {
 }
 
 export async function openCache(env: PlanEnv): Promise<Engine> {
+  await mkdir(env.packageCacheDir, { recursive: true });
   return openEngine({ cacheDir: env.cacheDir });
 }
 

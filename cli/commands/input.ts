@@ -1,0 +1,30 @@
+// Turns the loaded configuration and parsed arguments into the input of the build and graph commands.
+import { imageConfigJson } from "../../config/json.js";
+import type { ImageView } from "../../tasks/image.js";
+import { toImageView } from "../../tasks/image-schema.js";
+import type { VerbContext } from "../verbs/index.js";
+import type { CommandInput } from "./session.js";
+
+export function commandInput({ config, args }: VerbContext): CommandInput {
+  const raw = new Map<ImageView, (typeof config.images)[number]>();
+  const images = config.images.map((image) => {
+    const view = toImageView(image);
+    raw.set(view, image);
+    return view;
+  });
+  return {
+    images,
+    directory: args.directory ?? process.cwd(),
+    force: args.force,
+    rerunBuildScripts: args.rerunBuildScripts,
+    wipeBuildDir: args.wipeBuildDir,
+    cmdline: args.cmdline,
+    debug: args.debug,
+    json: args.json,
+    configJson: (image) => {
+      const original = raw.get(image);
+      if (!original) throw new Error(`internal error: no configuration for image ${image.Image}`);
+      return imageConfigJson(original);
+    },
+  };
+}

@@ -1,0 +1,14 @@
+// `mkosi graph [--format=text|dot|json|mermaid] [--why NODE]`: the planned pipeline, what will run and why.
+
+import { graphCommand } from "../commands/graph.js";
+import { commandInput } from "../commands/input.js";
+import type { GraphFormat } from "../graph/index.js";
+import type { VerbContext } from "./index.js";
+
+export async function handler(ctx: VerbContext): Promise<number> {
+  return graphCommand({
+    ...commandInput(ctx),
+    format: ctx.args.graphFormat as GraphFormat,
+    why: ctx.args.why ?? undefined,
+  });
+}
