@@ -90,6 +90,12 @@ function safeName(id: string): string {
   return `${id.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 80)}-${sha256(id).slice(0, 8)}`;
 }
 
+/** Knobs outside the public contract (tests, benchmarks). */
+export interface EngineTuning {
+  /** Files changed less than this long ago are not trusted to the stat cache (default 2000 ms). */
+  racyWindowMs?: number;
+}
+
 export class EngineImpl implements Engine {
   readonly store: Store;
   readonly fp: Fingerprinter;
@@ -109,11 +115,11 @@ export class EngineImpl implements Engine {
   constructor(
     readonly cacheDir: string,
     xx: XXHashAPI,
-    options: EngineOptions,
+    options: EngineOptions & EngineTuning,
   ) {
     for (const d of ["index", "artifacts", "tmp", "logs"]) mkdirSync(join(cacheDir, d), { recursive: true });
     this.store = new Store(join(cacheDir, "index"));
-    this.fp = new Fingerprinter(this.store, xx);
+    this.fp = new Fingerprinter(this.store, xx, options.racyWindowMs);
     const token = randomBytes(8).toString("hex");
     this.coord = new Coordinator(this.store, makeOwner(token));
     this.ownerTag = `${process.pid}-${this.coord.owner.start}`;
@@ -1112,7 +1118,7 @@ export class EngineImpl implements Engine {
 
 let xxPromise: Promise<XXHashAPI> | undefined;
 
-export async function openEngine(options: EngineOptions): Promise<Engine> {
+export async function openEngine(options: EngineOptions & EngineTuning): Promise<EngineImpl> {
   xxPromise ??= xxhash();
   const xx = await xxPromise;
   return new EngineImpl(options.cacheDir, xx, options);

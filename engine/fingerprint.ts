@@ -152,13 +152,27 @@ export interface FingerprintOptions {
   storeManifests: boolean;
 }
 
+export interface FingerprintStats {
+  /** Declared directories answered by the per-path fast path. */
+  fastHits: number;
+  /** Directory walks that had to look at the stat cache entry by entry. */
+  slowWalks: number;
+  /** Files whose content was read and hashed. */
+  hashedFiles: number;
+  /** getfattr invocations. */
+  xattrCalls: number;
+}
+
 export class Fingerprinter {
   private memo = new Map<string, Promise<PathSig>>();
   private pendingWrites: Promise<unknown>[] = [];
+  readonly stats: FingerprintStats = { fastHits: 0, slowWalks: 0, hashedFiles: 0, xattrCalls: 0 };
 
   constructor(
     private store: Store,
     private xx: XXHashAPI,
+    /** Entries whose ctime is within this window of the walk are not cached (timestamps are coarse). */
+    private racyMs = RACY_MS,
   ) {}
 
   /** Forget per-invocation memoized results (call at the start of each plan). */
@@ -241,9 +255,11 @@ export class Fingerprinter {
         rec.exclude === excludeStr &&
         this.fastPath(path, statTuple(st), rec, excl)
       ) {
+        this.stats.fastHits++;
         return { fp: rec.fp, bytes: 0 };
       }
     }
+    if (st.isDirectory()) this.stats.slowWalks++;
 
     const now = Date.now();
     let racy = false;
@@ -252,7 +268,7 @@ export class Fingerprinter {
     let bytes = 0;
     const mk = (name: string, abs: string, s: Stats): Node => {
       const tuple = statTuple(s);
-      if (s.ctimeMs > now - RACY_MS) racy = true;
+      if (s.ctimeMs > now - this.racyMs) racy = true;
       bytes += s.blocks * 512;
       return { name, abs, st: s, tuple };
     };
@@ -309,6 +325,7 @@ export class Fingerprinter {
 
     if (changed.length > 0) {
       const xattrs = readXattrs(changed.map((n) => n.abs));
+      this.stats.xattrCalls += Math.ceil(changed.length / GETFATTR_BATCH);
       const large: Promise<void>[] = [];
       for (const n of changed) {
         const x = xattrs.get(n.abs) ?? "";
@@ -317,6 +334,7 @@ export class Fingerprinter {
           continue;
         }
         if (n.st.isFile()) {
+          this.stats.hashedFiles++;
           if (n.st.size > LARGE_FILE) {
             large.push(
               hashLargeFile(n.abs).then((h) => {
@@ -335,7 +353,7 @@ export class Fingerprinter {
       await Promise.all(large);
       if (opts.cache) {
         for (const n of changed) {
-          if (n.st.ctimeMs > now - RACY_MS) continue;
+          if (n.st.ctimeMs > now - this.racyMs) continue;
           const fp = n.children ? n.xattr! : n.fp!;
           this.pendingWrites.push(this.store.stat.put(statKeys.get(n)!, { path: n.abs, stat: n.tuple, fp }));
         }
