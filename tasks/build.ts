@@ -5,7 +5,7 @@ import type { Engine, EngineEvent, NodeExplanation, NodeId, RunSummary } from ".
 import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
 import { outputPaths } from "./outputs.js";
-import { type BuildPlan, planBuild } from "./plan.js";
+import { type BuildPlan, planBuild, planSync } from "./plan.js";
 
 export interface BuildRequest {
   images: ImageView[];
@@ -89,6 +89,11 @@ function wantsMetadataRefresh(
 
 export async function build(request: BuildRequest): Promise<BuildResult> {
   const { images, env, engine } = request;
+  const syncNodes = planSync(images, env);
+  if (syncNodes.length > 0) {
+    const synced = await engine.run(syncNodes, { signal: request.signal, onEvent: request.onEvent });
+    if (!synced.ok) return { plan: planBuild(images, env), summary: synced, upToDate: false };
+  }
   const plan = planBuild(images, env);
   await applyForce(plan, env, engine);
   const explanations = await engine.explain(plan.nodes);

@@ -5,6 +5,7 @@ import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
 import { PIPELINE } from "./pipeline.js";
 import type { AnyStep, StepPlanContext } from "./step.js";
+import { sync } from "./steps/sync.js";
 
 export interface ImagePlan {
   image: ImageView;
@@ -64,6 +65,19 @@ function planImage(image: ImageView, env: PlanEnv, builds: Map<string, NodeId>):
       .map(([, id]) => id),
   };
   return [specs, plan];
+}
+
+/** The sync scripts of every image: run before the image graph is planned (see steps/sync.ts). */
+export function planSync(images: ImageView[], env: PlanEnv): NodeSpec[] {
+  return images
+    .filter((image) => sync.wanted(image, env))
+    .map((image) => ({
+      id: nodeId(image, sync.name),
+      task: sync.task,
+      params: sync.params({ image, env, prev: undefined, nodes: {}, dependencyBuilds: [] }),
+      group: image.Image,
+      label: sync.name,
+    }));
 }
 
 /** Plan every image. `images` are in build order (dependencies first, main last), as config/ gives them. */

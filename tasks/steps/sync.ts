@@ -1,0 +1,50 @@
+// Sync scripts (SyncScripts=, mkosi.sync): run before anything else, because they may update the build
+// sources every other step's key reads. They act outside the cache (on the source tree), so the node
+// runs on every build and is planned in a graph of its own, ahead of the image graph.
+import { join } from "node:path";
+import type { TaskDefinition } from "../../engine/api.js";
+import { runScripts } from "../../sandbox/scripts.js";
+import type { ImageView } from "../image.js";
+import { declareScriptInputs, type ScriptInputs, scriptInputs } from "../scriptinputs.js";
+import type { Step } from "../step.js";
+
+interface Params {
+  image: ImageView;
+  scripts: ScriptInputs;
+  uid: number;
+  gid: number;
+}
+
+const task: TaskDefinition<Params> = {
+  name: "sync",
+  version: 1,
+  cache: "always",
+  inputs: (p) => declareScriptInputs(p.scripts),
+  async run(ctx, p) {
+    await runScripts({
+      kind: "sync",
+      scripts: p.scripts.scripts,
+      config: p.image,
+      configJson: p.scripts.configJson,
+      workDir: join(ctx.tmp, "scripts"),
+      uid: p.uid,
+      gid: p.gid,
+      signal: ctx.signal,
+      onOutput: (line, stream) => ctx.log(line, stream),
+    });
+    return undefined;
+  },
+};
+
+export const sync: Step<Params> = {
+  name: "sync",
+  task,
+  layer: false,
+  wanted: (image) => image.SyncScripts.length > 0,
+  params: ({ image, env }) => ({
+    image,
+    scripts: scriptInputs("sync", image.SyncScripts, image, env, true),
+    uid: env.uid,
+    gid: env.gid,
+  }),
+};
