@@ -185,6 +185,20 @@ describe("live rendering to a terminal", () => {
     expect(stripAnsi(lastFrame)).not.toMatch(/running ·|[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]/);
   });
 
+  test("nothing is drawn before the first event, so earlier output (--explain) stays intact", async () => {
+    const stream = new FakeStream({ tty: true });
+    const renderer = await createRenderer({ mode: "tty", stream });
+    await sleep(150);
+    expect(stream.text).toBe("");
+    renderer.onEvent(successfulBuildEvents()[0]!);
+    expect(stripAnsi(stream.text)).toContain("0 running · 3 queued");
+    await renderer.close();
+    const idleStream = new FakeStream({ tty: true });
+    const idle = await createRenderer({ mode: "tty", stream: idleStream });
+    await idle.close();
+    expect(idleStream.text).toBe("");
+  });
+
   test("notes from the CLI go above the live area, once", async () => {
     const stream = new FakeStream({ tty: true });
     const renderer = new InkRenderer(stream);

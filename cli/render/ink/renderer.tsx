@@ -20,8 +20,10 @@ export interface InkRendererOptions {
 
 export class InkRenderer implements Renderer {
   readonly state: BuildState;
-  private readonly instance: Instance;
-  private readonly timer: NodeJS.Timeout;
+  /** Mounted on the first event or note, so whatever the CLI prints before the build starts (e.g.
+   * --explain) is not overdrawn by an empty frame. */
+  private instance?: Instance;
+  private timer?: NodeJS.Timeout;
   private renderedVersion = -1;
   private closed?: Promise<void>;
   private readonly now: () => number;
@@ -29,6 +31,7 @@ export class InkRenderer implements Renderer {
   private readonly entries: StaticEntry[] = [];
   private seenFinished = 0;
   private final = false;
+  private readonly fps: number;
   /** Frames drawn (for tests and for measuring). */
   frames = 0;
 
@@ -38,15 +41,23 @@ export class InkRenderer implements Renderer {
   ) {
     this.now = options.now ?? (() => (this.state.lastTime ?? Date.now()) + (Date.now() - this.receivedAt));
     this.state = new BuildState({ logTailLines: Math.max(options.logLines ?? 3, 1) });
-    const fps = Math.min(30, Math.max(1, options.fps ?? 10));
-    this.instance = render(this.element(), {
-      stdout: stream as NodeJS.WriteStream,
-      exitOnCtrlC: false,
-      patchConsole: false,
-      maxFps: fps,
-    });
-    this.timer = setInterval(() => this.tick(), Math.ceil(1000 / fps));
-    this.timer.unref();
+    this.fps = Math.min(30, Math.max(1, options.fps ?? 10));
+  }
+
+  private mount(): Instance {
+    if (!this.instance) {
+      this.frames++;
+      this.renderedVersion = this.state.version;
+      this.instance = render(this.element(), {
+        stdout: this.stream as NodeJS.WriteStream,
+        exitOnCtrlC: false,
+        patchConsole: false,
+        maxFps: this.fps,
+      });
+      this.timer = setInterval(() => this.tick(), Math.ceil(1000 / this.fps));
+      this.timer.unref();
+    }
+    return this.instance;
   }
 
   private element() {
@@ -64,7 +75,7 @@ export class InkRenderer implements Renderer {
   private redraw(): void {
     this.renderedVersion = this.state.version;
     this.frames++;
-    this.instance.rerender(this.element());
+    this.mount().rerender(this.element());
   }
 
   private tick(): void {
@@ -81,6 +92,7 @@ export class InkRenderer implements Renderer {
     while (this.seenFinished < this.state.finished.length) {
       this.entries.push({ kind: "node", id: this.state.finished[this.seenFinished++]! });
     }
+    this.mount();
     if (event.type === "done") this.redraw();
   }
 
@@ -88,11 +100,13 @@ export class InkRenderer implements Renderer {
     if (this.closed) return;
     for (const line of text.split("\n")) this.entries.push({ kind: "note", text: line });
     this.state.version++;
+    this.mount();
   }
 
   close(): Promise<void> {
     this.closed ??= (async () => {
       clearInterval(this.timer);
+      if (!this.instance) return; // nothing was ever shown
       this.final = true;
       this.renderedVersion = -1;
       this.frames++;
