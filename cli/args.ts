@@ -1,10 +1,13 @@
 // Command-line parsing with commander. Every setting's options are generated from the settings
 // table; values are collected in command-line order and parsed later by the config loader.
+import { statSync } from "node:fs";
 import { resolve } from "node:path";
 import { Command, CommanderError, Option } from "commander";
 import type { CliAssignment, ParsedArgs } from "../config/args.js";
 import { DOC_FORMATS, VERBS, VERBS_WITH_CMDLINE } from "../config/enums.js";
 import { SETTINGS } from "../config/settings/index.js";
+
+const GRAPH_FORMATS = ["text", "dot", "json", "mermaid"];
 
 export class UsageError extends Error {
   constructor(
@@ -13,6 +16,14 @@ export class UsageError extends Error {
   ) {
     super(message);
     this.name = "UsageError";
+  }
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
   }
 }
 
@@ -63,6 +74,7 @@ export function buildProgram(state: {
           state.directory.value = null;
         } else {
           const d = resolve(state.cwd.value, v);
+          if (!isDirectory(d)) throw new UsageError(`${v} is not a directory!`, 1);
           state.cwd.value = d;
           state.directory.value = d;
         }
@@ -83,6 +95,9 @@ export function buildProgram(state: {
   flag("--json", "Show summary as JSON");
   flag("-w, --wipe-build-dir", "Remove the build directory before building the image");
   flag("-R, --rerun-build-scripts", "Run build scripts even if the image is not rebuilt");
+  flag("--explain", "Before building, print which steps will run and why");
+  p.addOption(new Option("--trace <file>", "Write a Chrome trace of the build (open in Perfetto)"));
+  p.addOption(new Option("--why <node>", "graph: explain in full why one step will run (e.g. main/packages)"));
   flag("-h, --help", "Show this help");
   flag("--version", "Show package version");
   p.addOption(new Option("--nspawn-keep-unit").hideHelp());
@@ -106,6 +121,12 @@ export function buildProgram(state: {
       const o = new Option(flags, desc).argParser(record(long));
       if (i > 0) o.hideHelp();
       p.addOption(o);
+      if (s.optionalArgConst) {
+        // commander does not call the parser when an optional value is omitted.
+        p.on(`option:${o.attributeName()}`, (v: unknown) => {
+          if (v === undefined || v === null || v === true) record(long)(undefined);
+        });
+      }
     });
     if (s.short && s.shortConst) {
       const c = s.shortConst;
@@ -165,7 +186,20 @@ export function parseArgs(argv: string[], cwd = process.cwd()): ParseResult {
     json: Boolean(o.json),
     wipeBuildDir: Boolean(o.wipeBuildDir),
     rerunBuildScripts: Boolean(o.rerunBuildScripts),
+    explain: Boolean(o.explain),
+    trace: o.trace ? resolve(cwd, String(o.trace)) : null,
+    why: o.why ? String(o.why) : null,
+    graphFormat: "text",
     assignments: state.assignments,
   };
+  // `mkosi graph --format=dot`: --format names the graph's format there (text, dot, json, mermaid never
+  // collide with an output format), while `--format=tar graph` still sets Format=.
+  if (verb === "graph") {
+    args.assignments = args.assignments.filter((a) => {
+      if (a.setting.name !== "Format" || !GRAPH_FORMATS.includes(a.value)) return true;
+      args.graphFormat = a.value;
+      return false;
+    });
+  }
   return { args, help: Boolean(o.help) || verb === "help", version: Boolean(o.version), program };
 }

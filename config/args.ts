@@ -30,6 +30,12 @@ export interface ParsedArgs {
   json: boolean;
   wipeBuildDir: boolean;
   rerunBuildScripts: boolean;
+  /** Ours, not upstream's (not in the Args JSON): build --explain, build --trace FILE, graph --why NODE,
+   * and graph's output format (`mkosi graph --format=dot`). */
+  explain: boolean;
+  trace: string | null;
+  why: string | null;
+  graphFormat: string;
   /** Setting options in command-line order. */
   assignments: CliAssignment[];
 }
@@ -52,6 +58,10 @@ export function defaultArgs(overrides: Partial<ParsedArgs> = {}): ParsedArgs {
     json: false,
     wipeBuildDir: false,
     rerunBuildScripts: false,
+    explain: false,
+    trace: null,
+    why: null,
+    graphFormat: "text",
     assignments: [],
     ...overrides,
   };

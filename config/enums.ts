@@ -119,6 +119,8 @@ export const VERBS = [
   "sysupdate",
   "sandbox",
   "init",
+  // Ours: the planned pipeline, what will run and why.
+  "graph",
 ] as const;
 export type Verb = (typeof VERBS)[number];
 

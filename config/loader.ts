@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ParsedArgs } from "./args.js";
 import { ParseContext } from "./context.js";
+import { BUILD_VERBS } from "./enums.js";
 import { ConfigError, type Warn } from "./errors.js";
 import { fnmatch } from "./glob.js";
 import { parseIni } from "./ini.js";
@@ -95,7 +96,7 @@ function withWhere<T>(where: string, setting: string | undefined, fn: () => T): 
 }
 
 const UKI_PROFILE_SETTINGS = {
-  Profile: makeDictParser({ delimiter: " ", unescape: true, item: parseKeyValueItem }),
+  Profile: makeDictParser({ delimiter: "\n", item: parseKeyValueItem }),
   Cmdline: makeListParser({ delimiter: " " }),
   SignExpectedPcr: parseBoolean,
 };
@@ -227,11 +228,13 @@ export class Loader {
         if (!ctx.matches(confSections, conf)) return false;
       }
       if (opts.local) {
+        // Local config (mkosi.local/, then mkosi.local.conf) is parsed into a fresh config namespace
+        // whose values then move to the CLI namespace: they beat all later config files but not the
+        // real command line, and mkosi.local/ beats mkosi.local.conf.
         const localDir = join(dir, "mkosi.local");
-        if (isDir(localDir)) this.parseDirectory(ctx, localDir, { profiles: false, local: false });
+        if (isDir(localDir)) this.parseLocal(ctx, () => this.parseDirectory(ctx, localDir, { profiles: false, local: false }));
         const localConf = join(dir, "mkosi.local.conf");
-        if (isFile(localConf)) this.parseFileIfMatches(ctx, localConf);
-        moveConfigToCli(ctx);
+        if (isFile(localConf)) this.parseLocal(ctx, () => this.parseFileIfMatches(ctx, localConf));
       }
       this.parseDefaultPaths(ctx, dir);
       if (confSections) this.parseFile(ctx, conf, confSections);
@@ -258,6 +261,18 @@ export class Loader {
     }
   }
 
+  private parseLocal(ctx: ParseContext, parse: () => unknown): void {
+    const saved = new Map(ctx.config);
+    ctx.config.clear();
+    if (saved.has("include")) ctx.config.set("include", saved.get("include"));
+    parse();
+    const includes = ctx.config.get("include");
+    moveConfigToCli(ctx);
+    ctx.config.clear();
+    for (const [k, v] of saved) ctx.config.set(k, v);
+    if (includes !== undefined) ctx.config.set("include", includes);
+  }
+
   /** Applies the command line's setting assignments to the cli namespace. */
   applyCli(ctx: ParseContext): void {
     for (const a of this.args.assignments) {
@@ -267,6 +282,29 @@ export class Loader {
         ctx.cli.set(s.dest, v);
         if (v === null) ctx.cliWasNone.add(s.dest);
       });
+    }
+  }
+
+  /** Merges .mkosi-private/history/latest.json (a previous build's CLI) into the cli namespace. */
+  applyHistory(ctx: ParseContext, directory: string): void {
+    const args = this.args;
+    const rebuild = args.verb === "build" || (BUILD_VERBS.has(args.verb) && args.force > 0);
+    if (rebuild && !args.rerunBuildScripts) return;
+    if (args.verb === "clean") return;
+    const path = join(directory, ".mkosi-private", "history", "latest.json");
+    if (!isFile(path)) return;
+    let doc: Record<string, unknown>;
+    try {
+      doc = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`Failed to read ${path}: ${(err as Error).message}`);
+    }
+    for (const [key, value] of Object.entries(doc)) {
+      const s = SETTINGS_BY_NAME.get(key);
+      if (!s || s.section === "Include" || s.section === "Runtime") continue;
+      if (ctx.cli.has(s.dest) && JSON.stringify(ctx.cli.get(s.dest)) !== JSON.stringify(value))
+        this.warn(`Ignoring ${s.name}= from the CLI. Run with -f to rebuild the image with this setting`);
+      ctx.cli.set(s.dest, value);
     }
   }
 
@@ -282,6 +320,7 @@ export class Loader {
     const cwd = args.directory ?? process.cwd();
     const main = this.newContext("main", "main", cwd);
     this.applyCli(main);
+    if (args.directory !== null) this.applyHistory(main, args.directory);
     let configdir: string | null = null;
     if (args.directory !== null) {
       // CLI includes are parsed first, into the config namespace, and not listed in Files.

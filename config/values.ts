@@ -288,13 +288,18 @@ export function makePathItem(opts: PathOptions = {}): ItemParser {
 }
 
 /** Keys and certificates: resolved only when the path exists, otherwise kept verbatim (URIs). */
-export const parseKeyOrCert: Parser = (value, _old, env) => {
-  if (value === null || value === "") return null;
-  const p = expandUser(expandVars(value, env.env), env.env);
-  const abs = isAbsolute(p) ? p : resolve(env.cwd, p);
-  if (existsSync(abs)) return absolutize(abs, env.cwd);
-  return value;
-};
+function makeKeyOrCertParser(secret: boolean): Parser {
+  return (value, _old, env) => {
+    if (value === null || value === "") return null;
+    const p = expandUser(expandVars(value, env.env), env.env);
+    const abs = isAbsolute(p) ? p : resolve(env.cwd, p);
+    if (existsSync(abs)) return parsePathValue(abs, env, { secret });
+    return value;
+  };
+}
+
+export const parseKey = makeKeyOrCertParser(true);
+export const parseCertificate = makeKeyOrCertParser(false);
 
 export function parseKeySourceValue(value: string, what: "key" | "certificate"): { Source: string; Type: string } {
   const colon = value.indexOf(":");
@@ -387,8 +392,8 @@ export function shlexSplit(s: string, whitespace: string): string[] {
 
 function splitItems(value: string, delimiter: string, unescape: boolean): string[] {
   if (unescape) return shlexSplit(value, `${delimiter}\n`).filter((x) => x !== "");
-  const parts = delimiter === " " ? value.split(/[ \n]/) : value.split(new RegExp(`[${delimiter}\\n]`));
-  return parts.map((x) => x.trim()).filter((x) => x !== "");
+  const parts = value.split(delimiter === "\n" ? "\n" : new RegExp(`[${delimiter}\\n]`));
+  return parts.filter((x) => x !== "");
 }
 
 /** Sort key for package lists: plain names, then paths, then "(conditionals)". */
@@ -449,7 +454,7 @@ export function runOrRead(path: string, cwd: string, env: Record<string, string 
 }
 
 export function makeDictParser(opts: {
-  delimiter?: "," | " ";
+  delimiter?: "," | " " | "\n";
   unescape?: boolean;
   item: (v: string, env: ParseEnv) => [string, string];
   allowPaths?: boolean;
@@ -467,10 +472,10 @@ export function makeDictParser(opts: {
           if (st.isDirectory()) {
             for (const name of readdirSync(p).sort()) {
               const f = join(p, name);
-              if (statSync(f).isFile()) out[name] = runOrRead(f, p, env.env).replace(/\n+$/, "");
+              if (statSync(f).isFile()) out[name] = runOrRead(f, p, env.env);
             }
           } else {
-            out[basename(p)] = runOrRead(p, env.cwd, env.env).replace(/\n+$/, "");
+            out[basename(p)] = runOrRead(p, env.cwd, env.env);
           }
           continue;
         }

@@ -1,11 +1,11 @@
 // [Validation] settings.
 import { SECURE_BOOT_SIGN_TOOLS, VERITY_MODES } from "../enums.js";
-import { makeKeySourceParser, parseBoolean, parseFeature, parseKeyOrCert, parseString } from "../values.js";
+import { makeKeySourceParser, parseBoolean, parseCertificate, parseFeature, parseKey, parseString } from "../values.js";
 import { def, enumOf, path } from "./common.js";
 import type { Scope, Setting } from "./types.js";
 
 const keySettings = (prefix: string, scope: Scope, longPrefix: string, what: string): Setting[] => [
-  def(`${prefix}Key`, "Validation", scope, "optional", parseKeyOrCert, {
+  def(`${prefix}Key`, "Validation", scope, "optional", parseKey, {
     long: [`${longPrefix}-key`],
     paths: ["key"],
     help: `Private key for ${what}`,
@@ -17,7 +17,7 @@ const keySettings = (prefix: string, scope: Scope, longPrefix: string, what: str
     help: `The source to use to retrieve the ${what} key`,
     metavar: "SOURCE[:ENGINE]",
   }),
-  def(`${prefix}Certificate`, "Validation", scope, "optional", parseKeyOrCert, {
+  def(`${prefix}Certificate`, "Validation", scope, "optional", parseCertificate, {
     long: [`${longPrefix}-certificate`],
     paths: ["crt"],
     help: `Certificate for ${what}`,
