@@ -48,6 +48,8 @@ import {
 export const KEY_FORMAT = 1;
 /** Cache hits refresh the LRU time only when it is older than this (saves writes on no-op builds). */
 const LRU_REFRESH_MS = 10 * 60 * 1000;
+/** After cancellation, how long running tasks get to notice their signal before run() stops waiting. */
+const CANCEL_GRACE_MS = 5000;
 
 type State = "pending" | "keying" | "queued" | "running" | "cached" | "done" | "failed" | "skipped";
 
@@ -436,7 +438,10 @@ export class EngineImpl implements Engine {
       finish = res;
     });
 
+    const terminal = (n: PlanNode) =>
+      n.state === "cached" || n.state === "done" || n.state === "failed" || n.state === "skipped";
     const settle = (n: PlanNode, state: "cached" | "done" | "failed" | "skipped") => {
+      if (terminal(n)) return;
       n.state = state;
       remaining--;
       if (state === "cached" || state === "done") {
@@ -465,6 +470,7 @@ export class EngineImpl implements Engine {
     };
 
     const fail = (n: PlanNode, failure: TaskFailure) => {
+      if (terminal(n)) return;
       summary.ok = false;
       summary.failures[n.id] = failure;
       emit({ type: "failed", time: now(), id: n.id, error: failure });
@@ -472,6 +478,7 @@ export class EngineImpl implements Engine {
     };
 
     const cancel = (n: PlanNode) => {
+      if (terminal(n)) return;
       produced.get(n)?.(undefined);
       summary.ok = false;
       summary.skipped.push(n.id);
@@ -591,7 +598,12 @@ export class EngineImpl implements Engine {
       }
       summary.ok = false;
       if (remaining === 0) finish();
+      // Tasks that ignore their signal are not waited for forever (their late results are discarded).
+      graceTimer = setTimeout(() => {
+        for (const n of plan.order) if (!terminal(n)) cancel(n);
+      }, CANCEL_GRACE_MS);
     };
+    let graceTimer: NodeJS.Timeout | undefined;
     signal.addEventListener("abort", onAbort, { once: true });
 
     const sweep = this.sweepTmp();
@@ -599,6 +611,7 @@ export class EngineImpl implements Engine {
     else if (signal.aborted) onAbort();
     else for (const n of plan.order) if (n.depIds.length === 0 && n.state === "pending") void key(n);
     await allDone;
+    if (graceTimer) clearTimeout(graceTimer);
     signal.removeEventListener("abort", onAbort);
     outer?.removeEventListener("abort", onOuterAbort);
     await Promise.all(histWrites);

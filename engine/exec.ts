@@ -182,7 +182,7 @@ export async function runCommand(
       if (killTimer) clearTimeout(killTimer);
       out.end();
       err.end();
-      if (spawnError && code === null) {
+      if (spawnError) {
         reject(new TaskCommandError({ command, logTail: log.tail(), reason: spawnError.message }));
       } else if (cancelled || signal.aborted) {
         reject(new TaskCommandError({ command, logTail: log.tail(), cancelled: true }));
