@@ -97,6 +97,8 @@ export async function runPipelineToFile(
         });
         child.stdin.end(opts.input);
       }
+      // The next stage has its own copy of the pipe: drop ours, or the producer's 'close' never comes.
+      if (i > 0) prev?.stdout?.destroy();
       prev = child;
     });
   } finally {

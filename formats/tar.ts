@@ -3,7 +3,8 @@
 //
 // Like upstream: pax format with --xattrs, --acls and --selinux; the pax atime/ctime/mtime records are
 // deleted; --sparse; the contents (not the directories) of /dev /proc /sys /tmp /run /var/tmp are
-// excluded; entries are stored as root:0 when we are not root. Beyond upstream, so the archive is
+// excluded; entries are stored as root:0 when we are not root. (--sparse only without a SourceDateEpoch:
+// GNU tar puts its PID in the header name of sparse files.) Beyond upstream, so the archive is
 // reproducible whatever the directory order and whoever owns names on the host: --sort=name,
 // --numeric-owner (ids only: the host's passwd must not leak into the image), and with a
 // SourceDateEpoch, --mtime=@<epoch> --clamp-mtime.
@@ -48,6 +49,7 @@ export function tarCreateCommand(root: string, opts: TarOptions = {}): string[] 
   if (epoch !== null && epoch !== undefined && (!Number.isInteger(epoch) || epoch < 0)) {
     throw new FormatError(`SourceDateEpoch=${epoch} is not a non-negative integer`);
   }
+  const reproducible = epoch !== null && epoch !== undefined;
   return [
     "tar",
     "--create",
@@ -61,12 +63,14 @@ export function tarCreateCommand(root: string, opts: TarOptions = {}): string[] 
     "--xattrs",
     // pax records of atime/ctime/mtime would make the archive differ between two identical trees
     "--pax-option=delete=atime,delete=ctime,delete=mtime",
-    "--sparse",
+    // GNU tar names the pax header of a sparse file "GNUSparseFile.<pid>": never reproducible. With a
+    // SourceDateEpoch sparse files are stored in full instead (same content on extraction, not sparse).
+    ...(reproducible ? [] : ["--sparse"]),
     "--force-local",
     "--sort=name",
     "--numeric-owner",
     ...(ownerRoot ? ["--owner=root:0", "--group=root:0"] : []),
-    ...(epoch !== null && epoch !== undefined ? [`--mtime=@${epoch}`, "--clamp-mtime"] : []),
+    ...(reproducible ? [`--mtime=@${epoch}`, "--clamp-mtime"] : []),
     ...(opts.excludeRuntimeDirs === false ? [] : tarExcludeArguments()),
     ".",
   ];
