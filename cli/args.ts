@@ -165,6 +165,11 @@ export function parseArgs(argv: string[], cwd = process.cwd()): ParseResult {
   }
   cmdline = positional;
   if (cmdline[0] === "--") cmdline = cmdline.slice(1);
+  // `mkosi graph --why NODE` / `mkosi graph --format=dot`: options after our own verb are options.
+  if (verb === "graph" && cmdline.length > 0 && argv.lastIndexOf("graph") >= 0) {
+    const at = argv.lastIndexOf("graph");
+    return parseArgs([...argv.slice(0, at), ...argv.slice(at + 1), "graph"], cwd);
+  }
   if (cmdline.length > 0 && !VERBS_WITH_CMDLINE.has(verb))
     throw new UsageError(
       `Arguments after verb are not supported for ${verb} (got ${cmdline.join(" ")}); put options before the verb`,

@@ -8,9 +8,12 @@ import { type ScriptKind, type ScriptRunOptions, scriptEnvironment } from "../sa
 import type { PlanEnv } from "./env.js";
 import type { ConfigTree, ImageView } from "./image.js";
 import { outputDirectory } from "./outputs.js";
+import { pathInputs } from "./trees.js";
 
 export interface ScriptInputs {
   kind: ScriptKind;
+  /** The configuration directory: path labels are relative to it. */
+  base: string;
   scripts: string[];
   /** Build sources mounted at /work/src (prepare, build; others see them too but must not depend on
    * them for the image content, as in mkosi; they are declared for the kinds that read them). */
@@ -68,6 +71,7 @@ export function scriptInputs(
 ): ScriptInputs {
   return {
     kind,
+    base: env.configDir,
     scripts,
     sources: withSources
       ? image.BuildSources.map((tree) => ({ tree, exclude: sourceExcludes(image, env, tree.Source) }))
@@ -83,18 +87,15 @@ export function declareScriptInputs(s: ScriptInputs): {
   values: Record<string, Json>;
   env: Record<string, string>;
 } {
-  const paths: Record<string, PathInput> = {};
-  s.scripts.forEach((script, i) => {
-    paths[`${s.kind}-script[${i}]:${script}`] = { path: script };
-  });
-  s.sources.forEach(({ tree, exclude }, i) => {
-    paths[`BuildSources[${i}]:${tree.Source}${tree.Target ? `:${tree.Target}` : ""}`] = {
+  const paths = pathInputs(s.base, [
+    ...s.scripts.map((path) => ({ setting: `${s.kind} script`, path })),
+    ...s.sources.map(({ tree, exclude }) => ({
+      setting: "BuildSources",
       path: tree.Source,
+      target: tree.Target,
       exclude,
-    };
-  });
-  s.environmentFiles.forEach((file, i) => {
-    paths[`EnvironmentFiles[${i}]:${file}`] = { path: file };
-  });
+    })),
+    ...s.environmentFiles.map((path) => ({ setting: "EnvironmentFiles", path })),
+  ]);
   return { paths, values: { MKOSI_CONFIG: stableConfigJson(s.configJson) }, env: s.env };
 }

@@ -2,7 +2,7 @@
 // Trees are directories or tar archives; like mkosi, ownership is not preserved (the image gets root-owned
 // files) while modes, links and timestamps are.
 import { mkdir, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { isAbsolute, join, relative } from "node:path";
 import type { PathInput, TaskContext } from "../engine/api.js";
 import type { ConfigTree } from "./image.js";
 
@@ -14,16 +14,44 @@ export function treeTarget(root: string, tree: ConfigTree): string {
   return join(root, target);
 }
 
-/** Declared path inputs for a list of trees: one label per tree, in order (order matters: later trees
- * overwrite earlier ones). */
-export function treeInputs(prefix: string, trees: ConfigTree[]): Record<string, PathInput> {
+export interface PathEntry {
+  setting: string;
+  path: string;
+  target?: string | null;
+  exclude?: string[];
+}
+
+/**
+ * Declared path inputs, labelled the way a user names them: relative to the configuration directory
+ * ("mkosi.extra", so explain says "mkosi.extra/etc/motd changed"), absolute outside it, with the
+ * setting added only where two entries would read alike. Labels are part of keys, so they must not
+ * depend on where mkosi runs from: only on the configuration directory. Order is kept (later trees win).
+ */
+export function pathInputs(base: string, entries: PathEntry[]): Record<string, PathInput> {
+  const display = (entry: PathEntry) => {
+    const rel = relative(base, entry.path);
+    const shown = rel === "" ? entry.setting : rel.startsWith("..") || isAbsolute(rel) ? entry.path : rel;
+    return entry.target ? `${shown}:${entry.target}` : shown;
+  };
+  const counts = new Map<string, number>();
+  for (const entry of entries) counts.set(display(entry), (counts.get(display(entry)) ?? 0) + 1);
   const inputs: Record<string, PathInput> = {};
-  trees.forEach((tree, index) => {
-    inputs[`${prefix}[${index}]:${tree.Source}${tree.Target ? `:${tree.Target}` : ""}`] = {
-      path: tree.Source,
-    };
+  entries.forEach((entry, index) => {
+    const shown = display(entry);
+    const label = (counts.get(shown) ?? 0) > 1 ? `${shown} (${entry.setting}[${index}])` : shown;
+    inputs[label] = entry.exclude?.length
+      ? { path: entry.path, exclude: entry.exclude }
+      : { path: entry.path };
   });
   return inputs;
+}
+
+/** Declared path inputs for a list of trees of one setting. */
+export function treeInputs(base: string, setting: string, trees: ConfigTree[]): Record<string, PathInput> {
+  return pathInputs(
+    base,
+    trees.map((tree) => ({ setting, path: tree.Source, target: tree.Target })),
+  );
 }
 
 export async function copyTreeInto(ctx: TaskContext, root: string, tree: ConfigTree): Promise<void> {

@@ -4,17 +4,21 @@ import { stat } from "node:fs/promises";
 import type { TaskDefinition } from "../../engine/api.js";
 import { withLayer } from "../layers.js";
 import type { Step } from "../step.js";
-import { copyDirPreserving } from "../trees.js";
+import { copyDirPreserving, pathInputs } from "../trees.js";
 
 interface Params {
   trees: string[];
+  base: string;
 }
 
 const task: TaskDefinition<Params> = {
   name: "base-trees",
   version: 1,
   inputs: (p) => ({
-    paths: Object.fromEntries(p.trees.map((tree, index) => [`BaseTrees[${index}]:${tree}`, { path: tree }])),
+    paths: pathInputs(
+      p.base,
+      p.trees.map((path) => ({ setting: "BaseTrees", path })),
+    ),
   }),
   async run(ctx, p) {
     return withLayer(ctx, undefined, async ({ root }) => {
@@ -47,5 +51,5 @@ export const baseTrees: Step<Params> = {
   task,
   layer: true,
   wanted: (image) => image.BaseTrees.length > 0,
-  params: ({ image }) => ({ trees: image.BaseTrees }),
+  params: ({ image, env }) => ({ trees: image.BaseTrees, base: env.configDir }),
 };

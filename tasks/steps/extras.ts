@@ -9,6 +9,7 @@ import { copyDirPreserving, copyTreeInto, treeInputs } from "../trees.js";
 
 interface Params {
   trees: ConfigTree[];
+  base: string;
   prev: NodeId;
   build: NodeId | undefined;
 }
@@ -17,7 +18,7 @@ const task: TaskDefinition<Params> = {
   name: "extras",
   version: 1,
   inputs: (p) => ({
-    paths: treeInputs("ExtraTrees", p.trees),
+    paths: treeInputs(p.base, "ExtraTrees", p.trees),
     deps: { image: p.prev, ...(p.build ? { build: p.build } : {}) },
   }),
   async run(ctx, p) {
@@ -35,8 +36,8 @@ export const extras: Step<Params> = {
   task,
   layer: true,
   wanted: (image) => image.ExtraTrees.length > 0 || image.BuildScripts.length > 0,
-  params: ({ image, prev, nodes }) => {
+  params: ({ image, env, prev, nodes }) => {
     if (!prev) throw new Error("extras needs an image below it");
-    return { trees: image.ExtraTrees, prev, build: nodes.build };
+    return { trees: image.ExtraTrees, base: env.configDir, prev, build: nodes.build };
   },
 };

@@ -9,13 +9,14 @@ import type { ConfigTree, ImageView } from "../image.js";
 import { withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
 import type { Step, StepPlanContext } from "../step.js";
-import { treeInputs } from "../trees.js";
+import { pathInputs } from "../trees.js";
 
 interface Params {
   config: DistroConfig;
   packages: string[];
   packageDirectories: string[];
   sandboxTrees: ConfigTree[];
+  base: string;
   packageCacheDir: string;
   metadata: NodeId;
   prev: NodeId | undefined;
@@ -24,12 +25,10 @@ interface Params {
 }
 
 function inputs(p: Params): DeclaredInputs {
-  const paths: Record<string, PathInput> = {
-    ...treeInputs("SandboxTrees", p.sandboxTrees),
-    ...Object.fromEntries(
-      p.packageDirectories.map((dir, i) => [`PackageDirectories[${i}]:${dir}`, { path: dir }]),
-    ),
-  };
+  const paths: Record<string, PathInput> = pathInputs(p.base, [
+    ...p.sandboxTrees.map((tree) => ({ setting: "SandboxTrees", path: tree.Source, target: tree.Target })),
+    ...p.packageDirectories.map((dir) => ({ setting: "PackageDirectories", path: dir })),
+  ]);
   const deps: Record<string, NodeId> = { metadata: p.metadata };
   if (p.prev) deps.image = p.prev;
   p.dependencyBuilds.forEach((id, i) => {
@@ -87,6 +86,7 @@ function params(
     packages,
     packageDirectories,
     sandboxTrees: image.SandboxTrees,
+    base: env.configDir,
     packageCacheDir: env.packageCacheDir,
     metadata: nodes.metadata,
     prev,

@@ -12,6 +12,7 @@ import { treeInputs } from "../trees.js";
 interface Params {
   config: DistroConfig;
   sandboxTrees: ConfigTree[];
+  base: string;
   packageCacheDir: string;
 }
 
@@ -20,7 +21,7 @@ const task: TaskDefinition<Params> = {
   version: 1,
   inputs: (p) => ({
     values: repositoryInputs(p.config),
-    paths: treeInputs("SandboxTrees", p.sandboxTrees),
+    paths: treeInputs(p.base, "SandboxTrees", p.sandboxTrees),
   }),
   async run(ctx, p) {
     const distribution = getDistribution(p.config.Distribution);
@@ -43,6 +44,7 @@ export const metadata: Step<Params> = {
   params: ({ image, env }) => ({
     config: distroConfig(image),
     sandboxTrees: image.SandboxTrees,
+    base: env.configDir,
     packageCacheDir: env.packageCacheDir,
   }),
 };

@@ -8,6 +8,7 @@ import { copyTreeInto, treeInputs } from "../trees.js";
 
 interface Params {
   trees: ConfigTree[];
+  base: string;
   prev: NodeId | undefined;
 }
 
@@ -15,7 +16,7 @@ const task: TaskDefinition<Params> = {
   name: "skeleton",
   version: 1,
   inputs: (p) => ({
-    paths: treeInputs("SkeletonTrees", p.trees),
+    paths: treeInputs(p.base, "SkeletonTrees", p.trees),
     deps: p.prev ? { image: p.prev } : undefined,
   }),
   async run(ctx, p) {
@@ -31,5 +32,5 @@ export const skeleton: Step<Params> = {
   task,
   layer: true,
   wanted: (image) => image.SkeletonTrees.length > 0,
-  params: ({ image, prev }) => ({ trees: image.SkeletonTrees, prev }),
+  params: ({ image, env, prev }) => ({ trees: image.SkeletonTrees, base: env.configDir, prev }),
 };
