@@ -56,3 +56,35 @@ export function collector(): {
     of: (t) => events.filter((e) => e.type === t) as never,
   };
 }
+
+/** Compile the child-process worker (and the engine it imports) to plain JS; returns the worker's path. */
+export async function compileWorker(): Promise<{ worker: string; dir: string }> {
+  const { execFileSync } = await import("node:child_process");
+  const { symlinkSync, writeFileSync } = await import("node:fs");
+  const root = join(import.meta.dirname, "../..");
+  const out = await tempDir("mkosi-engine-worker-");
+  execFileSync(
+    join(root, "node_modules/.bin/tsc"),
+    [
+      "--ignoreConfig",
+      "--outDir",
+      out,
+      "--rootDir",
+      root,
+      "--module",
+      "nodenext",
+      "--moduleResolution",
+      "nodenext",
+      "--target",
+      "es2022",
+      "--skipLibCheck",
+      "--types",
+      "node",
+      join(root, "tests/engine/fixtures/worker.ts"),
+    ],
+    { cwd: root, stdio: "pipe" },
+  );
+  symlinkSync(join(root, "node_modules"), join(out, "node_modules"));
+  writeFileSync(join(out, "package.json"), '{"type":"module"}');
+  return { worker: join(out, "tests/engine/fixtures/worker.js"), dir: out };
+}
