@@ -342,8 +342,7 @@ export class Loader {
     if (mainValues.get("tools_tree") === "default") {
       const toolsCtx = this.toolsContext(main, mainValues, configdir ?? cwd);
       tools = this.toJson(toolsCtx, this.finalizeAll(toolsCtx));
-      const outdir = (mainValues.get("output_dir") as string | null) ?? cwd;
-      mainValues.set("tools_tree", join(outdir, "mkosi.tools"));
+      mainValues.set("tools_tree", join(cwd, "mkosi.tools"));
     }
 
     const subimages: { name: string; values: Map<string, unknown>; ctx: ParseContext }[] = [];
@@ -460,7 +459,10 @@ function moveConfigToCli(ctx: ParseContext): void {
     if (dest === "include") continue;
     const s = SETTINGS_BY_DEST.get(dest) as Setting;
     const cv = ctx.cli.get(dest);
-    if (!ctx.cli.has(dest)) ctx.cli.set(dest, v);
+    if (!ctx.cli.has(dest)) {
+      ctx.cli.set(dest, v);
+      if (v === null) ctx.cliWasNone.add(dest);
+    }
     else if (cv !== null && cv !== undefined && v !== null && v !== undefined && !ctx.cliWasNone.has(dest)) {
       if (s.kind === "list") ctx.cli.set(dest, [...(v as unknown[]), ...(cv as unknown[])]);
       else if (s.kind === "dict") ctx.cli.set(dest, { ...(v as object), ...(cv as object) });

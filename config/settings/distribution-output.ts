@@ -99,10 +99,9 @@ export const DISTRIBUTION_SETTINGS: Setting[] = [
   def("RepositoryKeyFetch", "Distribution", "universal", "value", parseBoolean, {
     tools: true,
     defaultFactory: (c) => {
-      if (hostDistribution() !== "ubuntu") return false;
       const tt = c.get("tools_tree");
       const dist = c.get("distribution");
-      if (tt === null || tt === undefined) return needsKeyFetch(dist);
+      if (tt === null || tt === undefined) return hostDistribution() === "ubuntu" && needsKeyFetch(dist);
       if (tt !== "default") return detectTreeDistribution(String(tt)) === "ubuntu" && needsKeyFetch(dist);
       return c.get("tools_tree_distribution") === "ubuntu" && needsKeyFetch(dist);
     },
