@@ -5,7 +5,13 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type EngineImpl, type NodeExplanation, type NodeSpec, openEngine, type TaskDefinition } from "../../engine/index.js";
+import {
+  type EngineImpl,
+  type NodeExplanation,
+  type NodeSpec,
+  openEngine,
+  type TaskDefinition,
+} from "../../engine/index.js";
 import { cleanup, collector, tempDir } from "./helpers.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -25,7 +31,12 @@ interface P {
 
 const ran: string[] = [];
 
-function task(name: string, version: number, inputs: TaskDefinition<P>["inputs"], out: (ctx: Parameters<TaskDefinition<P>["run"]>[0], p: P) => Promise<string>): TaskDefinition<P> {
+function task(
+  name: string,
+  version: number,
+  inputs: TaskDefinition<P>["inputs"],
+  out: (ctx: Parameters<TaskDefinition<P>["run"]>[0], p: P) => Promise<string>,
+): TaskDefinition<P> {
   return {
     name,
     version,
@@ -45,23 +56,50 @@ async function depText(ctx: Parameters<TaskDefinition<P>["run"]>[0], label: stri
 function graph(w: World): NodeSpec[] {
   // A: release; P: packages (output ignores order); B: tree + A; C: env + B; D: A; E: version + C + D + P;
   // F: independent.
-  const A = task("bootstrap", 1, (p) => ({ values: { Release: p.world.release } }), async (_c, p) => `A:${p.world.release}`);
-  const P = task("packages", 1, (p) => ({ values: { Packages: p.world.packages } }), async (_c, p) => `P:${[...p.world.packages].sort().join(",")}`);
+  const A = task(
+    "bootstrap",
+    1,
+    (p) => ({ values: { Release: p.world.release } }),
+    async (_c, p) => `A:${p.world.release}`,
+  );
+  const P = task(
+    "packages",
+    1,
+    (p) => ({ values: { Packages: p.world.packages } }),
+    async (_c, p) => `P:${[...p.world.packages].sort().join(",")}`,
+  );
   const B = task(
     "extra",
     1,
     (p) => ({ paths: { "mkosi.extra": p.world.tree }, deps: { bootstrap: "img/A" } }),
-    async (ctx, p) => `B:${await depText(ctx, "bootstrap")}:${await readFile(join(p.world.tree, "etc/motd"), "utf8")}:${await readFile(p.world.undeclared, "utf8").catch(() => "")}`,
+    async (ctx, p) =>
+      `B:${await depText(ctx, "bootstrap")}:${await readFile(join(p.world.tree, "etc/motd"), "utf8")}:${await readFile(p.world.undeclared, "utf8").catch(() => "")}`,
   );
-  const C = task("scripts", 1, (p) => ({ env: { SOURCE_DATE_EPOCH: p.world.sde }, deps: { extra: "img/B" } }), async (ctx, p) => `C:${await depText(ctx, "extra")}:${p.world.sde}`);
-  const D = task("config", 1, () => ({ deps: { bootstrap: "img/A" } }), async (ctx) => `D:${await depText(ctx, "bootstrap")}`);
+  const C = task(
+    "scripts",
+    1,
+    (p) => ({ env: { SOURCE_DATE_EPOCH: p.world.sde }, deps: { extra: "img/B" } }),
+    async (ctx, p) => `C:${await depText(ctx, "extra")}:${p.world.sde}`,
+  );
+  const D = task(
+    "config",
+    1,
+    () => ({ deps: { bootstrap: "img/A" } }),
+    async (ctx) => `D:${await depText(ctx, "bootstrap")}`,
+  );
   const E = task(
     "output",
     0,
     () => ({ deps: { scripts: "img/C", config: "img/D", packages: "img/P" } }),
-    async (ctx, p) => `E${p.world.eVersion}:${await depText(ctx, "scripts")}:${await depText(ctx, "config")}:${await depText(ctx, "packages")}`,
+    async (ctx, p) =>
+      `E${p.world.eVersion}:${await depText(ctx, "scripts")}:${await depText(ctx, "config")}:${await depText(ctx, "packages")}`,
   );
-  const F = task("other", 1, () => ({ values: { x: 1 } }), async () => "F");
+  const F = task(
+    "other",
+    1,
+    () => ({ values: { x: 1 } }),
+    async () => "F",
+  );
   const withVersion: TaskDefinition<P> = { ...E, version: w.eVersion };
   const params = { world: w };
   return [
@@ -87,7 +125,14 @@ describe("invalidation", () => {
     await mkdir(join(tree, "etc"), { recursive: true });
     await writeFile(join(tree, "etc/motd"), "hello");
     await writeFile(join(tree, "etc/issue"), "issue");
-    w = { release: "bookworm", packages: ["vim", "curl"], sde: "0", eVersion: 1, tree, undeclared: join(dir, "undeclared") };
+    w = {
+      release: "bookworm",
+      packages: ["vim", "curl"],
+      sde: "0",
+      eVersion: 1,
+      tree,
+      undeclared: join(dir, "undeclared"),
+    };
     await writeFile(w.undeclared, "u1");
     const r = await engine.run(graph(w));
     expect(r.ok).toBe(true);
@@ -98,7 +143,11 @@ describe("invalidation", () => {
     await cleanup(dir);
   });
 
-  async function rebuild(): Promise<{ ran: string[]; explain: Map<string, NodeExplanation>; started: Map<string, NodeExplanation> }> {
+  async function rebuild(): Promise<{
+    ran: string[];
+    explain: Map<string, NodeExplanation>;
+    started: Map<string, NodeExplanation>;
+  }> {
     await sleep(15); // past the timestamp granularity, so the stat cache sees the change
     const ex = await engine.explain(graph(w));
     ran.length = 0;
@@ -127,16 +176,27 @@ describe("invalidation", () => {
     expect(r.ran).toEqual(["img/A", "img/B", "img/C", "img/D", "img/E"]);
     const a = r.explain.get("img/A")!;
     expect(a.status).toBe("will-run");
-    expect(a.changes).toEqual([{ kind: "value", name: "Release", change: "modified", old: "bookworm", new: "trixie" }]);
+    expect(a.changes).toEqual([
+      { kind: "value", name: "Release", change: "modified", old: "bookworm", new: "trixie" },
+    ]);
     expect(r.explain.get("img/B")).toMatchObject({ status: "pending-deps", upstream: ["img/A"] });
     expect(r.explain.get("img/E")!.status).toBe("pending-deps");
-    expect(r.explain.get("img/E")!.rootCauses).toContainEqual({ chain: ["img/E", "img/C", "img/B", "img/A"], changes: a.changes });
-    expect(r.explain.get("img/E")!.rootCauses).toContainEqual({ chain: ["img/E", "img/D", "img/A"], changes: a.changes });
+    expect(r.explain.get("img/E")!.rootCauses).toContainEqual({
+      chain: ["img/E", "img/C", "img/B", "img/A"],
+      changes: a.changes,
+    });
+    expect(r.explain.get("img/E")!.rootCauses).toContainEqual({
+      chain: ["img/E", "img/D", "img/A"],
+      changes: a.changes,
+    });
     expect(r.explain.get("other/F")!.status).toBe("cached");
     // When E starts, its dependency digests are known: the change is a dep change, traced to A.
     const e = r.started.get("img/E")!;
     expect(e.changes.map((c) => `${c.kind}:${c.name}`).sort()).toEqual(["dep:config", "dep:scripts"]);
-    expect(e.rootCauses.map((c) => c.chain.join(">")).sort()).toEqual(["img/E>img/C>img/B>img/A", "img/E>img/D>img/A"]);
+    expect(e.rootCauses.map((c) => c.chain.join(">")).sort()).toEqual([
+      "img/E>img/C>img/B>img/A",
+      "img/E>img/D>img/A",
+    ]);
   });
 
   it("a file in a tree: that node and its dependants, with the file named", async () => {
@@ -145,7 +205,12 @@ describe("invalidation", () => {
     expect(r.ran).toEqual(["img/B", "img/C", "img/E"]);
     const b = r.explain.get("img/B")!;
     expect(b.changes).toHaveLength(1);
-    expect(b.changes[0]).toMatchObject({ kind: "path", name: "mkosi.extra", change: "modified", files: { added: [], removed: [], modified: ["etc/motd"] } });
+    expect(b.changes[0]).toMatchObject({
+      kind: "path",
+      name: "mkosi.extra",
+      change: "modified",
+      files: { added: [], removed: [], modified: ["etc/motd"] },
+    });
     expect(r.started.get("img/C")!.rootCauses).toEqual([{ chain: ["img/C", "img/B"], changes: b.changes }]);
   });
 
@@ -153,21 +218,29 @@ describe("invalidation", () => {
     await writeFile(join(w.tree, "etc/new"), "x");
     const r = await rebuild();
     expect(r.ran).toEqual(["img/B"]);
-    expect(r.explain.get("img/B")!.changes[0]!.files).toEqual({ added: ["etc/new"], removed: [], modified: [] });
+    expect(r.explain.get("img/B")!.changes[0]!.files).toEqual({
+      added: ["etc/new"],
+      removed: [],
+      modified: [],
+    });
   });
 
   it("an environment variable", async () => {
     w.sde = "1700000000";
     const r = await rebuild();
     expect(r.ran).toEqual(["img/C", "img/E"]);
-    expect(r.explain.get("img/C")!.changes).toEqual([{ kind: "env", name: "SOURCE_DATE_EPOCH", change: "modified", old: "0", new: "1700000000" }]);
+    expect(r.explain.get("img/C")!.changes).toEqual([
+      { kind: "env", name: "SOURCE_DATE_EPOCH", change: "modified", old: "0", new: "1700000000" },
+    ]);
   });
 
   it("a task version", async () => {
     w.eVersion = 2;
     const r = await rebuild();
     expect(r.ran).toEqual(["img/E"]);
-    expect(r.explain.get("img/E")!.changes).toEqual([{ kind: "task", name: "version", change: "modified", old: 1, new: 2 }]);
+    expect(r.explain.get("img/E")!.changes).toEqual([
+      { kind: "task", name: "version", change: "modified", old: 1, new: 2 },
+    ]);
   });
 
   it("early cutoff: a rerun with identical output keeps dependants cached", async () => {
@@ -193,14 +266,21 @@ describe("invalidation", () => {
     const ex = await engine.explain(graph(w));
     const a = ex.find((e) => e.id === "img/A")!;
     expect(a.status).toBe("cached");
-    expect(a.changes).toEqual([{ kind: "value", name: "Release", change: "modified", old: "trixie", new: "bookworm" }]);
+    expect(a.changes).toEqual([
+      { kind: "value", name: "Release", change: "modified", old: "trixie", new: "bookworm" },
+    ]);
   });
 
   it("a forgotten output runs again, saying it is not in the cache", async () => {
     await engine.run(graph(w));
     expect(await engine.forget(["other/F"])).toBe(1);
     const ex = await engine.explain(graph(w));
-    expect(ex.find((e) => e.id === "other/F")).toMatchObject({ status: "will-run", firstRun: false, reason: "not-in-cache", changes: [] });
+    expect(ex.find((e) => e.id === "other/F")).toMatchObject({
+      status: "will-run",
+      firstRun: false,
+      reason: "not-in-cache",
+      changes: [],
+    });
     expect(engine.history("other/F").length).toBe(1);
   });
 });
