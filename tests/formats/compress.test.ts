@@ -127,3 +127,22 @@ describe("compressFile", () => {
     await expect(stat(`${src}.zst`)).rejects.toThrow();
   });
 });
+
+describe("cancellation", () => {
+  it("an aborted archive run kills the pipeline and leaves no file", async () => {
+    const big = join(base, "big");
+    await mkdir(big);
+    await writeFile(join(big, "blob"), Buffer.alloc(64 << 20, 3));
+    const out = join(base, "big.tar.xz");
+    const ac = new AbortController();
+    const started = Date.now();
+    const p = makeTar(big, out, { compression: "xz", level: 9, signal: ac.signal });
+    setTimeout(() => ac.abort(), 100);
+    await expect(p).rejects.toThrow(/cancelled/);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(sh(`ls -a ${base}`)).not.toMatch(/big\.tar/);
+    const pre = new AbortController();
+    pre.abort();
+    await expect(makeTar(big, out, { signal: pre.signal })).rejects.toThrow(/cancelled/);
+  });
+});
