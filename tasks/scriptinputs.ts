@@ -97,5 +97,7 @@ export function declareScriptInputs(s: ScriptInputs): {
     })),
     ...s.environmentFiles.map((path) => ({ setting: "EnvironmentFiles", path })),
   ]);
+  // Without scripts nothing reads $MKOSI_CONFIG or the script environment.
+  if (s.scripts.length === 0) return { paths, values: {}, env: {} };
   return { paths, values: { MKOSI_CONFIG: stableConfigJson(s.configJson) }, env: s.env };
 }

@@ -1,0 +1,137 @@
+// Declared inputs of every pipeline step: changing a setting a step reads changes that step's declared
+// inputs (so its key), and changing a setting it does not read leaves them alone. With the engine's own
+// invalidation tests (a changed input reruns the node, an unchanged one hits the cache), this covers the
+// "every cached node gets an invalidation test" rule for each step without building images.
+import { describe, expect, it } from "vitest";
+import { canonical } from "../../engine/encoding.js";
+import type { ImageView } from "../../tasks/image.js";
+import { planBuild } from "../../tasks/plan.js";
+import { image, planEnv } from "./fixture.js";
+
+/** Declared inputs of every node, canonically encoded, by step name. */
+function declared(view: ImageView, env = planEnv()): Record<string, string> {
+  const plan = planBuild([view], env);
+  return Object.fromEntries(
+    plan.nodes.map((node) => [
+      node.label ?? node.task.name,
+      canonical(node.task.inputs(node.params) as never),
+    ]),
+  );
+}
+
+function changedSteps(change: Partial<ImageView>): string[] {
+  const before = declared(image());
+  const after = declared(image(change));
+  return Object.keys(after)
+    .filter((step) => before[step] !== after[step])
+    .sort();
+}
+
+// Steps that read the whole $MKOSI_CONFIG (every script step): any config change reaches them.
+const SCRIPT_STEPS = ["build", "build-overlay", "finalize", "postinst", "prepare"];
+
+describe("declared inputs per setting", () => {
+  const cases: [string, Partial<ImageView>, string[]][] = [
+    ["Packages=", { Packages: ["systemd", "vim"] }, ["packages", ...SCRIPT_STEPS]],
+    ["WithDocs=", { WithDocs: false }, ["bootstrap", "cleanup", "packages", ...SCRIPT_STEPS]],
+    [
+      "Repositories=",
+      { Repositories: ["contrib"] },
+      ["bootstrap", "cleanup", "metadata", "packages", ...SCRIPT_STEPS],
+    ],
+    [
+      "Mirror=",
+      { Mirror: "http://mirror.invalid/debian" },
+      ["bootstrap", "cleanup", "metadata", "packages", ...SCRIPT_STEPS],
+    ],
+    ["ImageVersion=", { ImageVersion: "2" }, ["config-files", ...SCRIPT_STEPS]],
+    ["Output=", { Output: "other" }, ["publish", ...SCRIPT_STEPS]],
+    ["Hostname=", { Hostname: "host" }, ["systemd-setup", ...SCRIPT_STEPS]],
+    ["RootPassword=", { RootPassword: ["pw", false] }, ["systemd-setup", ...SCRIPT_STEPS]],
+    ["RemoveFiles=", { RemoveFiles: ["/usr/share/man"] }, ["cleanup", ...SCRIPT_STEPS]],
+    ["RemovePackages=", { RemovePackages: ["vim"] }, ["cleanup", ...SCRIPT_STEPS]],
+    ["Autologin=", { Autologin: true }, ["config-files", ...SCRIPT_STEPS]],
+    ["OutputMode=", { OutputMode: 0o600 }, ["publish", ...SCRIPT_STEPS]],
+    ["BuildPackages=", { BuildPackages: ["gcc"] }, ["build-overlay", ...SCRIPT_STEPS]],
+    ["SourceDateEpoch=", { SourceDateEpoch: 1700000000 }, ["publish", "systemd-setup", ...SCRIPT_STEPS]],
+    ["Environment=", { Environment: { A: "b" } }, [...SCRIPT_STEPS]],
+  ];
+  for (const [name, change, expected] of cases) {
+    it(`${name} changes exactly the steps that read it`, () => {
+      expect(changedSteps(change)).toEqual([...new Set(expected)].sort());
+    });
+  }
+
+  it("the random per-invocation Seed= changes no step", () => {
+    expect(changedSteps({ Seed: "00000000-0000-4000-8000-000000000000" })).toEqual([]);
+  });
+
+  it("the directory mkosi runs from changes no step", () => {
+    const here = process.cwd();
+    const before = declared(image());
+    process.chdir("/");
+    try {
+      expect(declared(image())).toEqual(before);
+    } finally {
+      process.chdir(here);
+    }
+  });
+
+  it("Format= changes the output steps, not the image tree", () => {
+    const steps = changedSteps({ Format: "tar", CompressOutput: "zstd", OutputExtension: "tar" });
+    for (const tree of ["skeleton", "bootstrap", "packages", "extras", "config-files", "systemd-setup"])
+      expect(steps).not.toContain(tree);
+    expect(steps).toContain("publish");
+  });
+});
+
+describe("planner", () => {
+  it("plans the execution flow in order, skipping steps without work", () => {
+    const plan = planBuild([image({ PrepareScripts: [], BuildScripts: [], FinalizeScripts: [] })], planEnv());
+    expect(plan.nodes.map((node) => node.label)).toEqual([
+      "metadata",
+      "skeleton",
+      "bootstrap",
+      "packages",
+      "extras",
+      "postinst",
+      "config-files",
+      "systemd-setup",
+      "cleanup",
+      "publish",
+    ]);
+  });
+
+  it("stops after the build scripts for Format=none", () => {
+    const plan = planBuild([image({ Format: "none" })], planEnv());
+    expect(plan.nodes.at(-1)?.label).toBe("build");
+    expect(plan.images[0]?.publish).toBeUndefined();
+  });
+
+  it("plans nothing for Format=none without build scripts", () => {
+    expect(planBuild([image({ Format: "none", BuildScripts: [] })], planEnv()).nodes).toEqual([]);
+  });
+
+  it("adds output, checksum and manifest nodes for archives", () => {
+    const plan = planBuild(
+      [image({ Format: "tar", CompressOutput: "zstd", Checksum: true, ManifestFormat: ["json"] })],
+      planEnv(),
+    );
+    const labels = plan.nodes.map((node) => node.label);
+    expect(labels.slice(-4)).toEqual(["output", "checksum", "manifest", "publish"]);
+  });
+
+  it("feeds a dependency image's build output to the dependant's package installation", () => {
+    const base = image({ Image: "base", Format: "none", Output: "base" });
+    const main = image({ Dependencies: ["base"] });
+    const plan = planBuild([base, main], planEnv());
+    const packages = plan.nodes.find((node) => node.id === "main/packages")!;
+    expect(Object.values(packages.task.inputs(packages.params).deps ?? {})).toContain("base/build");
+  });
+
+  it("labels path inputs relative to the configuration directory", () => {
+    const plan = planBuild([image()], planEnv());
+    const extras = plan.nodes.find((node) => node.label === "extras")!;
+    expect(Object.keys(extras.task.inputs(extras.params).paths ?? {})).toEqual(["mkosi.extra"]);
+  });
+});
