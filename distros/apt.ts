@@ -621,8 +621,38 @@ export async function aptBootstrap(
       sandboxFor(ctx, s, root, false),
     ),
   );
-  // Essential packages were installed by hand; tell apt they are manually installed (not auto).
   await fixupAfterInstall(root);
+  if (ctx.config.Distribution === "debian" && ["sid", "unstable"].includes(ctx.config.Release)) {
+    await fixupSidOsRelease(ctx, s, root);
+  }
+}
+
+/** base-files in sid carries the next release's codename; make os-release say sid, diverting the file
+ * so that base-files upgrades inside the image keep the change. */
+async function fixupSidOsRelease(ctx: PackageManagerContext, s: Session, root: string): Promise<void> {
+  const file = join(root, "usr/lib/os-release");
+  const text = await readFile(file, "utf8").catch(() => undefined);
+  if (text === undefined || /^VERSION_CODENAME=sid$/m.test(text)) return;
+  await runSandboxed(
+    [
+      "dpkg-divert",
+      `--root=${BUILDROOT}`,
+      "--quiet",
+      "--local",
+      "--add",
+      "--no-rename",
+      "--divert",
+      "/usr/lib/os-release.dpkg",
+      "/usr/lib/os-release",
+    ],
+    sandboxFor(ctx, s, root, false),
+  );
+  await copyFile(file, `${file}.dpkg`);
+  const fixed = /^VERSION_CODENAME=/m.test(text)
+    ? text.replace(/^VERSION_CODENAME=.*$/m, "VERSION_CODENAME=sid")
+    : `${text.replace(/\n?$/, "\n")}VERSION_CODENAME=sid\n`;
+  await unlink(file);
+  await writeFile(file, fixed, { mode: 0o644 });
 }
 
 async function fixupAfterInstall(root: string): Promise<void> {

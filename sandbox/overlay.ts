@@ -67,6 +67,14 @@ function emptyDir(): Promise<string> {
 }
 
 let kernelLowerdirAppend: boolean | undefined;
+let forcedApi: "new" | "legacy" | undefined =
+  process.env.MKOSI_OVERLAY_MOUNT_API === "legacy" ? "legacy" : undefined;
+
+/** Force the mount API ("auto" = new API when the kernel has lowerdir+). For tests and debugging; the
+ * environment variable MKOSI_OVERLAY_MOUNT_API=legacy does the same. */
+export function setOverlayMountApi(api: "auto" | "new" | "legacy"): void {
+  forcedApi = api === "auto" ? undefined : api;
+}
 
 /** Does the running kernel accept `lowerdir+` through fsconfig (Linux 6.8 and newer)? */
 export async function kernelSupportsLowerdirAppend(): Promise<boolean> {
@@ -185,7 +193,8 @@ export async function mountOverlay(opts: OverlayOptions): Promise<OverlayMount> 
   if (await inUserNamespace()) extra.push("userxattr");
   const stack = overlayStack(opts.lowers, await emptyDir(), opts.upper);
   try {
-    if (await kernelSupportsLowerdirAppend()) await mountNewApi(stack, opts, extra);
+    const useNew = forcedApi ? forcedApi === "new" : await kernelSupportsLowerdirAppend();
+    if (useNew) await mountNewApi(stack, opts, extra);
     else await mountLegacy(stack, opts, extra);
   } catch (e) {
     if (e instanceof OverlayError) throw e;

@@ -178,6 +178,9 @@ export interface SandboxOptions extends CommandOptions {
   devices?: boolean;
   /** Unprivileged only: map the caller to root inside a user namespace. */
   becomeRoot?: boolean;
+  /** Whether the caller is privileged (real root): no user namespace, all capabilities kept. Defaults to
+   * `getuid() === 0`; set false to build an argument vector for an unprivileged bwrap. */
+  privileged?: boolean;
   /** Extra raw bwrap arguments, inserted before the command. */
   extraArgs?: string[];
 }
@@ -251,7 +254,7 @@ export function bwrapArgs(cmd: readonly string[], opts: SandboxOptions): string[
     "--unshare-cgroup-try",
   ];
   if (!opts.network) a.push("--unshare-net");
-  if (isRoot()) a.push("--cap-add", "ALL");
+  if (opts.privileged ?? isRoot()) a.push("--cap-add", "ALL");
   else if (opts.becomeRoot) a.push("--unshare-user", "--uid", "0", "--gid", "0", "--cap-add", "ALL");
   const mode = opts.mode ?? "tools";
   if (mode === "chroot") {

@@ -2,7 +2,14 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { flattenStack, mountOverlay, mountsUnder, unmountUnder, withOverlay } from "../../sandbox/overlay.js";
+import {
+  flattenStack,
+  mountOverlay,
+  mountsUnder,
+  setOverlayMountApi,
+  unmountUnder,
+  withOverlay,
+} from "../../sandbox/overlay.js";
 
 const isRoot = process.getuid?.() === 0;
 
@@ -106,5 +113,28 @@ describe.skipIf(!isRoot)("overlay stacks", () => {
     await expect(mountOverlay({ lowers: [join(base, "does-not-exist")], target: m! })).rejects.toThrow(
       /mounting overlay/,
     );
+  });
+
+  it("legacy mount(8) path: relative paths fit many layers, whiteouts work, too many is a clear error", async () => {
+    setOverlayMountApi("legacy");
+    try {
+      const lowers: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        const p = join(base, "legacy", `${"0123456789abcdef".repeat(4)}-${i}`, "tree");
+        await mkdir(p, { recursive: true });
+        await writeFile(join(p, `f${i}`), String(i));
+        lowers.push(p);
+      }
+      const [u, w, m] = await dirs("legacy-u", "legacy-w", "legacy-m");
+      await withOverlay({ lowers, upper: u!, work: w!, target: m! }, async (root) => {
+        expect((await readdir(root)).length).toBe(40);
+        await rm(join(root, "f0"));
+      });
+      expect((await lstat(join(u!, "f0"))).isCharacterDevice()).toBe(true);
+      const many = Array.from({ length: 200 }, (_, i) => join(base, `x${i}-${"y".repeat(60)}`));
+      await expect(mountOverlay({ lowers: many, target: m! })).rejects.toThrow(/4095/);
+    } finally {
+      setOverlayMountApi("auto");
+    }
   });
 });

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CommandError, runCommand, runSandboxed } from "../../sandbox/run.js";
+import { bwrapArgs, CommandError, runCommand, runSandboxed } from "../../sandbox/run.js";
 
 describe("runCommand", () => {
   it("streams lines, passes the exact environment, captures stdout", async () => {
@@ -87,5 +87,30 @@ describe.skipIf(process.getuid?.() !== 0)("runSandboxed", () => {
       captureStdout: true,
     });
     expect(ps.stdout.trim()).toBe("0");
+  });
+});
+
+describe.skipIf(process.getuid?.() !== 0)("runSandboxed unprivileged", () => {
+  it("maps an unprivileged caller to root in a user namespace (becomeRoot)", async () => {
+    const args = bwrapArgs(["sh", "-c", "id -u; touch /buildroot/f && stat -c %u /buildroot/f"], {
+      privileged: false,
+      becomeRoot: true,
+      root: "/tmp/mkosi-unpriv-root",
+    });
+    await runCommand(["install", "-d", "-o", "65534", "-g", "65534", "/tmp/mkosi-unpriv-root"]);
+    try {
+      const r = await runCommand(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bwrap", ...args],
+        {
+          captureStdout: true,
+          cwd: "/",
+        },
+      );
+      expect(r.stdout.trim().split("\n")).toEqual(["0", "0"]);
+      const { stat } = await import("node:fs/promises");
+      expect((await stat("/tmp/mkosi-unpriv-root/f")).uid).toBe(65534); // really owned by the caller
+    } finally {
+      await rm("/tmp/mkosi-unpriv-root", { recursive: true, force: true });
+    }
   });
 });
