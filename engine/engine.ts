@@ -844,7 +844,7 @@ export class EngineImpl implements Engine {
 
   /** Take over a key whose record exists but whose artifact is gone or must be replaced. */
   private forceClaim(key: string): boolean {
-    return this.store.env.transactionSync(() => {
+    return this.store.write(() => {
       const rec = this.store.getOwner(this.store.inflight, key);
       if (rec && isAlive(rec) && rec.token !== this.coord.owner.token) return false;
       this.store.inflight.putSync(key, this.coord.owner);
@@ -861,7 +861,7 @@ export class EngineImpl implements Engine {
     } else {
       if (existing) {
         // Replacing a committed output: first stop trusting it, then move it away.
-        this.store.env.transactionSync(() => {
+        this.store.write(() => {
           this.store.out.removeSync(key);
         });
       }
@@ -880,7 +880,7 @@ export class EngineImpl implements Engine {
       bytes: rec.bytes,
       finishedAt: rec.createdAt,
     };
-    this.store.env.transactionSync(() => {
+    this.store.write(() => {
       const hist = this.store.getHistory(n.id) ?? { runs: [], keys: [] };
       hist.runs = [...hist.runs, run].slice(-HISTORY_RUNS);
       hist.keys = [...hist.keys.filter((k) => k !== key), key].slice(-HISTORY_KEYS);
@@ -939,7 +939,7 @@ export class EngineImpl implements Engine {
     let removed = 0;
     let freed = 0;
     const present: string[] = [];
-    this.store.env.transactionSync(() => {
+    this.store.write(() => {
       for (const k of keys) {
         const r = this.store.getOutput(k);
         if (r) {

@@ -19,7 +19,7 @@
 // target, xattrs via one batched getfattr). Entries whose ctime is too recent to be trusted ("racy", as git
 // calls it) are never cached.
 
-import { spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
 import { resolve } from "node:path";
@@ -94,28 +94,46 @@ let getfattrMissing = false;
 
 /** All xattrs of the given paths (not following symlinks), as "name=0xhex" lines sorted, keyed by path.
  * Paths without xattrs are absent from the result. */
-export function readXattrs(paths: string[]): Map<string, string> {
-  const result = new Map<string, string>();
-  if (getfattrMissing) return result;
-  for (let i = 0; i < paths.length; i += GETFATTR_BATCH) {
-    const batch = paths.slice(i, i + GETFATTR_BATCH);
-    const r = spawnSync(
+function getfattr(batch: string[]): Promise<Buffer | undefined> {
+  return new Promise((res, rej) => {
+    const child = spawn(
       "getfattr",
       ["--absolute-names", "-h", "-d", "-m", "-", "-e", "hex", "--", ...batch],
       {
         env: { ...process.env, LC_ALL: "C" },
-        maxBuffer: 1 << 30,
         stdio: ["ignore", "pipe", "ignore"],
       },
     );
-    if (r.error) {
-      if ((r.error as NodeJS.ErrnoException).code === "ENOENT") {
+    const chunks: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => chunks.push(c));
+    child.on("error", (e) => {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") {
         getfattrMissing = true;
-        return result;
-      }
-      throw r.error;
+        res(undefined);
+      } else rej(e);
+    });
+    // Exit status 1 only means some path vanished or has no xattr support: what was printed is valid.
+    child.on("close", () => res(Buffer.concat(chunks)));
+  });
+}
+
+export async function readXattrs(paths: string[]): Promise<Map<string, string>> {
+  const result = new Map<string, string>();
+  if (getfattrMissing) return result;
+  const batches: string[][] = [];
+  for (let i = 0; i < paths.length; i += GETFATTR_BATCH) batches.push(paths.slice(i, i + GETFATTR_BATCH));
+  const outputs: (Buffer | undefined)[] = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < batches.length) {
+      const i = next++;
+      outputs[i] = await getfattr(batches[i]!);
     }
-    const out = r.stdout.toString("latin1");
+  };
+  await Promise.all([lane(), lane(), lane()]);
+  for (const buf of outputs) {
+    if (!buf) continue;
+    const out = buf.toString("latin1");
     let current: string | undefined;
     let lines: string[] = [];
     const flush = () => {
@@ -324,7 +342,7 @@ export class Fingerprinter {
     visit(root);
 
     if (changed.length > 0) {
-      const xattrs = readXattrs(changed.map((n) => n.abs));
+      const xattrs = await readXattrs(changed.map((n) => n.abs));
       this.stats.xattrCalls += Math.ceil(changed.length / GETFATTR_BATCH);
       const large: Promise<void>[] = [];
       for (const n of changed) {

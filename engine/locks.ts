@@ -7,9 +7,6 @@ import type { Database } from "lmdb";
 import { isAlive, type Owner, sameOwner } from "./proc.js";
 import type { Store } from "./store.js";
 
-/** ABORTABLE | SYNCHRONOUS_COMMIT | NO_SYNC_FLUSH: claims need atomicity, not durability. */
-const CLAIM_FLAGS = 0x1 | 0x2 | 0x10000;
-
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((res) => {
     if (signal?.aborted) return res();
@@ -44,23 +41,23 @@ export class Coordinator {
 
   /** Claim the production of `key` unless it is committed already or a live process is producing it. */
   claim(key: string): ClaimResult {
-    return this.store.env.transactionSync((): ClaimResult => {
+    return this.store.write((): ClaimResult => {
       if (this.store.out.get(key) !== undefined) return { kind: "done" };
       const other = this.liveOther(this.store.inflight, key);
       if (other) return { kind: "busy", owner: other };
       this.store.inflight.putSync(key, this.owner);
       this.myInflight.add(key);
       return { kind: "claimed" };
-    }, CLAIM_FLAGS);
+    });
   }
 
   /** Drop an in-flight claim (failure, cancellation). A successful commit drops it in its own txn. */
   unclaim(key: string): void {
     if (!this.myInflight.delete(key)) return;
-    this.store.env.transactionSync(() => {
+    this.store.write(() => {
       const rec = this.store.getOwner(this.store.inflight, key);
       if (rec && sameOwner(rec, this.owner)) this.store.inflight.removeSync(key);
-    }, CLAIM_FLAGS);
+    });
   }
 
   claimCommitted(key: string): void {
@@ -98,14 +95,14 @@ export class Coordinator {
         continue;
       }
       this.store.env.resetReadTxn();
-      const busy = this.store.env.transactionSync((): string | undefined => {
+      const busy = this.store.write((): string | undefined => {
         for (const n of wanted) {
           const other = this.liveOther(this.store.locks, n);
           if (other) return `${n} (held by process ${other.pid})`;
         }
         for (const n of wanted) this.store.locks.putSync(n, this.owner);
         return undefined;
-      }, CLAIM_FLAGS);
+      });
       if (busy === undefined) {
         for (const n of wanted) {
           this.localHeld.add(n);
@@ -126,12 +123,12 @@ export class Coordinator {
   release(names: string[]): void {
     const held = [...new Set(names)].filter((n) => this.myLocks.has(n));
     if (held.length === 0) return;
-    this.store.env.transactionSync(() => {
+    this.store.write(() => {
       for (const n of held) {
         const rec = this.store.getOwner(this.store.locks, n);
         if (rec && sameOwner(rec, this.owner)) this.store.locks.removeSync(n);
       }
-    }, CLAIM_FLAGS);
+    });
     for (const n of held) {
       this.myLocks.delete(n);
       this.localHeld.delete(n);
@@ -157,7 +154,7 @@ export class Coordinator {
         if (!rec || !isAlive(rec)) dead.push(key as string);
       }
       if (dead.length > 0) {
-        this.store.env.transactionSync(() => {
+        this.store.write(() => {
           for (const k of dead) {
             const rec = this.store.getOwner(db, k);
             if (!rec || !isAlive(rec)) {
@@ -165,7 +162,7 @@ export class Coordinator {
               n++;
             }
           }
-        }, CLAIM_FLAGS);
+        });
       }
     }
     return n;

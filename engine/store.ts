@@ -133,6 +133,11 @@ function isRootRecord(v: unknown): v is RootRecord {
   );
 }
 
+/** Flags for our write transactions: ABORTABLE | SYNCHRONOUS_COMMIT | NO_SYNC_FLUSH. Commits are atomic and
+ * visible to other processes at once; flushing to disk happens in the background. A killed process loses
+ * nothing committed (the page cache survives it); a power loss may lose the last commits, never consistency. */
+export const TXN_FLAGS = 0x1 | 0x2 | 0x10000;
+
 export const HISTORY_RUNS = 50;
 export const HISTORY_KEYS = 200;
 
@@ -162,6 +167,11 @@ export class Store {
     this.root = db("root");
     this.inflight = db("inflight");
     this.locks = db("locks");
+  }
+
+  /** A synchronous write transaction (see TXN_FLAGS). */
+  write<T>(action: () => T): T {
+    return this.env.transactionSync(action, TXN_FLAGS);
   }
 
   getSignature(key: string): SignatureRecord | undefined {

@@ -91,14 +91,17 @@ describe("crash safety", () => {
       return ref;
     };
     let killedMidway = 0;
+    const timing = { startup: 0, rerun: 0 };
     const lane = async (index: number) => {
       const engine = engines[index]!;
       const cache = join(dir, `cache${index}`);
       for (let trial = index; trial < TRIALS; trial += engines.length) {
         // Mostly new variants (work to do), sometimes an earlier one (partial caches of it).
         const variant = trial % 5 === 4 ? Math.floor(rnd() * trial) : trial;
+        const t0 = Date.now();
         const w = startWorker(worker, ["crash", cache, String(variant)]);
         await w.ready;
+        timing.startup += Date.now() - t0;
         const delay = Math.floor(rnd() * span * 1.1);
         await new Promise((r) => setTimeout(r, delay));
         const killed = w.child.kill("SIGKILL");
@@ -106,7 +109,9 @@ describe("crash safety", () => {
         if (killed && code === null) killedMidway++;
         expect(w.stderr(), `trial ${trial} (seed ${seed})`).not.toMatch(/PARTIAL|FAILED/);
         // Rerun: must succeed and equal a clean run.
+        const t1 = Date.now();
         const r = await engine.run(crashGraph(variant));
+        timing.rerun += Date.now() - t1;
         expect(r.ok, `trial ${trial} (seed ${seed}): ${JSON.stringify(r.failures)}`).toBe(true);
         const got = Object.fromEntries(Object.entries(r.outputs).map(([k, v]) => [k, v.digest]));
         expect(got, `trial ${trial} (seed ${seed})`).toEqual(await referenceOf(variant));
@@ -117,6 +122,9 @@ describe("crash safety", () => {
       expect(readdirSync(join(cache, "tmp"))).toEqual([]);
     };
     await Promise.all(engines.map((_, i) => lane(i)));
+    console.log(
+      `crash: build span ${span} ms, ${killedMidway}/${TRIALS} killed mid-build, total startup ${timing.startup} ms, reruns ${timing.rerun} ms`,
+    );
     expect(killedMidway).toBeGreaterThan(TRIALS / 3);
   });
 });

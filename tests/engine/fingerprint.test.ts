@@ -123,7 +123,7 @@ describe("fingerprints", () => {
       await writeFile(join(tree, n), n);
       execFileSync("setfattr", ["-n", "user.k", "-v", "v", join(tree, n)]);
     }
-    const x = readXattrs([...names.map((n) => join(tree, n)), join(tree, "a")]);
+    const x = await readXattrs([...names.map((n) => join(tree, n)), join(tree, "a")]);
     for (const n of names) expect(x.get(join(tree, n))).toBe("user.k=0x76");
     expect(x.has(join(tree, "a"))).toBe(false);
   });
