@@ -7,7 +7,7 @@ import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { debian } from "../../distros/debian.js";
 import type { DistroConfig, PackageManagerContext } from "../../distros/types.js";
-import { unmountUnder, withOverlay } from "../../sandbox/overlay.js";
+import { mountsUnder, unmountUnder, withOverlay } from "../../sandbox/overlay.js";
 import { runCommand } from "../../sandbox/run.js";
 import { runScripts } from "../../sandbox/scripts.js";
 import { bookworm, canRunApt, ensureDir, METADATA_CACHE, PACKAGE_CACHE } from "./helpers.js";
@@ -253,6 +253,36 @@ mkosi-chroot sh -c 'file --brief /usr/bin/file > /from-chroot.txt; cat "$SRCDIR/
     expect(await readFile(join(upper, "chroot-script.txt"), "utf8")).toBe("final /work/src /\n");
     // mkosi-chroot leaves no /work directory behind in the image, and policy-rc.d is gone.
     expect(existsSync(join(upper, "work"))).toBe(false);
+    expect(existsSync(join(upper, "usr/sbin/policy-rc.d"))).toBe(false);
+  }, 300_000);
+
+  it("installs offline from the package cache (network off)", async () => {
+    await layer(async (root) => {
+      await debian.install(await ctx(), root, ["less"], { network: false });
+      expect(existsSync(join(root, "usr/bin/less"))).toBe(true);
+    });
+  }, 300_000);
+
+  it("cancels an install on abort: no processes or mounts left behind", async () => {
+    const marker = `mkosi-abort-test-${process.pid}-${Date.now()}`;
+    const ac = new AbortController();
+    const started = Date.now();
+    const upper = await layer(async (root) => {
+      const c = await ctx({}, { env: { MKOSI_TEST_MARKER: marker }, signal: ac.signal });
+      const p = debian.install(c, root, ["systemd", "dbus", "perl", "python3"]);
+      setTimeout(() => ac.abort(), 1500);
+      await expect(p).rejects.toThrow(/cancelled/);
+    });
+    expect(Date.now() - started).toBeLessThan(60_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const leftovers: string[] = [];
+    for (const pid of await readdir("/proc")) {
+      if (!/^\d+$/.test(pid)) continue;
+      const env = await readFile(`/proc/${pid}/environ`, "utf8").catch(() => "");
+      if (env.includes(marker)) leftovers.push(pid);
+    }
+    expect(leftovers).toEqual([]);
+    expect(await mountsUnder(base)).toEqual([]);
     expect(existsSync(join(upper, "usr/sbin/policy-rc.d"))).toBe(false);
   }, 300_000);
 
