@@ -96,6 +96,8 @@ function safeName(id: string): string {
 export interface EngineTuning {
   /** Files changed less than this long ago are not trusted to the stat cache (default 2000 ms). */
   racyWindowMs?: number;
+  /** Cache hits refresh an entry's LRU time only when it is older than this (default 10 minutes). */
+  lruRefreshMs?: number;
 }
 
 export class EngineImpl implements Engine {
@@ -104,6 +106,7 @@ export class EngineImpl implements Engine {
   readonly coord: Coordinator;
   readonly concurrency: number;
   readonly maxBytes: number | undefined;
+  readonly lruRefreshMs: number;
   readonly artifactsDir: string;
   readonly tmpDir: string;
   readonly logsDir: string;
@@ -127,6 +130,7 @@ export class EngineImpl implements Engine {
     this.ownerTag = `${process.pid}-${this.coord.owner.start}`;
     this.concurrency = Math.max(1, options.concurrency ?? availableParallelism());
     this.maxBytes = options.maxBytes;
+    this.lruRefreshMs = options.lruRefreshMs ?? LRU_REFRESH_MS;
     this.artifactsDir = join(cacheDir, "artifacts");
     this.tmpDir = join(cacheDir, "tmp");
     this.logsDir = join(cacheDir, "logs");
@@ -497,7 +501,7 @@ export class EngineImpl implements Engine {
       savedMs += saved;
       summary.cached.push(n.id);
       const lastUse = this.store.lastUse(out.key);
-      if (lastUse === undefined || now() - lastUse > LRU_REFRESH_MS)
+      if (lastUse === undefined || now() - lastUse > this.lruRefreshMs)
         histWrites.push(this.store.lru.put(out.key, now()));
       if (last?.key !== out.key || last.digest !== out.digest) {
         histWrites.push(this.recordUse(n.id, out));

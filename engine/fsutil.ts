@@ -68,18 +68,15 @@ export async function removeTree(dir: string): Promise<void> {
   try {
     await rm(dir, { recursive: true, force: true, maxRetries: 2 });
     return;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== "EACCES" && code !== "EPERM" && code !== "ENOTEMPTY") throw e;
+  } catch {
+    // Read-only directories (non-root), then immutable/append-only attributes (root).
   }
-  // Read-only directories (non-root), then immutable/append-only attributes (root).
   makeWritable(dir);
   try {
     await rm(dir, { recursive: true, force: true });
     return;
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== "EACCES" && code !== "EPERM") throw e;
+  } catch {
+    /* below */
   }
   try {
     execFileSync("chattr", ["-R", "-f", "-i", "-a", dir], { stdio: "ignore" });
