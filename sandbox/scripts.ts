@@ -14,9 +14,10 @@
 //   /work/src  /work/out  /work/dest  /work/build  /work/packages  /work/artifacts  /work/config.json
 //   /work/<kind> or /work/build-script (the script, = $CHROOT_SCRIPT)   /buildroot (the image)   /scripts (helpers)
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readdir, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { ScriptPackageManagerSupport } from "../distros/types.js";
+import { mountOverlay, type OverlayMount } from "./overlay.js";
 import { type BindMount, BUILDROOT, type OutputCallback, runSandboxed } from "./run.js";
 
 export type ScriptKind =
@@ -143,6 +144,11 @@ export interface ScriptRunOptions {
   onOutput?: OutputCallback;
   /** Extra binds (e.g. SandboxTrees= pieces). */
   binds?: BindMount[];
+  /** A sandbox /etc tree instead of the host's /etc (SandboxTrees=). */
+  etc?: string;
+  /** BuildSourcesEphemeral=: scripts see the sources through an overlay whose changes are dropped after
+   * all scripts of this kind ran (needs root: the overlay is mounted on the host). */
+  ephemeralSources?: boolean;
 }
 
 export interface ScriptRunResult {
@@ -358,8 +364,7 @@ function sourceBinds(o: ScriptRunOptions): BindMount[] {
 /** Run all scripts of one kind, in order. Rejects on the first failing script. */
 export async function runScripts(o: ScriptRunOptions): Promise<ScriptRunResult> {
   const scripts = await expandScripts(o.scripts);
-  const ran: string[] = [];
-  if (scripts.length === 0) return { ran, stdout: o.input };
+  if (scripts.length === 0) return { ran: [], stdout: o.input };
   const network = defaultNetwork(o);
   await mkdir(o.workDir, { recursive: true });
   const helpers = await writeHelpers(o.workDir, network, o.packageManager);
@@ -367,10 +372,47 @@ export async function runScripts(o: ScriptRunOptions): Promise<ScriptRunResult> 
   if (o.configJson !== undefined) await writeFile(configFile, o.configJson);
   const image = IMAGE_KINDS.includes(o.kind);
   if (image && !o.root) throw new Error(`${o.kind} scripts need the image root`);
+  let sources = sourceBinds(o);
+  const mounts: OverlayMount[] = [];
+  if (o.ephemeralSources) {
+    const eph = join(o.workDir, "ephemeral-sources");
+    await rm(eph, { recursive: true, force: true });
+    try {
+      const out: BindMount[] = [];
+      for (const [i, b] of sources.entries()) {
+        const [upper, work, target] = ["upper", "work", "merged"].map((d) => join(eph, String(i), d));
+        for (const d of [upper!, work!, target!]) await mkdir(d, { recursive: true });
+        mounts.push(await mountOverlay({ lowers: [b.src], upper: upper!, work: work!, target: target! }));
+        out.push({ ...b, src: target! });
+      }
+      sources = out;
+    } catch (e) {
+      for (const m of mounts.reverse()) await m.unmount();
+      throw e;
+    }
+  }
+  try {
+    return await runEach(o, scripts, sources, helpers, configFile, network, image);
+  } finally {
+    for (const m of mounts.reverse()) await m.unmount();
+    if (o.ephemeralSources) await rm(join(o.workDir, "ephemeral-sources"), { recursive: true, force: true });
+  }
+}
+
+async function runEach(
+  o: ScriptRunOptions,
+  scripts: ExpandedScript[],
+  sources: BindMount[],
+  helpers: string,
+  configFile: string,
+  network: boolean,
+  image: boolean,
+): Promise<ScriptRunResult> {
+  const ran: string[] = [];
   let input = o.input;
   for (const s of scripts) {
     const binds: BindMount[] = [
-      ...sourceBinds(o),
+      ...sources,
       { src: helpers, dst: WORK.helpers, readOnly: true },
       { src: s.path, dst: scriptPath(o.kind), readOnly: true },
     ];
@@ -408,6 +450,7 @@ export async function runScripts(o: ScriptRunOptions): Promise<ScriptRunResult> 
     const capture = o.kind === "configure";
     const r = await runSandboxed(cmd, {
       mode: "tools",
+      etc: o.etc,
       root: image ? o.root : undefined,
       network,
       env,

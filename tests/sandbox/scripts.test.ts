@@ -204,3 +204,32 @@ echo "$@" > "$DESTDIR/args"
     expect(r.ran).toHaveLength(2);
   });
 });
+
+describe.skipIf(process.getuid?.() !== 0)("ephemeral build sources", () => {
+  it("drops changes to the sources after the scripts ran (BuildSourcesEphemeral=yes)", async () => {
+    const base = await mkdtemp(join(tmpdir(), "mkosi-eph-test-"));
+    try {
+      const src = join(base, "src");
+      await mkdir(src);
+      await writeFile(join(src, "keep"), "original\n");
+      const s = join(base, "mkosi.sync");
+      await writeFile(s, "#!/bin/sh\nset -e\necho changed > keep\ntouch new\ncat keep\n");
+      await chmod(s, 0o755);
+      const lines: string[] = [];
+      await runScripts({
+        kind: "sync",
+        scripts: [s],
+        config: { ...config, BuildSources: [{ Source: src, Target: null }] },
+        workDir: join(base, "work"),
+        ephemeralSources: true,
+        onOutput: (l) => lines.push(l),
+      });
+      expect(lines).toEqual(["changed"]);
+      expect(await readFile(join(src, "keep"), "utf8")).toBe("original\n");
+      const { existsSync } = await import("node:fs");
+      expect(existsSync(join(src, "new"))).toBe(false);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+});
