@@ -183,7 +183,10 @@ describe("scheduler", () => {
       }),
       node("y", t, {
         inputs: { values: { y: 1 } },
-        run: async (ctx) => (await ctx.exec("/nonexistent/prog", []), undefined),
+        run: async (ctx) => {
+          await ctx.exec("/nonexistent/prog", []);
+          return undefined;
+        },
       }),
     ]);
     expect(out).toMatch(/^in\nbar\n.*\/tmp\n$/);
@@ -239,7 +242,13 @@ describe("scheduler", () => {
     let runs = 0;
     const t = fnTask("t");
     const graph = () => [
-      node("a", t, { inputs: {}, run: async () => (runs++, undefined) }),
+      node("a", t, {
+        inputs: {},
+        run: async () => {
+          runs++;
+          return undefined;
+        },
+      }),
       node("b", t, { inputs: { values: { b: 1 } } }),
     ];
     await engine.run(graph());
@@ -294,7 +303,13 @@ describe("scheduler", () => {
           return undefined;
         },
       }),
-      node("d", t, { inputs: { deps: { s: "s" } }, run: async () => (downstream++, undefined) }),
+      node("d", t, {
+        inputs: { deps: { s: "s" } },
+        run: async () => {
+          downstream++;
+          return undefined;
+        },
+      }),
     ];
     await engine.run(graph());
     const c = collector();
