@@ -88,16 +88,29 @@ export function buildProgram(state: {
   flag("--debug-workspace", "When an error occurs, the workspace directory will not be deleted");
   flag("--debug-sandbox", "Run mkosi-sandbox with strace");
   flag("--no-pager", "Enable paging for long output");
-  p.addOption(new Option("--genkey-valid-days <days>", "Number of days keys should be valid when generating keys").default("730"));
-  p.addOption(new Option("--genkey-common-name <cn>", "Template for the CN when generating keys").default(""));
+  p.addOption(
+    new Option(
+      "--genkey-valid-days <days>",
+      "Number of days keys should be valid when generating keys",
+    ).default("730"),
+  );
+  p.addOption(
+    new Option("--genkey-common-name <cn>", "Template for the CN when generating keys").default(""),
+  );
   flag("-B, --auto-bump", "Automatically bump image version after building");
-  p.addOption(new Option("--doc-format <format>", "The format to show documentation in").choices(DOC_FORMATS).default("auto"));
+  p.addOption(
+    new Option("--doc-format <format>", "The format to show documentation in")
+      .choices(DOC_FORMATS)
+      .default("auto"),
+  );
   flag("--json", "Show summary as JSON");
   flag("-w, --wipe-build-dir", "Remove the build directory before building the image");
   flag("-R, --rerun-build-scripts", "Run build scripts even if the image is not rebuilt");
   flag("--explain", "Before building, print which steps will run and why");
   p.addOption(new Option("--trace <file>", "Write a Chrome trace of the build (open in Perfetto)"));
-  p.addOption(new Option("--why <node>", "graph: explain in full why one step will run (e.g. main/packages)"));
+  p.addOption(
+    new Option("--why <node>", "graph: explain in full why one step will run (e.g. main/packages)"),
+  );
   flag("-h, --help", "Show this help");
   flag("--version", "Show package version");
   p.addOption(new Option("--nspawn-keep-unit").hideHelp());
@@ -107,7 +120,12 @@ export function buildProgram(state: {
   const usedShorts = new Set(["f", "C", "B", "w", "R", "h"]);
   for (const s of SETTINGS) {
     const record = (option: string) => (v: string | undefined) => {
-      state.assignments.push({ setting: s, value: v ?? s.optionalArgConst ?? "", cwd: state.cwd.value, option });
+      state.assignments.push({
+        setting: s,
+        value: v ?? s.optionalArgConst ?? "",
+        cwd: state.cwd.value,
+        option,
+      });
       return v;
     };
     const metavar = s.metavar ?? "VALUE";
@@ -117,7 +135,8 @@ export function buildProgram(state: {
         flags = `-${s.short}, ${flags}`;
         usedShorts.add(s.short);
       }
-      const desc = i === 0 ? `${s.help ?? `Set ${s.name}=`} [${SECTION_TITLES[s.section]}]` : `Alias of --${s.long[0]}`;
+      const desc =
+        i === 0 ? `${s.help ?? `Set ${s.name}=`} [${SECTION_TITLES[s.section]}]` : `Alias of --${s.long[0]}`;
       const o = new Option(flags, desc).argParser(record(long));
       if (i > 0) o.hideHelp();
       p.addOption(o);

@@ -14,7 +14,9 @@ export async function main(argv: string[]): Promise<number> {
     parsed = parseArgs(argv);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`mkosi: error: ${err.message}\nTry 'mkosi --help' for more information.\n`);
+      if (err.exitCode === 2)
+        process.stderr.write(`mkosi: error: ${err.message}\nTry 'mkosi --help' for more information.\n`);
+      else printError(err.message);
       return err.exitCode;
     }
     throw err;
@@ -40,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) {
       printError(err.describe());
-      return 1;
+      return err.exitCode;
     }
     const e = err as NodeJS.ErrnoException;
     if (e?.code && e.message) {

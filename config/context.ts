@@ -6,8 +6,8 @@ import { dirname, resolve } from "node:path";
 import { DISTRO_INFO, nativeArchitecture } from "./enums.js";
 import { ConfigError, type Warn } from "./errors.js";
 import type { IniSection } from "./ini.js";
-import { SETTINGS_BY_NAME, SETTINGS_BY_SPECIFIER } from "./settings/index.js";
 import { parseArchitecture } from "./settings/distribution-output.js";
+import { SETTINGS_BY_NAME, SETTINGS_BY_SPECIFIER } from "./settings/index.js";
 import type { DefaultCtx, Setting } from "./settings/types.js";
 import { type ParseEnv, versionMatches } from "./values.js";
 
@@ -64,13 +64,11 @@ export class ParseContext {
   /** Whether the setting may not be set in this image (main-only, universal in subimages, …). */
   prohibited(s: Setting): string | null {
     if (this.kind === "tools") {
-      return s.tools ? null : `${s.name}= cannot be configured in the tools tree configuration`;
+      return s.tools ? null : `Setting ${s.name} cannot be configured in tools image`;
     }
     if (this.kind === "subimage") {
-      if (s.scope === "universal" || s.scope === "multiversal")
-        return `${s.name}= cannot be configured in subimage '${this.image}': it is a ${s.scope} setting that is only configured in the main image`;
-      if (s.scope === "main" || s.scope === "tools")
-        return `${s.name}= cannot be configured in subimage '${this.image}': it can only be configured in the main image`;
+      if (s.scope === "universal" || s.scope === "multiversal" || s.scope === "main" || s.scope === "tools")
+        return `Setting ${s.name} cannot be configured in ${this.image} image (${s.scope} settings can only be configured in the main image)`;
     }
     return null;
   }
@@ -221,8 +219,7 @@ export class ParseContext {
         return this.image === value;
     }
     const s = SETTINGS_BY_NAME.get(key);
-    if (!s) throw new ConfigError(`Unknown match key ${key}`, { setting: key });
-    if (!s.match) throw new ConfigError(`${key} cannot be used in [Match] sections`, { setting: key });
+    if (!s || !s.match) throw new ConfigError(`${key} cannot be used in [Match]`, { setting: key });
     if (s.scope === "main" && this.kind !== "main")
       throw new ConfigError(`${key} cannot be matched on outside of the main image`, { setting: key });
     const actual = this.finalize(s);

@@ -77,7 +77,16 @@ export const NETWORK_MODES = ["interface", "user", "none"] as const;
 export const VMMS = ["qemu", "vmspawn"] as const;
 export const CONSOLE_MODES = ["interactive", "read-only", "native", "gui"] as const;
 export const FIRMWARES = ["uefi", "uefi-secure-boot", "bios", "linux", "linux-noinitrd", "auto"] as const;
-export const SPLIT_ARTIFACTS = ["uki", "kernel", "initrd", "partitions", "tar", "pcrs", "roothash", "os-release"] as const;
+export const SPLIT_ARTIFACTS = [
+  "uki",
+  "kernel",
+  "initrd",
+  "partitions",
+  "tar",
+  "pcrs",
+  "roothash",
+  "os-release",
+] as const;
 export const SPLIT_ARTIFACTS_DEFAULT = ["uki", "kernel", "initrd"];
 export const SPLIT_ARTIFACTS_YES = ["uki", "kernel", "initrd", "partitions"];
 
@@ -143,7 +152,16 @@ export const VERBS_WITH_CMDLINE: ReadonlySet<string> = new Set([
 ]);
 
 /** Verbs that need a built image (so they build or check for one). */
-export const BUILD_VERBS: ReadonlySet<string> = new Set(["build", "shell", "boot", "vm", "qemu", "serve", "burn", "sysupdate"]);
+export const BUILD_VERBS: ReadonlySet<string> = new Set([
+  "build",
+  "shell",
+  "boot",
+  "vm",
+  "qemu",
+  "serve",
+  "burn",
+  "sysupdate",
+]);
 
 /** Per-distribution facts the config system needs. */
 export interface DistroInfo {
@@ -154,17 +172,57 @@ export interface DistroInfo {
 }
 
 export const DISTRO_INFO: Record<string, DistroInfo> = {
-  fedora: { defaultRelease: "rawhide", filesystem: "btrfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
-  debian: { defaultRelease: "testing", filesystem: "ext4", toolsTreeDistribution: "debian", packageType: "deb" },
-  kali: { defaultRelease: "kali-rolling", filesystem: "ext4", toolsTreeDistribution: "kali", packageType: "deb" },
-  ubuntu: { defaultRelease: "noble", filesystem: "ext4", toolsTreeDistribution: "debian", packageType: "deb" },
+  fedora: {
+    defaultRelease: "rawhide",
+    filesystem: "btrfs",
+    toolsTreeDistribution: "fedora",
+    packageType: "rpm",
+  },
+  debian: {
+    defaultRelease: "testing",
+    filesystem: "ext4",
+    toolsTreeDistribution: "debian",
+    packageType: "deb",
+  },
+  kali: {
+    defaultRelease: "kali-rolling",
+    filesystem: "ext4",
+    toolsTreeDistribution: "kali",
+    packageType: "deb",
+  },
+  ubuntu: {
+    defaultRelease: "noble",
+    filesystem: "ext4",
+    toolsTreeDistribution: "debian",
+    packageType: "deb",
+  },
   arch: { defaultRelease: "rolling", filesystem: "ext4", toolsTreeDistribution: "arch", packageType: "pkg" },
-  opensuse: { defaultRelease: "tumbleweed", filesystem: "btrfs", toolsTreeDistribution: "opensuse", packageType: "rpm" },
-  mageia: { defaultRelease: "cauldron", filesystem: "ext4", toolsTreeDistribution: "mageia", packageType: "rpm" },
+  opensuse: {
+    defaultRelease: "tumbleweed",
+    filesystem: "btrfs",
+    toolsTreeDistribution: "opensuse",
+    packageType: "rpm",
+  },
+  mageia: {
+    defaultRelease: "cauldron",
+    filesystem: "ext4",
+    toolsTreeDistribution: "mageia",
+    packageType: "rpm",
+  },
   centos: { defaultRelease: "10", filesystem: "xfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
   rhel: { defaultRelease: "10", filesystem: "xfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
-  "rhel-ubi": { defaultRelease: "10", filesystem: "xfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
-  openmandriva: { defaultRelease: "cooker", filesystem: "ext4", toolsTreeDistribution: "openmandriva", packageType: "rpm" },
+  "rhel-ubi": {
+    defaultRelease: "10",
+    filesystem: "xfs",
+    toolsTreeDistribution: "fedora",
+    packageType: "rpm",
+  },
+  openmandriva: {
+    defaultRelease: "cooker",
+    filesystem: "ext4",
+    toolsTreeDistribution: "openmandriva",
+    packageType: "rpm",
+  },
   rocky: { defaultRelease: "10", filesystem: "xfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
   alma: { defaultRelease: "10", filesystem: "xfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
   azure: { defaultRelease: "3.0", filesystem: "ext4", toolsTreeDistribution: "azure", packageType: "rpm" },

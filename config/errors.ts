@@ -2,6 +2,8 @@
 export class ConfigError extends Error {
   where: string | undefined;
   setting: string | undefined;
+  /** Process exit code to use (a failing script's own status, 2 for command-line usage errors). */
+  exitCode = 1;
   constructor(message: string, opts: { where?: string; setting?: string } = {}) {
     super(message);
     this.name = "ConfigError";

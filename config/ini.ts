@@ -32,7 +32,8 @@ export function dedent(text: string): string {
   return lines.map((l) => (l.trim() === "" ? "" : margin ? l.slice(margin.length) : l)).join("\n");
 }
 
-export function parseIni(text: string, path: string): IniSection[] {
+/** Parses a file; lines in sections not listed in `only` (when given) are skipped unchecked. */
+export function parseIni(text: string, path: string, only?: ReadonlySet<string>): IniSection[] {
   const sections: IniSection[] = [];
   let section: IniSection | null = null;
   let pending: IniEntry | null = null;
@@ -62,11 +63,12 @@ export function parseIni(text: string, path: string): IniSection[] {
       sections.push(section);
       continue;
     }
+    if (section && only && !only.has(section.name)) continue;
     if (!section) throw new ConfigError(`Setting ${line} is located outside of section`, { where });
     const eq = line.indexOf("=");
-    if (eq < 0) throw new ConfigError(`Setting must be of the form 'key=value': ${line}`, { where });
+    if (eq < 0) throw new ConfigError(`Setting ${line} must be followed by '='`, { where });
     const key = line.slice(0, eq).trim();
-    if (!key) throw new ConfigError(`Setting key cannot be empty: ${line}`, { where });
+    if (!key) throw new ConfigError(`Missing setting name before '=' in ${line}`, { where });
     pending = { key, value: line.slice(eq + 1).trim(), line: lineNo };
   }
   flush();

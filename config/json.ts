@@ -20,7 +20,8 @@ function encodeString(s: string): string {
 }
 
 function compareKeys(a: string, b: string): number {
-  // Python sorts str by code point; compare by code points (not UTF-16 units).
+  // Python sorts str by code point; UTF-16 order only differs for astral characters.
+  if (!/[\ud800-\udfff]/.test(a + b)) return a < b ? -1 : a > b ? 1 : 0;
   const A = [...a];
   const B = [...b];
   for (let i = 0; i < Math.min(A.length, B.length); i++) {
@@ -51,7 +52,8 @@ export function dumpJson(value: unknown, indent: number | null = 4, level = 0): 
     const keys = Object.keys(value as object).sort(compareKeys);
     if (keys.length === 0) return "{}";
     const items = keys.map(
-      (k) => `${pad}${encodeString(k)}: ${dumpJson((value as Record<string, unknown>)[k], indent, level + 1)}`,
+      (k) =>
+        `${pad}${encodeString(k)}: ${dumpJson((value as Record<string, unknown>)[k], indent, level + 1)}`,
     );
     return `{${nl}${items.join(sep + nl)}${nl}${endPad}}`;
   }

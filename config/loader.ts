@@ -10,6 +10,7 @@ import { BUILD_VERBS } from "./enums.js";
 import { ConfigError, type Warn } from "./errors.js";
 import { fnmatch } from "./glob.js";
 import { parseIni } from "./ini.js";
+import { BUILTIN_INCLUDES } from "./settings/config-section.js";
 import {
   DESTS,
   jsonKey,
@@ -20,7 +21,6 @@ import {
   SETTINGS_BY_NAME,
   TOOLS_TREE_RENAMES,
 } from "./settings/index.js";
-import { BUILTIN_INCLUDES } from "./settings/config-section.js";
 import type { Setting } from "./settings/types.js";
 import {
   makeDictParser,
@@ -43,6 +43,20 @@ export interface ResolvedConfig {
 }
 
 const KNOWN_SECTIONS = new Set<string>([...SECTIONS, "Host"]);
+const PARSED_SECTIONS = new Set<string>([...KNOWN_SECTIONS, "Match", "TriggerMatch"]);
+
+function readConfigFile(path: string): ReturnType<typeof parseIni> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new ConfigError(
+      e.code === "EISDIR" ? `Is a directory: '${path}'` : `Cannot read ${path}: ${e.message}`,
+    );
+  }
+  return parseIni(text, path, PARSED_SECTIONS);
+}
 
 let resourcesDirCache: string | undefined;
 /** Directory holding the builtin configuration trees (mkosi-tools, mkosi-initrd, …). */
@@ -102,7 +116,7 @@ const UKI_PROFILE_SETTINGS = {
 };
 
 function parseUkiProfileFile(path: string, env: ParseEnv): unknown {
-  const sections = parseIni(readFileSync(path, "utf8"), path);
+  const sections = parseIni(readFileSync(path, "utf8"), path, new Set(["UKIProfile"]));
   const out: Record<string, unknown> = { Cmdline: [], Profile: {}, SignExpectedPcr: true };
   for (const sec of sections) {
     if (sec.name !== "UKIProfile") continue;
@@ -130,7 +144,7 @@ export class Loader {
   }
 
   /** Parses one config file's settings (its [Match] sections are evaluated by the caller). */
-  parseFile(ctx: ParseContext, path: string, sections = parseIni(readFileSync(path, "utf8"), path)): void {
+  parseFile(ctx: ParseContext, path: string, sections = readConfigFile(path)): void {
     if (ctx.recordFiles) ctx.files.push(path);
     for (const sec of sections) {
       if (sec.name === "Match" || sec.name === "TriggerMatch") continue;
@@ -139,12 +153,15 @@ export class Loader {
         const where = `${path}:${e.line}`;
         let key = e.key;
         if (key.startsWith("@")) {
-          this.warn(`${where}: The '@' specifier is deprecated, please use ${key.slice(1)}= instead of ${key}=`);
+          this.warn(
+            `${where}: The '@' specifier is deprecated, please use ${key.slice(1)}= instead of ${key}=`,
+          );
           key = key.slice(1);
         }
         const s = SETTINGS_BY_NAME.get(key);
         if (!s) throw new ConfigError(`Unknown setting ${key}`, { where, setting: key });
-        if (s.name !== key) this.warn(`${where}: Setting ${key} is deprecated, please use ${s.name} instead.`);
+        if (s.name !== key)
+          this.warn(`${where}: Setting ${key} is deprecated, please use ${s.name} instead.`);
         if (s.section !== sec.name)
           this.warn(`${where}: Setting ${key} should be configured in [${s.section}], not [${sec.name}].`);
         const why = ctx.prohibited(s);
@@ -153,14 +170,15 @@ export class Loader {
           const value = ctx.expandSpecifiers(e.value, path);
           ctx.config.set(s.dest, s.parse(value, ctx.config.get(s.dest) ?? null, ctx.parseEnv()));
         });
-        if (s.dest === "include") this.parseNewIncludes(ctx, where);
+        // Includes are parsed in place: after every assignment, any include not parsed yet is.
+        this.parseNewIncludes(ctx, where);
       }
     }
   }
 
   /** Parses a file if its [Match] sections match. */
   parseFileIfMatches(ctx: ParseContext, path: string): boolean {
-    const sections = parseIni(readFileSync(path, "utf8"), path);
+    const sections = readConfigFile(path);
     if (!ctx.matches(sections, path)) return false;
     this.parseFile(ctx, path, sections);
     return true;
@@ -223,8 +241,8 @@ export class Loader {
     try {
       const conf = join(dir, "mkosi.conf");
       let confSections: ReturnType<typeof parseIni> | undefined;
-      if (isFile(conf)) {
-        confSections = parseIni(readFileSync(conf, "utf8"), conf);
+      if (existsSync(conf)) {
+        confSections = readConfigFile(conf);
         if (!ctx.matches(confSections, conf)) return false;
       }
       if (opts.local) {
@@ -232,7 +250,8 @@ export class Loader {
         // whose values then move to the CLI namespace: they beat all later config files but not the
         // real command line, and mkosi.local/ beats mkosi.local.conf.
         const localDir = join(dir, "mkosi.local");
-        if (isDir(localDir)) this.parseLocal(ctx, () => this.parseDirectory(ctx, localDir, { profiles: false, local: false }));
+        if (isDir(localDir))
+          this.parseLocal(ctx, () => this.parseDirectory(ctx, localDir, { profiles: false, local: false }));
         const localConf = join(dir, "mkosi.local.conf");
         if (isFile(localConf)) this.parseLocal(ctx, () => this.parseFileIfMatches(ctx, localConf));
       }
@@ -278,7 +297,20 @@ export class Loader {
     for (const a of this.args.assignments) {
       const s = a.setting;
       withWhere(`--${a.option}`, s.name, () => {
-        const v = s.parse(a.value, ctx.cli.get(s.dest) ?? null, ctx.parseEnv(a.cwd));
+        let v: unknown;
+        try {
+          v = s.parse(a.value, ctx.cli.get(s.dest) ?? null, ctx.parseEnv(a.cwd));
+        } catch (err) {
+          if (!s.choices || !(err instanceof ConfigError)) throw err;
+          // Like argparse's choices= check: a usage error.
+          const names = s.short && !s.shortConst ? `-${s.short}/--${a.option}` : `--${a.option}`;
+          const choices = [...s.choices, ""].map((c) => `'${c}'`).join(", ");
+          const e = new ConfigError(
+            `argument ${names}: invalid choice: '${a.value}' (choose from ${choices})`,
+          );
+          e.exitCode = 2;
+          throw e;
+        }
         ctx.cli.set(s.dest, v);
         if (v === null) ctx.cliWasNone.add(s.dest);
       });
@@ -380,7 +412,12 @@ export class Loader {
     return { images, tools, args };
   }
 
-  subimageContext(image: string, main: ParseContext, mainValues: Map<string, unknown>, cwd: string): ParseContext {
+  subimageContext(
+    image: string,
+    main: ParseContext,
+    mainValues: Map<string, unknown>,
+    cwd: string,
+  ): ParseContext {
     const sub = this.newContext(image, "subimage", cwd);
     for (const s of SETTINGS) {
       const v = mainValues.get(s.dest);
@@ -462,8 +499,13 @@ function moveConfigToCli(ctx: ParseContext): void {
     if (!ctx.cli.has(dest)) {
       ctx.cli.set(dest, v);
       if (v === null) ctx.cliWasNone.add(dest);
-    }
-    else if (cv !== null && cv !== undefined && v !== null && v !== undefined && !ctx.cliWasNone.has(dest)) {
+    } else if (
+      cv !== null &&
+      cv !== undefined &&
+      v !== null &&
+      v !== undefined &&
+      !ctx.cliWasNone.has(dest)
+    ) {
       if (s.kind === "list") ctx.cli.set(dest, [...(v as unknown[]), ...(cv as unknown[])]);
       else if (s.kind === "dict") ctx.cli.set(dest, { ...(v as object), ...(cv as object) });
     } else if ((cv === null || cv === undefined) && !ctx.cliWasNone.has(dest)) ctx.cli.set(dest, v);
@@ -535,14 +577,16 @@ export function expandKeySpecifiers(key: string, cfg: ImageConfig, warn: Warn): 
 }
 
 /** Keeps the subimages reachable from main's Dependencies, in topological order (graphlib's). */
-export function resolveDependencies(images: { name: string; deps: string[] }[], mainDeps: string[]): string[] {
+export function resolveDependencies(
+  images: { name: string; deps: string[] }[],
+  mainDeps: string[],
+): string[] {
   const byName = new Map(images.map((i) => [i.name, i]));
   for (const d of mainDeps)
-    if (!byName.has(d)) throw new ConfigError(`Dependency ${d} of the main image not found`, { setting: "Dependencies" });
+    if (!byName.has(d)) throw new ConfigError(`No image found with name ${d}`, { setting: "Dependencies" });
   for (const i of images)
     for (const d of i.deps)
-      if (!byName.has(d))
-        throw new ConfigError(`Dependency ${d} of image ${i.name} not found`, { setting: "Dependencies" });
+      if (!byName.has(d)) throw new ConfigError(`No image found with name ${d}`, { setting: "Dependencies" });
   const reachable = new Set<string>();
   const stack = [...mainDeps];
   while (stack.length) {
@@ -584,8 +628,19 @@ export function resolveDependencies(images: { name: string; deps: string[] }[], 
     ready = next;
   }
   if (order.length !== info.size) {
-    const cyc = [...info.entries()].filter(([, x]) => x.npred > 0).map(([n]) => n);
-    throw new ConfigError(`Dependency cycle detected between images: ${cyc.join(", ")}`, { setting: "Dependencies" });
+    // Find one cycle to report it as upstream does: a => b => a.
+    const left = new Set([...info.entries()].filter(([, x]) => x.npred > 0).map(([n]) => n));
+    const deps = new Map(images.map((i) => [i.name, i.deps.filter((d) => left.has(d))]));
+    let cur = [...left][0] as string;
+    const path: string[] = [];
+    while (!path.includes(cur)) {
+      path.push(cur);
+      cur = deps.get(cur)?.[0] ?? cur;
+    }
+    const cycle = [...path.slice(path.indexOf(cur)), cur];
+    throw new ConfigError(`Image dependency cycle detected: ${cycle.join(" => ")}`, {
+      setting: "Dependencies",
+    });
   }
   return order;
 }

@@ -52,7 +52,7 @@ export const parseBoolean: Parser = (value) => {
 export function parseFeatureValue(value: string): string {
   if (value === "auto" || value === "enabled" || value === "disabled") return value;
   const b = tryParseBoolean(value);
-  if (b === null) throw new ConfigError(`'${value}' is not a valid feature (expected a boolean or auto)`);
+  if (b === null) throw new ConfigError(`Invalid boolean literal: '${value}'`);
   return b ? "enabled" : "disabled";
 }
 
@@ -78,6 +78,15 @@ export function makeEnumParser(
   };
 }
 
+/** Like makeEnumParser but an empty value is invalid too (for [Match] values). */
+export function makeStrictEnumParser(typeName: string, values: readonly string[]): Parser {
+  const p = makeEnumParser(typeName, values);
+  return (value, old, env) => {
+    if (value === "") throw new ConfigError(`'' is not a valid ${typeName}`);
+    return p(value, old, env);
+  };
+}
+
 export const parseString: Parser = (value) => (value === null || value === "" ? null : value);
 
 export const parseCompression: Parser = (value) => {
@@ -85,7 +94,7 @@ export const parseCompression: Parser = (value) => {
   const c = COMPRESSIONS[value];
   if (c !== undefined) return c;
   const b = tryParseBoolean(value);
-  if (b === null) throw new ConfigError(`'${value}' is not a valid Compression`);
+  if (b === null) throw new ConfigError(`Invalid boolean literal: '${value}'`);
   return b ? "zstd" : "none";
 };
 
@@ -102,7 +111,9 @@ export const parseNumber: Parser = (value) => {
 
 export const parseCompressLevel: Parser = (value) => {
   if (value === null || value === "") return null;
-  return parseIntStrict(value, "compression level");
+  if (!/^\s*[+-]?\d+\s*$/.test(value))
+    throw new ConfigError(`Compression level '${value}' is not a valid integer`);
+  return Number.parseInt(value, 10);
 };
 
 export const parseSourceDateEpoch: Parser = (value) => {
@@ -133,7 +144,8 @@ export const parseSectorSize: Parser = (value) => {
 export const parseMode: Parser = (value) => {
   if (value === null || value === "") return null;
   const v = value.trim();
-  if (!/^(0o)?[0-7]+$/i.test(v)) throw new ConfigError(`'${value}' is not a valid access mode`);
+  if (!/^(0o)?[0-7]+$/i.test(v))
+    throw new ConfigError(`Access mode '${value}' is not a valid integer in base 8`);
   const n = Number.parseInt(v.replace(/^0o/i, ""), 8);
   if (n > 0o7777) throw new ConfigError(`Invalid access mode: ${value}`);
   return n;
@@ -149,7 +161,8 @@ export const parseVsockCid: Parser = (value) => {
   } catch {
     throw new ConfigError(`VSockCID= must be a number, 'auto' or 'hash' (got '${value}')`);
   }
-  if (n < 3 || n >= 0xffffffff) throw new ConfigError(`${n} is not in the valid VSock CID range [3, 0xFFFFFFFF)`);
+  if (n < 3 || n >= 0xffffffff)
+    throw new ConfigError(`${n} is not in the valid VSock connection ID range [3, 0xFFFFFFFF)`);
   return n;
 };
 
@@ -195,7 +208,10 @@ export const parseUuid: Parser = (value) => {
 export const parseFilename: Parser = (value) => {
   if (value === null || value === "") return null;
   if (value.includes("/") || value === "." || value === "..")
-    throw new ConfigError(`${value} is not a valid filename`);
+    throw new ConfigError(
+      `'${value}' is not a valid filename.\n(Output= or --output= requires a filename with no path components. ` +
+        "Use OutputDirectory= or --output-directory= to configure the output directory.)",
+    );
   return value;
 };
 
@@ -208,7 +224,9 @@ export const parseRootPassword: Parser = (value) => {
 
 export const parseProfile = (value: string): string => {
   if (!/^[A-Za-z0-9_.-]+$/.test(value) || value === "." || value === "..")
-    throw new ConfigError(`${value} is not a valid profile`);
+    throw new ConfigError(
+      `'${value}' is not a valid profile\n(Profiles= or --profile= requires a name with no path components.)`,
+    );
   return value;
 };
 
@@ -259,7 +277,7 @@ export function parsePathValue(value: string, env: ParseEnv, opts: PathOptions =
   }
   const required = opts.required ?? true;
   const abs = isAbsolute(p) ? normalize(p) : resolve(env.cwd, p);
-  if (required && !existsSync(abs)) throw new ConfigError(`${abs} does not exist`);
+  if (required && !existsSync(abs)) throw new ConfigError(`${p} does not exist`);
   for (const ex of opts.exclude ?? []) {
     if (abs === ex || abs.startsWith(`${ex}/`)) throw new ConfigError(`${abs} can not be relative to ${ex}`);
   }
@@ -301,7 +319,10 @@ function makeKeyOrCertParser(secret: boolean): Parser {
 export const parseKey = makeKeyOrCertParser(true);
 export const parseCertificate = makeKeyOrCertParser(false);
 
-export function parseKeySourceValue(value: string, what: "key" | "certificate"): { Source: string; Type: string } {
+export function parseKeySourceValue(
+  value: string,
+  what: "key" | "certificate",
+): { Source: string; Type: string } {
   const colon = value.indexOf(":");
   const typ = colon >= 0 ? value.slice(0, colon) : value;
   const src = colon >= 0 ? value.slice(colon + 1) : "";
@@ -325,7 +346,8 @@ export function makeTreeItem(opts: { required?: boolean; relativeTarget?: boolea
     const source = parsePathValue(src, env, { required: opts.required ?? true });
     let target: string | null = null;
     if (tgt) {
-      if (!opts.relativeTarget && !tgt.startsWith("/")) throw new ConfigError(`Target path ${tgt} must be absolute`);
+      if (!opts.relativeTarget && !tgt.startsWith("/"))
+        throw new ConfigError(`${tgt} must be an absolute path`);
       target = normalize(tgt);
       if (target.length > 1 && target.endsWith("/")) target = target.slice(0, -1);
     }
@@ -443,13 +465,25 @@ export function parseKeyValueItem(value: string): [string, string] {
 export function runOrRead(path: string, cwd: string, env: Record<string, string | undefined>): string {
   const st = statSync(path);
   if (st.mode & 0o111) {
-    const r = spawnSync(path, [], { cwd, env: env as NodeJS.ProcessEnv, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    const r = spawnSync(path, [], {
+      cwd,
+      env: env as NodeJS.ProcessEnv,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     if (r.error) throw new ConfigError(`Failed to run ${path}: ${r.error.message}`);
-    if (r.status !== 0) throw new ConfigError(`${path} failed with exit status ${r.status}`);
+    if (r.status !== 0) {
+      const e = new ConfigError(`"${path}" returned non-zero exit code ${r.status}.`);
+      e.exitCode = r.status ?? 1;
+      throw e;
+    }
     return r.stdout;
   }
   const text = readFileSync(path, "utf8");
-  if (text.startsWith("#!/")) throw new ConfigError(`${path} starts with a shebang ('#!/') but is not executable`);
+  if (text.startsWith("#!/"))
+    throw new ConfigError(
+      `${basename(path)} starts with a shebang (${text.split("\n")[0]})\n(This file should be executable)`,
+    );
   return text;
 }
 
@@ -520,7 +554,14 @@ export function parseDriveValue(value: string): Record<string, unknown> {
   const parts = value.split(":");
   if (parts.length < 2 || parts.length > 6)
     throw new ConfigError(`${value} is not a valid drive, expected ID:SIZE[:DIR[:OPTIONS[:FILEID[:FLAGS]]]]`);
-  const [id, size, dir, options, fileId, flags] = parts as [string, string, string?, string?, string?, string?];
+  const [id, size, dir, options, fileId, flags] = parts as [
+    string,
+    string,
+    string?,
+    string?,
+    string?,
+    string?,
+  ];
   if (!id) throw new ConfigError(`No ID specified for drive '${value}'`);
   if (!size) throw new ConfigError(`No size specified for drive '${value}'`);
   const flagList = flags ? flags.split(",").filter((x) => x) : [];

@@ -53,7 +53,9 @@ complete -o default -F _mkosi mkosi
 }
 
 export function zshCompletion(): string {
-  const lines = options().map((o) => `    '${o.name}[]${o.choices ? `:value:(${o.choices.join(" ")})` : ""}'`);
+  const lines = options().map(
+    (o) => `    '${o.name}[]${o.choices ? `:value:(${o.choices.join(" ")})` : ""}'`,
+  );
   return `#compdef mkosi
 _arguments -s \\
 ${lines.join(" \\\n")} \\

@@ -1,15 +1,26 @@
 // [Build] settings.
 import { existsSync } from "node:fs";
-import { BUILD_SOURCES_EPHEMERAL, CACHE_ONLY_MODES, DISTRIBUTIONS, DISTRO_INFO, INCREMENTAL_MODES } from "../enums.js";
-import { hostDistribution } from "../host.js";
 import {
-  makeDictParser,
-  parseBoolean,
-  parseEnvironmentItem,
-  parseFeature,
-  parseString,
-} from "../values.js";
-import { def, enumOf, list, matchBuildSources, matchEnum, matchKeyValue, matchString, path, pathList, treeList } from "./common.js";
+  BUILD_SOURCES_EPHEMERAL,
+  CACHE_ONLY_MODES,
+  DISTRIBUTIONS,
+  DISTRO_INFO,
+  INCREMENTAL_MODES,
+} from "../enums.js";
+import { hostDistribution } from "../host.js";
+import { makeDictParser, parseBoolean, parseEnvironmentItem, parseFeature, parseString } from "../values.js";
+import {
+  def,
+  enumOf,
+  list,
+  matchBuildSources,
+  matchEnum,
+  matchKeyValue,
+  matchString,
+  path,
+  pathList,
+  treeList,
+} from "./common.js";
 import type { Setting } from "./types.js";
 
 const parseDistribution = enumOf("Distribution", DISTRIBUTIONS);
@@ -29,7 +40,7 @@ export const BUILD_SETTINGS: Setting[] = [
   }),
   def("ToolsTreeDistribution", "Build", "tools", "optional", parseDistribution, {
     defaultFactory: () => defaultToolsTreeDistribution(),
-    match: matchEnum(parseDistribution),
+    match: matchEnum(parseDistribution, "Distribution"),
     choices: DISTRIBUTIONS,
     help: "Set the distribution to use for the default tools tree",
     metavar: "DISTRIBUTION",
@@ -88,22 +99,36 @@ export const BUILD_SETTINGS: Setting[] = [
     help: "List of comma-separated paths to look for programs before looking in PATH",
     metavar: "PATH",
   }),
-  def("Incremental", "Build", "universal", "value", enumOf("Incremental", INCREMENTAL_MODES, { yes: "yes", no: "no" }), {
-    short: "i",
-    shortConst: "yes",
-    default: "no",
-    choices: INCREMENTAL_MODES,
-    help: "Make use of and generate intermediary cache images",
-    metavar: "MODE",
-  }),
-  def("CacheOnly", "Build", "multiversal", "value", enumOf("CacheOnly", CACHE_ONLY_MODES, { yes: "always", no: "auto" }), {
-    dest: "cacheonly",
-    long: ["cache-only"],
-    default: "auto",
-    choices: CACHE_ONLY_MODES,
-    help: "Only use the package cache when installing packages",
-    metavar: "MODE",
-  }),
+  def(
+    "Incremental",
+    "Build",
+    "universal",
+    "value",
+    enumOf("Incremental", INCREMENTAL_MODES, { yes: "yes", no: "no" }),
+    {
+      short: "i",
+      shortConst: "yes",
+      default: "no",
+      choices: INCREMENTAL_MODES,
+      help: "Make use of and generate intermediary cache images",
+      metavar: "MODE",
+    },
+  ),
+  def(
+    "CacheOnly",
+    "Build",
+    "multiversal",
+    "value",
+    enumOf("CacheOnly", CACHE_ONLY_MODES, { yes: "always", no: "auto" }),
+    {
+      dest: "cacheonly",
+      long: ["cache-only"],
+      default: "auto",
+      choices: CACHE_ONLY_MODES,
+      help: "Only use the package cache when installing packages",
+      metavar: "MODE",
+    },
+  ),
   def("SandboxTrees", "Build", "universal", "list", treeList(), {
     tools: true,
     long: ["sandbox-tree", "package-manager-tree"],

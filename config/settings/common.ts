@@ -1,4 +1,5 @@
 // Helpers to write the settings table compactly.
+import { ConfigError } from "../errors.js";
 import { fnmatch } from "../glob.js";
 import {
   type ItemParser,
@@ -58,16 +59,20 @@ export type { ItemParser };
 // Matchers ---------------------------------------------------------------------------------------
 
 export const matchEnum =
-  (parse: Parser) =>
-  (actual: unknown, value: string): boolean =>
-    parse(value, null, { cwd: "/", env: {}, warn: () => {} }) === actual;
+  (parse: Parser, typeName: string) =>
+  (actual: unknown, value: string): boolean => {
+    const v = parse(value, null, { cwd: "/", env: {}, warn: () => {} });
+    if (v === null) throw new ConfigError(`'${value}' is not a valid ${typeName}`);
+    return v === actual;
+  };
 export const matchString = (actual: unknown, value: string): boolean => actual === value;
 export const matchGlob = (actual: unknown, value: string): boolean => fnmatch(String(actual), value);
 export const matchList = (actual: unknown, value: string): boolean => {
   const l = (actual as string[] | null) ?? [];
   return value === "" ? l.length === 0 : l.includes(value);
 };
-export const matchVersion = (actual: unknown, value: string): boolean => versionMatches(String(actual), value);
+export const matchVersion = (actual: unknown, value: string): boolean =>
+  versionMatches(String(actual), value);
 export const matchFeature = (actual: unknown, value: string): boolean => parseFeatureValue(value) === actual;
 export const matchBuildSources = (actual: unknown, value: string): boolean => {
   const want = value.replace(/^\/+/, "").replace(/\/+$/, "");

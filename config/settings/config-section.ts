@@ -6,7 +6,13 @@ import type { Setting } from "./types.js";
 
 export const MKOSI_VERSION = "26~devel";
 
-export const BUILTIN_INCLUDES = ["mkosi-tools", "mkosi-initrd", "mkosi-vm", "mkosi-addon", "mkosi-obs"] as const;
+export const BUILTIN_INCLUDES = [
+  "mkosi-tools",
+  "mkosi-initrd",
+  "mkosi-vm",
+  "mkosi-addon",
+  "mkosi-obs",
+] as const;
 
 export const CONFIG_SETTINGS: Setting[] = [
   def(
@@ -15,7 +21,12 @@ export const CONFIG_SETTINGS: Setting[] = [
     "local",
     "list",
     list({ item: makePathItem({ constants: BUILTIN_INCLUDES }), reset: false }),
-    { tools: true, short: "I", help: "Include configuration from the specified file or directory", metavar: "PATH" },
+    {
+      tools: true,
+      short: "I",
+      help: "Include configuration from the specified file or directory",
+      metavar: "PATH",
+    },
   ),
   def("Profiles", "Config", "inherit", "list", list({ item: (v) => parseProfile(v) }), {
     tools: true,
@@ -38,10 +49,14 @@ export const CONFIG_SETTINGS: Setting[] = [
     (value, old) => {
       if (value === null || value === "") return null;
       if (value.startsWith("commit:")) {
-        throw new ConfigError(`Cannot check minimum version ${value}: mkosi is not running from a git checkout`);
+        throw new ConfigError(
+          `Cannot check minimum version ${value}: mkosi is not running from a git checkout`,
+        );
       }
       if (compareVersions(MKOSI_VERSION, value) < 0)
-        throw new ConfigError(`mkosi ${value} or newer is required by this configuration (found ${MKOSI_VERSION})`);
+        throw new ConfigError(
+          `mkosi ${value} or newer is required by this configuration (found ${MKOSI_VERSION})`,
+        );
       if (typeof old === "string" && compareVersions(old, value) > 0) return old;
       return value;
     },

@@ -33,7 +33,10 @@ const ukiProfileList = makeListParser({
   },
 });
 
-function sourceDateEpochFromEnv(environment: Record<string, string> | null, env: Record<string, string | undefined>) {
+function sourceDateEpochFromEnv(
+  environment: Record<string, string> | null,
+  env: Record<string, string | undefined>,
+) {
   const v = environment?.SOURCE_DATE_EPOCH ?? env.SOURCE_DATE_EPOCH;
   if (v === undefined || v === "") return null;
   return parseSourceDateEpoch(v, null, { cwd: "/", env: {}, warn: () => {} });
@@ -109,7 +112,8 @@ export const CONTENT_SETTINGS: Setting[] = [
     metavar: "FEATURE",
   }),
   def("SourceDateEpoch", "Content", "multiversal", "optional", parseSourceDateEpoch, {
-    defaultFactory: (c) => sourceDateEpochFromEnv(c.get("environment") as Record<string, string> | null, c.env),
+    defaultFactory: (c) =>
+      sourceDateEpochFromEnv(c.get("environment") as Record<string, string> | null, c.env),
     help: "Set the $SOURCE_DATE_EPOCH timestamp",
     metavar: "TIMESTAMP",
   }),
@@ -126,11 +130,17 @@ export const CONTENT_SETTINGS: Setting[] = [
     compatNames: ["BuildScript"],
     help: "Build script to run inside image",
   }),
-  scriptList("PostInstallationScripts", "postinst-script", ["postinst", "postinst.chroot"], ["postinst.d/*"], {
-    dest: "postinst_scripts",
-    compatNames: ["PostInstallationScript"],
-    help: "Postinstall script to run inside image",
-  }),
+  scriptList(
+    "PostInstallationScripts",
+    "postinst-script",
+    ["postinst", "postinst.chroot"],
+    ["postinst.d/*"],
+    {
+      dest: "postinst_scripts",
+      compatNames: ["PostInstallationScript"],
+      help: "Postinstall script to run inside image",
+    },
+  ),
   scriptList("FinalizeScripts", "finalize-script", ["finalize", "finalize.chroot"], ["finalize.d/*"], {
     compatNames: ["FinalizeScript"],
     help: "Postinstall script to run outside image",
@@ -269,12 +279,18 @@ export const CONTENT_SETTINGS: Setting[] = [
     help: "Firmware files to include in the image (globs)",
     metavar: "GLOB",
   }),
-  def("Locale", "Content", "local", "optional", parseString, { help: "Set the system locale", metavar: "LOCALE" }),
+  def("Locale", "Content", "local", "optional", parseString, {
+    help: "Set the system locale",
+    metavar: "LOCALE",
+  }),
   def("LocaleMessages", "Content", "local", "optional", parseString, {
     help: "Set the messages locale",
     metavar: "LOCALE",
   }),
-  def("Keymap", "Content", "local", "optional", parseString, { help: "Set the system keymap", metavar: "KEYMAP" }),
+  def("Keymap", "Content", "local", "optional", parseString, {
+    help: "Set the system keymap",
+    metavar: "KEYMAP",
+  }),
   def("Timezone", "Content", "local", "optional", parseString, {
     help: "Set the system timezone",
     metavar: "TIMEZONE",

@@ -1,7 +1,15 @@
 // [Distribution] and [Output] settings.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ARCHITECTURES, DISTRIBUTIONS, DISTRO_INFO, MANIFEST_FORMATS, nativeArchitecture, OUTPUT_FORMATS, RPM_DISTRIBUTIONS } from "../enums.js";
+import {
+  ARCHITECTURES,
+  DISTRIBUTIONS,
+  DISTRO_INFO,
+  MANIFEST_FORMATS,
+  nativeArchitecture,
+  OUTPUT_FORMATS,
+  RPM_DISTRIBUTIONS,
+} from "../enums.js";
 import { hostDistribution, hostRelease, parseOsRelease } from "../host.js";
 import {
   makeSplitArtifactsParser,
@@ -14,7 +22,18 @@ import {
   parseString,
   parseUuid,
 } from "../values.js";
-import { def, enumOf, list, matchEnum, matchGlob, matchList, matchString, matchVersion, path, pathList } from "./common.js";
+import {
+  def,
+  enumOf,
+  list,
+  matchEnum,
+  matchGlob,
+  matchList,
+  matchString,
+  matchVersion,
+  path,
+  pathList,
+} from "./common.js";
 import type { Setting } from "./types.js";
 
 export const parseDistribution = enumOf("Distribution", DISTRIBUTIONS);
@@ -60,7 +79,7 @@ export const DISTRIBUTION_SETTINGS: Setting[] = [
   def("Distribution", "Distribution", "universal", "value", parseDistribution, {
     short: "d",
     defaultFactory: () => defaultDistribution(),
-    match: matchEnum(parseDistribution),
+    match: matchEnum(parseDistribution, "Distribution"),
     specifier: "d",
     choices: DISTRIBUTIONS,
     help: "Distribution to install",
@@ -76,7 +95,7 @@ export const DISTRIBUTION_SETTINGS: Setting[] = [
   }),
   def("Architecture", "Distribution", "universal", "value", parseArchitecture, {
     defaultFactory: () => nativeArchitecture(),
-    match: matchEnum(parseArchitecture),
+    match: matchEnum(parseArchitecture, "Architecture"),
     specifier: "a",
     choices: ARCHITECTURES,
     help: "Override the architecture of installation",
@@ -122,7 +141,11 @@ function defaultCompression(c: { get(d: string): unknown }): string {
   const release = String(c.get("release") ?? "");
   if (fmt === "oci") return "gz";
   if (!["tar", "cpio", "uki", "esp", "addon"].includes(String(fmt))) return "none";
-  if (["centos", "rhel", "rhel-ubi", "rocky", "alma"].includes(dist) && /^\d+$/.test(release) && Number(release) <= 8)
+  if (
+    ["centos", "rhel", "rhel-ubi", "rocky", "alma"].includes(dist) &&
+    /^\d+$/.test(release) &&
+    Number(release) <= 8
+  )
     return "xz";
   return "zstd";
 }
@@ -153,16 +176,25 @@ export const OUTPUT_SETTINGS: Setting[] = [
     long: ["format"],
     short: "t",
     default: "disk",
-    match: matchEnum(parseFormat),
+    match: matchEnum(parseFormat, "OutputFormat"),
     specifier: "t",
     choices: OUTPUT_FORMATS,
     help: "Output Format",
     metavar: "FORMAT",
   }),
-  def("ManifestFormat", "Output", "local", "list", list({ item: (v) => enumOf("ManifestFormat", MANIFEST_FORMATS)(v, null, { cwd: "/", env: {}, warn: () => {} }) }), {
-    help: "Manifest Format",
-    metavar: "FORMAT",
-  }),
+  def(
+    "ManifestFormat",
+    "Output",
+    "local",
+    "list",
+    list({
+      item: (v) => enumOf("ManifestFormat", MANIFEST_FORMATS)(v, null, { cwd: "/", env: {}, warn: () => {} }),
+    }),
+    {
+      help: "Manifest Format",
+      metavar: "FORMAT",
+    },
+  ),
   def("Output", "Output", "local", "value", parseFilename, {
     tools: true,
     short: "o",

@@ -19,7 +19,16 @@ export const SETTINGS: readonly Setting[] = [
   ...RUNTIME_SETTINGS,
 ];
 
-export const SECTIONS = ["Include", "Config", "Distribution", "Output", "Content", "Validation", "Build", "Runtime"] as const;
+export const SECTIONS = [
+  "Include",
+  "Config",
+  "Distribution",
+  "Output",
+  "Content",
+  "Validation",
+  "Build",
+  "Runtime",
+] as const;
 
 /** ini name (and old names) → setting. */
 export const SETTINGS_BY_NAME = new Map<string, Setting>();

@@ -1,9 +1,17 @@
 // The shape of one entry in the settings table. The parser, the CLI, summary, JSON and shell
 // completion are all generated from these entries.
-import type { Parser, ParseEnv } from "../values.js";
+import type { ParseEnv, Parser } from "../values.js";
 
 export type Scope = "universal" | "multiversal" | "inherit" | "main" | "tools" | "local";
-export type Section = "Include" | "Config" | "Distribution" | "Output" | "Content" | "Validation" | "Build" | "Runtime";
+export type Section =
+  | "Include"
+  | "Config"
+  | "Distribution"
+  | "Output"
+  | "Content"
+  | "Validation"
+  | "Build"
+  | "Runtime";
 
 /**
  * How the value behaves when explicitly emptied: "list"/"dict" become empty, "optional" becomes null,

@@ -1,6 +1,13 @@
 // [Validation] settings.
 import { SECURE_BOOT_SIGN_TOOLS, VERITY_MODES } from "../enums.js";
-import { makeKeySourceParser, parseBoolean, parseCertificate, parseFeature, parseKey, parseString } from "../values.js";
+import {
+  makeKeySourceParser,
+  parseBoolean,
+  parseCertificate,
+  parseFeature,
+  parseKey,
+  parseString,
+} from "../values.js";
 import { def, enumOf, path } from "./common.js";
 import type { Scope, Setting } from "./types.js";
 
@@ -31,12 +38,12 @@ const keySettings = (prefix: string, scope: Scope, longPrefix: string, what: str
   }),
 ];
 
-const [sbKey, sbKeySource, sbCert, sbCertSource] = keySettings("SecureBoot", "universal", "secure-boot", "UEFI SecureBoot") as [
-  Setting,
-  Setting,
-  Setting,
-  Setting,
-];
+const [sbKey, sbKeySource, sbCert, sbCertSource] = keySettings(
+  "SecureBoot",
+  "universal",
+  "secure-boot",
+  "UEFI SecureBoot",
+) as [Setting, Setting, Setting, Setting];
 
 export const VALIDATION_SETTINGS: Setting[] = [
   def("SecureBoot", "Validation", "local", "value", parseBoolean, {
@@ -52,18 +59,32 @@ export const VALIDATION_SETTINGS: Setting[] = [
   sbKeySource,
   sbCert,
   sbCertSource,
-  def("SecureBootSignTool", "Validation", "local", "value", enumOf("SecureBootSignTool", SECURE_BOOT_SIGN_TOOLS), {
-    default: "auto",
-    choices: SECURE_BOOT_SIGN_TOOLS,
-    help: "Tool to use for signing PE binaries for secure boot",
-    metavar: "TOOL",
-  }),
-  def("Verity", "Validation", "local", "value", enumOf("Verity", VERITY_MODES, { yes: "signed", no: "disabled" }), {
-    default: "auto",
-    choices: VERITY_MODES,
-    help: "Configure whether to enforce or disable verity partitions for disk images",
-    metavar: "MODE",
-  }),
+  def(
+    "SecureBootSignTool",
+    "Validation",
+    "local",
+    "value",
+    enumOf("SecureBootSignTool", SECURE_BOOT_SIGN_TOOLS),
+    {
+      default: "auto",
+      choices: SECURE_BOOT_SIGN_TOOLS,
+      help: "Tool to use for signing PE binaries for secure boot",
+      metavar: "TOOL",
+    },
+  ),
+  def(
+    "Verity",
+    "Validation",
+    "local",
+    "value",
+    enumOf("Verity", VERITY_MODES, { yes: "signed", no: "disabled" }),
+    {
+      default: "auto",
+      choices: VERITY_MODES,
+      help: "Configure whether to enforce or disable verity partitions for disk images",
+      metavar: "MODE",
+    },
+  ),
   ...keySettings("Verity", "universal", "verity", "signing verity signature"),
   def("SignExpectedPcr", "Validation", "local", "value", parseFeature, {
     help: "Measure the components of the unified kernel image (UKI) and embed the PCR signature into the UKI",
@@ -82,8 +103,14 @@ export const VALIDATION_SETTINGS: Setting[] = [
     help: "Write SHA256SUMS file",
     metavar: "BOOL",
   }),
-  def("Sign", "Validation", "local", "value", parseBoolean, { help: "Write and sign SHA256SUMS file", metavar: "BOOL" }),
-  def("Key", "Validation", "local", "optional", parseString, { help: "GPG key to use for signing", metavar: "KEY" }),
+  def("Sign", "Validation", "local", "value", parseBoolean, {
+    help: "Write and sign SHA256SUMS file",
+    metavar: "BOOL",
+  }),
+  def("Key", "Validation", "local", "optional", parseString, {
+    help: "GPG key to use for signing",
+    metavar: "KEY",
+  }),
   def("OpenPGPTool", "Validation", "local", "value", parseString, {
     dest: "openpgp_tool",
     long: ["openpgp-tool"],
