@@ -62,8 +62,8 @@ describe.skipIf(!canRunApt)("debian via apt (real mirror)", () => {
     base = await mkdtemp(join(tmpdir(), "mkosi-debian-test-"));
     await ensureDir(PACKAGE_CACHE);
     await debian.syncMetadata(await ctx());
-    baseRoot = await ensureDir(join(base, "base"));
-    await debian.bootstrap(await ctx(), baseRoot);
+    // Bootstrap into an overlay layer with nothing below it, as the pipeline does.
+    baseRoot = await layer(async (root) => debian.bootstrap(await ctx(), root), []);
   }, 600_000);
 
   afterAll(async () => {
