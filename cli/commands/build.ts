@@ -6,6 +6,7 @@ import type { EngineEvent } from "../../engine/api.js";
 import { build } from "../../tasks/build.js";
 import { outputPaths } from "../../tasks/outputs.js";
 import { planBuild } from "../../tasks/plan.js";
+import { shouldColor } from "../render/format.js";
 import { createRenderer, renderExplain } from "../render/index.js";
 import { type CommandInput, openCache, planEnv, plannedNodes } from "./session.js";
 
@@ -47,7 +48,8 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
     if (input.explain) {
       const plan = planBuild(input.images, env);
       const explanations = await engine.explain(plan.nodes);
-      process.stderr.write(`${renderExplain(explanations, { nodes: plannedNodes(plan) })}\n`);
+      const color = shouldColor(process.stderr);
+      process.stderr.write(`${renderExplain(explanations, { nodes: plannedNodes(plan), color })}\n`);
     }
     if (input.wipeBuildDir) await wipeBuildDirectories(input);
     const result = await build({
@@ -60,13 +62,15 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
       signal: abort.signal,
       onEvent: (event: EngineEvent) => renderer.onEvent(event),
     });
-    await renderer.close();
     if (result.upToDate && !input.json) {
+      // Through the renderer while it still owns the terminal, so the ink view does not overdraw it.
+      const say = (text: string) => (renderer.note ? renderer.note(text) : process.stderr.write(`${text}\n`));
       for (const image of result.plan.images) {
         const [main] = outputPaths(image.image, input.directory);
-        if (main) process.stderr.write(`${main} is up to date\n`);
+        if (main) say(`${main} is up to date`);
       }
     }
+    await renderer.close();
     return result.summary.ok ? 0 : 1;
   } finally {
     await renderer.close();

@@ -22,7 +22,9 @@ export async function graphCommand(input: GraphCommandInput): Promise<number> {
     if (input.why) {
       const result = explainNode(graphInput, input.why, { color });
       if (!result.ok) {
-        const hint = result.candidates.length > 0 ? ` (nodes: ${result.candidates.join(", ")})` : "";
+        // The error already names close matches; with none, list what there is to ask about.
+        const hint =
+          result.candidates.length > 0 ? "" : `; nodes: ${graphInput.nodes.map((n) => n.id).join(", ")}`;
         process.stderr.write(`mkosi: ${result.error}${hint}\n`);
         return 1;
       }
