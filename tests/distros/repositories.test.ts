@@ -177,3 +177,26 @@ describe("apt.conf", () => {
     expect(plain).toMatch(/^APT::Install-Recommends "false";$/m);
   });
 });
+
+describe("keyrings", () => {
+  it("a missing keyring is a clear error before any download", async () => {
+    const { existsSync } = await import("node:fs");
+    const { mkdtemp, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    if (existsSync("/usr/share/keyrings/kali-archive-keyring.gpg")) return;
+    const base = await mkdtemp(join(tmpdir(), "mkosi-keyring-test-"));
+    try {
+      await expect(
+        kali.syncMetadata({
+          config: cfg({ Distribution: "kali", Release: "kali-rolling" }),
+          workDir: join(base, "work"),
+          metadataDir: join(base, "meta"),
+          packageCacheDir: join(base, "pkgs"),
+        }),
+      ).rejects.toThrow(/kali-archive-keyring.gpg .*is missing; install kali-archive-keyring/);
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+});
