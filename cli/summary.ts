@@ -39,7 +39,11 @@ export function renderImage(img: ImageConfig, opts: { color?: boolean } = {}): s
     if (section === "Runtime" && img.Image !== "main") continue;
     const keys = SETTINGS.filter((s) => s.section === section)
       .map((s) => jsonKey(s.dest))
-      .filter((k) => k in img && !seen.has(k) && (seen.add(k), true));
+      .filter((k) => {
+        if (!(k in img) || seen.has(k)) return false;
+        seen.add(k);
+        return true;
+      });
     if (keys.length === 0) continue;
     lines.push(`    ${bold(`${section.toUpperCase()}:`)}`);
     const width = Math.max(...keys.map((k) => title(k).length)) + 1;

@@ -6,7 +6,6 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ParsedArgs } from "./args.js";
 import { ParseContext } from "./context.js";
-import { BUILD_VERBS } from "./enums.js";
 import { ConfigError, type Warn } from "./errors.js";
 import { fnmatch } from "./glob.js";
 import { parseIni } from "./ini.js";
@@ -320,7 +319,7 @@ export class Loader {
   /** Merges .mkosi-private/history/latest.json (a previous build's CLI) into the cli namespace. */
   applyHistory(ctx: ParseContext, directory: string): void {
     const args = this.args;
-    const rebuild = args.verb === "build" || (BUILD_VERBS.has(args.verb) && args.force > 0);
+    const rebuild = args.verb === "build" || args.force > 0;
     if (rebuild && !args.rerunBuildScripts) return;
     if (args.verb === "clean") return;
     const path = join(directory, ".mkosi-private", "history", "latest.json");

@@ -412,8 +412,8 @@ export function shlexSplit(s: string, whitespace: string): string[] {
   return out;
 }
 
-function splitItems(value: string, delimiter: string, unescape: boolean): string[] {
-  if (unescape) return shlexSplit(value, `${delimiter}\n`).filter((x) => x !== "");
+function splitItems(value: string, delimiter: string, shellQuoting: boolean): string[] {
+  if (shellQuoting) return shlexSplit(value, `${delimiter}\n`).filter((x) => x !== "");
   const parts = value.split(delimiter === "\n" ? "\n" : new RegExp(`[${delimiter}\\n]`));
   return parts.filter((x) => x !== "");
 }
