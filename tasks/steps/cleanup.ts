@@ -1,6 +1,8 @@
 // Remove packages (RemovePackages=), clean package manager metadata (CleanPackageMetadata=) and remove
 // files (RemoveFiles=). Records the installed packages afterwards, for manifests.
 
+import { rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { type DistroConfig, getDistribution } from "../../distros/index.js";
 import type { Json, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import type { ConfigTree, Feature } from "../image.js";
@@ -14,10 +16,40 @@ interface Params {
   removeFiles: string[];
   cleanPackageMetadata: Feature;
   format: string;
+  machineId: string | null;
+  sourceDateEpoch: number | null;
   sandboxTrees: ConfigTree[];
   packageCacheDir: string;
   metadata: NodeId | undefined;
   prev: NodeId;
+}
+
+/** Per-machine state that package installation creates and an image must not ship: every machine that
+ * boots the image gets its own. */
+const MACHINE_STATE = [
+  "var/lib/dbus/machine-id",
+  "var/lib/systemd/random-seed",
+  "var/lib/systemd/credential.secret",
+  "etc/machine-info",
+];
+
+/** Logs and caches that record when they were written: dropped when SourceDateEpoch= asks for a
+ * reproducible image. */
+const TIMESTAMPED = [
+  "var/log/dpkg.log",
+  "var/log/alternatives.log",
+  "var/log/apt/history.log",
+  "var/log/apt/term.log",
+  "var/log/apt/eipp.log.xz",
+  "var/cache/ldconfig/aux-cache",
+];
+
+async function removeMachineState(root: string, p: Params): Promise<void> {
+  const paths = [...MACHINE_STATE, ...(p.sourceDateEpoch !== null ? TIMESTAMPED : [])];
+  await Promise.all(paths.map((path) => rm(join(root, path), { force: true })));
+  // An image without MachineId= gets a new machine id on first boot (systemd's "uninitialized").
+  if (!p.machineId && (await stat(join(root, "etc")).catch(() => undefined)))
+    await writeFile(join(root, "etc/machine-id"), "uninitialized\n");
 }
 
 /** Remove globs relative to the image root, with bash's globbing (`**` included). */
@@ -29,7 +61,7 @@ async function removeFiles(ctx: TaskContext, root: string, patterns: string[]): 
 
 const task: TaskDefinition<Params> = {
   name: "cleanup",
-  version: 1,
+  version: 2,
   inputs: (p) => ({
     values: {
       ...distroConfigJson(p.config),
@@ -37,6 +69,8 @@ const task: TaskDefinition<Params> = {
       RemoveFiles: p.removeFiles,
       CleanPackageMetadata: p.cleanPackageMetadata,
       Format: p.format,
+      MachineId: p.machineId,
+      SourceDateEpoch: p.sourceDateEpoch,
     },
     deps: { image: p.prev, ...(p.metadata ? { metadata: p.metadata } : {}) },
   }),
@@ -63,6 +97,7 @@ const task: TaskDefinition<Params> = {
               ? "no"
               : "auto";
       if (distribution && clean !== "no") await distribution.cleanMetadata(root, clean);
+      await removeMachineState(root, p);
       await removeFiles(ctx, root, p.removeFiles);
       return { packages: installed as unknown as Json };
     });
@@ -82,6 +117,8 @@ export const cleanup: Step<Params> = {
       removeFiles: image.RemoveFiles,
       cleanPackageMetadata: image.CleanPackageMetadata,
       format: image.Format,
+      machineId: image.MachineId,
+      sourceDateEpoch: image.SourceDateEpoch,
       sandboxTrees: image.SandboxTrees,
       packageCacheDir: env.packageCacheDir,
       metadata: nodes.metadata,

@@ -50,10 +50,19 @@ describe("declared inputs per setting", () => {
     ["RootPassword=", { RootPassword: ["pw", false] }, ["systemd-setup", ...SCRIPT_STEPS]],
     ["RemoveFiles=", { RemoveFiles: ["/usr/share/man"] }, ["cleanup", ...SCRIPT_STEPS]],
     ["RemovePackages=", { RemovePackages: ["vim"] }, ["cleanup", ...SCRIPT_STEPS]],
+    [
+      "MachineId=",
+      { MachineId: "b92a5e5b0bd54fe2a1c1c3f6a1e0a9c1" },
+      ["cleanup", "config-files", ...SCRIPT_STEPS],
+    ],
     ["Autologin=", { Autologin: true }, ["config-files", ...SCRIPT_STEPS]],
     ["OutputMode=", { OutputMode: 0o600 }, ["publish", ...SCRIPT_STEPS]],
     ["BuildPackages=", { BuildPackages: ["gcc"] }, ["build-overlay", ...SCRIPT_STEPS]],
-    ["SourceDateEpoch=", { SourceDateEpoch: 1700000000 }, ["publish", "systemd-setup", ...SCRIPT_STEPS]],
+    [
+      "SourceDateEpoch=",
+      { SourceDateEpoch: 1700000000 },
+      ["cleanup", "publish", "systemd-setup", ...SCRIPT_STEPS],
+    ],
     ["Environment=", { Environment: { A: "b" } }, [...SCRIPT_STEPS]],
   ];
   for (const [name, change, expected] of cases) {
