@@ -219,7 +219,7 @@ export class ParseContext {
         return this.image === value;
     }
     const s = SETTINGS_BY_NAME.get(key);
-    if (!s || !s.match) throw new ConfigError(`${key} cannot be used in [Match]`, { setting: key });
+    if (!s?.match) throw new ConfigError(`${key} cannot be used in [Match]`, { setting: key });
     if (s.scope === "main" && this.kind !== "main")
       throw new ConfigError(`${key} cannot be matched on outside of the main image`, { setting: key });
     const actual = this.finalize(s);

@@ -27,7 +27,10 @@ describe("ini syntax", () => {
     expect(parseIni("[O]\nImageId=x=y\n", "f")[0]?.entries[0]?.value).toBe("x=y");
   });
   it("strips keys and values", () => {
-    expect(parseIni("[O]\n  ImageId =  x  \n", "f")[0]?.entries[0]).toMatchObject({ key: "ImageId", value: "x" });
+    expect(parseIni("[O]\n  ImageId =  x  \n", "f")[0]?.entries[0]).toMatchObject({
+      key: "ImageId",
+      value: "x",
+    });
   });
   it("dedents the whole file", () => {
     expect(dedent("  [A]\n  K=v\n")).toBe("[A]\nK=v\n");
