@@ -3,6 +3,7 @@
 // ink view shows while a build script runs (spinner line, the script's output, the status line), at
 // the end (✔ per node, the summary), and on a second run (◦ cached per node, "is up to date").
 import { spawnSync } from "node:child_process";
+import { rmSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { customTree, MKOSI, makeTree, missingPrerequisite, type Tree } from "./helpers.js";
@@ -73,7 +74,12 @@ class Tmux {
   }
 
   kill(): void {
+    const path = spawnSync("tmux", ["-L", this.socket, "display-message", "-p", "#{socket_path}"], {
+      encoding: "utf8",
+    }).stdout.trim();
     spawnSync("tmux", ["-L", this.socket, "kill-server"]);
+    // tmux leaves the socket file of a killed server behind.
+    if (path.includes(this.socket)) rmSync(path, { force: true });
   }
 }
 
