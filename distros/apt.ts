@@ -35,7 +35,14 @@ import {
 } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { basename, join } from "node:path";
-import { type BindMount, BUILDROOT, runCommand, runSandboxed, type SandboxOptions } from "../sandbox/run.js";
+import {
+  type BindMount,
+  BUILDROOT,
+  type OutputCallback,
+  runCommand,
+  runSandboxed,
+  type SandboxOptions,
+} from "../sandbox/run.js";
 import {
   type BootstrapOptions,
   DistributionError,
@@ -618,7 +625,7 @@ export async function aptBootstrap(
         "--install",
         ...debs,
       ],
-      sandboxFor(ctx, s, root, false),
+      { ...sandboxFor(ctx, s, root, false), onOutput: withoutPreDependsNoise(ctx.onOutput) },
     ),
   );
   await fixupAfterInstall(root);
@@ -653,6 +660,22 @@ async function fixupSidOsRelease(ctx: PackageManagerContext, s: Session, root: s
     : `${text.replace(/\n?$/, "\n")}VERSION_CODENAME=sid\n`;
   await unlink(file);
   await writeFile(file, fixed, { mode: 0o644 });
+}
+
+/** Installing the essential set in one dpkg run with --force-depends makes dpkg report every
+ * pre-dependency that is unpacked but not configured yet; expected, so not passed on. */
+function withoutPreDependsNoise(cb: OutputCallback | undefined): OutputCallback | undefined {
+  if (!cb) return cb;
+  return (line, stream) => {
+    if (
+      line === "" ||
+      /^dpkg: (warning: ignoring pre-dependency problem!|regarding .* pre-dependency problem:)$/.test(line) ||
+      /^ \S+ pre-depends on /.test(line) ||
+      /^ {2}\S+ (is|provides \S+ but is) (not installed|(unpacked|to be installed)[^.]*)\.?$/.test(line)
+    )
+      return;
+    cb(line, stream);
+  };
 }
 
 async function fixupAfterInstall(root: string): Promise<void> {
