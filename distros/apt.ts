@@ -266,10 +266,40 @@ async function writeConfig(
   }
   await mkdir(dpkgCfg, { recursive: true });
   await mkdir(log, { recursive: true });
-  const repos = flavour.repositories(c);
-  if (c.RepositoryKeyCheck) checkKeyrings(repos, flavour.keyringPackageHint);
+  // SandboxTrees= may carry apt configuration; their repositories replace the generated ones.
+  let userSources = false;
   await writeFile(join(etcApt, "sources.list"), "");
-  await writeFile(join(etcApt, "sources.list.d", "mkosi.sources"), renderDeb822(repos));
+  for (const tree of ctx.sandboxTrees ?? []) {
+    // The tree's Source appears at Target (default /) in the sandbox; find what lands below /etc/apt.
+    const at = (sandboxPath: string): string | undefined => {
+      const target = tree.Target ? `/${tree.Target.replace(/^\/+|\/+$/g, "")}` : "/";
+      if (target === "/") return join(tree.Source, sandboxPath);
+      if (sandboxPath === target || sandboxPath.startsWith(`${target}/`)) {
+        return join(tree.Source, sandboxPath.slice(target.length));
+      }
+      return undefined;
+    };
+    for (const d of ["apt.conf.d", "sources.list.d", "preferences.d", "trusted.gpg.d", "auth.conf.d"]) {
+      const src = at(`/etc/apt/${d}`);
+      if (!src || !existsSync(src)) continue;
+      await runCommand(["cp", "-a", "--no-target-directory", `${src}/.`, join(etcApt, d)]);
+      if (d === "sources.list.d") {
+        const names = await readdir(src);
+        if (names.some((n) => n.endsWith(".sources") || n.endsWith(".list"))) userSources = true;
+      }
+    }
+    const listPath = at("/etc/apt/sources.list");
+    const list = listPath ? await readFile(listPath, "utf8").catch(() => "") : "";
+    if (/^\s*deb\s/m.test(list)) {
+      await writeFile(join(etcApt, "sources.list"), list);
+      userSources = true;
+    }
+  }
+  if (!userSources) {
+    const repos = flavour.repositories(c);
+    if (c.RepositoryKeyCheck) checkKeyrings(repos, flavour.keyringPackageHint);
+    await writeFile(join(etcApt, "sources.list.d", "mkosi.sources"), renderDeb822(repos));
+  }
   if (withLocal) {
     await writeFile(join(etcApt, "sources.list.d", "mkosi-local.sources"), renderDeb822([localRepository()]));
     await writeFile(

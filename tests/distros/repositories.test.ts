@@ -200,3 +200,41 @@ describe("keyrings", () => {
     }
   });
 });
+
+describe("SandboxTrees= apt configuration", () => {
+  it("uses repositories and apt.conf.d snippets from sandbox trees instead of generated ones", async () => {
+    const { mkdir, mkdtemp, readdir, readFile, rm, writeFile } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const base = await mkdtemp(join(tmpdir(), "mkosi-sbt-test-"));
+    try {
+      const tree = join(base, "tree");
+      await mkdir(join(tree, "apt/sources.list.d"), { recursive: true });
+      await mkdir(join(tree, "apt/apt.conf.d"), { recursive: true });
+      await writeFile(
+        join(tree, "apt/sources.list.d/mine.sources"),
+        "Types: deb\nURIs: http://example.org/debian\nSuites: x\n",
+      );
+      await writeFile(join(tree, "apt/apt.conf.d/99-mine"), 'Acquire::Retries "9";\n');
+      const ctx = {
+        config: cfg({}),
+        workDir: join(base, "work"),
+        metadataDir: join(base, "meta"),
+        packageCacheDir: join(base, "pkgs"),
+        sandboxTrees: [{ Source: tree, Target: "/etc" }],
+      };
+      const support = await debian.scriptSupport(ctx);
+      const etcApt = support.binds.find((b) => b.dst === "/etc/apt")!.src;
+      expect((await readdir(join(etcApt, "sources.list.d"))).sort()).toEqual(["mine.sources"]);
+      expect(await readFile(join(etcApt, "apt.conf.d/99-mine"), "utf8")).toMatch(/Retries "9"/);
+      // Without sandbox trees the generated repositories are used.
+      const plain = await debian.scriptSupport({ ...ctx, sandboxTrees: [], workDir: join(base, "work2") });
+      const etc2 = plain.binds.find((b) => b.dst === "/etc/apt")!.src;
+      expect(await readdir(join(etc2, "sources.list.d"))).toEqual(["mkosi.sources"]);
+      expect(plain.helpers["mkosi-install"]).toMatch(/apt-get install/);
+      expect(plain.env.APT_CONFIG).toBe("/etc/apt/apt.conf");
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+});
