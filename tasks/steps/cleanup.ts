@@ -61,7 +61,7 @@ async function removeFiles(ctx: TaskContext, root: string, patterns: string[]): 
 
 const task: TaskDefinition<Params> = {
   name: "cleanup",
-  version: 2,
+  version: 3,
   inputs: (p) => ({
     values: {
       ...distroConfigJson(p.config),
@@ -99,6 +99,22 @@ const task: TaskDefinition<Params> = {
       if (distribution && clean !== "no") await distribution.cleanMetadata(root, clean);
       await removeMachineState(root, p);
       await removeFiles(ctx, root, p.removeFiles);
+      // A directory's mtime records when its last entry was unpacked, which depends on the order in
+      // which packages were extracted; with SourceDateEpoch= every directory gets the epoch.
+      if (p.sourceDateEpoch !== null)
+        await ctx.exec("find", [
+          root,
+          "-xdev",
+          "-type",
+          "d",
+          "-exec",
+          "touch",
+          "-h",
+          "-d",
+          `@${p.sourceDateEpoch}`,
+          "{}",
+          "+",
+        ]);
       return { packages: installed as unknown as Json };
     });
   },
