@@ -13,7 +13,6 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // Plain-JS harness shared with tools/oracle/regen.mjs.
 import {
-  REPO_ROOT,
   caseArgs,
   caseEnv,
   cleanupCase,
@@ -24,6 +23,7 @@ import {
   normalizeString,
   normalizeSummary,
   prepareCase,
+  REPO_ROOT,
   run,
 } from "./helpers/config-fixtures.mjs";
 
@@ -41,7 +41,8 @@ const report: Record<string, string[]> = {};
 beforeAll(() => {
   // `npm test` builds first; build here only when dist/ is missing (e.g. `npx vitest` on a fresh
   // checkout). Type errors elsewhere still emit JavaScript, so the exit status is not fatal here.
-  if (!existsSync(ENTRY)) spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: REPO_ROOT, stdio: "inherit" });
+  if (!existsSync(ENTRY))
+    spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: REPO_ROOT, stdio: "inherit" });
 });
 
 afterAll(() => {
@@ -84,12 +85,17 @@ describe.concurrent("config fixtures (mkosi --json summary vs. reference)", () =
           if (res.code === 0) fail(name, ["expected a non-zero exit status, got 0"]);
           expect(res.code, `${name} should fail\n${context}`).not.toBe(0);
           const missing = (c.expected.errorMentions as string[]).filter((m) => !stderr.includes(m));
-          if (missing.length) fail(name, missing.map((m) => `stderr lacks ${JSON.stringify(m)}`));
+          if (missing.length)
+            fail(
+              name,
+              missing.map((m) => `stderr lacks ${JSON.stringify(m)}`),
+            );
           expect(missing, `${name}: error output does not mention these\n${context}`).toEqual([]);
           return;
         }
 
-        if (res.code !== 0) fail(name, [`exit status ${res.code}: ${stderr.trim().split("\n").slice(-1)[0] ?? ""}`]);
+        if (res.code !== 0)
+          fail(name, [`exit status ${res.code}: ${stderr.trim().split("\n").slice(-1)[0] ?? ""}`]);
         expect(res.code, `${name}: mkosi exited with ${res.code}\n${context}`).toBe(0);
 
         let doc: unknown;
@@ -118,7 +124,10 @@ describe.concurrent("config fixtures (mkosi --json summary vs. reference)", () =
           diffs.push(...diffImage("Tools", expected.Tools, actual.Tools));
         }
         if (diffs.length) fail(name, diffs);
-        expect(diffs, `${name}: ${diffs.length} field(s) differ from the reference:\n  ${diffs.join("\n  ")}`).toEqual([]);
+        expect(
+          diffs,
+          `${name}: ${diffs.length} field(s) differ from the reference:\n  ${diffs.join("\n  ")}`,
+        ).toEqual([]);
       } finally {
         cleanupCase(prep);
       }

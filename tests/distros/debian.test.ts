@@ -210,6 +210,7 @@ describe.skipIf(!canRunApt)("debian via apt (real mirror)", () => {
 set -e
 echo "prepare arg=$1 srcdir=$SRCDIR pwd=$(pwd)"
 mkosi-install file
+useradd --create-home --uid 1234 mkosiuser
 dpkg-query -W -f='\${Package} \${Status}\\n' file > "$BUILDROOT/dpkg-query.txt"
 mkosi-chroot sh -c 'file --brief /usr/bin/file > /from-chroot.txt; cat "$SRCDIR/source-file" >> /from-chroot.txt; echo "$BUILDROOT" >> /from-chroot.txt'
 `,
@@ -246,6 +247,8 @@ mkosi-chroot sh -c 'file --brief /usr/bin/file > /from-chroot.txt; cat "$SRCDIR/
     });
     expect(lines).toContain(`prepare arg=final srcdir=/work/src pwd=/work/src`);
     expect(await readFile(join(upper, "dpkg-query.txt"), "utf8")).toBe("file install ok installed\n");
+    expect(await readFile(join(upper, "etc/passwd"), "utf8")).toMatch(/^mkosiuser:[^:]*:1234:/m);
+    expect(existsSync(join(upper, "home/mkosiuser"))).toBe(true);
     const fromChroot = (await readFile(join(upper, "from-chroot.txt"), "utf8")).split("\n");
     expect(fromChroot[0]).toMatch(/ELF/);
     expect(fromChroot[1]).toBe("from sources");

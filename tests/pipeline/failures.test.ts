@@ -46,7 +46,7 @@ describe("failures", () => {
   }, 900_000);
 
   it("after fixing the script, the steps that succeeded are reused", async () => {
-    writeFileSync(join(dir, "mkosi.postinst"), "#!/bin/sh\ntouch \"$BUILDROOT/etc/fixed\"\n", { mode: 0o755 });
+    writeFileSync(join(dir, "mkosi.postinst"), '#!/bin/sh\ntouch "$BUILDROOT/etc/fixed"\n', { mode: 0o755 });
     const run = await build("--json");
     expect(run.code, run.stderr).toBe(0);
     expect(run.cached).toContain("main/bootstrap");
@@ -71,7 +71,10 @@ describe("failures", () => {
       files: { "mkosi.conf": conf("dbus", "Mirror=http://127.0.0.1:9/debian") },
     });
     // Without the sandbox override the configured Mirror= is used.
-    const run = await runMkosi(["--sandbox-tree=", "build"], { cwd: broken, env: { MKOSI_CACHE_DIR: join(broken, ".cache") } });
+    const run = await runMkosi(["--sandbox-tree=", "build"], {
+      cwd: broken,
+      env: { MKOSI_CACHE_DIR: join(broken, ".cache") },
+    });
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/\[main\] metadata/);
     expect(run.stderr).toMatch(/127\.0\.0\.1:9/);

@@ -28,7 +28,9 @@ async function coldBuild(): Promise<string> {
   const dir = await makeTree({ files: { "mkosi.conf": CONF, "mkosi.extra/etc/motd": "reproducible\n" } });
   const run = await runMkosi(["build"], { cwd: dir, env: { MKOSI_CACHE_DIR: join(dir, ".cache") } });
   if (run.code !== 0) throw new Error(`build failed:\n${run.stderr}`);
-  return createHash("sha256").update(readFileSync(join(dir, "repro.tar.zst"))).digest("hex");
+  return createHash("sha256")
+    .update(readFileSync(join(dir, "repro.tar.zst")))
+    .digest("hex");
 }
 
 describe("reproducibility", () => {

@@ -190,6 +190,22 @@ echo "$@" > "$DESTDIR/args"
     expect(Number(lines[0])).toBeGreaterThan(1);
   });
 
+  it("mkosi-as-caller drops to MKOSI_UID/MKOSI_GID", async () => {
+    const d = await dirs();
+    const s = await script("as-caller", "#!/bin/sh\nmkosi-as-caller sh -c 'echo $(id -u):$(id -g)'\n");
+    const lines: string[] = [];
+    await runScripts({
+      kind: "postoutput",
+      scripts: [s],
+      config,
+      uid: 65534,
+      gid: 65534,
+      ...d,
+      onOutput: (l) => lines.push(l),
+    });
+    expect(lines).toEqual(["65534:65534"]);
+  });
+
   it("runs .d directories in order and chains configure scripts through stdin/stdout", async () => {
     const dir = join(base, "scripts", "mkosi.configure.d");
     await script("mkosi.configure.d/20-second", `#!/bin/sh\nsed 's/one/two/'\n`);
