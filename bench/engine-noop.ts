@@ -79,6 +79,7 @@ async function child(work: string): Promise<void> {
       startupAndImportsMs: t0,
       openMs: t1 - t0,
       runMs: t2 - t1,
+      openAndRunCpuMs: (c1.user + c1.system) / 1000,
       totalSinceProcessStartMs: t2,
     }),
   );

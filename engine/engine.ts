@@ -21,6 +21,7 @@ import type {
   NodeExplanation,
   NodeId,
   NodeSpec,
+  PathInput,
   RunOptions,
   RunRecord,
   RunSummary,
@@ -40,6 +41,7 @@ import {
   type HistoryRecord,
   type LastRecord,
   type OutputRecord,
+  type PathSig,
   type SignatureRecord,
   Store,
 } from "./store.js";
@@ -217,8 +219,32 @@ export class EngineImpl implements Engine {
     return { plan, graph: g };
   }
 
+  /** Start fingerprinting every declared path of the plan at once (one stat walk for all trees). */
+  private prefetchPaths(plan: Plan): void {
+    const all: (PathInput | string | null)[] = [];
+    for (const n of plan.order) for (const p of Object.values(n.inputs?.paths ?? {})) all.push(p);
+    this.fp.prefetch(all).catch(() => undefined); // errors surface where a node awaits its path
+  }
+
   /** Signature of a node's own inputs; dependencies filled from resolved outputs (others pending). */
-  private async signature(n: PlanNode, plan: Plan): Promise<PartialSignature> {
+  /** The signature, synchronously when every declared path is fingerprinted already (the common case after the
+   * plan-wide prefetch: no promise per node). */
+  private signature(n: PlanNode, plan: Plan): PartialSignature | Promise<PartialSignature> {
+    const inputs = n.inputs!;
+    const labels = Object.keys(inputs.paths ?? {});
+    const known: PathSig[] = [];
+    for (const l of labels) {
+      const v = this.fp.peek(inputs.paths![l]!);
+      if (!v) break;
+      known.push(v);
+    }
+    if (known.length === labels.length) return this.buildSignature(n, plan, labels, known);
+    return Promise.all(labels.map((l) => this.fp.path(inputs.paths![l]!))).then((fps) =>
+      this.buildSignature(n, plan, labels, fps),
+    );
+  }
+
+  private buildSignature(n: PlanNode, plan: Plan, labels: string[], fps: PathSig[]): PartialSignature {
     const inputs = n.inputs!;
     const values: Record<string, Json> = {};
     for (const [k, v] of Object.entries(inputs.values ?? {})) {
@@ -232,8 +258,6 @@ export class EngineImpl implements Engine {
       env: {},
       deps: {},
     };
-    const labels = Object.keys(inputs.paths ?? {});
-    const fps = await Promise.all(labels.map((l) => this.fp.path(inputs.paths![l]!)));
     labels.forEach((l, i) => {
       sig.paths[l] = fps[i]!;
     });
@@ -324,6 +348,7 @@ export class EngineImpl implements Engine {
     this.fp.reset();
     this.listing = undefined;
     const { plan } = this.plan(specs);
+    this.prefetchPaths(plan);
     const causes = new CauseFinder(this.store, (id) => plan.nodes.get(id)?.partial);
     const result = new Map<NodeId, EngineExplanation>();
     const stat = new Map<NodeId, NodeExplanation["status"]>();
@@ -389,6 +414,7 @@ export class EngineImpl implements Engine {
     this.fp.reset();
     this.listing = undefined;
     const { plan } = this.plan(specs, options.targets);
+    this.prefetchPaths(plan);
     const outer = options.signal;
     const abort = new AbortController();
     const onOuterAbort = () => abort.abort(outer?.reason);
@@ -452,7 +478,7 @@ export class EngineImpl implements Engine {
         summary.outputs[n.id] = n.output!;
         for (const d of n.dependants) {
           const dn = plan.nodes.get(d)!;
-          if (dn.state === "pending" && dn.depIds.every((x) => plan.nodes.get(x)!.output)) void key(dn);
+          if (dn.state === "pending" && dn.depIds.every((x) => plan.nodes.get(x)!.output)) key(dn);
         }
       } else if (state === "failed") {
         skipDependants(n, n.id);
@@ -500,24 +526,53 @@ export class EngineImpl implements Engine {
       protect(out.key);
       savedMs += saved;
       summary.cached.push(n.id);
-      const lastUse = this.store.lastUse(out.key);
-      if (lastUse === undefined || now() - lastUse > this.lruRefreshMs)
-        histWrites.push(this.store.lru.put(out.key, now()));
-      if (last?.key !== out.key || last.digest !== out.digest) {
-        histWrites.push(this.recordUse(n.id, out));
+      const t = now();
+      const sameAsLast = last?.key === out.key && last.digest === out.digest;
+      // The identity's last-use record says when this key was last used through it: most no-op builds
+      // write nothing at all.
+      if (!sameAsLast || last.used === undefined || t - last.used > this.lruRefreshMs) {
+        histWrites.push(this.store.lru.put(out.key, t));
+        histWrites.push(this.recordUse(n.id, out, sameAsLast, t));
       }
       emit({ type: "cached", time: now(), id: n.id, key: out.key, digest: out.digest, savedMs: saved });
       settle(n, "cached");
     };
 
-    const key = async (n: PlanNode) => {
+    const key = (n: PlanNode) => {
       n.state = "keying";
       if (signal.aborted) return cancel(n);
-      const logFile = join(this.logsDir, `${safeName(n.id)}.log`);
-      if (n.problem) return fail(n, { message: n.problem, logTail: [], logFile });
+      const logFile = () => join(this.logsDir, `${safeName(n.id)}.log`);
+      if (n.problem) return fail(n, { message: n.problem, logTail: [], logFile: logFile() });
+      const failInputs = (err: unknown) =>
+        fail(n, {
+          message: `cannot compute inputs: ${(err as Error).message}`,
+          logTail: [],
+          logFile: logFile(),
+        });
+      let sig: PartialSignature | Promise<PartialSignature>;
       try {
-        n.partial = await this.signature(n, plan);
-        n.key = this.keyOf(n.partial.sig);
+        sig = this.signature(n, plan);
+      } catch (err) {
+        return failInputs(err);
+      }
+      if (sig instanceof Promise) {
+        sig.then(
+          (s) => {
+            if (!terminal(n)) keyed(n, s);
+          },
+          (err) => failInputs(err),
+        );
+      } else {
+        keyed(n, sig);
+      }
+    };
+
+    const keyed = async (n: PlanNode, sig: PartialSignature) => {
+      if (signal.aborted) return cancel(n);
+      const logFile = join(this.logsDir, `${safeName(n.id)}.log`);
+      try {
+        n.partial = sig;
+        n.key = this.keyOf(sig.sig);
       } catch (err) {
         return fail(n, { message: `cannot compute inputs: ${(err as Error).message}`, logTail: [], logFile });
       }
@@ -613,7 +668,7 @@ export class EngineImpl implements Engine {
     const sweep = this.sweepTmp();
     if (plan.order.length === 0) finish();
     else if (signal.aborted) onAbort();
-    else for (const n of plan.order) if (n.depIds.length === 0 && n.state === "pending") void key(n);
+    else for (const n of plan.order) if (n.depIds.length === 0 && n.state === "pending") key(n);
     await allDone;
     if (graceTimer) clearTimeout(graceTimer);
     signal.removeEventListener("abort", onAbort);
@@ -639,13 +694,15 @@ export class EngineImpl implements Engine {
     return summary;
   }
 
-  private async recordUse(id: NodeId, out: DepOutput): Promise<void> {
-    const h: HistoryRecord = this.store.getHistory(id) ?? { runs: [], keys: [] };
-    if (h.keys[h.keys.length - 1] !== out.key) {
-      h.keys = [...h.keys.filter((k) => k !== out.key), out.key].slice(-HISTORY_KEYS);
-      await this.store.hist.put(id, h);
+  private async recordUse(id: NodeId, out: DepOutput, sameAsLast: boolean, used: number): Promise<void> {
+    if (!sameAsLast) {
+      const h: HistoryRecord = this.store.getHistory(id) ?? { runs: [], keys: [] };
+      if (h.keys[h.keys.length - 1] !== out.key) {
+        h.keys = [...h.keys.filter((k) => k !== out.key), out.key].slice(-HISTORY_KEYS);
+        await this.store.hist.put(id, h);
+      }
     }
-    await this.store.last.put(id, { key: out.key, digest: out.digest });
+    await this.store.last.put(id, { key: out.key, digest: out.digest, used });
   }
 
   /** Runs one node: locks, in-flight claim, task, output digest, commit. */
@@ -892,7 +949,7 @@ export class EngineImpl implements Engine {
       this.store.out.putSync(key, rec);
       this.store.lru.putSync(key, rec.createdAt);
       this.store.hist.putSync(n.id, hist);
-      this.store.last.putSync(n.id, { key, digest: rec.digest });
+      this.store.last.putSync(n.id, { key, digest: rec.digest, used: rec.createdAt });
       this.store.inflight.removeSync(key);
     });
     this.coord.claimCommitted(key);

@@ -21,7 +21,15 @@
 
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from "node:fs";
+import {
+  createReadStream,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  type Stats,
+} from "node:fs";
 import { resolve } from "node:path";
 import type { XXHashAPI } from "xxhash-wasm";
 import type { PathInput } from "./api.js";
@@ -164,10 +172,46 @@ async function hashLargeFile(path: string): Promise<string> {
 }
 
 export interface FingerprintOptions {
-  /** Use and fill the stat cache and the per-path fast path (inputs); off for fresh outputs. */
+  /** Use and fill the stat cache (inputs); off for fresh outputs. */
   cache: boolean;
   /** Store directory manifests (needed to explain which files changed). */
   storeManifests: boolean;
+  /** The stat scan this walk follows, and the declared root it serves: stores the per-path record. */
+  scan?: StatScan;
+  root?: Root;
+}
+
+function isExcluded(rel: string, exclude: string[]): boolean {
+  for (const e of exclude)
+    if (rel === e || (rel.startsWith(e) && rel.charCodeAt(e.length) === 47)) return true;
+  return false;
+}
+
+let findUnavailable = false;
+
+/** `find` over the given starting points, printing stat tuples; undefined when it fails. */
+function runFind(paths: string[]): Promise<string | undefined> {
+  return new Promise((res) => {
+    const child = spawn("find", [...paths, "-printf", FIND_FORMAT], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, LC_ALL: "C" },
+    });
+    const chunks: Buffer[] = [];
+    let failed = false;
+    child.stdout.on("data", (c: Buffer) => chunks.push(c));
+    child.stderr.on("data", () => {
+      failed = true;
+    });
+    child.on("error", (e) => {
+      if ((e as NodeJS.ErrnoException).code === "ENOENT") findUnavailable = true;
+      failed = true;
+      res(undefined);
+    });
+    child.on("close", (code) => {
+      if (failed || code !== 0) res(undefined);
+      else res(Buffer.concat(chunks).toString("utf8"));
+    });
+  });
 }
 
 export interface FingerprintStats {
@@ -181,9 +225,34 @@ export interface FingerprintStats {
   xattrCalls: number;
 }
 
+const NONE: PathSig = { path: null, fp: "none" };
+
+interface Root {
+  /** The path as declared, when given as a plain string. */
+  raw?: string;
+  path: string;
+  exclude: string[];
+  memoKey: string;
+  /** xxh64 key of the per-path record. */
+  rootKey: string;
+}
+
+/** Result of one stat walk over declared directories: a hash of every entry's stat tuple per root. */
+interface StatScan {
+  /** Wall-clock time when the scan started: entries changed after (ctime) this minus the racy window are not
+   * trusted. */
+  t0: number;
+  hashes: Map<string, string>;
+}
+
+const FIND_FORMAT = "%i:%s:%T@:%C@:%m:%U:%G:%y\\0%H\\0%P\\0";
+
 export class Fingerprinter {
   private memo = new Map<string, Promise<PathSig>>();
+  /** Resolved results of memo, by memo key (and by the raw string for plain string inputs). */
+  private done = new Map<string, PathSig>();
   private pendingWrites: Promise<unknown>[] = [];
+  private findMissing = false;
   readonly stats: FingerprintStats = { fastHits: 0, slowWalks: 0, hashedFiles: 0, xattrCalls: 0 };
 
   constructor(
@@ -196,25 +265,188 @@ export class Fingerprinter {
   /** Forget per-invocation memoized results (call at the start of each plan). */
   reset(): void {
     this.memo.clear();
+    this.done.clear();
+  }
+
+  private normalize(input: PathInput | string): Root {
+    const spec = typeof input === "string" ? { path: input } : input;
+    const path = /^\/(?!.*\/\.{0,2}(\/|$))/.test(spec.path) ? spec.path : resolve(spec.path);
+    const exclude = [...new Set(spec.exclude ?? [])].map((e) => e.replace(/^\.?\/+|\/+$/g, "")).sort();
+    const excludeStr = exclude.join("\0");
+    const memoKey = `${path}\0${excludeStr}`;
+    const r: Root = { path, exclude, memoKey, rootKey: this.xx.h64ToString(memoKey) };
+    if (typeof input === "string") r.raw = input;
+    return r;
+  }
+
+  /** The fingerprint of a declared path if it is known already (no waiting). */
+  peek(input: PathInput | string | null): PathSig | undefined {
+    if (input === null) return NONE;
+    const key = typeof input === "string" ? `${input}\0` : undefined;
+    return this.done.get(key ?? this.normalize(input).memoKey);
   }
 
   /** Fingerprint of a declared path, memoized per invocation. */
   path(input: PathInput | string | null): Promise<PathSig> {
-    if (input === null) return Promise.resolve({ path: null, fp: "none" });
-    const spec = typeof input === "string" ? { path: input } : input;
-    const path = /^\/(?!.*\/\.{0,2}(\/|$))/.test(spec.path) ? spec.path : resolve(spec.path);
-    const exclude = [...new Set(spec.exclude ?? [])].map((e) => e.replace(/^\.?\/+|\/+$/g, "")).sort();
-    const memoKey = `${path}\0${exclude.join("\0")}`;
-    let p = this.memo.get(memoKey);
-    if (!p) {
-      p = this.tree(path, exclude, { cache: true, storeManifests: true }).then((t) => {
-        const sig: PathSig = { path, fp: t.fp };
-        if (exclude.length > 0) sig.exclude = exclude;
-        return sig;
-      });
-      this.memo.set(memoKey, p);
+    if (input === null) return Promise.resolve(NONE);
+    const root = this.normalize(input);
+    const p = this.memo.get(root.memoKey);
+    if (p) return p;
+    return this.fingerprintRoots([root]).get(root.memoKey)!;
+  }
+
+  /** Fingerprint many declared paths at once: one stat walk (a single `find`) covers all directories. */
+  prefetch(inputs: (PathInput | string | null)[]): Promise<void> {
+    const roots = new Map<string, Root>();
+    for (const input of inputs) {
+      if (input === null) continue;
+      const r = this.normalize(input);
+      if (!this.memo.has(r.memoKey)) roots.set(r.memoKey, r);
     }
-    return p;
+    if (roots.size === 0) return Promise.resolve();
+    const res = this.fingerprintRoots([...roots.values()]);
+    return Promise.all(res.values()).then(() => undefined);
+  }
+
+  private fingerprintRoots(roots: Root[]): Map<string, Promise<PathSig>> {
+    const out = new Map<string, Promise<PathSig>>();
+    const dirs: Root[] = [];
+    const resolved = new Map<Root, string>();
+    for (const r of roots) {
+      // Declared paths may be symlinks (mkosi.extra -> elsewhere): fingerprint what they point to.
+      let st = lstatSync(r.path, { throwIfNoEntry: false });
+      let real = r.path;
+      if (st?.isSymbolicLink()) {
+        try {
+          real = realpathSync(r.path);
+          st = lstatSync(real);
+        } catch {
+          st = undefined;
+        }
+      }
+      resolved.set(r, real);
+      if (st?.isDirectory()) dirs.push(r);
+      else {
+        const p = this.tree(real, r.exclude, { cache: true, storeManifests: true }).then((t) =>
+          this.sigOf(r, t.fp),
+        );
+        this.remember(r, p, out);
+      }
+    }
+    if (dirs.length > 0) {
+      const scan = this.scan(dirs.map((r) => ({ ...r, path: resolved.get(r)! })));
+      for (const r of dirs) {
+        const real = resolved.get(r)!;
+        const p = scan.then(async (sc) => {
+          const h = sc.hashes.get(r.memoKey);
+          const rec = this.store.getRoot(r.rootKey);
+          if (h && rec && rec.path === r.path && rec.exclude === r.exclude.join("\0") && rec.statHash === h) {
+            this.stats.fastHits++;
+            return this.sigOf(r, rec.fp);
+          }
+          const t = await this.tree(real, r.exclude, {
+            cache: true,
+            storeManifests: true,
+            scan: sc,
+            root: r,
+          });
+          return this.sigOf(r, t.fp);
+        });
+        this.remember(r, p, out);
+      }
+    }
+    return out;
+  }
+
+  private remember(r: Root, p: Promise<PathSig>, out: Map<string, Promise<PathSig>>): void {
+    out.set(r.memoKey, p);
+    this.memo.set(r.memoKey, p);
+    p.then(
+      (sig) => {
+        this.done.set(r.memoKey, sig);
+        if (r.exclude.length === 0 && r.raw !== undefined) this.done.set(`${r.raw}\0`, sig);
+      },
+      () => undefined,
+    );
+  }
+
+  private sigOf(r: Root, fp: string): PathSig {
+    const sig: PathSig = { path: r.path, fp };
+    if (r.exclude.length > 0) sig.exclude = r.exclude;
+    return sig;
+  }
+
+  /** One `find` over all roots; per root, xxh64 over every entry's stat tuple (inode, size, mtime, ctime with
+   * nanoseconds, mode, owner, type). Any change to an entry changes its ctime, so an equal hash means an
+   * unchanged tree. Falls back to a walk in JS when find is unavailable or reports errors. */
+  private async scan(roots: Root[]): Promise<StatScan> {
+    const t0 = Date.now();
+    const hashes = new Map<string, string>();
+    const byPath = new Map<string, Root[]>();
+    for (const r of roots) byPath.set(r.path, [...(byPath.get(r.path) ?? []), r]);
+    const paths = [...byPath.keys()];
+    const text = this.findMissing ? undefined : await runFind(paths);
+    if (text === undefined) {
+      if (findUnavailable) this.findMissing = true;
+      for (const r of roots) hashes.set(r.memoKey, `js:${this.jsScan(r)}`);
+      return { t0, hashes };
+    }
+    // find prints the starting points in order, each one's entries contiguous, its own entry first with an
+    // empty relative path ("<tuple>\0<root>\0\0", a sequence no other entry contains). Cut the output there and
+    // hash each section whole; only roots with exclusions need their entries looked at one by one.
+    const starts: number[] = [];
+    let from = 0;
+    for (const p of paths) {
+      const marker = text.indexOf(`\0${p}\0\0`, from);
+      if (marker < 0) {
+        // Unexpected output: do not guess.
+        for (const r of roots) hashes.set(r.memoKey, `js:${this.jsScan(r)}`);
+        return { t0, hashes };
+      }
+      starts.push(text.lastIndexOf("\0", marker - 1) + 1);
+      from = marker + p.length + 3;
+    }
+    starts.push(text.length);
+    paths.forEach((p, i) => {
+      const section = text.slice(starts[i], starts[i + 1]);
+      for (const r of byPath.get(p)!) {
+        if (r.exclude.length === 0) {
+          hashes.set(r.memoKey, `find:${this.xx.h64ToString(section)}`);
+          continue;
+        }
+        const fields = section.split("\0");
+        const parts: string[] = [];
+        for (let f = 0; f + 2 < fields.length; f += 3) {
+          if (!isExcluded(fields[f + 2]!, r.exclude)) parts.push(fields[f]!, "\0", fields[f + 2]!, "\0");
+        }
+        hashes.set(r.memoKey, `findx:${this.xx.h64ToString(parts.join(""))}`);
+      }
+    });
+    return { t0, hashes };
+  }
+
+  private jsScan(r: Root): string {
+    const parts: string[] = [];
+    const walk = (abs: string, rel: string) => {
+      let names: string[];
+      try {
+        names = readdirSync(abs).sort();
+      } catch {
+        return;
+      }
+      for (const name of names) {
+        const crel = rel === "" ? name : `${rel}/${name}`;
+        if (r.exclude.length > 0 && isExcluded(crel, r.exclude)) continue;
+        const st = lstatSync(`${abs}/${name}`, { throwIfNoEntry: false });
+        if (!st) continue;
+        parts.push(crel, "\0", statTuple(st), "\n");
+        if (st.isDirectory()) walk(`${abs}/${name}`, crel);
+      }
+    };
+    const st = lstatSync(r.path, { throwIfNoEntry: false });
+    if (st) parts.push("\0", statTuple(st), "\n");
+    walk(r.path, "");
+    return this.xx.h64ToString(parts.join(""));
   }
 
   async flush(): Promise<void> {
@@ -224,65 +456,14 @@ export class Fingerprinter {
     if (this.pendingWrites.length === 0) this.store.pendingDirs.clear();
   }
 
-  /** Fast check: lstat every entry (reusing directory listings whose directory is unchanged) and hash all
-   * stat tuples. Returns the stored fingerprint when nothing changed. */
-  private fastPath(path: string, rootTuple: string, rec: RootRecord, excl: Set<string>): boolean {
-    const parts: string[] = [rootTuple, "\n"];
-    const dirs = rec.dirs;
-    const walk = (abs: string, rel: string, tuple: string): boolean => {
-      const cached = dirs[rel];
-      let names: string[];
-      if (cached && cached[0] === tuple) {
-        names = cached[1];
-      } else {
-        try {
-          names = readdirSync(abs).sort();
-        } catch {
-          return false;
-        }
-      }
-      for (const name of names) {
-        const crel = rel === "" ? name : `${rel}/${name}`;
-        if (excl.size > 0 && excl.has(crel)) continue;
-        const cabs = `${abs}/${name}`;
-        const cst = lstatSync(cabs, { throwIfNoEntry: false });
-        if (!cst) return false;
-        const t = statTuple(cst);
-        parts.push(crel, "\0", t, "\n");
-        if (cst.isDirectory() && !walk(cabs, crel, t)) return false;
-      }
-      return true;
-    };
-    if (!walk(path, "", rootTuple)) return false;
-    return this.xx.h64ToString(parts.join("")) === rec.statHash;
-  }
-
-  /** Fingerprint of a file or tree. */
+  /** Fingerprint of a file or tree: a full walk, re-reading only entries whose stat changed (when caching). */
   async tree(path: string, exclude: string[], opts: FingerprintOptions): Promise<TreeFingerprint> {
     const st = lstatSync(path, { throwIfNoEntry: false });
     if (!st) return { fp: "absent", bytes: 0 };
     const excl = new Set(exclude);
-    const excludeStr = exclude.join("\0");
-    let rootKey: string | undefined;
-    if (opts.cache && st.isDirectory()) {
-      rootKey = this.xx.h64ToString(`${path}\0${excludeStr}`);
-      const rec = this.store.getRoot(rootKey);
-      if (
-        rec &&
-        rec.path === path &&
-        rec.exclude === excludeStr &&
-        this.fastPath(path, statTuple(st), rec, excl)
-      ) {
-        this.stats.fastHits++;
-        return { fp: rec.fp, bytes: 0 };
-      }
-    }
     if (st.isDirectory()) this.stats.slowWalks++;
-
-    const now = Date.now();
+    const now = opts.scan?.t0 ?? Date.now();
     let racy = false;
-    const statParts: string[] = [];
-    const listings: Record<string, [string, string[]]> = {};
     let bytes = 0;
     const mk = (name: string, abs: string, s: Stats): Node => {
       const tuple = statTuple(s);
@@ -291,7 +472,6 @@ export class Fingerprinter {
       return { name, abs, st: s, tuple };
     };
     const root = mk("", path, st);
-    statParts.push(root.tuple, "\n");
     if (st.isDirectory()) {
       const walk = (dir: Node, rel: string) => {
         let names: string[];
@@ -302,16 +482,14 @@ export class Fingerprinter {
           else throw e;
         }
         names.sort();
-        listings[rel] = [dir.tuple, names];
         const children: Node[] = [];
         for (const name of names) {
           const crel = rel === "" ? name : `${rel}/${name}`;
-          if (excl.has(crel)) continue;
+          if (excl.size > 0 && isExcluded(crel, exclude)) continue;
           const cabs = `${dir.abs}/${name}`;
           const cst = lstatSync(cabs, { throwIfNoEntry: false });
           if (!cst) continue;
           const child = mk(name, cabs, cst);
-          statParts.push(crel, "\0", child.tuple, "\n");
           children.push(child);
           if (cst.isDirectory()) walk(child, crel);
         }
@@ -319,7 +497,6 @@ export class Fingerprinter {
       };
       walk(root, "");
     }
-
     // Find entries whose stat changed, re-read those.
     const changed: Node[] = [];
     const statKeys = new Map<Node, string>();
@@ -395,10 +572,10 @@ export class Fingerprinter {
     } else {
       fp = root.fp!;
     }
-    if (rootKey && !racy) {
-      const statHash = this.xx.h64ToString(statParts.join(""));
-      const rec: RootRecord = { path, exclude: excludeStr, statHash, fp, dirs: listings };
-      this.pendingWrites.push(this.store.root.put(rootKey, rec));
+    const statHash = opts.root ? opts.scan?.hashes.get(opts.root.memoKey) : undefined;
+    if (opts.root && statHash && !racy) {
+      const rec: RootRecord = { path: opts.root.path, exclude: exclude.join("\0"), statHash, fp };
+      this.pendingWrites.push(this.store.root.put(opts.root.rootKey, rec));
     }
     return { fp, bytes };
   }

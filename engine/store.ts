@@ -19,10 +19,6 @@ import { z } from "zod";
 import type { Json, RunRecord } from "./api.js";
 import type { Owner } from "./proc.js";
 
-const json: z.ZodType<Json> = z.lazy(() =>
-  z.union([z.null(), z.boolean(), z.number(), z.string(), z.array(json), z.record(z.string(), json)]),
-);
-
 export const pathSigSchema = z.object({
   path: z.string().nullable(),
   exclude: z.array(z.string()).optional(),
@@ -55,7 +51,8 @@ export const outputSchema = z.object({
   digest: z.string(),
   /** Root fingerprint of the artifact tree. */
   tree: z.string(),
-  meta: json,
+  /** JSON by construction (the store's encoding is JSON): not walked again on every read. */
+  meta: z.unknown().transform((v) => v as Json),
   retain: z.array(z.string()),
   bytes: z.number(),
   durationMs: z.number(),
@@ -72,7 +69,12 @@ const runSchema = z.object({
   bytes: z.number(),
   finishedAt: z.number(),
 });
-export const lastSchema = z.object({ key: z.string(), digest: z.string() });
+export const lastSchema = z.object({
+  key: z.string(),
+  digest: z.string(),
+  /** When this identity last used the key (run or hit), epoch ms. */
+  used: z.number().optional(),
+});
 export type LastRecord = z.infer<typeof lastSchema>;
 
 export const historySchema = z.object({
@@ -105,8 +107,6 @@ export interface RootRecord {
   exclude: string;
   statHash: string;
   fp: string;
-  /** Directory listings by relative path, with the directory's stat tuple: reused while it is unchanged. */
-  dirs: Record<string, [string, string[]]>;
 }
 
 function isStatRecord(v: unknown): v is StatRecord {
@@ -127,9 +127,7 @@ function isRootRecord(v: unknown): v is RootRecord {
     typeof r.path === "string" &&
     typeof r.exclude === "string" &&
     typeof r.statHash === "string" &&
-    typeof r.fp === "string" &&
-    typeof r.dirs === "object" &&
-    r.dirs !== null
+    typeof r.fp === "string"
   );
 }
 
