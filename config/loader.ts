@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ParsedArgs } from "./args.js";
 import { ParseContext } from "./context.js";
+import { BUILD_VERBS } from "./enums.js";
 import { ConfigError, type Warn } from "./errors.js";
 import { fnmatch } from "./glob.js";
 import { parseIni } from "./ini.js";
@@ -364,7 +365,7 @@ export class Loader {
         main.recordFiles = true;
       }
       configdir = finalizeConfigdir(args.directory);
-      if (args.autoBump || args.verb === "bump") bumpVersion(main, configdir, this.env);
+      if (args.verb === "bump" || (args.autoBump && BUILD_VERBS.has(args.verb))) bumpVersion(main, configdir, this.env);
       this.parseDirectory(main, configdir, { profiles: true, local: true });
     }
     const mainValues = this.finalizeAll(main);

@@ -170,7 +170,7 @@ export const parseVsockCid: Parser = (value) => {
 export function parseBytesValue(value: string): number {
   let v = value.trim();
   let factor = 1;
-  const last = v.slice(-1).toUpperCase();
+  const last = v.slice(-1);
   if (last === "K" || last === "M" || last === "G" || last === "T") {
     factor = { K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[last] as number;
     v = v.slice(0, -1);

@@ -30,7 +30,7 @@ export function defaultToolsTreeDistribution(): string {
   return DISTRO_INFO[host]?.toolsTreeDistribution ?? host;
 }
 
-const PROXY_VARS = ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"];
+const PROXY_VARS = ["https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"];
 
 export const BUILD_SETTINGS: Setting[] = [
   def("ToolsTree", "Build", "universal", "optional", path({ constants: ["default"] }), {
