@@ -282,7 +282,8 @@ async function writeConfig(
     for (const d of ["apt.conf.d", "sources.list.d", "preferences.d", "trusted.gpg.d", "auth.conf.d"]) {
       const src = at(`/etc/apt/${d}`);
       if (!src || !existsSync(src)) continue;
-      await runCommand(["cp", "-a", "--no-target-directory", `${src}/.`, join(etcApt, d)]);
+      // Dereferenced: a sandbox tree may link to the host's own apt sources (-L after -a wins).
+      await runCommand(["cp", "-a", "-L", "--no-target-directory", `${src}/.`, join(etcApt, d)]);
       if (d === "sources.list.d") {
         const names = await readdir(src);
         if (names.some((n) => n.endsWith(".sources") || n.endsWith(".list"))) userSources = true;
@@ -340,8 +341,11 @@ function aptEnv(ctx: PackageManagerContext, network: boolean): Record<string, st
     DEBCONF_NONINTERACTIVE_SEEN: "true",
     SYSTEMD_IN_CHROOT: "1",
     SYSTEMD_HWDB_UPDATE_BYPASS: "1",
-    INITRD: "No",
-    KERNEL_INSTALL_BYPASS: "1",
+    // Bootable images get their kernels and initrds from mkosi itself, so package hooks must not build
+    // them; otherwise kernel-install may run, into /boot.
+    ...(ctx.config.Bootable !== "disabled"
+      ? { INITRD: "No", KERNEL_INSTALL_BYPASS: "1" }
+      : { BOOT_ROOT: "/boot", BOOT_MNT: "/boot", hostonly_l: "no" }),
     ...(ctx.env ?? {}),
   };
   if (!network) env.SYSTEMD_OFFLINE = "1";
