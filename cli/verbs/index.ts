@@ -18,6 +18,10 @@ const REGISTRY = new Map<string, () => Promise<VerbModule>>([
   ["summary", () => import("./summary.js")],
   ["cat-config", () => import("./cat-config.js")],
   ["completion", () => import("./completion.js")],
+  ["build", () => import("./build.js")],
+  ["graph", () => import("./graph.js")],
+  ["clean", () => import("./clean.js")],
+  ["bump", () => import("./bump.js")],
 ]);
 
 /** Lets other modules register verbs at runtime (e.g. tests). */

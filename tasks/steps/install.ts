@@ -8,6 +8,7 @@ import type { DeclaredInputs, NodeId, PathInput, TaskContext, TaskDefinition } f
 import type { ConfigTree, ImageView } from "../image.js";
 import { withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
+import { externalLinkDigests } from "../sandboxtrees.js";
 import type { Step, StepPlanContext } from "../step.js";
 import { pathInputs } from "../trees.js";
 
@@ -16,6 +17,8 @@ interface Params {
   packages: string[];
   packageDirectories: string[];
   sandboxTrees: ConfigTree[];
+  /** Digests of files that symlinks in the sandbox trees point to (read through by apt). */
+  sandboxLinks: Record<string, string>;
   base: string;
   packageCacheDir: string;
   metadata: NodeId;
@@ -34,7 +37,11 @@ function inputs(p: Params): DeclaredInputs {
   p.dependencyBuilds.forEach((id, i) => {
     deps[`packages-of:${i}`] = id;
   });
-  return { values: { ...distroConfigJson(p.config), Packages: p.packages }, paths, deps };
+  return {
+    values: { ...distroConfigJson(p.config), Packages: p.packages, SandboxTreeLinks: p.sandboxLinks },
+    paths,
+    deps,
+  };
 }
 
 async function localRepository(ctx: TaskContext, p: Params): Promise<string | undefined> {
@@ -86,6 +93,7 @@ function params(
     packages,
     packageDirectories,
     sandboxTrees: image.SandboxTrees,
+    sandboxLinks: externalLinkDigests(image.SandboxTrees),
     base: env.configDir,
     packageCacheDir: env.packageCacheDir,
     metadata: nodes.metadata,

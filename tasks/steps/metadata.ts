@@ -6,12 +6,15 @@ import { type DistroConfig, getDistribution } from "../../distros/index.js";
 import type { TaskDefinition } from "../../engine/api.js";
 import type { ConfigTree } from "../image.js";
 import { distroConfig, packageManagerContext, repositoryInputs } from "../packaging.js";
+import { externalLinkDigests } from "../sandboxtrees.js";
 import type { Step } from "../step.js";
 import { treeInputs } from "../trees.js";
 
 interface Params {
   config: DistroConfig;
   sandboxTrees: ConfigTree[];
+  /** Digests of files that symlinks in the sandbox trees point to (read through by apt). */
+  sandboxLinks: Record<string, string>;
   base: string;
   packageCacheDir: string;
 }
@@ -20,7 +23,7 @@ const task: TaskDefinition<Params> = {
   name: "metadata",
   version: 1,
   inputs: (p) => ({
-    values: repositoryInputs(p.config),
+    values: { ...repositoryInputs(p.config), SandboxTreeLinks: p.sandboxLinks },
     paths: treeInputs(p.base, "SandboxTrees", p.sandboxTrees),
   }),
   async run(ctx, p) {
@@ -44,6 +47,7 @@ export const metadata: Step<Params> = {
   params: ({ image, env }) => ({
     config: distroConfig(image),
     sandboxTrees: image.SandboxTrees,
+    sandboxLinks: externalLinkDigests(image.SandboxTrees),
     base: env.configDir,
     packageCacheDir: env.packageCacheDir,
   }),
