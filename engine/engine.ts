@@ -138,6 +138,10 @@ export class EngineImpl implements Engine {
     this.logsDir = join(cacheDir, "logs");
   }
 
+  logFileOf(id: NodeId): string {
+    return join(this.logsDir, `${safeName(id)}.log`);
+  }
+
   artifactPath(key: string): string {
     return join(this.artifactsDir, key);
   }
@@ -541,7 +545,7 @@ export class EngineImpl implements Engine {
     const key = (n: PlanNode) => {
       n.state = "keying";
       if (signal.aborted) return cancel(n);
-      const logFile = () => join(this.logsDir, `${safeName(n.id)}.log`);
+      const logFile = () => this.logFileOf(n.id);
       if (n.problem) return fail(n, { message: n.problem, logTail: [], logFile: logFile() });
       const failInputs = (err: unknown) =>
         fail(n, {
@@ -569,12 +573,16 @@ export class EngineImpl implements Engine {
 
     const keyed = async (n: PlanNode, sig: PartialSignature) => {
       if (signal.aborted) return cancel(n);
-      const logFile = join(this.logsDir, `${safeName(n.id)}.log`);
+      const logFile = () => this.logFileOf(n.id);
       try {
         n.partial = sig;
         n.key = this.keyOf(sig.sig);
       } catch (err) {
-        return fail(n, { message: `cannot compute inputs: ${(err as Error).message}`, logTail: [], logFile });
+        return fail(n, {
+          message: `cannot compute inputs: ${(err as Error).message}`,
+          logTail: [],
+          logFile: logFile(),
+        });
       }
       const hist = this.store.getLast(n.id);
       const isForced = forced.has(n.id);
@@ -593,7 +601,7 @@ export class EngineImpl implements Engine {
       const expl = this.explanation(n, causes, "will-run", hist, reason, []);
       if (options.forbidRun) {
         const why = options.forbidRun(expl);
-        if (why !== undefined) return fail(n, { message: why, logTail: [], logFile });
+        if (why !== undefined) return fail(n, { message: why, logTail: [], logFile: logFile() });
       }
       let resolveP!: (o: DepOutput | undefined) => void;
       const p = new Promise<DepOutput | undefined>((r) => {
@@ -720,7 +728,7 @@ export class EngineImpl implements Engine {
   > {
     const key = n.key!;
     const id = n.id;
-    const logFile = join(this.logsDir, `${safeName(id)}.log`);
+    const logFile = this.logFileOf(id);
     const task = n.spec.task;
     let resources: string[] = [];
     try {

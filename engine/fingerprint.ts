@@ -385,24 +385,41 @@ export class Fingerprinter {
     const byPath = new Map<string, Root[]>();
     for (const r of roots) byPath.set(r.path, [...(byPath.get(r.path) ?? []), r]);
     const paths = [...byPath.keys()];
-    const text = this.findMissing ? undefined : await runFind(paths);
-    if (text === undefined) {
+    if (this.findMissing) return this.jsScanAll(roots, t0);
+    // Two finds side by side when there is enough to do: the stat calls are the cost, and there are two cores.
+    const groups =
+      paths.length >= 64 ? [paths.slice(0, paths.length >> 1), paths.slice(paths.length >> 1)] : [paths];
+    const texts = await Promise.all(groups.map(runFind));
+    if (texts.some((t) => t === undefined)) {
       if (findUnavailable) this.findMissing = true;
-      for (const r of roots) hashes.set(r.memoKey, `js:${this.jsScan(r)}`);
-      return { t0, hashes };
+      return this.jsScanAll(roots, t0);
     }
-    // find prints the starting points in order, each one's entries contiguous, its own entry first with an
-    // empty relative path ("<tuple>\0<root>\0\0", a sequence no other entry contains). Cut the output there and
-    // hash each section whole; only roots with exclusions need their entries looked at one by one.
+    for (let g = 0; g < groups.length; g++) {
+      if (!this.cutSections(texts[g]!, groups[g]!, byPath, hashes)) return this.jsScanAll(roots, t0);
+    }
+    return { t0, hashes };
+  }
+
+  private jsScanAll(roots: Root[], t0: number): StatScan {
+    const hashes = new Map<string, string>();
+    for (const r of roots) hashes.set(r.memoKey, `js:${this.jsScan(r)}`);
+    return { t0, hashes };
+  }
+
+  /** find prints the starting points in order, each one's entries contiguous, its own entry first with an
+   * empty relative path ("<tuple>\0<root>\0\0", a sequence no other entry contains). Cut the output there and
+   * hash each section whole; only roots with exclusions need their entries looked at one by one. */
+  private cutSections(
+    text: string,
+    paths: string[],
+    byPath: Map<string, Root[]>,
+    hashes: Map<string, string>,
+  ): boolean {
     const starts: number[] = [];
     let from = 0;
     for (const p of paths) {
       const marker = text.indexOf(`\0${p}\0\0`, from);
-      if (marker < 0) {
-        // Unexpected output: do not guess.
-        for (const r of roots) hashes.set(r.memoKey, `js:${this.jsScan(r)}`);
-        return { t0, hashes };
-      }
+      if (marker < 0) return false; // unexpected output: do not guess
       starts.push(text.lastIndexOf("\0", marker - 1) + 1);
       from = marker + p.length + 3;
     }
@@ -422,7 +439,7 @@ export class Fingerprinter {
         hashes.set(r.memoKey, `findx:${this.xx.h64ToString(parts.join(""))}`);
       }
     });
-    return { t0, hashes };
+    return true;
   }
 
   private jsScan(r: Root): string {
