@@ -9,6 +9,7 @@
 
 import { spawnSync } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // Plain-JS harness shared with tools/oracle/regen.mjs.
@@ -38,11 +39,51 @@ interface Summary {
 
 const report: Record<string, string[]> = {};
 
+// Runs are started by our own pool (not bounded by vitest's maxConcurrency, which is too low for
+// child processes that mostly wait on I/O) as soon as the build is there; each `it` awaits its run.
+const JOBS = Number(process.env.MKOSI_FIXTURES_JOBS ?? Math.max(4, availableParallelism() * 4));
+interface RunResult {
+  prep: ReturnType<typeof prepareCase>;
+  res: { code: number; stdout: string; stderr: string };
+}
+const pending = new Map<string, { promise: Promise<RunResult>; start: () => void }>();
+
+function schedule(names: string[]) {
+  for (const name of names) {
+    let start!: () => void;
+    const promise = new Promise<RunResult>((resolve, reject) => {
+      start = () => {
+        try {
+          const c = loadCase(name);
+          const prep = prepareCase(c);
+          run(process.execPath, [BIN, ...caseArgs(c, prep)], { cwd: prep.cwd, env: caseEnv(c, prep) }).then(
+            (res: RunResult["res"]) => resolve({ prep, res }),
+            reject,
+          );
+        } catch (e) {
+          reject(e);
+        }
+      };
+    });
+    promise.catch(() => {});
+    pending.set(name, { promise, start });
+  }
+  const queue = [...names];
+  const next = (): void => {
+    const p = pending.get(queue.shift() ?? "");
+    if (!p) return;
+    p.start();
+    p.promise.finally(next).catch(() => {});
+  };
+  for (let i = 0; i < JOBS; i++) next();
+}
+
 beforeAll(() => {
   // `npm test` builds first; build here only when dist/ is missing (e.g. `npx vitest` on a fresh
   // checkout). Type errors elsewhere still emit JavaScript, so the exit status is not fatal here.
   if (!existsSync(ENTRY))
     spawnSync("npx", ["tsc", "-p", "tsconfig.json"], { cwd: REPO_ROOT, stdio: "inherit" });
+  schedule(listCases());
 });
 
 afterAll(() => {
@@ -67,12 +108,10 @@ describe.concurrent("config fixtures (mkosi --json summary vs. reference)", () =
 
     it(name, async () => {
       expect(c.expected, `${name}: expected.json is missing (run tools/oracle/regen.mjs)`).toBeDefined();
-      const prep = prepareCase(c);
+      const scheduled = pending.get(name);
+      expect(scheduled, `${name}: not scheduled`).toBeDefined();
+      const { prep, res } = await (scheduled as { promise: Promise<RunResult> }).promise;
       try {
-        const res = await run(process.execPath, [BIN, ...caseArgs(c, prep)], {
-          cwd: prep.cwd,
-          env: caseEnv(c, prep),
-        });
         const stderr = res.stderr
           .split("\n")
           .map((l: string) => normalizeString(l, prep))

@@ -38,7 +38,9 @@ const python = process.env.PYTHON ?? "python3";
 const argv = process.argv.slice(2);
 const check = argv.includes("--check");
 const filters = argv.filter((a) => !a.startsWith("--"));
-const names = listCases().filter((n) => filters.length === 0 || filters.some((f) => n === f || n.includes(f)));
+const names = listCases().filter(
+  (n) => filters.length === 0 || filters.some((f) => n === f || n.includes(f)),
+);
 
 function stable(v) {
   if (Array.isArray(v)) return v.map(stable);
@@ -76,10 +78,13 @@ async function one(name) {
         .map((l) => normalizeString(l, prep))
         .join("\n")
         .trim();
-      if (!c.spec.expectFailure) problems.push(`reference failed unexpectedly (exit ${res.code}):\n${stderr}`);
+      if (!c.spec.expectFailure)
+        problems.push(`reference failed unexpectedly (exit ${res.code}):\n${stderr}`);
       const mentions = c.spec.errorMentions ?? [];
-      for (const m of mentions) if (!stderr.includes(m)) problems.push(`reference stderr lacks ${JSON.stringify(m)}`);
-      if (/Traceback \(most recent call last\)/.test(stderr) && !c.spec.referenceTraceback) problems.push("reference crashed with a traceback");
+      for (const m of mentions)
+        if (!stderr.includes(m)) problems.push(`reference stderr lacks ${JSON.stringify(m)}`);
+      if (/Traceback \(most recent call last\)/.test(stderr) && !c.spec.referenceTraceback)
+        problems.push("reference crashed with a traceback");
       // Keep only the tail (never upstream source lines from a traceback: just its last line).
       const lines = stderr.split("\n");
       const tail = /Traceback \(most recent call last\)/.test(stderr) ? lines.slice(-1) : lines.slice(-5);
