@@ -446,7 +446,17 @@ async function runEach(
       : [scriptPath(o.kind), ...args];
     const extraArgs: string[] = [];
     // Package managers run from scripts need /proc and /dev inside the image for maintainer scripts.
-    if (image && o.root) extraArgs.push("--proc", `${BUILDROOT}/proc`, "--dev", `${BUILDROOT}/dev`);
+    // (and /run as a tmpfs, so nothing they leave there lands in the image).
+    if (image && o.root) {
+      extraArgs.push(
+        "--proc",
+        `${BUILDROOT}/proc`,
+        "--dev",
+        `${BUILDROOT}/dev`,
+        "--tmpfs",
+        `${BUILDROOT}/run`,
+      );
+    }
     const capture = o.kind === "configure";
     const r = await runSandboxed(cmd, {
       mode: "tools",
