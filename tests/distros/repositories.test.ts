@@ -216,6 +216,13 @@ describe("SandboxTrees= apt configuration", () => {
         "Types: deb\nURIs: http://example.org/debian\nSuites: x\n",
       );
       await writeFile(join(tree, "apt/apt.conf.d/99-mine"), 'Acquire::Retries "9";\n');
+      // A link to a file outside the tree (like the host's sources) is read through.
+      await writeFile(
+        join(base, "outside.sources"),
+        "Types: deb\nURIs: http://example.org/other\nSuites: y\n",
+      );
+      const { symlink } = await import("node:fs/promises");
+      await symlink(join(base, "outside.sources"), join(tree, "apt/sources.list.d/linked.sources"));
       const ctx = {
         config: cfg({}),
         workDir: join(base, "work"),
@@ -225,7 +232,15 @@ describe("SandboxTrees= apt configuration", () => {
       };
       const support = await debian.scriptSupport(ctx);
       const etcApt = support.binds.find((b) => b.dst === "/etc/apt")!.src;
-      expect((await readdir(join(etcApt, "sources.list.d"))).sort()).toEqual(["mine.sources"]);
+      expect((await readdir(join(etcApt, "sources.list.d"))).sort()).toEqual([
+        "linked.sources",
+        "mine.sources",
+      ]);
+      expect(await readFile(join(etcApt, "sources.list.d/linked.sources"), "utf8")).toMatch(
+        /example.org\/other/,
+      );
+      const { lstat } = await import("node:fs/promises");
+      expect((await lstat(join(etcApt, "sources.list.d/linked.sources"))).isFile()).toBe(true);
       expect(await readFile(join(etcApt, "apt.conf.d/99-mine"), "utf8")).toMatch(/Retries "9"/);
       // Without sandbox trees the generated repositories are used.
       const plain = await debian.scriptSupport({ ...ctx, sandboxTrees: [], workDir: join(base, "work2") });
