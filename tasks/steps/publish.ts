@@ -2,9 +2,16 @@
 // output, checksum and manifest artifacts otherwise), runs post-output scripts on the staging directory,
 // then moves everything into OutputDirectory= with OutputMode= and the <Output> symlink. Its key covers
 // what it publishes and where; the build forces it when the published files have gone missing.
-import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { DeclaredInputs, Json, NodeId, TaskDefinition } from "../../engine/api.js";
+import type {
+  DeclaredInputs,
+  DepOutput,
+  Json,
+  NodeId,
+  TaskContext,
+  TaskDefinition,
+} from "../../engine/api.js";
 import { normalizeMtime } from "../../formats/mtime.js";
 import { outputNames } from "../../formats/naming.js";
 import { copyNspawnSettings } from "../../formats/nspawn.js";
@@ -48,9 +55,24 @@ function inputs(p: Params): DeclaredInputs {
   };
 }
 
+/**
+ * Format=directory: the merged image tree becomes `target`. When a previous output exists, start from
+ * hard links to it and let rsync replace what differs: rsync writes changed files to new inodes and
+ * renames them in, so the previous output stays intact until the final swap, and a one-file change
+ * costs a tree walk instead of a full copy.
+ */
+async function placeTree(ctx: TaskContext, tree: DepOutput, previous: string, target: string): Promise<void> {
+  const old = await lstat(previous).catch(() => undefined);
+  await withStackReadOnly(ctx, tree, async (root) => {
+    if (!old?.isDirectory()) return copyTree(root, target, ctx.signal);
+    await ctx.exec("cp", ["-al", previous, target]);
+    await ctx.exec("rsync", ["-aHAX", "--numeric-ids", "--delete", `${root}/`, `${target}/`]);
+  });
+}
+
 const task: TaskDefinition<Params> = {
   name: "publish",
-  version: 1,
+  version: 2,
   inputs,
   async run(ctx, p) {
     const names = outputNames(p.image);
@@ -59,8 +81,11 @@ const task: TaskDefinition<Params> = {
     const staging = await mkdtemp(join(p.outputDirectory, ".mkosi-staging-"));
     try {
       if (ctx.deps.tree) {
-        await withStackReadOnly(ctx, ctx.deps.tree, (root) =>
-          copyTree(root, join(staging, names.withFormat)),
+        await placeTree(
+          ctx,
+          ctx.deps.tree,
+          join(p.outputDirectory, names.withFormat),
+          join(staging, names.withFormat),
         );
         await normalizeMtime(join(staging, names.withFormat), p.image.SourceDateEpoch);
         await copyNspawnSettings(p.image.NSpawnSettings, staging, names.nspawn);

@@ -31,6 +31,8 @@ export const skeleton: Step<Params> = {
   name: "skeleton",
   task,
   layer: true,
-  wanted: (image) => image.SkeletonTrees.length > 0,
+  // Always planned: the bottom layer of every image, even an empty one, so later steps (scripts of a
+  // Distribution=custom image, say) always have an image below them.
+  wanted: () => true,
   params: ({ image, env, prev }) => ({ trees: image.SkeletonTrees, base: env.configDir, prev }),
 };
