@@ -52,5 +52,14 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   }
   const { runVerb } = await import("./verbs/index.js");
-  return runVerb(args.verb, { config, args });
+  try {
+    return await runVerb(args.verb, { config, args });
+  } catch (err) {
+    // Verbs report their own failures; anything reaching here is unexpected or bad input found late.
+    // Say it in one line; --debug shows where it came from.
+    const e = err as Error;
+    printError(e?.message ?? String(err));
+    if (args.debug && e?.stack) process.stderr.write(`${e.stack}\n`);
+    return 1;
+  }
 }
