@@ -62,6 +62,35 @@ function makeInputs(work: string): void {
   }
 }
 
+/** One node reading one tree of 10k files (100 directories of 100): time to fingerprint it unchanged. */
+function treeGraph(work: string): NodeSpec[] {
+  return [
+    {
+      id: "big",
+      task: task as TaskDefinition<unknown>,
+      params: { i: -1, tree: join(work, "bigtree"), deps: {} },
+    },
+  ];
+}
+
+function makeBigTree(work: string): void {
+  for (let d = 0; d < 100; d++) {
+    const dir = join(work, "bigtree", `d${d}`);
+    mkdirSync(dir, { recursive: true });
+    for (let f = 0; f < 100; f++) writeFileSync(join(dir, `f${f}`), `big ${d} ${f}\n`);
+  }
+}
+
+async function treeChild(work: string): Promise<void> {
+  const engine = await openEngine({ cacheDir: join(work, "cache") });
+  const t0 = performance.now();
+  const ex = await engine.explain(treeGraph(work));
+  const t1 = performance.now();
+  await engine.close();
+  if (ex[0]?.status !== "cached") throw new Error(`tree not cached: ${ex[0]?.status}`);
+  console.log(JSON.stringify({ treeExplainMs: t1 - t0 }));
+}
+
 async function child(work: string): Promise<void> {
   const t0 = performance.now();
   const c0 = process.cpuUsage();
@@ -88,8 +117,10 @@ async function child(work: string): Promise<void> {
 async function main(): Promise<void> {
   const work = resolve(process.argv[3] ?? join(process.cwd(), "bench/.work/engine-noop"));
   if (process.argv[2] === "child") return await child(work);
+  if (process.argv[2] === "tree-child") return await treeChild(work);
   execFileSync("rm", ["-rf", work]);
   makeInputs(work);
+  makeBigTree(work);
   // Warm: first run executes everything; wait out the racy window so the stat cache can be trusted.
   let engine = await openEngine({ cacheDir: join(work, "cache") });
   let r = await engine.run(graph(work));
@@ -98,6 +129,11 @@ async function main(): Promise<void> {
   await new Promise((res) => setTimeout(res, 2500));
   engine = await openEngine({ cacheDir: join(work, "cache") });
   r = await engine.run(graph(work));
+  await engine.run(treeGraph(work));
+  await engine.close();
+  await new Promise((res) => setTimeout(res, 2500));
+  engine = await openEngine({ cacheDir: join(work, "cache") });
+  await engine.run(treeGraph(work));
   await engine.close();
   const self = fileURLToPath(import.meta.url);
   const results: Record<string, number>[] = [];
@@ -110,6 +146,15 @@ async function main(): Promise<void> {
     return Math.round(v[Math.floor(v.length / 2)]! * 10) / 10;
   };
   console.log(`nodes=${NODES} files=${NODES * FILES_PER_NODE} (median of ${results.length} fresh processes)`);
+  const trees: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    const out = execFileSync(process.execPath, [self, "tree-child", work], { encoding: "utf8" });
+    trees.push((JSON.parse(out) as { treeExplainMs: number }).treeExplainMs);
+  }
+  trees.sort((a, b) => a - b);
+  console.log(
+    `one unchanged tree of 10k files, fresh process, explain(): median ${Math.round(trees[3]! * 10) / 10} ms`,
+  );
   for (const k of ["startupAndImportsMs", "openMs", "runMs", "openAndRunCpuMs", "totalSinceProcessStartMs"])
     console.log(`  ${k}: ${med(k)}`);
 }

@@ -163,6 +163,12 @@ export interface NodeExplanation {
   /** The chain down to the root cause(s): node ids from this node to the nodes whose own inputs changed. */
   rootCauses: { chain: NodeId[]; changes: InputChange[] }[];
   lastRun?: RunRecord;
+  /** Why a "will-run" (or "pending-deps") node runs, beyond `changes`: never ran; its inputs changed; same
+   * inputs as last time but the output is no longer in the cache (evicted, forgotten); its cache policy is
+   * "always"; forced by RunOptions.forceRun. (Additive, engine-filled.) */
+  reason?: "first-run" | "inputs-changed" | "not-in-cache" | "always" | "forced";
+  /** For "missing-input": what is missing (e.g. a dependency that is not part of the plan). */
+  problem?: string;
 }
 
 export interface RunRecord {
@@ -188,6 +194,8 @@ export interface PlannedNode {
 export type EngineEvent =
   | { type: "planned"; time: number; nodes: PlannedNode[] }
   | { type: "cached"; time: number; id: NodeId; key: string; digest: string; savedMs?: number }
+  /** `on`: a resource name (possibly with "(held by process N)"), or "process N building <key prefix>" when
+   * another process is producing the same key. */
   | { type: "waiting"; time: number; id: NodeId; on: string }
   | { type: "started"; time: number; id: NodeId; key: string; explanation: NodeExplanation }
   | { type: "progress"; time: number; id: NodeId; update: ProgressUpdate }

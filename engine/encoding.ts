@@ -93,8 +93,54 @@ function pathOf(stack: unknown[]): string {
   return p;
 }
 
+const MAX_DEPTH = 512;
+
+/** The hot path: string building without bookkeeping. Anything odd throws and the careful encoder below
+ * (which produces the same encoding) finds and names the problem. */
+function fast(v: unknown, depth: number): string {
+  switch (typeof v) {
+    case "string":
+      return `s${JSON.stringify(v)}`;
+    case "number":
+      if (!Number.isFinite(v)) throw new Bad("", []);
+      return `d${Object.is(v, -0) ? "0" : String(v)};`;
+    case "boolean":
+      return v ? "T" : "F";
+    case "object": {
+      if (v === null) return "N";
+      if (depth > MAX_DEPTH) throw new Bad("", []);
+      if (Array.isArray(v)) {
+        let s = `[${v.length}:`;
+        for (let i = 0; i < v.length; i++) s += fast(v[i], depth + 1);
+        return `${s}]`;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) throw new Bad("", []);
+      const rec = v as Record<string, unknown>;
+      const keys = Object.keys(rec);
+      if (keys.length > 1) keys.sort();
+      let n = 0;
+      let body = "";
+      for (const k of keys) {
+        const x = rec[k];
+        if (x === undefined) continue;
+        n++;
+        body += `${JSON.stringify(k)}=${fast(x, depth + 1)}`;
+      }
+      return `{${n}:${body}}`;
+    }
+    default:
+      throw new Bad("", []);
+  }
+}
+
 /** Canonical string encoding of plain JSON data. */
 export function canonical(value: unknown): string {
+  try {
+    return fast(value, 0);
+  } catch (e) {
+    if (!(e instanceof Bad)) throw e;
+  }
   const out: string[] = [];
   try {
     encodeInto(value, out, []);
@@ -102,7 +148,7 @@ export function canonical(value: unknown): string {
     if (e instanceof Bad) throw new EncodingError(e.what, pathOf(e.at));
     throw e;
   }
-  return out.join("");
+  throw new EncodingError(`nested deeper than ${MAX_DEPTH} levels`, "");
 }
 
 export function sha256(data: string | Uint8Array): string {

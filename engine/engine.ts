@@ -71,6 +71,15 @@ interface PlanNode {
   partial?: PartialSignature;
   key?: string;
   output?: DepOutput;
+  /** Speculative keying done while the stat scan runs (see speculate()). */
+  guess?: Guess;
+}
+
+interface Guess {
+  partial: PartialSignature;
+  key: string;
+  out: (DepOutput & { durationMs: number }) | undefined;
+  last: LastRecord | undefined;
 }
 
 class Plan {
@@ -78,13 +87,11 @@ class Plan {
   order: PlanNode[] = [];
 }
 
-/** Reason a node will run, beyond its changes. Added to the explanation (additive to the contract). */
-export type RunReason = "first-run" | "inputs-changed" | "not-in-cache" | "always" | "forced";
+/** Reason a node will run, beyond its changes (NodeExplanation.reason). */
+export type RunReason = NonNullable<NodeExplanation["reason"]>;
 
-export interface EngineExplanation extends NodeExplanation {
-  reason?: RunReason;
-  problem?: string;
-}
+/** Kept for compatibility: the explanation fields are all in NodeExplanation now. */
+export type EngineExplanation = NodeExplanation;
 
 function now(): number {
   return Date.now();
@@ -224,10 +231,10 @@ export class EngineImpl implements Engine {
   }
 
   /** Start fingerprinting every declared path of the plan at once (one stat walk for all trees). */
-  private prefetchPaths(plan: Plan): void {
+  private prefetchPaths(plan: Plan): Promise<void> {
     const all: (PathInput | string | null)[] = [];
     for (const n of plan.order) for (const p of Object.values(n.inputs?.paths ?? {})) all.push(p);
-    this.fp.prefetch(all).catch(() => undefined); // errors surface where a node awaits its path
+    return this.fp.prefetch(all).catch(() => undefined); // errors surface where a node awaits its path
   }
 
   /** Signature of a node's own inputs; dependencies filled from resolved outputs (others pending). */
@@ -248,7 +255,57 @@ export class EngineImpl implements Engine {
     );
   }
 
-  private buildSignature(n: PlanNode, plan: Plan, labels: string[], fps: PathSig[]): PartialSignature {
+  /** While the stat scan runs in other processes, key every node assuming its declared paths are unchanged
+   * (their last recorded fingerprints) and look its output up. Pure reads, no decisions: keying proper takes
+   * a guess only when the real fingerprints and dependency outputs turn out equal to the guessed ones. */
+  private speculate(plan: Plan): void {
+    for (const n of plan.order) {
+      if (n.problem || !n.inputs) continue;
+      const labels = Object.keys(n.inputs.paths ?? {});
+      const fps: PathSig[] = [];
+      for (const l of labels) {
+        const v = this.fp.speculate(n.inputs.paths![l]!);
+        if (!v) break;
+        fps.push(v);
+      }
+      if (fps.length !== labels.length) continue;
+      if (!n.deps.every(([, dep]) => plan.nodes.get(dep)?.guess?.out)) continue;
+      try {
+        const partial = this.buildSignature(n, plan, labels, fps, (dep) => plan.nodes.get(dep)?.guess?.out);
+        const key = this.keyOf(partial.sig);
+        const out = n.spec.task.cache === "always" ? undefined : this.cachedOutput(n.id, key);
+        n.guess = { partial, key, out, last: this.store.getLast(n.id) };
+      } catch {
+        /* keying proper reports it */
+      }
+    }
+  }
+
+  /** The guess, if the node's real inputs are those it assumed. */
+  private confirmGuess(n: PlanNode, plan: Plan): Guess | undefined {
+    const g = n.guess;
+    if (!g) return undefined;
+    const paths = n.inputs!.paths ?? {};
+    for (const l of Object.keys(paths)) {
+      const v = this.fp.peek(paths[l]!);
+      if (!v || v.fp !== g.partial.sig.paths[l]?.fp || v.path !== g.partial.sig.paths[l]?.path)
+        return undefined;
+    }
+    for (const [label, dep] of n.deps) {
+      const o = plan.nodes.get(dep)?.output;
+      const d = g.partial.sig.deps[label];
+      if (!o || !d || o.digest !== d.digest || o.key !== d.key) return undefined;
+    }
+    return g;
+  }
+
+  private buildSignature(
+    n: PlanNode,
+    plan: Plan,
+    labels: string[],
+    fps: PathSig[],
+    outputOf: (dep: NodeId) => DepOutput | undefined = (dep) => plan.nodes.get(dep)?.output,
+  ): PartialSignature {
     const inputs = n.inputs!;
     const values: Record<string, Json> = {};
     for (const [k, v] of Object.entries(inputs.values ?? {})) {
@@ -268,8 +325,8 @@ export class EngineImpl implements Engine {
     for (const [k, v] of Object.entries(inputs.env ?? {})) if (v !== undefined) sig.env[k] = String(v);
     const pending: Record<string, NodeId> = {};
     for (const [label, dep] of n.deps) {
-      const d = plan.nodes.get(dep);
-      if (d?.output) sig.deps[label] = { id: dep, key: d.output.key, digest: d.output.digest };
+      const o = outputOf(dep);
+      if (o) sig.deps[label] = { id: dep, key: o.key, digest: o.digest };
       else pending[label] = dep;
     }
     return { sig, pending };
@@ -352,7 +409,7 @@ export class EngineImpl implements Engine {
     this.fp.reset();
     this.listing = undefined;
     const { plan } = this.plan(specs);
-    this.prefetchPaths(plan);
+    await this.prefetchPaths(plan); // then every signature below is built synchronously
     const causes = new CauseFinder(this.store, (id) => plan.nodes.get(id)?.partial);
     const result = new Map<NodeId, EngineExplanation>();
     const stat = new Map<NodeId, NodeExplanation["status"]>();
@@ -418,7 +475,8 @@ export class EngineImpl implements Engine {
     this.fp.reset();
     this.listing = undefined;
     const { plan } = this.plan(specs, options.targets);
-    this.prefetchPaths(plan);
+    void this.prefetchPaths(plan);
+    this.speculate(plan);
     const outer = options.signal;
     const abort = new AbortController();
     const onOuterAbort = () => abort.abort(outer?.reason);
@@ -553,6 +611,8 @@ export class EngineImpl implements Engine {
           logTail: [],
           logFile: logFile(),
         });
+      const g = this.confirmGuess(n, plan);
+      if (g) return keyed(n, g.partial, g);
       let sig: PartialSignature | Promise<PartialSignature>;
       try {
         sig = this.signature(n, plan);
@@ -571,12 +631,12 @@ export class EngineImpl implements Engine {
       }
     };
 
-    const keyed = async (n: PlanNode, sig: PartialSignature) => {
+    const keyed = async (n: PlanNode, sig: PartialSignature, guess?: Guess) => {
       if (signal.aborted) return cancel(n);
       const logFile = () => this.logFileOf(n.id);
       try {
         n.partial = sig;
-        n.key = this.keyOf(sig.sig);
+        n.key = guess ? guess.key : this.keyOf(sig.sig);
       } catch (err) {
         return fail(n, {
           message: `cannot compute inputs: ${(err as Error).message}`,
@@ -584,11 +644,11 @@ export class EngineImpl implements Engine {
           logFile: logFile(),
         });
       }
-      const hist = this.store.getLast(n.id);
+      const hist = guess ? guess.last : this.store.getLast(n.id);
       const isForced = forced.has(n.id);
       const always = n.spec.task.cache === "always";
       if (!isForced && !always) {
-        const out = this.cachedOutput(n.id, n.key);
+        const out = guess ? guess.out : this.cachedOutput(n.id, n.key);
         if (out) return markCached(n, out, hist);
         const inProgress = producing.get(n.key);
         if (inProgress) {

@@ -286,6 +286,19 @@ export class Fingerprinter {
     return this.done.get(key ?? this.normalize(input).memoKey);
   }
 
+  /** What the fingerprint of a declared path was when last computed, if recorded (a guess, not a fact). */
+  speculate(input: PathInput | string | null): PathSig | undefined {
+    const known = this.peek(input);
+    if (known || input === null) return known;
+    const r = this.normalize(input);
+    const rec = this.store.getRoot(r.rootKey);
+    if (rec && rec.path === r.path && rec.exclude === r.exclude.join("\0")) return this.sigOf(r, rec.fp);
+    const st = this.store.getStat(this.xx.h64ToString(r.path));
+    if (st && st.path === r.path && r.exclude.length === 0 && st.fp.startsWith("f "))
+      return this.sigOf(r, st.fp);
+    return undefined;
+  }
+
   /** Fingerprint of a declared path, memoized per invocation. */
   path(input: PathInput | string | null): Promise<PathSig> {
     if (input === null) return Promise.resolve(NONE);

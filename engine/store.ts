@@ -109,6 +109,24 @@ export interface RootRecord {
   fp: string;
 }
 
+function isOutputRecord(v: unknown): v is OutputRecord {
+  const r = v as OutputRecord;
+  return (
+    typeof r === "object" &&
+    r !== null &&
+    typeof r.digest === "string" &&
+    typeof r.tree === "string" &&
+    r.meta !== undefined &&
+    Array.isArray(r.retain) &&
+    r.retain.every((k) => typeof k === "string") &&
+    typeof r.bytes === "number" &&
+    typeof r.durationMs === "number" &&
+    typeof r.createdAt === "number" &&
+    typeof r.nodeId === "string" &&
+    typeof r.task === "string"
+  );
+}
+
 function isStatRecord(v: unknown): v is StatRecord {
   const r = v as StatRecord;
   return (
@@ -179,11 +197,10 @@ export class Store {
     return r.success ? (r.data as SignatureRecord) : undefined;
   }
 
+  /** Hot path (every node of every build): a hand-written check equivalent to outputSchema. */
   getOutput(key: string): OutputRecord | undefined {
     const v = this.out.get(key);
-    if (v === undefined) return undefined;
-    const r = outputSchema.safeParse(v);
-    return r.success ? r.data : undefined;
+    return isOutputRecord(v) ? v : undefined;
   }
 
   getHistory(id: string): HistoryRecord | undefined {
@@ -196,11 +213,18 @@ export class Store {
   /** Manifests written but maybe not committed yet (lmdb-js writes are asynchronous). */
   readonly pendingDirs = new Map<string, DirManifest>();
 
+  /** Hot path: a hand-written check equivalent to lastSchema. */
   getLast(id: string): LastRecord | undefined {
-    const v = this.last.get(id);
-    if (v === undefined) return undefined;
-    const r = lastSchema.safeParse(v);
-    return r.success ? r.data : undefined;
+    const v = this.last.get(id) as LastRecord | undefined;
+    if (
+      typeof v === "object" &&
+      v !== null &&
+      typeof v.key === "string" &&
+      typeof v.digest === "string" &&
+      (v.used === undefined || typeof v.used === "number")
+    )
+      return v;
+    return undefined;
   }
 
   getDir(digest: string): DirManifest | undefined {

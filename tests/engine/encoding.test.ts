@@ -65,3 +65,20 @@ describe("canonical encoding", () => {
     expect(canonical({ a: shared, b: shared })).toBe(canonical({ a: { x: 1 }, b: { x: 1 } }));
   });
 });
+
+describe("canonical encoding, fast and careful paths", () => {
+  it("agree on the encoding", async () => {
+    const { canonical: c } = await import("../../engine/encoding.js");
+    const v = {
+      z: [1, -0, 2.5, 1e21, "x\u2028\ud800"],
+      a: { b: null, c: true, d: false, e: {} },
+      u: undefined,
+    };
+    expect(c(v)).toBe('{2:"a"={4:"b"=N"c"=T"d"=F"e"={0:}}"z"=[5:d1;d0;d2.5;d1e+21;s"x\u2028\\ud800"]}');
+  });
+  it("rejects absurd nesting", () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 600; i++) deep = [deep];
+    expect(() => canonical(deep)).toThrow(/nested deeper/);
+  });
+});
