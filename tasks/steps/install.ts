@@ -23,6 +23,9 @@ interface Params {
   packageCacheDir: string;
   metadata: NodeId;
   prev: NodeId | undefined;
+  /** CacheOnly=always: install from the package cache only (no network); not part of the key, since a
+   * successful install is the same either way. */
+  offline: boolean;
   /** build nodes of Dependencies= images: their $PACKAGEDIR output joins the local repository. */
   dependencyBuilds: NodeId[];
 }
@@ -74,8 +77,9 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
         localRepository: await localRepository(ctx, p),
       });
       return withLayer(ctx, ctx.deps.image, async ({ root }) => {
-        if (bootstrap) await distribution.bootstrap(pm, root, { extraPackages: p.packages });
-        else if (p.packages.length > 0) await distribution.install(pm, root, p.packages);
+        const network = !p.offline;
+        if (bootstrap) await distribution.bootstrap(pm, root, { extraPackages: p.packages, network });
+        else if (p.packages.length > 0) await distribution.install(pm, root, p.packages, { network });
         return undefined;
       });
     },
@@ -98,6 +102,7 @@ function params(
     packageCacheDir: env.packageCacheDir,
     metadata: nodes.metadata,
     prev,
+    offline: image.CacheOnly === "always",
     dependencyBuilds,
   };
 }
