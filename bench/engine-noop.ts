@@ -137,15 +137,21 @@ async function main(): Promise<void> {
   await engine.close();
   const self = fileURLToPath(import.meta.url);
   const results: Record<string, number>[] = [];
-  for (let i = 0; i < 7; i++) {
+  for (let i = 0; i < 11; i++) {
     const out = execFileSync(process.execPath, [self, "child", work], { encoding: "utf8" });
     results.push(JSON.parse(out) as Record<string, number>);
   }
-  const med = (k: string) => {
+  const stat = (k: string) => {
     const v = results.map((r) => r[k]!).sort((a, b) => a - b);
-    return Math.round(v[Math.floor(v.length / 2)]! * 10) / 10;
+    const r1 = (x: number) => Math.round(x * 10) / 10;
+    return `median ${r1(v[Math.floor(v.length / 2)]!)}, min ${r1(v[0]!)}`;
   };
-  console.log(`nodes=${NODES} files=${NODES * FILES_PER_NODE} (median of ${results.length} fresh processes)`);
+  const { loadavg } = await import("node:os");
+  console.log(
+    `nodes=${NODES} files=${NODES * FILES_PER_NODE}, ${results.length} fresh processes, load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}`,
+  );
   const trees: number[] = [];
   for (let i = 0; i < 7; i++) {
     const out = execFileSync(process.execPath, [self, "tree-child", work], { encoding: "utf8" });
@@ -156,7 +162,7 @@ async function main(): Promise<void> {
     `one unchanged tree of 10k files, fresh process, explain(): median ${Math.round(trees[3]! * 10) / 10} ms`,
   );
   for (const k of ["startupAndImportsMs", "openMs", "runMs", "openAndRunCpuMs", "totalSinceProcessStartMs"])
-    console.log(`  ${k}: ${med(k)}`);
+    console.log(`  ${k}: ${stat(k)}`);
 }
 
 await main();
