@@ -189,3 +189,85 @@ describe("fingerprints", () => {
     expect(v).toContain(createHash("sha256").update(big).digest("hex"));
   });
 });
+
+describe("stat scan", () => {
+  let dir: string;
+  let store: Store;
+  beforeAll(async () => {
+    dir = await tempDir();
+    store = new Store(join(dir, "index"));
+  });
+  afterAll(async () => {
+    await store.close();
+    await cleanup(dir);
+  });
+
+  it("answers an unchanged 10k-file tree from one record, quickly", async () => {
+    const tree = join(dir, "big");
+    for (let d = 0; d < 100; d++) {
+      await mkdir(join(tree, `d${d}`), { recursive: true });
+      await Promise.all(
+        Array.from({ length: 100 }, (_, f) => writeFile(join(tree, `d${d}`, `f${f}`), `${d}/${f}`)),
+      );
+    }
+    await sleep(20);
+    const fp = new Fingerprinter(store, await xxhash(), 0);
+    const first = await fp.path(tree);
+    await fp.flush();
+    expect(fp.stats.hashedFiles).toBe(10_000);
+    const times: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      fp.reset();
+      const t0 = performance.now();
+      const again = await fp.path(tree);
+      times.push(performance.now() - t0);
+      expect(again.fp).toBe(first.fp);
+    }
+    expect(fp.stats.fastHits).toBe(3);
+    expect(fp.stats.hashedFiles).toBe(10_000);
+    // The target is well under 100 ms on an idle machine; the bound here tolerates a loaded CI box.
+    expect(Math.min(...times)).toBeLessThan(1000);
+  });
+
+  it("the walk in JS (when find is unavailable) agrees with find and sees changes", async () => {
+    const tree = join(dir, "small");
+    await mkdir(join(tree, "a/b"), { recursive: true });
+    await writeFile(join(tree, "a/b/c"), "c");
+    await writeFile(join(tree, "x"), "x");
+    await sleep(20);
+    const withFind = new Fingerprinter(store, await xxhash(), 0);
+    const noFind = new Fingerprinter(store, await xxhash(), 0);
+    (noFind as unknown as { findMissing: boolean }).findMissing = true;
+    const a = await withFind.path(tree);
+    await withFind.flush();
+    const b = await noFind.path(tree);
+    await noFind.flush();
+    expect(b.fp).toBe(a.fp);
+    noFind.reset();
+    expect((await noFind.path(tree)).fp).toBe(a.fp);
+    expect(noFind.stats.fastHits).toBe(1);
+    await writeFile(join(tree, "a/b/c"), "C");
+    await sleep(20);
+    noFind.reset();
+    expect((await noFind.path(tree)).fp).not.toBe(a.fp);
+  });
+
+  it("follows a declared path that is a symlink, and excludes below it", async () => {
+    const real = join(dir, "real");
+    await mkdir(join(real, "build"), { recursive: true });
+    await writeFile(join(real, "src"), "s");
+    await writeFile(join(real, "build/out"), "o");
+    await symlink(real, join(dir, "link"));
+    await sleep(20);
+    const fp = new Fingerprinter(store, await xxhash(), 0);
+    const viaLink = await fp.path({ path: join(dir, "link"), exclude: ["build"] });
+    const direct = await fp.path({ path: real, exclude: ["build"] });
+    expect(viaLink.fp).toBe(direct.fp);
+    expect(viaLink.fp).toMatch(/^D /);
+    await fp.flush();
+    await writeFile(join(real, "build/out"), "changed");
+    await sleep(20);
+    fp.reset();
+    expect((await fp.path({ path: join(dir, "link"), exclude: ["build"] })).fp).toBe(viaLink.fp);
+  });
+});
