@@ -34,7 +34,7 @@ import { CauseFinder, diffSignatures, type PartialSignature } from "./explain.js
 import { Fingerprinter } from "./fingerprint.js";
 import { removeTree } from "./fsutil.js";
 import { Coordinator } from "./locks.js";
-import { isAlive, makeOwner, processStartTime } from "./proc.js";
+import { isAlive, makeOwner, processStartTime, retireOwner } from "./proc.js";
 import {
   HISTORY_KEYS,
   HISTORY_RUNS,
@@ -1254,6 +1254,7 @@ export class EngineImpl implements Engine {
     await this.fp.flush();
     await Promise.all(this.background);
     this.coord.releaseAll();
+    retireOwner(this.coord.owner);
     await this.store.close();
   }
 }

@@ -26,14 +26,22 @@ export function processStartTime(pid: number): string | undefined {
 const host = hostname();
 const selfStart = processStartTime(process.pid) ?? "0";
 
+/** Tokens of the engines open in this process: a record of this process with another token is stale. */
+const liveTokens = new Set<string>();
+
 export function makeOwner(token: string): Owner {
+  liveTokens.add(token);
   return { pid: process.pid, start: selfStart, host, token };
+}
+
+export function retireOwner(owner: Owner): void {
+  liveTokens.delete(owner.token);
 }
 
 /** True unless the owner is a process of this host that is certainly gone. */
 export function isAlive(owner: Owner): boolean {
   if (owner.host !== host) return true;
-  if (owner.pid === process.pid) return owner.start === selfStart;
+  if (owner.pid === process.pid && owner.start === selfStart) return liveTokens.has(owner.token);
   const start = processStartTime(owner.pid);
   return start !== undefined && start === owner.start;
 }

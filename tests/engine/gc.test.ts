@@ -127,6 +127,25 @@ describe("artifact store and gc", () => {
     expect(again.ran).toEqual(["b"]);
   });
 
+  it("takes over claims of a dead engine, even one of this very process", async () => {
+    engine = await openEngine({ cacheDir: join(dir, "cache") });
+    const r = await engine.run([blob("a", 10)]);
+    const key = r.outputs.a!.key;
+    await engine.forget(["a"]);
+    const { hostname } = await import("node:os");
+    const { processStartTime } = await import("../../engine/proc.js");
+    await engine.store.inflight.put(key, {
+      pid: process.pid,
+      start: processStartTime(process.pid)!,
+      host: hostname(),
+      token: "an-engine-that-is-gone",
+    });
+    const events: string[] = [];
+    const again = await engine.run([blob("a", 10)], { onEvent: (e) => events.push(e.type) });
+    expect(again.ran).toEqual(["a"]);
+    expect(events).not.toContain("waiting");
+  });
+
   it("a corrupt record is not trusted", async () => {
     engine = await openEngine({ cacheDir: join(dir, "cache") });
     const r = await engine.run([blob("a", 10)]);
