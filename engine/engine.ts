@@ -372,7 +372,9 @@ export class EngineImpl implements Engine {
     const hist = this.store.getHistory(n.id);
     const lastRunRec = hist?.runs[hist.runs.length - 1];
     const lastKey = last?.key;
-    const oldSig = lastKey ? this.store.getSignature(lastKey) : undefined;
+    const needsOld =
+      lastKey !== undefined && (lastKey !== n.key || status === "will-run" || status === "pending-deps");
+    const oldSig = needsOld ? this.store.getSignature(lastKey) : undefined;
     let changes: InputChange[] = [];
     if (oldSig && n.partial && lastKey !== n.key) changes = diffSignatures(this.store, oldSig, n.partial);
     const firstRun = last === undefined;
@@ -409,21 +411,29 @@ export class EngineImpl implements Engine {
     this.fp.reset();
     this.listing = undefined;
     const { plan } = this.plan(specs);
-    await this.prefetchPaths(plan); // then every signature below is built synchronously
+    const scanned = this.prefetchPaths(plan);
+    this.speculate(plan); // while the stat scan runs
+    await scanned; // then every signature below is built synchronously
     const causes = new CauseFinder(this.store, (id) => plan.nodes.get(id)?.partial);
     const result = new Map<NodeId, EngineExplanation>();
     const stat = new Map<NodeId, NodeExplanation["status"]>();
     for (const n of plan.order) {
-      const hist = this.store.getLast(n.id);
+      const guess = this.confirmGuess(n, plan);
+      const hist = guess ? guess.last : this.store.getLast(n.id);
       if (n.problem) {
         stat.set(n.id, "missing-input");
         result.set(n.id, this.explanation(n, causes, "missing-input", hist, undefined, []));
         continue;
       }
       try {
-        n.partial = await this.signature(n, plan);
-        if (Object.keys(n.partial.pending).length === 0) n.key = this.keyOf(n.partial.sig);
-        else this.keyOf({ ...n.partial.sig, deps: {} }); // validates the values
+        if (guess) {
+          n.partial = guess.partial;
+          n.key = guess.key;
+        } else {
+          n.partial = await this.signature(n, plan);
+          if (Object.keys(n.partial.pending).length === 0) n.key = this.keyOf(n.partial.sig);
+          else this.keyOf({ ...n.partial.sig, deps: {} }); // validates the values
+        }
       } catch (err) {
         n.problem = (err as Error).message;
         stat.set(n.id, "missing-input");
@@ -444,7 +454,8 @@ export class EngineImpl implements Engine {
         continue;
       }
       n.key ??= this.keyOf(n.partial.sig);
-      const out = n.spec.task.cache === "always" ? undefined : this.cachedOutput(n.id, n.key);
+      const out =
+        n.spec.task.cache === "always" ? undefined : guess ? guess.out : this.cachedOutput(n.id, n.key);
       if (out) {
         n.output = { id: out.id, key: out.key, digest: out.digest, dir: out.dir, meta: out.meta };
         stat.set(n.id, "cached");

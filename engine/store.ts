@@ -203,11 +203,25 @@ export class Store {
     return isOutputRecord(v) ? v : undefined;
   }
 
+  /** Read by explain for every node: a hand-written check equivalent to historySchema. */
   getHistory(id: string): HistoryRecord | undefined {
-    const v = this.hist.get(id);
-    if (v === undefined) return undefined;
-    const r = historySchema.safeParse(v);
-    return r.success ? r.data : undefined;
+    const v = this.hist.get(id) as HistoryRecord | undefined;
+    if (typeof v !== "object" || v === null || !Array.isArray(v.runs) || !Array.isArray(v.keys))
+      return undefined;
+    for (const r of v.runs) {
+      if (
+        typeof r !== "object" ||
+        r === null ||
+        typeof r.key !== "string" ||
+        typeof r.digest !== "string" ||
+        typeof r.durationMs !== "number" ||
+        typeof r.bytes !== "number" ||
+        typeof r.finishedAt !== "number"
+      )
+        return undefined;
+    }
+    if (!v.keys.every((k) => typeof k === "string")) return undefined;
+    return v;
   }
 
   /** Manifests written but maybe not committed yet (lmdb-js writes are asynchronous). */
