@@ -262,8 +262,19 @@ export class Fingerprinter {
     private racyMs = RACY_MS,
   ) {}
 
+  /** Per-path records read in this invocation (speculation and the scan both need them). */
+  private rootRecs = new Map<string, RootRecord | undefined>();
+
+  private rootRecord(r: Root): RootRecord | undefined {
+    if (this.rootRecs.has(r.rootKey)) return this.rootRecs.get(r.rootKey);
+    const rec = this.store.getRoot(r.rootKey);
+    this.rootRecs.set(r.rootKey, rec);
+    return rec;
+  }
+
   /** Forget per-invocation memoized results (call at the start of each plan). */
   reset(): void {
+    this.rootRecs.clear();
     this.memo.clear();
     this.done.clear();
   }
@@ -291,7 +302,7 @@ export class Fingerprinter {
     const known = this.peek(input);
     if (known || input === null) return known;
     const r = this.normalize(input);
-    const rec = this.store.getRoot(r.rootKey);
+    const rec = this.rootRecord(r);
     if (rec && rec.path === r.path && rec.exclude === r.exclude.join("\0")) return this.sigOf(r, rec.fp);
     const st = this.store.getStat(this.xx.h64ToString(r.path));
     if (st && st.path === r.path && r.exclude.length === 0 && st.fp.startsWith("f "))
@@ -352,7 +363,7 @@ export class Fingerprinter {
         const real = resolved.get(r)!;
         const p = scan.then(async (sc) => {
           const h = sc.hashes.get(r.memoKey);
-          const rec = this.store.getRoot(r.rootKey);
+          const rec = this.rootRecord(r);
           if (h && rec && rec.path === r.path && rec.exclude === r.exclude.join("\0") && rec.statHash === h) {
             this.stats.fastHits++;
             return this.sigOf(r, rec.fp);
