@@ -1,6 +1,7 @@
 // Declared inputs shared by every step that runs user scripts: the scripts' content, the build sources
 // they see at /work/src, environment files, the environment they get, and $MKOSI_CONFIG.
 
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Json, PathInput } from "../engine/api.js";
 import { outputNames } from "../formats/naming.js";
@@ -33,6 +34,15 @@ export function stableConfigJson(configJson: string): Json {
   return object;
 }
 
+/** Top-level entries of a configuration directory that belong to mkosi: `mkosi`, `mkosi.*`. */
+function configEntries(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((name) => name === "mkosi" || name.startsWith("mkosi."));
+  } catch {
+    return [];
+  }
+}
+
 /** Paths that live inside a build source but are mkosi's own state or products, not sources: caches,
  * the build directory, and the outputs (which default to the configuration directory). */
 export function sourceExcludes(image: ImageView, env: PlanEnv, source: string): string[] {
@@ -56,6 +66,12 @@ export function sourceExcludes(image: ImageView, env: PlanEnv, source: string): 
     ].map((name) => join(env.configDir, name)),
   ];
   const excludes = new Set<string>();
+  // The configuration itself (mkosi.conf, mkosi.extra/, mkosi.build, ...): each part is an input of the
+  // steps that use it through its setting, so editing mkosi.extra/ must not look like a source change to
+  // the prepare and build scripts.
+  if (source === env.configDir) {
+    for (const entry of configEntries(source)) excludes.add(entry);
+  }
   for (const path of own) {
     if (path?.startsWith(`${source}/`)) excludes.add(path.slice(source.length + 1));
   }

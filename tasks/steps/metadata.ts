@@ -2,6 +2,8 @@
 // repositories. When it reruns is decided by CacheOnly= (see tasks/build.ts): a no-op rebuild never
 // refreshes it.
 
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
 import { type DistroConfig, getDistribution } from "../../distros/index.js";
 import type { TaskDefinition } from "../../engine/api.js";
 import type { ConfigTree } from "../image.js";
@@ -21,7 +23,7 @@ interface Params {
 
 const task: TaskDefinition<Params> = {
   name: "metadata",
-  version: 1,
+  version: 2,
   inputs: (p) => ({
     values: { ...repositoryInputs(p.config), SandboxTreeLinks: p.sandboxLinks },
     paths: treeInputs(p.base, "SandboxTrees", p.sandboxTrees),
@@ -35,6 +37,9 @@ const task: TaskDefinition<Params> = {
         sandboxTrees: p.sandboxTrees,
       }),
     );
+    // apt's binary source cache records when it was generated: keep the artifact (and so the digest
+    // downstream keys depend on) a function of the repositories' content only.
+    await rm(join(ctx.out, "cache", "srcpkgcache.bin"), { force: true });
     return undefined;
   },
 };

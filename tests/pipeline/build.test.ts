@@ -123,10 +123,20 @@ describe("bookworm image", () => {
   it("runs a command in the image with systemd-nspawn", () => {
     const result = spawnSync(
       "systemd-nspawn",
-      ["--quiet", "--register=no", "--keep-unit", "--pipe", "-D", image, "/bin/cat", "/etc/motd"],
+      [
+        "--quiet",
+        "--register=no",
+        "--keep-unit",
+        "--timezone=off",
+        "--pipe",
+        "-D",
+        image,
+        "/bin/cat",
+        "/etc/motd",
+      ],
       { encoding: "utf8", timeout: 60_000 },
     );
-    expect(result.stderr).not.toMatch(/Failed/);
+    expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toBe("extra motd\n");
   });
 
@@ -141,8 +151,11 @@ describe("bookworm image", () => {
     for (const format of ["tar", "cpio"]) {
       const run = await runMkosi(["--json", `--format=${format}`, "build"], { cwd: dir, env: env() });
       expect(run.code, run.stderr).toBe(0);
-      // The image tree is cached: only the format-dependent steps run.
-      expect(run.ran.sort()).toEqual(["main/manifest", "main/output", "main/publish"]);
+      // The installed image is reused; the scripts rerun because $MKOSI_CONFIG (which they may read)
+      // names the format, and the output steps run for the new format.
+      for (const cached of ["main/skeleton", "main/bootstrap", "main/packages"])
+        expect(run.ran).not.toContain(cached);
+      expect(run.ran).toEqual(expect.arrayContaining(["main/output", "main/manifest", "main/publish"]));
       const archive = join(dir, `pipeline_1.0.${format}.zst`);
       expect(existsSync(archive)).toBe(true);
       const list =
