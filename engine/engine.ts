@@ -125,6 +125,7 @@ export class EngineImpl implements Engine {
   private protectedKeys = new Map<string, number>();
   private totalBytes: number | undefined;
   private background: Promise<unknown>[] = [];
+  private producing = new Map<string, Promise<DepOutput | undefined>>();
 
   constructor(
     readonly cacheDir: string,
@@ -507,8 +508,8 @@ export class EngineImpl implements Engine {
     const summary: RunSummary = { ok: true, outputs: {}, failures: {}, ran: [], cached: [], skipped: [] };
     let savedMs = 0;
     const causes = new CauseFinder(this.store, (id) => plan.nodes.get(id)?.partial);
-    /** Keys being produced in this invocation: identical nodes run once. */
-    const producing = new Map<string, Promise<DepOutput | undefined>>();
+    /** Keys being produced by this engine (this and concurrent runs): identical nodes run once. */
+    const producing = this.producing;
     const produced = new Map<PlanNode, (o: DepOutput | undefined) => void>();
     const histWrites: Promise<unknown>[] = [];
     const usedKeys: string[] = [];
@@ -678,7 +679,13 @@ export class EngineImpl implements Engine {
       const p = new Promise<DepOutput | undefined>((r) => {
         resolveP = r;
       });
-      if (!producing.has(n.key)) producing.set(n.key, p);
+      if (!producing.has(n.key)) {
+        const k = n.key;
+        producing.set(k, p);
+        void p.then(() => {
+          if (producing.get(k) === p) producing.delete(k);
+        });
+      }
       produced.set(n, resolveP);
       n.state = "queued";
       queue.push(n);

@@ -372,3 +372,26 @@ describe("scheduler", () => {
     expect(c2.events.map((e) => e.type)).toEqual(["planned", "cached", "done"]);
   });
 });
+
+describe("one engine, two concurrent runs", () => {
+  it("runs a key shared by both once", async () => {
+    const dir = await tempDir();
+    const engine = await openEngine({ cacheDir: join(dir, "cache") });
+    let runs = 0;
+    const t = fnTask("shared");
+    const p: FnParams = {
+      inputs: { values: { v: 1 } },
+      run: async () => {
+        runs++;
+        await sleep(100);
+        return undefined;
+      },
+    };
+    const [a, b] = await Promise.all([engine.run([node("x/one", t, p)]), engine.run([node("y/one", t, p)])]);
+    await engine.close();
+    await cleanup(dir);
+    expect(a.ok && b.ok).toBe(true);
+    expect(runs).toBe(1);
+    expect([...a.cached, ...b.cached].length).toBe(1);
+  });
+});
