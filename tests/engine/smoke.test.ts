@@ -50,7 +50,6 @@ describe("smoke", () => {
     await writeFile(join(src, "a"), "world");
     const ex = await engine.explain(nodes());
     expect(ex.map((e) => e.status)).toEqual(["will-run", "pending-deps"]);
-    console.log(JSON.stringify(ex, null, 1));
     const r3 = await engine.run(nodes());
     expect(r3.ran.sort()).toEqual(["a", "b"]);
   });
