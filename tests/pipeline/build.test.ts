@@ -1,7 +1,7 @@
 // Real builds of a small Debian bookworm image through `bin/mkosi`: content of the directory image, a
 // command run in it with systemd-nspawn, and the tar and cpio formats reusing every cached step.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { makeTree, PACKAGE_CACHE, runMkosi } from "./harness.js";
@@ -170,8 +170,8 @@ describe("bookworm image", () => {
             });
       expect(list).toMatch(/(^|\n)(\.\/)?etc\/motd\n/);
       expect(list).toMatch(/(^|\n)(\.\/)?usr\/share\/pipeline\/built\n/);
-      // <Output> is still the directory image from the first build: never replaced by the symlink.
-      expect(lstatSync(join(dir, "pipeline_1.0")).isDirectory()).toBe(true);
+      // <Output> now names the archive (the earlier directory output of this image was replaced).
+      expect(readlinkSync(join(dir, "pipeline_1.0"))).toBe(`pipeline_1.0.${format}.zst`);
     }
   }, 300_000);
 });
