@@ -55,6 +55,7 @@ async function removeMachineState(root: string, p: Params): Promise<void> {
 /** Remove globs relative to the image root, with bash's globbing (`**` included). */
 async function removeFiles(ctx: TaskContext, root: string, patterns: string[]): Promise<void> {
   if (patterns.length === 0) return;
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
   const script = 'cd "$1" && shift && shopt -s globstar nullglob dotglob && for p; do rm -rf -- ${p#/}; done';
   await ctx.exec("bash", ["-c", script, "bash", root, ...patterns]);
 }

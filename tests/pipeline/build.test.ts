@@ -71,6 +71,8 @@ describe("bookworm image", () => {
         join(image, "var/lib/dpkg"),
         "-W",
         "-f",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format syntax
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format syntax
         "${Package} ${db:Status-Status}\\n",
         "systemd",
         "udev",
