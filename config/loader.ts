@@ -365,7 +365,8 @@ export class Loader {
         main.recordFiles = true;
       }
       configdir = finalizeConfigdir(args.directory);
-      if (args.verb === "bump" || (args.autoBump && BUILD_VERBS.has(args.verb))) bumpVersion(main, configdir, this.env);
+      if (args.verb === "bump" || (args.autoBump && BUILD_VERBS.has(args.verb)))
+        bumpVersion(main, configdir, this.env);
       this.parseDirectory(main, configdir, { profiles: true, local: true });
     }
     const mainValues = this.finalizeAll(main);
