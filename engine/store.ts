@@ -11,33 +11,85 @@
 //   inflight key            -> Owner             a process is producing this key right now
 //   locks    resource name  -> Owner             named resources held across processes
 //
-// Records are validated with zod when read (stat and root records, the hot ones, with a hand-written guard).
+// Records are validated when read: with zod (loaded lazily), or for the hot ones (outputs, last use, stat and
+// root records) with hand-written guards.
 // Large blobs never go in here: artifacts live on disk.
 
+import { createRequire } from "node:module";
 import { type Database, open, type RootDatabase } from "lmdb";
-import { z } from "zod";
+import type * as Z from "zod";
 import type { Json, RunRecord } from "./api.js";
 import type { Owner } from "./proc.js";
 
-export const pathSigSchema = z.object({
-  path: z.string().nullable(),
-  exclude: z.array(z.string()).optional(),
-  /** Fingerprint of the path: "none", "absent", or a typed entry string (see fingerprint.ts). */
-  fp: z.string(),
-});
-export type PathSig = z.infer<typeof pathSigSchema>;
+// zod is loaded on first use only: the hot records are checked by hand, so a no-op build never pays for
+// loading it (~70 ms on this machine).
+function buildSchemas(z: typeof Z) {
+  const pathSig = z.object({
+    path: z.string().nullable(),
+    exclude: z.array(z.string()).optional(),
+    /** Fingerprint of the path: "none", "absent", or a typed entry string (see fingerprint.ts). */
+    fp: z.string(),
+  });
+  const depSig = z.object({ id: z.string(), key: z.string(), digest: z.string() });
+  return {
+    pathSig,
+    depSig,
+    signature: z.object({
+      task: z.string(),
+      version: z.number(),
+      values: z.record(z.string(), z.unknown()),
+      paths: z.record(z.string(), pathSig),
+      env: z.record(z.string(), z.string()),
+      deps: z.record(z.string(), depSig),
+    }),
+    output: z.object({
+      digest: z.string(),
+      /** Root fingerprint of the artifact tree. */
+      tree: z.string(),
+      /** JSON by construction (the store's encoding is JSON): not walked again on every read. */
+      meta: z.unknown().transform((v) => v as Json),
+      retain: z.array(z.string()),
+      bytes: z.number(),
+      durationMs: z.number(),
+      createdAt: z.number(),
+      nodeId: z.string(),
+      task: z.string(),
+    }),
+    last: z.object({
+      key: z.string(),
+      digest: z.string(),
+      /** When this identity last used the key (run or hit), epoch ms. */
+      used: z.number().optional(),
+    }),
+    history: z.object({
+      runs: z.array(
+        z.object({
+          key: z.string(),
+          digest: z.string(),
+          durationMs: z.number(),
+          bytes: z.number(),
+          finishedAt: z.number(),
+        }),
+      ),
+      /** Every key recorded for this identity (for forget), newest last, bounded. */
+      keys: z.array(z.string()),
+    }),
+    owner: z.object({ pid: z.number(), start: z.string(), host: z.string(), token: z.string() }),
+    dir: z.array(z.tuple([z.string(), z.string()])),
+  };
+}
 
-export const depSigSchema = z.object({ id: z.string(), key: z.string(), digest: z.string() });
-export type DepSig = z.infer<typeof depSigSchema>;
+type Schemas = ReturnType<typeof buildSchemas>;
+let schemaCache: Schemas | undefined;
 
-export const signatureSchema = z.object({
-  task: z.string(),
-  version: z.number(),
-  values: z.record(z.string(), z.unknown()),
-  paths: z.record(z.string(), pathSigSchema),
-  env: z.record(z.string(), z.string()),
-  deps: z.record(z.string(), depSigSchema),
-});
+/** The record schemas (zod, loaded on first call). */
+export function schemas(): Schemas {
+  schemaCache ??= buildSchemas(createRequire(import.meta.url)("zod") as typeof Z);
+  return schemaCache;
+}
+
+export type PathSig = Z.infer<Schemas["pathSig"]>;
+export type DepSig = Z.infer<Schemas["depSig"]>;
 export interface SignatureRecord {
   task: string;
   version: number;
@@ -46,54 +98,12 @@ export interface SignatureRecord {
   env: Record<string, string>;
   deps: Record<string, DepSig>;
 }
-
-export const outputSchema = z.object({
-  digest: z.string(),
-  /** Root fingerprint of the artifact tree. */
-  tree: z.string(),
-  /** JSON by construction (the store's encoding is JSON): not walked again on every read. */
-  meta: z.unknown().transform((v) => v as Json),
-  retain: z.array(z.string()),
-  bytes: z.number(),
-  durationMs: z.number(),
-  createdAt: z.number(),
-  nodeId: z.string(),
-  task: z.string(),
-});
-export type OutputRecord = z.infer<typeof outputSchema>;
-
-const runSchema = z.object({
-  key: z.string(),
-  digest: z.string(),
-  durationMs: z.number(),
-  bytes: z.number(),
-  finishedAt: z.number(),
-});
-export const lastSchema = z.object({
-  key: z.string(),
-  digest: z.string(),
-  /** When this identity last used the key (run or hit), epoch ms. */
-  used: z.number().optional(),
-});
-export type LastRecord = z.infer<typeof lastSchema>;
-
-export const historySchema = z.object({
-  runs: z.array(runSchema),
-  /** Every key recorded for this identity (for forget), newest last, bounded. */
-  keys: z.array(z.string()),
-});
-export type HistoryRecord = z.infer<typeof historySchema>;
-
-export const ownerSchema = z.object({
-  pid: z.number(),
-  start: z.string(),
-  host: z.string(),
-  token: z.string(),
-});
+export type OutputRecord = Z.infer<Schemas["output"]>;
+export type LastRecord = Z.infer<Schemas["last"]>;
+export type HistoryRecord = Z.infer<Schemas["history"]>;
 
 /** [name, fingerprint] sorted by name. */
 export type DirManifest = [string, string][];
-const dirSchema = z.array(z.tuple([z.string(), z.string()]));
 
 export interface StatRecord {
   path: string;
@@ -193,7 +203,7 @@ export class Store {
   getSignature(key: string): SignatureRecord | undefined {
     const v = this.sig.get(key);
     if (v === undefined) return undefined;
-    const r = signatureSchema.safeParse(v);
+    const r = schemas().signature.safeParse(v);
     return r.success ? (r.data as SignatureRecord) : undefined;
   }
 
@@ -246,7 +256,7 @@ export class Store {
     if (p) return p;
     const v = this.dir.get(digest);
     if (v === undefined) return undefined;
-    const r = dirSchema.safeParse(v);
+    const r = schemas().dir.safeParse(v);
     return r.success ? (r.data as DirManifest) : undefined;
   }
 
@@ -263,7 +273,7 @@ export class Store {
   getOwner(db: Database<unknown, string>, key: string): Owner | undefined {
     const v = db.get(key);
     if (v === undefined) return undefined;
-    const r = ownerSchema.safeParse(v);
+    const r = schemas().owner.safeParse(v);
     return r.success ? r.data : undefined;
   }
 

@@ -1,92 +1,130 @@
-// Where the resolved configuration enters the pipeline: validate the fields tasks read (names and types
-// as `summary --json` prints them), so a mismatch between config/ and tasks/ fails loudly here instead
-// of producing a wrong key.
-import { z } from "zod";
+// Where the resolved configuration enters the pipeline: check the fields tasks read (names and types as
+// `summary --json` prints them), so a mismatch between config/ and tasks/ fails loudly here instead of
+// producing a wrong key. Hand-written rather than zod: this runs on every build, including no-op ones,
+// which should not pay for loading a validation library.
 import type { ImageView } from "./image.js";
 
-const tree = z.object({ Source: z.string(), Target: z.string().nullable() });
-const feature = z.enum(["enabled", "disabled", "auto"]);
-const str = z.string();
-const optStr = z.string().nullable();
-const strs = z.array(z.string());
+type Kind =
+  | "string"
+  | "string?"
+  | "boolean"
+  | "number"
+  | "number?"
+  | "strings"
+  | "trees"
+  | "feature"
+  | "environment"
+  | "password?";
 
-const schema = z
-  .object({
-    Image: str,
-    Distribution: str,
-    Release: str,
-    Architecture: str,
-    Mirror: optStr,
-    LocalMirror: optStr,
-    RepositoryKeyCheck: z.boolean(),
-    Repositories: strs,
-    Format: str,
-    Output: str,
-    OutputExtension: str,
-    CompressOutput: str,
-    CompressLevel: z.number(),
-    OutputDirectory: optStr,
-    OutputMode: z.number().nullable(),
-    ImageId: optStr,
-    ImageVersion: optStr,
-    ManifestFormat: strs,
-    Packages: strs,
-    BuildPackages: strs,
-    VolatilePackages: strs,
-    PackageDirectories: strs,
-    VolatilePackageDirectories: strs,
-    WithRecommends: z.boolean(),
-    WithDocs: z.boolean(),
-    BaseTrees: strs,
-    SkeletonTrees: z.array(tree),
-    ExtraTrees: z.array(tree),
-    RemovePackages: strs,
-    RemoveFiles: strs,
-    CleanPackageMetadata: feature,
-    SourceDateEpoch: z.number().nullable(),
-    SyncScripts: strs,
-    PrepareScripts: strs,
-    BuildScripts: strs,
-    PostInstallationScripts: strs,
-    FinalizeScripts: strs,
-    PostOutputScripts: strs,
-    Bootable: feature,
-    Locale: optStr,
-    LocaleMessages: optStr,
-    Keymap: optStr,
-    Timezone: optStr,
-    Hostname: optStr,
-    RootPassword: z.tuple([z.string(), z.boolean()]).nullable(),
-    RootShell: optStr,
-    MachineId: optStr,
-    Autologin: z.boolean(),
-    MakeInitrd: z.boolean(),
-    Checksum: z.boolean(),
-    Sign: z.boolean(),
-    Key: optStr,
-    Incremental: str,
-    CacheOnly: str,
-    CacheDirectory: optStr,
-    PackageCacheDirectory: optStr,
-    BuildDirectory: optStr,
-    BuildSources: z.array(tree),
-    Environment: z.record(z.string(), z.string()),
-    EnvironmentFiles: strs,
-    WithTests: z.boolean(),
-    WithNetwork: z.boolean(),
-    SandboxTrees: z.array(tree),
-    NSpawnSettings: optStr,
-    Dependencies: strs,
-  })
-  .passthrough();
+const FIELDS: Record<string, Kind> = {
+  Image: "string",
+  Distribution: "string",
+  Release: "string",
+  Architecture: "string",
+  Mirror: "string?",
+  LocalMirror: "string?",
+  RepositoryKeyCheck: "boolean",
+  Repositories: "strings",
+  Format: "string",
+  Output: "string",
+  OutputExtension: "string",
+  CompressOutput: "string",
+  CompressLevel: "number",
+  OutputDirectory: "string?",
+  OutputMode: "number?",
+  ImageId: "string?",
+  ImageVersion: "string?",
+  ManifestFormat: "strings",
+  Packages: "strings",
+  BuildPackages: "strings",
+  VolatilePackages: "strings",
+  PackageDirectories: "strings",
+  VolatilePackageDirectories: "strings",
+  WithRecommends: "boolean",
+  WithDocs: "boolean",
+  BaseTrees: "strings",
+  SkeletonTrees: "trees",
+  ExtraTrees: "trees",
+  RemovePackages: "strings",
+  RemoveFiles: "strings",
+  CleanPackageMetadata: "feature",
+  SourceDateEpoch: "number?",
+  SyncScripts: "strings",
+  PrepareScripts: "strings",
+  BuildScripts: "strings",
+  PostInstallationScripts: "strings",
+  FinalizeScripts: "strings",
+  PostOutputScripts: "strings",
+  Bootable: "feature",
+  Locale: "string?",
+  LocaleMessages: "string?",
+  Keymap: "string?",
+  Timezone: "string?",
+  Hostname: "string?",
+  RootPassword: "password?",
+  RootShell: "string?",
+  MachineId: "string?",
+  Autologin: "boolean",
+  MakeInitrd: "boolean",
+  Checksum: "boolean",
+  Sign: "boolean",
+  Key: "string?",
+  Incremental: "string",
+  CacheOnly: "string",
+  CacheDirectory: "string?",
+  PackageCacheDirectory: "string?",
+  BuildDirectory: "string?",
+  BuildSources: "trees",
+  Environment: "environment",
+  EnvironmentFiles: "strings",
+  WithTests: "boolean",
+  WithNetwork: "boolean",
+  SandboxTrees: "trees",
+  NSpawnSettings: "string?",
+  Dependencies: "strings",
+};
+
+const isString = (v: unknown): v is string => typeof v === "string";
+const isTree = (v: unknown): boolean =>
+  typeof v === "object" &&
+  v !== null &&
+  isString((v as { Source?: unknown }).Source) &&
+  ((v as { Target?: unknown }).Target === null || isString((v as { Target?: unknown }).Target));
+
+function matches(kind: Kind, v: unknown): boolean {
+  switch (kind) {
+    case "string":
+      return isString(v);
+    case "string?":
+      return v === null || isString(v);
+    case "boolean":
+      return typeof v === "boolean";
+    case "number":
+      return typeof v === "number";
+    case "number?":
+      return v === null || typeof v === "number";
+    case "strings":
+      return Array.isArray(v) && v.every(isString);
+    case "trees":
+      return Array.isArray(v) && v.every(isTree);
+    case "feature":
+      return v === "enabled" || v === "disabled" || v === "auto";
+    case "environment":
+      return typeof v === "object" && v !== null && !Array.isArray(v) && Object.values(v).every(isString);
+    case "password?":
+      return (
+        v === null || (Array.isArray(v) && v.length === 2 && isString(v[0]) && typeof v[1] === "boolean")
+      );
+  }
+}
 
 export function toImageView(config: Record<string, unknown>): ImageView {
-  const result = schema.safeParse(config);
-  if (!result.success) {
-    const issues = result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
+  const problems = Object.entries(FIELDS)
+    .filter(([field, kind]) => !matches(kind, config[field]))
+    .map(([field, kind]) => `${field}: expected ${kind}, got ${JSON.stringify(config[field])}`);
+  if (problems.length > 0)
     throw new Error(
-      `internal error: image ${String(config.Image)} does not have the expected shape (${issues})`,
+      `internal error: image ${String(config.Image)} does not have the expected shape (${problems.join("; ")})`,
     );
-  }
-  return result.data as unknown as ImageView;
+  return config as unknown as ImageView;
 }
