@@ -72,7 +72,6 @@ describe("bookworm image", () => {
         "-W",
         "-f",
         // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format syntax
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's format syntax
         "${Package} ${db:Status-Status}\\n",
         "systemd",
         "udev",
