@@ -233,6 +233,9 @@ export interface EngineOptions {
   concurrency?: number;
   /** Size bound for artifacts; least-recently-used entries are evicted to stay below it. */
   maxBytes?: number;
+  /** Keep a failed node's scratch directory (its workspace) for inspection instead of removing it; its
+   * path is added to the failure message. Leftovers are swept by a later engine in the same cache. */
+  keepFailedWorkspaces?: boolean;
 }
 
 export interface RunOptions {

@@ -127,6 +127,8 @@ export class EngineImpl implements Engine {
   private background: Promise<unknown>[] = [];
   private producing = new Map<string, Promise<DepOutput | undefined>>();
 
+  private readonly keepFailedWorkspaces: boolean;
+
   constructor(
     readonly cacheDir: string,
     xx: XXHashAPI,
@@ -140,6 +142,7 @@ export class EngineImpl implements Engine {
     this.ownerTag = `${process.pid}-${this.coord.owner.start}`;
     this.concurrency = Math.max(1, options.concurrency ?? availableParallelism());
     this.maxBytes = options.maxBytes;
+    this.keepFailedWorkspaces = options.keepFailedWorkspaces ?? false;
     this.lruRefreshMs = options.lruRefreshMs ?? LRU_REFRESH_MS;
     this.artifactsDir = join(cacheDir, "artifacts");
     this.tmpDir = join(cacheDir, "tmp");
@@ -851,6 +854,7 @@ export class EngineImpl implements Engine {
       await this.coord.waitInflight(key, signal);
     }
     let locked = false;
+    let keepWork = false;
     const work = join(this.tmpDir, `${this.ownerTag}-${randomBytes(6).toString("hex")}`);
     const outDir = join(work, "out");
     const scratch = join(work, "tmp");
@@ -917,6 +921,10 @@ export class EngineImpl implements Engine {
           failure.command = err.command;
           if (err.exitCode !== undefined) failure.exitCode = err.exitCode;
           failure.logTail = err.logTail;
+        }
+        if (this.keepFailedWorkspaces) {
+          keepWork = true;
+          failure.message += ` (workspace kept at ${work})`;
         }
         return { kind: "failed", failure };
       }
@@ -985,7 +993,7 @@ export class EngineImpl implements Engine {
       await log.close();
       if (claimed) this.coord.unclaim(key);
       if (locked) this.coord.release(resources);
-      await removeTree(work).catch(() => undefined);
+      if (!keepWork) await removeTree(work).catch(() => undefined);
     }
   }
 

@@ -33,7 +33,7 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
     return 1;
   }
   const env = planEnv(input);
-  const engine = await openCache(env);
+  const engine = await openCache(env, { keepFailedWorkspaces: input.debugWorkspace });
   const abort = new AbortController();
   const onSignal = () => abort.abort(new Error("interrupted"));
   process.once("SIGINT", onSignal);

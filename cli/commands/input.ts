@@ -20,6 +20,7 @@ export function commandInput({ config, args }: VerbContext): CommandInput {
     wipeBuildDir: args.wipeBuildDir,
     cmdline: args.cmdline,
     debug: args.debug,
+    debugWorkspace: args.debugWorkspace,
     json: args.json,
     configJson: (image) => {
       const original = raw.get(image);

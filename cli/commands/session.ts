@@ -18,6 +18,8 @@ export interface CommandInput {
   wipeBuildDir: boolean;
   cmdline: string[];
   debug: boolean;
+  /** --debug-workspace: keep a failed step's workspace. */
+  debugWorkspace: boolean;
   json: boolean;
   /** $MKOSI_CONFIG for one image. */
   configJson(image: ImageView): string;
@@ -43,9 +45,12 @@ export function planEnv(input: CommandInput): PlanEnv {
   };
 }
 
-export async function openCache(env: PlanEnv): Promise<Engine> {
+export async function openCache(
+  env: PlanEnv,
+  options: { keepFailedWorkspaces?: boolean } = {},
+): Promise<Engine> {
   await mkdir(env.packageCacheDir, { recursive: true });
-  return openEngine({ cacheDir: env.cacheDir });
+  return openEngine({ cacheDir: env.cacheDir, keepFailedWorkspaces: options.keepFailedWorkspaces });
 }
 
 export function plannedNodes(plan: BuildPlan): PlannedNode[] {

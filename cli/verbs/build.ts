@@ -19,6 +19,10 @@ function duplicateCacheKey(ctx: VerbContext): string | undefined {
 }
 
 export async function handler(ctx: VerbContext): Promise<number> {
+  if (ctx.args.debugShell)
+    process.stderr.write(
+      "‣ --debug-shell is not supported yet: a failing step shows its log; --debug-workspace keeps its workspace\n",
+    );
   const duplicate = duplicateCacheKey(ctx);
   if (duplicate) {
     process.stderr.write(`‣ ${duplicate}\n`);
