@@ -1,8 +1,9 @@
 // One `mkosi build`: plan the graph for all images, decide what must be refreshed or forced (CacheOnly=,
 // Incremental=, -f, --rerun-build-scripts), run it on the engine and report.
-import { lstat, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import type { Engine, EngineEvent, NodeExplanation, NodeId, RunSummary } from "../engine/api.js";
 import type { PlanEnv } from "./env.js";
+import { pathExists } from "./fsutil.js";
 import type { ImageView } from "./image.js";
 import { outputPaths } from "./outputs.js";
 import { type BuildPlan, planBuild, planSync } from "./plan.js";
@@ -20,15 +21,6 @@ export interface BuildResult {
   summary: RunSummary;
   /** Nothing ran: every output was already up to date. */
   upToDate: boolean;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** -f: remove outputs; -ff: also forget this config's cache entries; -fff: also the package cache. */
@@ -54,7 +46,7 @@ export async function forcedNodes(
   for (const image of plan.images) {
     // Outputs the user removed (or never had) are published again from the cache.
     if (image.publish && status.get(image.publish) === "cached") {
-      const present = await Promise.all(outputPaths(image.image, env.configDir).slice(0, 1).map(exists));
+      const present = await Promise.all(outputPaths(image.image, env.configDir).slice(0, 1).map(pathExists));
       if (!present.every(Boolean)) forced.push(image.publish);
     }
     if (env.options.rerunBuildScripts && image.nodes.build) forced.push(image.nodes.build);

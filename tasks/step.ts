@@ -29,3 +29,10 @@ export interface Step<P> {
 
 // biome-ignore lint/suspicious/noExplicitAny: a heterogeneous list of steps; each step is typed in its module
 export type AnyStep = Step<any>;
+
+/** The layer below a step that works on the image; skeleton is always planned first, so only a step
+ * listed before it in the pipeline can lack one. */
+export function imageBelow(context: StepPlanContext, step: string): NodeId {
+  if (!context.prev) throw new Error(`internal error: ${context.image.Image}/${step} has no image below it`);
+  return context.prev;
+}

@@ -8,7 +8,7 @@ import type { Json, NodeId, TaskContext, TaskDefinition } from "../../engine/api
 import type { ConfigTree, Feature } from "../image.js";
 import { withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
-import type { Step } from "../step.js";
+import { imageBelow, type Step } from "../step.js";
 
 interface Params {
   config: DistroConfig;
@@ -126,8 +126,9 @@ export const cleanup: Step<Params> = {
   task,
   layer: true,
   wanted: () => true,
-  params: ({ image, env, prev, nodes }) => {
-    if (!prev) throw new Error("cleanup needs an image below it");
+  params: (context) => {
+    const { image, env, nodes } = context;
+    const prev = imageBelow(context, "cleanup");
     return {
       config: distroConfig(image),
       removePackages: image.RemovePackages,

@@ -4,8 +4,9 @@
 import { lstat, mkdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { NodeId, TaskDefinition } from "../../engine/api.js";
+import { pathExists } from "../fsutil.js";
 import { withLayer } from "../layers.js";
-import type { Step } from "../step.js";
+import { imageBelow, type Step } from "../step.js";
 
 interface Params {
   imageId: string | null;
@@ -14,15 +15,6 @@ interface Params {
   autologin: boolean;
   makeInitrd: boolean;
   prev: NodeId;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Replace or append KEY=value lines in an os-release file. */
@@ -43,7 +35,7 @@ async function configureOsRelease(root: string, p: Params): Promise<void> {
   if (p.imageVersion) values.IMAGE_VERSION = p.imageVersion;
   if (Object.keys(values).length === 0) return;
   const path = join(root, "usr/lib/os-release");
-  if (!(await exists(path))) return;
+  if (!(await pathExists(path))) return;
   // os-release in Debian is a regular file in /usr/lib; never write through a symlink out of the image.
   const info = await lstat(path);
   if (info.isSymbolicLink()) throw new Error(`${path} is a symlink (${await readlink(path)})`);
@@ -80,9 +72,9 @@ async function configureAutologin(root: string): Promise<void> {
 
 async function configureInitrd(root: string): Promise<void> {
   const init = join(root, "init");
-  if (!(await exists(init))) await symlink("/usr/lib/systemd/systemd", init);
+  if (!(await pathExists(init))) await symlink("/usr/lib/systemd/systemd", init);
   const release = join(root, "etc/initrd-release");
-  if (!(await exists(release))) {
+  if (!(await pathExists(release))) {
     await mkdir(dirname(release), { recursive: true });
     await symlink("/etc/os-release", release);
   }
@@ -113,7 +105,7 @@ const task: TaskDefinition<Params> = {
       if (p.makeInitrd) await configureInitrd(root);
       // systemd uses the newest of this file's mtime and its build time as the earliest valid clock.
       const clockEpoch = join(root, "usr/lib/clock-epoch");
-      if (await exists(join(root, "usr/lib"))) {
+      if (await pathExists(join(root, "usr/lib"))) {
         await rm(clockEpoch, { force: true });
         await writeFile(clockEpoch, "");
       }
@@ -127,8 +119,9 @@ export const configFiles: Step<Params> = {
   task,
   layer: true,
   wanted: () => true,
-  params: ({ image, prev }) => {
-    if (!prev) throw new Error("config-files needs an image below it");
+  params: (context) => {
+    const { image } = context;
+    const prev = imageBelow(context, "config-files");
     return {
       imageId: image.ImageId,
       imageVersion: image.ImageVersion,

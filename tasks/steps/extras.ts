@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { NodeId, TaskDefinition } from "../../engine/api.js";
 import type { ConfigTree } from "../image.js";
 import { withLayer } from "../layers.js";
-import type { Step } from "../step.js";
+import { imageBelow, type Step } from "../step.js";
 import { copyDirPreserving, copyTreeInto, treeInputs } from "../trees.js";
 
 interface Params {
@@ -36,8 +36,9 @@ export const extras: Step<Params> = {
   task,
   layer: true,
   wanted: (image) => image.ExtraTrees.length > 0 || image.BuildScripts.length > 0,
-  params: ({ image, env, prev, nodes }) => {
-    if (!prev) throw new Error("extras needs an image below it");
+  params: (context) => {
+    const { image, env, nodes } = context;
+    const prev = imageBelow(context, "extras");
     return { trees: image.ExtraTrees, base: env.configDir, prev, build: nodes.build };
   },
 };

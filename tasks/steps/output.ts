@@ -15,7 +15,7 @@ import type { OutputConfig } from "../../formats/types.js";
 import { copyTree } from "../../sandbox/overlay.js";
 import type { ImageView } from "../image.js";
 import { withStackReadOnly } from "../layers.js";
-import type { Step } from "../step.js";
+import { imageBelow, type Step } from "../step.js";
 
 /** The config slice the output steps read: also their declared values. */
 function outputConfig(image: ImageView): OutputConfig & Record<string, Json> {
@@ -79,8 +79,9 @@ export const output: Step<OutputParams> = {
   task: outputTask,
   layer: false,
   wanted: (image) => image.Format !== "none" && image.Format !== "directory",
-  params: ({ image, prev }) => {
-    if (!prev) throw new Error("output needs an image");
+  params: (context) => {
+    const { image } = context;
+    const prev = imageBelow(context, "output");
     return { config: outputConfig(image), image: prev };
   },
 };

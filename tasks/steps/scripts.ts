@@ -85,7 +85,7 @@ function baseParams(
   nodes: Record<string, NodeId>,
   withSources: boolean,
 ): Params {
-  if (!prev) throw new Error(`${image.Image}: ${kind} scripts need an image below them`);
+  if (!prev) throw new Error(`internal error: ${image.Image}/${kind} has no image below it`);
   return {
     scripts: scriptInputs(kind, scripts, image, env, withSources),
     image,

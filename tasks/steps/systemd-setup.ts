@@ -2,12 +2,13 @@
 // `systemctl preset-all`, depmod, systemd-firstboot (Locale=, Keymap=, Timezone=, Hostname=,
 // RootPassword=, RootShell=, also stored as credentials in /usr/lib/credstore) and systemd-hwdb.
 // Each tool runs against the image with --root, and only when the image ships its configuration.
-import { chmod, lstat, mkdir, readdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { runSandboxed } from "../../sandbox/run.js";
+import { pathExists } from "../fsutil.js";
 import { withLayer } from "../layers.js";
-import type { Step } from "../step.js";
+import { imageBelow, type Step } from "../step.js";
 
 interface Params {
   locale: string | null;
@@ -21,15 +22,6 @@ interface Params {
    * (Seed= is random per invocation unless pinned, so it must not enter the key.) */
   sourceDateEpoch: number | null;
   prev: NodeId;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** SHA-512 crypt hash of a clear-text password (openssl, present on every Debian system). */
@@ -47,7 +39,7 @@ async function hashPassword(ctx: TaskContext, password: string, epoch: number | 
 /** The image's own copy of a tool, if it ships one (its version matches the image's data formats). */
 async function imageTool(root: string, name: string): Promise<string | undefined> {
   for (const dir of ["usr/bin", "usr/sbin", "bin", "sbin"]) {
-    if (await exists(join(root, dir, name))) return `/${dir}/${name}`;
+    if (await pathExists(join(root, dir, name))) return `/${dir}/${name}`;
   }
   return undefined;
 }
@@ -103,9 +95,12 @@ const task: TaskDefinition<Params> = {
   async run(ctx, p) {
     return withLayer(ctx, ctx.deps.image, async ({ root }) => {
       const rootArg = `--root=${root}`;
-      if ((await exists(join(root, "usr/lib/sysusers.d"))) || (await exists(join(root, "etc/sysusers.d"))))
+      if (
+        (await pathExists(join(root, "usr/lib/sysusers.d"))) ||
+        (await pathExists(join(root, "etc/sysusers.d")))
+      )
         await ctx.exec("systemd-sysusers", [rootArg]);
-      if (await exists(join(root, "usr/lib/tmpfiles.d")))
+      if (await pathExists(join(root, "usr/lib/tmpfiles.d")))
         await tolerant(ctx, [
           "systemd-tmpfiles",
           rootArg,
@@ -119,13 +114,13 @@ const task: TaskDefinition<Params> = {
           "--exclude-prefix=/tmp",
           "--exclude-prefix=/var/tmp",
         ]);
-      if (await exists(join(root, "usr/bin/systemctl"))) {
+      if (await pathExists(join(root, "usr/bin/systemctl"))) {
         await ctx.exec("systemctl", [rootArg, "--preset-mode=enable-only", "preset-all"]);
       }
       const modules = join(root, "usr/lib/modules");
-      if (await exists(modules)) {
+      if (await pathExists(modules)) {
         for (const kver of await readdir(modules)) {
-          if (await exists(join(modules, kver, "kernel")))
+          if (await pathExists(join(modules, kver, "kernel")))
             await ctx.exec("depmod", ["--basedir", root, kver]);
         }
       }
@@ -169,7 +164,8 @@ const task: TaskDefinition<Params> = {
       const hwdb = await imageTool(root, "systemd-hwdb");
       if (
         hwdb &&
-        ((await exists(join(root, "usr/lib/udev/hwdb.d"))) || (await exists(join(root, "lib/udev/hwdb.d"))))
+        ((await pathExists(join(root, "usr/lib/udev/hwdb.d"))) ||
+          (await pathExists(join(root, "lib/udev/hwdb.d"))))
       )
         await inImage(ctx, root, [hwdb, "--usr", "update"]);
       return undefined;
@@ -182,8 +178,9 @@ export const systemdSetup: Step<Params> = {
   task,
   layer: true,
   wanted: () => true,
-  params: ({ image, prev }) => {
-    if (!prev) throw new Error("systemd-setup needs an image below it");
+  params: (context) => {
+    const { image } = context;
+    const prev = imageBelow(context, "systemd-setup");
     return {
       locale: image.Locale,
       localeMessages: image.LocaleMessages,
