@@ -3,7 +3,7 @@
 // Scenarios: cold directory build, no-op rebuild (upstream needs -f, or it refuses), one file changed in
 // mkosi.extra/, one package added. Prints medians; run by hand: `node dist/bench/pipeline.js [runs]`.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,8 +39,9 @@ function makeTree(): string {
   writeFileSync(join(dir, "mkosi.extra/etc/motd"), "bench\n");
   mkdirSync(join(dir, "mkosi.cache"));
   mkdirSync(join(dir, "mkosi.sandbox/etc/apt/sources.list.d"), { recursive: true });
-  // The host's Debian sources (upstream's defaults include debian-debug, which the mirror here lacks).
-  symlinkSync(
+  // A copy of the host's Debian sources (upstream's defaults include debian-debug, which the mirror here
+  // lacks). A copy, not a link: upstream copies sandbox trees as they are, and a link would dangle there.
+  copyFileSync(
     "/etc/apt/sources.list.d/debian.sources",
     join(dir, "mkosi.sandbox/etc/apt/sources.list.d/mkosi.sources"),
   );
