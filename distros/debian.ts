@@ -13,6 +13,7 @@ import {
   debianArchitecture,
   dpkgListInstalled,
 } from "./apt.js";
+import { withPackageCacheLock } from "./cachelock.js";
 import type {
   Distribution,
   DistributionName,
@@ -138,12 +139,16 @@ function aptDistribution(spec: AptDistributionSpec): Distribution {
     repositories: (config) => f.repositories(config),
     keyrings: (config) => [...new Set(f.repositories(config).flatMap((r) => r.signedBy))],
     syncMetadata: (ctx) => aptSyncMetadata(ctx, f),
-    bootstrap: (ctx, root, options) => aptBootstrap(ctx, f, root, options),
+    bootstrap: (ctx, root, options) =>
+      withPackageCacheLock(ctx.packageCacheDir, ctx.signal, () => aptBootstrap(ctx, f, root, options)),
     async install(ctx: PackageManagerContext, root: string, packages: string[], options) {
-      await aptInstall(ctx, f, root, packages, options);
+      await withPackageCacheLock(ctx.packageCacheDir, ctx.signal, () =>
+        aptInstall(ctx, f, root, packages, options),
+      );
       await aptConfigureImageRepositories(root, ctx.config, f);
     },
-    remove: (ctx, root, packages) => aptRemove(ctx, f, root, packages),
+    remove: (ctx, root, packages) =>
+      withPackageCacheLock(ctx.packageCacheDir, ctx.signal, () => aptRemove(ctx, f, root, packages)),
     listInstalled: dpkgListInstalled,
     cleanMetadata: aptCleanMetadata,
     createLocalRepository: aptCreateLocalRepository,
