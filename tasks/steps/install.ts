@@ -5,6 +5,7 @@
 import { join } from "node:path";
 import { type DistroConfig, getDistribution } from "../../distros/index.js";
 import type { DeclaredInputs, NodeId, PathInput, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { hostTools } from "../hosttools.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
@@ -42,7 +43,7 @@ function inputs(p: Params): DeclaredInputs {
   });
   return {
     values: { ...distroConfigJson(p.config), Packages: p.packages, SandboxTreeLinks: p.sandboxLinks },
-    paths,
+    paths: { ...paths, ...hostTools(["apt-get", "dpkg"]) },
     deps,
   };
 }

@@ -6,6 +6,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type DistroConfig, getDistribution } from "../../distros/index.js";
 import type { TaskDefinition } from "../../engine/api.js";
+import { hostTools } from "../hosttools.js";
 import type { ConfigTree } from "../image.js";
 import { distroConfig, packageManagerContext, repositoryInputs } from "../packaging.js";
 import { externalLinkDigests } from "../sandboxtrees.js";
@@ -26,7 +27,7 @@ const task: TaskDefinition<Params> = {
   version: 2,
   inputs: (p) => ({
     values: { ...repositoryInputs(p.config), SandboxTreeLinks: p.sandboxLinks },
-    paths: treeInputs(p.base, "SandboxTrees", p.sandboxTrees),
+    paths: { ...treeInputs(p.base, "SandboxTrees", p.sandboxTrees), ...hostTools(["apt-get"]) },
   }),
   async run(ctx, p) {
     const distribution = getDistribution(p.config.Distribution);

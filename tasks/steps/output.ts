@@ -13,6 +13,7 @@ import { produceCpio, produceTar } from "../../formats/produce.js";
 import { signChecksums } from "../../formats/sign.js";
 import type { OutputConfig } from "../../formats/types.js";
 import { copyTree } from "../../sandbox/overlay.js";
+import { hostTools } from "../hosttools.js";
 import type { ImageView } from "../image.js";
 import { withStackReadOnly } from "../layers.js";
 import { imageBelow, type Step } from "../step.js";
@@ -51,7 +52,10 @@ const outputTask: TaskDefinition<OutputParams> = {
   version: 1,
   inputs: (p) => ({
     values: p.config,
-    paths: p.config.NSpawnSettings ? { NSpawnSettings: p.config.NSpawnSettings } : undefined,
+    paths: {
+      ...(p.config.NSpawnSettings ? { NSpawnSettings: p.config.NSpawnSettings } : {}),
+      ...hostTools(["tar", "cpio", "zstd", "xz", "gzip"]),
+    },
     deps: { image: p.image },
   }),
   async run(ctx, p) {

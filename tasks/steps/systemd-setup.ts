@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { runSandboxed } from "../../sandbox/run.js";
 import { pathExists } from "../fsutil.js";
+import { hostTools } from "../hosttools.js";
 import { withLayer } from "../layers.js";
 import { imageBelow, type Step } from "../step.js";
 
@@ -90,6 +91,7 @@ const task: TaskDefinition<Params> = {
       RootShell: p.rootShell,
       SourceDateEpoch: p.sourceDateEpoch,
     },
+    paths: hostTools(["systemd-sysusers", "systemd-tmpfiles", "systemctl", "systemd-firstboot", "openssl"]),
     deps: { image: p.prev },
   }),
   async run(ctx, p) {
