@@ -40,20 +40,8 @@ export const ARCHITECTURES = [
   "x86-64",
 ] as const;
 
-export const OUTPUT_FORMATS = [
-  "confext",
-  "cpio",
-  "directory",
-  "disk",
-  "esp",
-  "none",
-  "portable",
-  "sysext",
-  "tar",
-  "uki",
-  "oci",
-  "addon",
-] as const;
+// The output formats are the formats room's list (one source of truth for Format= values).
+export { FORMATS as OUTPUT_FORMATS } from "../formats/types.js";
 
 export const MANIFEST_FORMATS = ["json", "changelog"] as const;
 export const BOOTLOADERS = [
