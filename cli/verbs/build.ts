@@ -23,6 +23,12 @@ export async function handler(ctx: VerbContext): Promise<number> {
     process.stderr.write(
       "‣ --debug-shell is not supported yet: a failing step shows its log; --debug-workspace keeps its workspace\n",
     );
+  if (
+    ctx.config.images.some((image) => ((image.ConfigureScripts as string[] | undefined) ?? []).length > 0)
+  ) {
+    const { runConfigureScripts } = await import("../commands/configure.js");
+    await runConfigureScripts(ctx.config, ctx.args.directory ?? process.cwd(), ctx.args.debug);
+  }
   const duplicate = duplicateCacheKey(ctx);
   if (duplicate) {
     process.stderr.write(`‣ ${duplicate}\n`);
