@@ -45,31 +45,26 @@ export async function produceDirectory(ctx: ProduceContext): Promise<ProduceResu
   return { main: names.withFormat, files: [names.withFormat] };
 }
 
-/** Format=tar: `<Output>.tar[.zst]`, streamed through the compressor. */
-export async function produceTar(ctx: ProduceContext): Promise<ProduceResult> {
-  const names = outputNames(ctx.config);
-  await makeTar(ctx.root, join(ctx.staging, names.withCompression), {
-    compression: names.outerCompression,
-    level: ctx.config.CompressLevel,
-    sourceDateEpoch: ctx.config.SourceDateEpoch,
-    signal: ctx.signal,
-    env: ctx.env,
-  });
-  return { main: names.withCompression, files: [names.withCompression] };
+/** An archive format: `<Output>.<ext>[.zst]`, streamed through the compressor. */
+function archiveProducer(make: typeof makeTar | typeof makeCpio): Producer {
+  return async (ctx) => {
+    const names = outputNames(ctx.config);
+    await make(ctx.root, join(ctx.staging, names.withCompression), {
+      compression: names.outerCompression,
+      level: ctx.config.CompressLevel,
+      sourceDateEpoch: ctx.config.SourceDateEpoch,
+      signal: ctx.signal,
+      env: ctx.env,
+    });
+    return { main: names.withCompression, files: [names.withCompression] };
+  };
 }
 
-/** Format=cpio: `<Output>.cpio[.zst]`, streamed through the compressor. */
-export async function produceCpio(ctx: ProduceContext): Promise<ProduceResult> {
-  const names = outputNames(ctx.config);
-  await makeCpio(ctx.root, join(ctx.staging, names.withCompression), {
-    compression: names.outerCompression,
-    level: ctx.config.CompressLevel,
-    sourceDateEpoch: ctx.config.SourceDateEpoch,
-    signal: ctx.signal,
-    env: ctx.env,
-  });
-  return { main: names.withCompression, files: [names.withCompression] };
-}
+/** Format=tar: `<Output>.tar[.zst]`. */
+export const produceTar: Producer = archiveProducer(makeTar);
+
+/** Format=cpio: `<Output>.cpio[.zst]` (with SourceDateEpoch=, the root's times are clamped first). */
+export const produceCpio: Producer = archiveProducer(makeCpio);
 
 /**
  * SplitArtifacts=tar for formats other than tar: `<Output>.tar[.<comp>]` next to the main output,
