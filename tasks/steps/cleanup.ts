@@ -5,6 +5,7 @@ import { rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type DistroConfig, getDistribution } from "../../distros/index.js";
 import type { Json, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { hostTools } from "../hosttools.js";
 import type { ConfigTree, Feature } from "../image.js";
 import { withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
@@ -73,6 +74,8 @@ const task: TaskDefinition<Params> = {
       MachineId: p.machineId,
       SourceDateEpoch: p.sourceDateEpoch,
     },
+    // dpkg-query lists the installed packages; find and touch are coreutils-stable.
+    paths: hostTools(["dpkg-query"]),
     deps: { image: p.prev, ...(p.metadata ? { metadata: p.metadata } : {}) },
   }),
   resources: (p) => [packageCacheResource(p.packageCacheDir)],

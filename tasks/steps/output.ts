@@ -18,24 +18,48 @@ import type { ImageView } from "../image.js";
 import { withStackReadOnly } from "../layers.js";
 import { imageBelow, type Step } from "../step.js";
 
-/** The config slice the output steps read: also their declared values. */
-function outputConfig(image: ImageView): OutputConfig & Record<string, Json> {
+type Slice = OutputConfig & Record<string, Json>;
+
+/** What output file names derive from (formats/naming.ts). */
+function naming(image: ImageView): Slice {
   return {
     Format: image.Format,
     Image: image.Image,
     Output: image.Output,
     OutputExtension: image.OutputExtension,
     CompressOutput: image.CompressOutput,
+  };
+}
+
+// Each step's config slice is exactly what it reads: its declared values.
+
+function outputConfig(image: ImageView): Slice {
+  return {
+    ...naming(image),
     CompressLevel: image.CompressLevel,
-    ImageId: image.ImageId,
-    ImageVersion: image.ImageVersion,
     SourceDateEpoch: image.SourceDateEpoch,
+    NSpawnSettings: image.NSpawnSettings,
+  };
+}
+
+function checksumConfig(image: ImageView): Slice {
+  return {
+    ...naming(image),
     Checksum: image.Checksum,
     Sign: image.Sign,
     Key: image.Key,
     OpenPGPTool: (image.OpenPGPTool as string | null | undefined) ?? null,
+    // $GNUPGHOME for gpg may come from Environment=.
+    Environment: image.Environment,
+  };
+}
+
+function manifestConfig(image: ImageView): Slice {
+  return {
+    ...naming(image),
     ManifestFormat: image.ManifestFormat,
-    NSpawnSettings: image.NSpawnSettings,
+    ImageId: image.ImageId,
+    ImageVersion: image.ImageVersion,
     Distribution: image.Distribution,
     Release: image.Release,
     Architecture: image.Architecture,
@@ -43,7 +67,7 @@ function outputConfig(image: ImageView): OutputConfig & Record<string, Json> {
 }
 
 interface OutputParams {
-  config: OutputConfig & Record<string, Json>;
+  config: Slice;
   image: NodeId;
 }
 
@@ -91,16 +115,17 @@ export const output: Step<OutputParams> = {
 };
 
 interface ChecksumParams {
-  config: OutputConfig & Record<string, Json>;
+  config: Slice;
   output: NodeId;
 }
 
 const checksumTask: TaskDefinition<ChecksumParams> = {
   name: "checksum",
-  version: 1,
+  version: 2,
   inputs: (p) => ({
     values: p.config,
-    paths: p.config.Key && !p.config.Key.includes(":") ? { Key: p.config.Key } : undefined,
+    // A key file (sop) is read; a gpg key id names a key in the keyring, which is not fingerprinted.
+    paths: p.config.Key?.startsWith("/") ? { Key: p.config.Key } : undefined,
     deps: { output: p.output },
   }),
   async run(ctx, p) {
@@ -124,11 +149,11 @@ export const checksum: Step<ChecksumParams> = {
   layer: false,
   wanted: (image) =>
     image.Format !== "none" && image.Format !== "directory" && (image.Checksum || image.Sign),
-  params: ({ image, nodes }) => ({ config: outputConfig(image), output: nodes.output! }),
+  params: ({ image, nodes }) => ({ config: checksumConfig(image), output: nodes.output! }),
 };
 
 interface ManifestParams {
-  config: OutputConfig & Record<string, Json>;
+  config: Slice;
   cleanup: NodeId;
 }
 
@@ -151,5 +176,5 @@ export const manifest: Step<ManifestParams> = {
   task: manifestTask,
   layer: false,
   wanted: (image) => image.Format !== "none" && image.ManifestFormat.length > 0,
-  params: ({ image, nodes }) => ({ config: outputConfig(image), cleanup: nodes.cleanup! }),
+  params: ({ image, nodes }) => ({ config: manifestConfig(image), cleanup: nodes.cleanup! }),
 };

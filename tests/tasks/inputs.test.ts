@@ -94,6 +94,31 @@ describe("declared inputs per setting", () => {
   });
 });
 
+describe("declared inputs of the output steps", () => {
+  const archive = {
+    Format: "tar",
+    CompressOutput: "zstd",
+    OutputExtension: "tar",
+    Checksum: true,
+    ManifestFormat: ["json"],
+  };
+  const changed = (change: Partial<ImageView>) => {
+    const before = declared(image(archive));
+    const after = declared(image({ ...archive, ...change }));
+    return ["output", "checksum", "manifest"].filter((step) => before[step] !== after[step]);
+  };
+
+  it("CompressLevel= reaches only the output", () =>
+    expect(changed({ CompressLevel: 19 })).toEqual(["output"]));
+  it("Key= reaches only the checksum", () => expect(changed({ Key: "ABCDEF" })).toEqual(["checksum"]));
+  it("Environment= reaches the checksum ($GNUPGHOME)", () =>
+    expect(changed({ Environment: { GNUPGHOME: "/keys" } })).toEqual(["checksum"]));
+  it("ImageVersion= reaches only the manifest", () =>
+    expect(changed({ ImageVersion: "3" })).toEqual(["manifest"]));
+  it("Output= reaches all three (file names)", () =>
+    expect(changed({ Output: "renamed" })).toEqual(["output", "checksum", "manifest"]));
+});
+
 describe("planner", () => {
   it("plans the execution flow in order, skipping steps without work", () => {
     const plan = planBuild([image({ PrepareScripts: [], BuildScripts: [], FinalizeScripts: [] })], planEnv());
