@@ -3,6 +3,20 @@ import type { ParsedArgs } from "../config/args.js";
 
 export const MKOSI_VERSION = "26~devel";
 
+/** Verbs that touch images, the cache or outputs: an unprivileged user runs them in a user namespace, so
+ * that file ownership looks the same to every run that shares a cache. */
+const NAMESPACE_VERBS = new Set([
+  "build",
+  "clean",
+  "graph",
+  "shell",
+  "boot",
+  "vm",
+  "qemu",
+  "burn",
+  "sysupdate",
+]);
+
 function printError(msg: string): void {
   process.stderr.write(`‣ ${msg}\n`);
 }
@@ -30,6 +44,18 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const args: ParsedArgs = parsed.args;
+  if (NAMESPACE_VERBS.has(args.verb) && process.getuid?.() !== 0) {
+    // An unprivileged user builds as root of a user namespace (see sandbox/userns.ts).
+    const { USERNS_ENV, reexecInUserNamespace, userNamespaceProblem } = await import("../sandbox/userns.js");
+    if (!process.env[USERNS_ENV]) {
+      const problem = userNamespaceProblem();
+      if (problem) {
+        printError(problem);
+        return 1;
+      }
+      return reexecInUserNamespace(process.argv.slice(1));
+    }
+  }
   if (args.verb === "completion") {
     const { runVerb } = await import("./verbs/index.js");
     return runVerb("completion", { config: { images: [], tools: null, args }, args });

@@ -19,11 +19,23 @@ import { mkdir, mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { promisify } from "node:util";
+import { inUserNamespace } from "./userns.js";
 
 const execFileP = promisify(execFile);
 
 /** Options that keep upper directories reusable as plain lower layers. */
 export const REUSABLE_LAYER_OPTIONS = ["index=off", "xino=off", "redirect_dir=off", "metacopy=off"] as const;
+
+/** Mount options for a stack. In a user namespace overlayfs keeps its whiteout and opaque markers in
+ * `user.overlay.*` xattrs (`userxattr`), which implies that redirects are never followed. Layers made one
+ * way are not readable the other way, so privileged and unprivileged builds keep separate caches. */
+export function layerMountOptions(userNamespace: boolean): string[] {
+  if (!userNamespace) return [...REUSABLE_LAYER_OPTIONS];
+  return [
+    ...REUSABLE_LAYER_OPTIONS.map((o) => (o === "redirect_dir=off" ? "redirect_dir=nofollow" : o)),
+    "userxattr",
+  ];
+}
 
 /** The kernel's maximum number of lower layers (OVL_MAX_STACK). */
 export const MAX_LOWER_LAYERS = 500;
@@ -85,16 +97,6 @@ export async function kernelSupportsLowerdirAppend(): Promise<boolean> {
   const minor = Number(m?.[2] ?? 0);
   kernelLowerdirAppend = major > 6 || (major === 6 && minor >= 8);
   return kernelLowerdirAppend;
-}
-
-/** In a user namespace that is not the initial one, overlayfs needs `userxattr`. */
-async function inUserNamespace(): Promise<boolean> {
-  try {
-    const map = (await readFile("/proc/self/uid_map", "utf8")).trim().split(/\s+/);
-    return !(map[0] === "0" && map[1] === "0" && map[2] === "4294967295");
-  } catch {
-    return false;
-  }
 }
 
 // fsopen(430) fsconfig(431) fsmount(432) move_mount(429): the same numbers on every architecture that
@@ -189,8 +191,7 @@ export async function mountOverlay(opts: OverlayOptions): Promise<OverlayMount> 
       opts,
     );
   }
-  const extra: string[] = [...REUSABLE_LAYER_OPTIONS];
-  if (await inUserNamespace()) extra.push("userxattr");
+  const extra = layerMountOptions(inUserNamespace());
   const stack = overlayStack(opts.lowers, await emptyDir(), opts.upper);
   try {
     const useNew = forcedApi ? forcedApi === "new" : await kernelSupportsLowerdirAppend();

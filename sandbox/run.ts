@@ -11,11 +11,10 @@
 //  - "chroot": the image root is `/`, with /proc /dev /sys /tmp /run, and the host's resolv.conf when
 //    the network is on.
 //
-// As root, bwrap does not create a user namespace and the sandboxed command keeps all capabilities
-// (--cap-add ALL), so dpkg can chroot and chown. As an unprivileged user bwrap needs unprivileged user
-// namespaces; `becomeRoot` maps the caller to uid/gid 0 inside. What does not work unprivileged: chown to
-// other ids (the namespace maps a single uid), so package installation, which creates files owned by
-// system users, needs real root; device nodes cannot be created; overlay mounts need `userxattr`.
+// As root (real root, or root of the user namespace an unprivileged mkosi enters, see userns.ts), bwrap
+// creates no user namespace of its own and the sandboxed command keeps all capabilities (--cap-add ALL),
+// so dpkg can chroot and chown. `becomeRoot` is for callers that are not root at all: bwrap then maps the
+// caller alone to uid 0 in a new user namespace, where chown to other ids and device nodes fail.
 import { spawn } from "node:child_process";
 import { existsSync, lstatSync, readlinkSync } from "node:fs";
 import { createInterface } from "node:readline";

@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { inUserNamespace } from "../sandbox/userns.js";
 import type { ImageView } from "./image.js";
 
 export interface BuildOptions {
@@ -36,8 +37,11 @@ function xdgCache(): string {
 
 /** Engine cache directory: CacheDirectory= (or mkosi.cache/, resolved by config/) when set, else the
  * user's cache. All images of one invocation share it, so identical nodes are built once. */
-export function defaultCacheDir(main: ImageView): string {
-  return main.CacheDirectory ? join(main.CacheDirectory, "graph") : join(xdgCache(), "mkosi", "graph");
+export function defaultCacheDir(main: ImageView, unprivileged = inUserNamespace()): string {
+  // Layers and file ownership look different from a user namespace (see sandbox/userns.ts), so an
+  // unprivileged build never shares cache entries with a root build of the same CacheDirectory=.
+  const name = unprivileged ? "graph-unprivileged" : "graph";
+  return main.CacheDirectory ? join(main.CacheDirectory, name) : join(xdgCache(), "mkosi", name);
 }
 
 export function defaultPackageCacheDir(main: ImageView): string {

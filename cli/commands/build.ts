@@ -29,7 +29,9 @@ async function wipeBuildDirectories(input: CommandInput): Promise<void> {
 
 export async function buildCommand(input: BuildCommandInput): Promise<number> {
   if (process.getuid?.() !== 0) {
-    process.stderr.write("mkosi: building images needs root (overlay mounts and package installation)\n");
+    process.stderr.write(
+      "mkosi: building images needs root, or a user namespace in which the caller is root (the mkosi command enters one by itself)\n",
+    );
     return 1;
   }
   const env = planEnv(input);
