@@ -41,4 +41,26 @@ describe("configure scripts", () => {
     expect(run.code).not.toBe(0);
     expect(run.stderr).toMatch(/unknown setting NoSuchSetting/);
   }, 120_000);
+
+  it("mkosi graph plans the configuration the scripts print", async () => {
+    const dir = await makeTree({ files: { "mkosi.conf": CONF, "mkosi.build": BUILD } });
+    const env = { MKOSI_CACHE_DIR: join(dir, ".cache") };
+    const nodes = async () => {
+      const run = await runMkosi(["graph", "--format=json"], { cwd: dir, env });
+      expect(run.code, run.stderr).toBe(0);
+      return (JSON.parse(run.stdout) as { nodes: { id: string }[] }).nodes.map((n) => n.id);
+    };
+    expect(await nodes()).toContain("main/publish");
+    // Format=none stops after the build scripts: no output steps in the plan.
+    writeFileSync(
+      join(dir, "mkosi.configure"),
+      `#!/bin/sh\nsed 's/"Format": "directory"/"Format": "none"/'\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    const configured = await nodes();
+    expect(configured).toContain("main/build");
+    expect(configured).not.toContain("main/publish");
+  }, 120_000);
 });
