@@ -138,7 +138,9 @@ describe("buildTerminal", () => {
 
   test("a shell that cannot start does not keep the terminal", async () => {
     const terminal = buildTerminal(new PlainRenderer(new FakeStream()), new FakeStream());
-    await expect(terminal.handoff("x", () => Promise.reject(new Error("no bwrap")))).rejects.toThrow("no bwrap");
+    await expect(terminal.handoff("x", () => Promise.reject(new Error("no bwrap")))).rejects.toThrow(
+      "no bwrap",
+    );
     expect(terminal.busy()).toBe(false);
     await expect(terminal.handoff("y", async () => 1)).resolves.toBe(1);
   });
