@@ -125,10 +125,12 @@ export class InkRenderer implements Renderer {
     if (!instance) return;
     this.instance = undefined;
     this.frames++;
+    // Entries that arrive while ink unmounts are written by the next instance.
+    const written = this.entries.length;
     instance.rerender(this.element(true));
     instance.unmount();
+    this.staticBase = written;
     await instance.waitUntilExit();
-    this.staticBase = this.entries.length;
   }
 
   resume(): void {
