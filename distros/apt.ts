@@ -431,6 +431,7 @@ function sandboxFor(
     ],
     signal: ctx.signal,
     onOutput: ctx.onOutput,
+    debugShell: root !== undefined && ctx.debugShell ? { terminal: ctx.debugShell } : undefined,
   };
 }
 

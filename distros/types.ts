@@ -6,7 +6,7 @@
 // state go (workDir, owned by the caller, e.g. a task's tmp dir), where synced repository metadata lives
 // (metadataDir: the cacheable output of syncMetadata, read-only for everything else), and the shared
 // download cache (packageCacheDir). Nothing is read from the host's package manager configuration.
-import type { OutputCallback } from "../sandbox/run.js";
+import type { OutputCallback, TerminalHandoff } from "../sandbox/run.js";
 
 export type DistributionName =
   | "fedora"
@@ -82,6 +82,9 @@ export interface PackageManagerContext {
   onOutput?: OutputCallback;
   /** Extra environment for package manager processes and maintainer scripts (Environment=). */
   env?: Record<string, string>;
+  /** --debug-shell: a failing package manager command that acts on an image opens a shell in its
+   * sandbox (the image at /buildroot) before the error is thrown. */
+  debugShell?: TerminalHandoff;
 }
 
 export interface InstalledPackage {

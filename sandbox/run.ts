@@ -15,8 +15,15 @@
 // creates no user namespace of its own and the sandboxed command keeps all capabilities (--cap-add ALL),
 // so dpkg can chroot and chown. `becomeRoot` is for callers that are not root at all: bwrap then maps the
 // caller alone to uid 0 in a new user namespace, where chown to other ids and device nodes fail.
+//
+// --debug-shell: a sandboxed command given `debugShell` that fails (not when cancelled) is followed by an
+// interactive shell (bash, else sh) in the same sandbox: the same layout, root, binds, environment and
+// working directory, with the image still mounted, stdin/stdout/stderr those of mkosi. The shell runs
+// through `DebugShell.terminal`, which the CLI implements by pausing its progress view and serializing
+// shells of nodes that fail in parallel. When the shell exits, the command's error is thrown as usual.
 import { spawn } from "node:child_process";
 import { existsSync, lstatSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 
 export type OutputStream = "stdout" | "stderr";
@@ -182,6 +189,37 @@ export interface SandboxOptions extends CommandOptions {
   privileged?: boolean;
   /** Extra raw bwrap arguments, inserted before the command. */
   extraArgs?: string[];
+  /** --debug-shell: when the command fails, open an interactive shell in its sandbox first. */
+  debugShell?: DebugShell;
+}
+
+/** Hands the user's terminal to `fn`: whoever draws on it (a live progress view) stands aside until `fn`
+ * settles, and only one caller has it at a time. `title` says why (shown before `fn` runs). */
+export type TerminalHandoff = <T>(title: string, fn: () => Promise<T>) => Promise<T>;
+
+export interface DebugShell {
+  terminal: TerminalHandoff;
+  /** What failed, for the message shown before the shell (default: the command). */
+  what?: string;
+  /** Run the shell through this command, as the failing command was (e.g. the mkosi-chroot helper of a
+   * `.chroot` script, so the shell opens inside the image). */
+  prefix?: string[];
+  /** Host directory holding the filesystem the shell runs in, to look for bash there (default: the
+   * image root in chroot mode, the host otherwise; with `prefix`, set it to where the prefix enters). */
+  shellRoot?: string;
+}
+
+/** Without a progress view: just one shell at a time. */
+export function plainTerminal(): TerminalHandoff {
+  let queue: Promise<unknown> = Promise.resolve();
+  return <T>(title: string, fn: () => Promise<T>): Promise<T> => {
+    const next = queue.then(() => {
+      process.stderr.write(`‣ ${title}\n`);
+      return fn();
+    });
+    queue = next.catch(() => undefined);
+    return next;
+  };
 }
 
 export const BUILDROOT = "/buildroot";
@@ -309,8 +347,58 @@ export function bwrapArgs(cmd: readonly string[], opts: SandboxOptions): string[
 export function runSandboxed(cmd: readonly string[], opts: SandboxOptions = {}): Promise<CommandResult> {
   const args = bwrapArgs(cmd, opts);
   // cwd is applied inside the sandbox (--chdir); bwrap itself runs from /.
-  return runCommand(["bwrap", ...args], { ...opts, cwd: "/" }).catch((e: unknown) => {
-    if (e instanceof CommandError) throw new CommandError(cmd, e.exitCode, e.signalName, e.tail, e.aborted);
-    throw e;
+  return runCommand(["bwrap", ...args], { ...opts, cwd: "/" }).catch(async (e: unknown) => {
+    if (!(e instanceof CommandError)) throw e;
+    const error = new CommandError(cmd, e.exitCode, e.signalName, e.tail, e.aborted);
+    if (opts.debugShell && !error.aborted && !opts.signal?.aborted) {
+      await debugShell(error, opts, opts.debugShell).catch((shellError: unknown) => {
+        process.stderr.write(`‣ Could not start the debug shell: ${(shellError as Error).message}\n`);
+      });
+    }
+    throw error;
   });
+}
+
+/** The shell to run where `root` (a host directory) is the root: bash if it has one, else sh. */
+export function shellIn(root: string): string {
+  for (const candidate of ["/bin/bash", "/usr/bin/bash"])
+    if (existsSync(join(root, candidate))) return candidate;
+  return "/bin/sh";
+}
+
+/** The argument vector of the debug shell for a failed sandboxed command (without `bwrap`). */
+export function debugShellArgs(opts: SandboxOptions, shell: DebugShell): string[] {
+  const root = shell.shellRoot ?? ((opts.mode ?? "tools") === "chroot" && opts.root ? opts.root : "/");
+  const { debugShell: _, ...sandbox } = opts;
+  return bwrapArgs([...(shell.prefix ?? []), shellIn(root)], sandbox);
+}
+
+/** Runs the debug shell of a failed command on the user's terminal and waits for it to exit. */
+function debugShell(error: CommandError, opts: SandboxOptions, shell: DebugShell): Promise<void> {
+  const args = debugShellArgs(opts, shell);
+  const failed = shell.what ?? error.command.join(" ");
+  const status = error.signalName
+    ? `was killed by ${error.signalName}`
+    : `failed with exit status ${error.exitCode}`;
+  return shell.terminal(
+    `${failed} ${status}: starting a debug shell in its sandbox (exit it to continue)`,
+    () =>
+      new Promise<void>((resolvePromise, reject) => {
+        // Not detached: the shell belongs to the terminal's foreground process group, so it can read from
+        // the terminal and job control works. Its exit status does not matter: the command failed.
+        const child = spawn("bwrap", args, {
+          cwd: "/",
+          env: { PATH: DEFAULT_PATH, ...(opts.env ?? {}) },
+          stdio: "inherit",
+        });
+        // Cancelling the build (SIGTERM) ends the shell too; bwrap takes its sandbox with it.
+        const onAbort = () => child.kill("SIGTERM");
+        opts.signal?.addEventListener("abort", onAbort, { once: true });
+        child.on("error", reject);
+        child.on("close", () => {
+          opts.signal?.removeEventListener("abort", onAbort);
+          resolvePromise();
+        });
+      }),
+  );
 }

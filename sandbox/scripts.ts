@@ -13,12 +13,21 @@
 // their files in lexicographic order. Paths inside the sandbox:
 //   /work/src  /work/out  /work/dest  /work/build  /work/packages  /work/artifacts  /work/config.json
 //   /work/<kind> or /work/build-script (the script, = $CHROOT_SCRIPT)   /buildroot (the image)   /scripts (helpers)
+// With `debugShell` (--debug-shell), a failing script is followed by an interactive shell in its sandbox:
+// for a `.chroot` script through mkosi-chroot (inside the image), otherwise next to it (image at /buildroot).
 import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { ScriptPackageManagerSupport } from "../distros/types.js";
 import { mountOverlay, type OverlayMount } from "./overlay.js";
-import { type BindMount, BUILDROOT, type OutputCallback, runSandboxed } from "./run.js";
+import {
+  type BindMount,
+  BUILDROOT,
+  type DebugShell,
+  type OutputCallback,
+  runSandboxed,
+  type TerminalHandoff,
+} from "./run.js";
 
 export type ScriptKind =
   | "configure"
@@ -149,6 +158,8 @@ export interface ScriptRunOptions {
   /** BuildSourcesEphemeral=: scripts see the sources through an overlay whose changes are dropped after
    * all scripts of this kind ran (needs root: the overlay is mounted on the host). */
   ephemeralSources?: boolean;
+  /** --debug-shell: how a shell opened after a failing script gets the terminal. */
+  debugShell?: TerminalHandoff;
 }
 
 export interface ScriptRunResult {
@@ -458,6 +469,11 @@ async function runEach(
       );
     }
     const capture = o.kind === "configure";
+    const debugShell: DebugShell | undefined = o.debugShell && {
+      terminal: o.debugShell,
+      what: `${o.kind} script ${basename(s.path)}`,
+      ...(s.chroot ? { prefix: [`${WORK.helpers}/mkosi-chroot`], shellRoot: o.root ?? "/" } : {}),
+    };
     const r = await runSandboxed(cmd, {
       mode: "tools",
       etc: o.etc,
@@ -471,6 +487,7 @@ async function runEach(
       onOutput: o.onOutput,
       captureStdout: capture,
       input: capture ? (input ?? "") : undefined,
+      debugShell,
     }).catch((e: Error) => {
       throw new Error(`${o.kind} script ${basename(s.path)} failed: ${e.message}`);
     });

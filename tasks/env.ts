@@ -3,6 +3,7 @@
 import { createHash } from "node:crypto";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { plainTerminal, type TerminalHandoff } from "../sandbox/run.js";
 import { inUserNamespace } from "../sandbox/userns.js";
 import type { ImageView } from "./image.js";
 
@@ -14,6 +15,9 @@ export interface BuildOptions {
   /** Arguments after `--`, passed to build scripts. */
   cmdline: string[];
   debug: boolean;
+  /** --debug-shell: a failing command in the image opens an interactive shell where it ran. Never a
+   * declared input: it changes what happens after a failure, not what a step produces. */
+  debugShell: boolean;
 }
 
 export interface PlanEnv {
@@ -29,6 +33,15 @@ export interface PlanEnv {
   /** uid/gid of the invoking user ($MKOSI_UID / $MKOSI_GID). */
   uid: number;
   gid: number;
+  /** How a debug shell gets the terminal (the CLI pauses its progress view); default: plainTerminal. */
+  terminal?: TerminalHandoff;
+}
+
+const fallbackTerminal = plainTerminal();
+
+/** The terminal handoff steps give to the commands they run when --debug-shell is on, else undefined. */
+export function debugShellOf(env: PlanEnv): TerminalHandoff | undefined {
+  return env.options.debugShell ? (env.terminal ?? fallbackTerminal) : undefined;
 }
 
 function xdgCache(): string {

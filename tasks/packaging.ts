@@ -2,6 +2,7 @@
 
 import type { DistroConfig, PackageManagerContext } from "../distros/index.js";
 import type { Json, TaskContext } from "../engine/api.js";
+import type { TerminalHandoff } from "../sandbox/run.js";
 import type { ConfigTree, ImageView } from "./image.js";
 
 /** The configuration slice package managers read: also the declared inputs of those steps. */
@@ -52,6 +53,7 @@ export function packageManagerContext(
     packageCacheDir: string;
     sandboxTrees: ConfigTree[];
     localRepository?: string;
+    debugShell?: TerminalHandoff;
   },
 ): PackageManagerContext {
   return {
@@ -62,6 +64,7 @@ export function packageManagerContext(
     sandboxTrees: options.sandboxTrees,
     localRepository: options.localRepository,
     signal: ctx.signal,
+    debugShell: options.debugShell,
     // Environment= is for scripts; package managers do not see it, so changing it does not reinstall.
     onOutput: (line, stream) => ctx.log(line, stream),
   };

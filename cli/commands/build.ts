@@ -9,6 +9,7 @@ import { planBuild } from "../../tasks/plan.js";
 import { shouldColor } from "../render/format.js";
 import { createRenderer, renderExplain } from "../render/index.js";
 import { type CommandInput, openCache, planEnv, plannedNodes } from "./session.js";
+import { buildTerminal } from "./terminal.js";
 
 export interface BuildCommandInput extends CommandInput {
   /** --explain: print which nodes will run and why before running. */
@@ -37,15 +38,23 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
   const env = planEnv(input);
   const engine = await openCache(env, { keepFailedWorkspaces: input.debugWorkspace });
   const abort = new AbortController();
-  const onSignal = () => abort.abort(new Error("interrupted"));
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
   const stream = input.json ? process.stdout : process.stderr;
   const renderer = await createRenderer({
     mode: input.json ? "json" : "auto",
     stream,
     traceFile: input.trace,
   });
+  const terminal = buildTerminal(renderer);
+  // The first Ctrl-C cancels the build (a second one, with no listener left, ends mkosi at once); while a
+  // debug shell has the terminal, Ctrl-C is the shell's.
+  const onInterrupt = () => {
+    if (terminal.busy()) return;
+    process.off("SIGINT", onInterrupt);
+    abort.abort(new Error("interrupted"));
+  };
+  const onTerminate = () => abort.abort(new Error("interrupted"));
+  process.on("SIGINT", onInterrupt);
+  process.once("SIGTERM", onTerminate);
   try {
     if (input.explain) {
       const plan = planBuild(input.images, env);
@@ -59,6 +68,7 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
       env: {
         ...env,
         options: { ...env.options, rerunBuildScripts: env.options.rerunBuildScripts || input.wipeBuildDir },
+        terminal: terminal.handoff,
       },
       engine,
       signal: abort.signal,
@@ -76,8 +86,8 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
     return result.summary.ok ? 0 : 1;
   } finally {
     await renderer.close();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onInterrupt);
+    process.off("SIGTERM", onTerminate);
     await engine.close();
   }
 }

@@ -20,6 +20,7 @@ export function commandInput({ config, args }: VerbContext): CommandInput {
     wipeBuildDir: args.wipeBuildDir,
     cmdline: args.cmdline,
     debug: args.debug,
+    debugShell: args.debugShell,
     debugWorkspace: args.debugWorkspace,
     json: args.json,
     configJson: (image) => {

@@ -18,6 +18,8 @@ export interface CommandInput {
   wipeBuildDir: boolean;
   cmdline: string[];
   debug: boolean;
+  /** --debug-shell: a failing command in the image opens a shell there. */
+  debugShell: boolean;
   /** --debug-workspace: keep a failed step's workspace. */
   debugWorkspace: boolean;
   json: boolean;
@@ -38,6 +40,7 @@ export function planEnv(input: CommandInput): PlanEnv {
       wipeBuildDir: input.wipeBuildDir,
       cmdline: input.cmdline,
       debug: input.debug,
+      debugShell: input.debugShell,
     },
     configJson: input.configJson,
     uid: Number(process.env.SUDO_UID ?? process.getuid?.() ?? 0),

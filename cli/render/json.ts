@@ -7,16 +7,33 @@ import type { OutputStream, Renderer } from "./types.js";
 const RS = "\u001e";
 
 export class JsonRenderer implements Renderer {
+  /** Records held back while suspended (a debug shell writes to the same stdout). */
+  private held?: string[];
+
   constructor(
     private readonly stream: OutputStream,
     private readonly options: { seq?: boolean } = {},
   ) {}
 
   onEvent(event: EngineEvent): void {
-    this.stream.write(`${this.options.seq ? RS : ""}${JSON.stringify(event)}\n`);
+    const record = `${this.options.seq ? RS : ""}${JSON.stringify(event)}\n`;
+    if (this.held) this.held.push(record);
+    else this.stream.write(record);
   }
 
-  async close(): Promise<void> {}
+  async suspend(): Promise<void> {
+    this.held ??= [];
+  }
+
+  resume(): void {
+    const held = this.held;
+    this.held = undefined;
+    if (held && held.length > 0) this.stream.write(held.join(""));
+  }
+
+  async close(): Promise<void> {
+    this.resume();
+  }
 }
 
 /** Parse NDJSON or JSON-SEQ output back into events (tests, tools reading `--json`). */

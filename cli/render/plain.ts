@@ -17,6 +17,8 @@ export class PlainRenderer implements Renderer {
   private readonly lastProgress = new Map<string, { time: number; message?: string }>();
   private closed = false;
   private summaryWritten = false;
+  /** Lines held back while suspended. */
+  private held?: string[];
 
   constructor(
     private readonly stream: OutputStream,
@@ -28,7 +30,19 @@ export class PlainRenderer implements Renderer {
   }
 
   private write(lines: string[]): void {
-    if (lines.length > 0) this.stream.write(`${lines.join("\n")}\n`);
+    if (lines.length === 0) return;
+    if (this.held) this.held.push(...lines);
+    else this.stream.write(`${lines.join("\n")}\n`);
+  }
+
+  async suspend(): Promise<void> {
+    this.held ??= [];
+  }
+
+  resume(): void {
+    const held = this.held;
+    this.held = undefined;
+    if (held) this.write(held);
   }
 
   note(text: string): void {
@@ -105,6 +119,7 @@ export class PlainRenderer implements Renderer {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.resume();
     // Interrupted before "done": still say where things stand.
     if (!this.summaryWritten && this.state.startTime !== undefined) this.write(this.summary());
     this.closed = true;

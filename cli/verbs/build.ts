@@ -19,10 +19,6 @@ function duplicateCacheKey(ctx: VerbContext): string | undefined {
 }
 
 export async function handler(ctx: VerbContext): Promise<number> {
-  if (ctx.args.debugShell)
-    process.stderr.write(
-      "‣ --debug-shell is not supported yet: a failing step shows its log; --debug-workspace keeps its workspace\n",
-    );
   if (
     ctx.config.images.some((image) => ((image.ConfigureScripts as string[] | undefined) ?? []).length > 0)
   ) {

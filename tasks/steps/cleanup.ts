@@ -5,6 +5,8 @@ import { rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type DistroConfig, getDistribution } from "../../distros/index.js";
 import type { Json, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
+import type { TerminalHandoff } from "../../sandbox/run.js";
+import { debugShellOf } from "../env.js";
 import { hostTools } from "../hosttools.js";
 import type { ConfigTree, Feature } from "../image.js";
 import { withLayer } from "../layers.js";
@@ -23,6 +25,8 @@ interface Params {
   packageCacheDir: string;
   metadata: NodeId | undefined;
   prev: NodeId;
+  /** --debug-shell (not an input: it only acts after a failure). */
+  debugShell?: TerminalHandoff;
 }
 
 /** Per-machine state that package installation creates and an image must not ship: every machine that
@@ -87,6 +91,7 @@ const task: TaskDefinition<Params> = {
           metadataDir: ctx.deps.metadata!.dir,
           packageCacheDir: p.packageCacheDir,
           sandboxTrees: p.sandboxTrees,
+          debugShell: p.debugShell,
         });
         await distribution.remove(pm, root, p.removePackages);
       }
@@ -144,6 +149,7 @@ export const cleanup: Step<Params> = {
       packageCacheDir: env.packageCacheDir,
       metadata: nodes.metadata,
       prev,
+      debugShell: debugShellOf(env),
     };
   },
 };

@@ -5,6 +5,8 @@
 import { join } from "node:path";
 import { type DistroConfig, getDistribution } from "../../distros/index.js";
 import type { DeclaredInputs, NodeId, PathInput, TaskContext, TaskDefinition } from "../../engine/api.js";
+import type { TerminalHandoff } from "../../sandbox/run.js";
+import { debugShellOf } from "../env.js";
 import { hostTools } from "../hosttools.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { withLayer } from "../layers.js";
@@ -29,6 +31,8 @@ interface Params {
   offline: boolean;
   /** build nodes of Dependencies= images: their $PACKAGEDIR output joins the local repository. */
   dependencyBuilds: NodeId[];
+  /** --debug-shell (not an input: it only acts after a failure). */
+  debugShell?: TerminalHandoff;
 }
 
 function inputs(p: Params): DeclaredInputs {
@@ -76,6 +80,7 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
         packageCacheDir: p.packageCacheDir,
         sandboxTrees: p.sandboxTrees,
         localRepository: await localRepository(ctx, p),
+        debugShell: p.debugShell,
       });
       return withLayer(ctx, ctx.deps.image, async ({ root }) => {
         const network = !p.offline;
@@ -105,6 +110,7 @@ function params(
     prev,
     offline: image.CacheOnly === "always",
     dependencyBuilds,
+    debugShell: debugShellOf(env),
   };
 }
 

@@ -17,7 +17,9 @@ import { outputNames } from "../../formats/naming.js";
 import { copyNspawnSettings } from "../../formats/nspawn.js";
 import { createOutputSymlink, finalizeStaging } from "../../formats/outputdir.js";
 import { copyTree } from "../../sandbox/overlay.js";
+import type { TerminalHandoff } from "../../sandbox/run.js";
 import { runScripts } from "../../sandbox/scripts.js";
+import { debugShellOf } from "../env.js";
 import type { ImageView } from "../image.js";
 import { withStackReadOnly } from "../layers.js";
 import { outputDirectory } from "../outputs.js";
@@ -35,6 +37,8 @@ interface Params {
   tree: NodeId | undefined;
   /** Artifacts whose files are published as they are (output, checksum, manifest). */
   files: NodeId[];
+  /** --debug-shell (not an input: it only acts after a failure). */
+  debugShell?: TerminalHandoff;
 }
 
 function inputs(p: Params): DeclaredInputs {
@@ -104,6 +108,7 @@ const task: TaskDefinition<Params> = {
         gid: p.gid,
         signal: ctx.signal,
         onOutput: (line, stream) => ctx.log(line, stream),
+        debugShell: p.debugShell,
       });
       await createOutputSymlink(staging, names);
       const published = (await readdir(staging)).sort();
@@ -140,6 +145,7 @@ export const publish: Step<Params> = {
       gid: env.gid,
       tree: image.Format === "directory" ? prev : undefined,
       files,
+      debugShell: debugShellOf(env),
     };
   },
 };

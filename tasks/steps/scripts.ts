@@ -5,8 +5,9 @@ import { join } from "node:path";
 import { type DistroConfig, getDistribution, type ScriptPackageManagerSupport } from "../../distros/index.js";
 import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { mountOverlay } from "../../sandbox/overlay.js";
+import type { TerminalHandoff } from "../../sandbox/run.js";
 import { runScripts, type ScriptKind } from "../../sandbox/scripts.js";
-import type { PlanEnv } from "../env.js";
+import { debugShellOf, type PlanEnv } from "../env.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { stackDirs, stackKeys, withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
@@ -28,6 +29,8 @@ interface Params {
   /** build: arguments after `--`, and the build directory. */
   cmdline?: string[];
   buildDir?: string | null;
+  /** --debug-shell (not an input: it only acts after a failure). */
+  debugShell?: TerminalHandoff;
 }
 
 function inputs(p: Params): DeclaredInputs {
@@ -50,6 +53,7 @@ async function packageManagerSupport(
     metadataDir: metadata.dir,
     packageCacheDir: p.packageCacheDir,
     sandboxTrees: p.sandboxTrees,
+    debugShell: p.debugShell,
   });
   return getDistribution(p.config.Distribution).scriptSupport(pm);
 }
@@ -72,6 +76,7 @@ async function run(
     packageManager: await packageManagerSupport(ctx, p),
     signal: ctx.signal,
     onOutput: (line, stream) => ctx.log(line, stream),
+    debugShell: p.debugShell,
     ...extra,
   });
 }
@@ -96,6 +101,7 @@ function baseParams(
     gid: env.gid,
     prev,
     metadata: nodes.metadata,
+    debugShell: debugShellOf(env),
   };
 }
 
@@ -134,6 +140,7 @@ const buildOverlayTask: TaskDefinition<Params> = {
           metadataDir: metadata.dir,
           packageCacheDir: p.packageCacheDir,
           sandboxTrees: p.sandboxTrees,
+          debugShell: p.debugShell,
         });
         await getDistribution(p.config.Distribution).install(pm, root, p.buildPackages);
       }

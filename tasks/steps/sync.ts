@@ -3,7 +3,9 @@
 // runs on every build and is planned in a graph of its own, ahead of the image graph.
 import { join } from "node:path";
 import type { TaskDefinition } from "../../engine/api.js";
+import type { TerminalHandoff } from "../../sandbox/run.js";
 import { runScripts } from "../../sandbox/scripts.js";
+import { debugShellOf } from "../env.js";
 import type { ImageView } from "../image.js";
 import { declareScriptInputs, type ScriptInputs, scriptInputs } from "../scriptinputs.js";
 import type { Step } from "../step.js";
@@ -13,6 +15,8 @@ interface Params {
   scripts: ScriptInputs;
   uid: number;
   gid: number;
+  /** --debug-shell (not an input: it only acts after a failure). */
+  debugShell?: TerminalHandoff;
 }
 
 const task: TaskDefinition<Params> = {
@@ -31,6 +35,7 @@ const task: TaskDefinition<Params> = {
       gid: p.gid,
       signal: ctx.signal,
       onOutput: (line, stream) => ctx.log(line, stream),
+      debugShell: p.debugShell,
     });
     return undefined;
   },
@@ -46,5 +51,6 @@ export const sync: Step<Params> = {
     scripts: scriptInputs("sync", image.SyncScripts, image, env, true),
     uid: env.uid,
     gid: env.gid,
+    debugShell: debugShellOf(env),
   }),
 };

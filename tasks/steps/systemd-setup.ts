@@ -5,7 +5,8 @@
 import { chmod, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
-import { runSandboxed } from "../../sandbox/run.js";
+import { runSandboxed, type TerminalHandoff } from "../../sandbox/run.js";
+import { debugShellOf } from "../env.js";
 import { pathExists } from "../fsutil.js";
 import { hostTools } from "../hosttools.js";
 import { withLayer } from "../layers.js";
@@ -23,6 +24,8 @@ interface Params {
    * (Seed= is random per invocation unless pinned, so it must not enter the key.) */
   sourceDateEpoch: number | null;
   prev: NodeId;
+  /** --debug-shell (not an input: it only acts after a failure). */
+  debugShell?: TerminalHandoff;
 }
 
 /** SHA-512 crypt hash of a clear-text password (openssl, present on every Debian system). */
@@ -46,7 +49,7 @@ async function imageTool(root: string, name: string): Promise<string | undefined
 }
 
 /** Run a command chrooted into the image, without network. */
-async function inImage(ctx: TaskContext, root: string, argv: string[]): Promise<void> {
+async function inImage(ctx: TaskContext, p: Params, root: string, argv: string[]): Promise<void> {
   await runSandboxed(argv, {
     mode: "chroot",
     root,
@@ -54,6 +57,7 @@ async function inImage(ctx: TaskContext, root: string, argv: string[]): Promise<
     env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", SYSTEMD_OFFLINE: "1" },
     signal: ctx.signal,
     onOutput: (line, stream) => ctx.log(line, stream),
+    debugShell: p.debugShell && { terminal: p.debugShell },
   });
 }
 
@@ -169,7 +173,7 @@ const task: TaskDefinition<Params> = {
         ((await pathExists(join(root, "usr/lib/udev/hwdb.d"))) ||
           (await pathExists(join(root, "lib/udev/hwdb.d"))))
       )
-        await inImage(ctx, root, [hwdb, "--usr", "update"]);
+        await inImage(ctx, p, root, [hwdb, "--usr", "update"]);
       return undefined;
     });
   },
@@ -193,6 +197,7 @@ export const systemdSetup: Step<Params> = {
       rootShell: image.RootShell,
       sourceDateEpoch: image.SourceDateEpoch,
       prev,
+      debugShell: debugShellOf(context.env),
     };
   },
 };

@@ -104,18 +104,24 @@ export function childEnv(tree: Tree, extra: Record<string, string | undefined> =
   return env;
 }
 
+/** Runs mkosi; with `input`, its stdin is a pipe that carries that text (else /dev/null). */
 export function mkosi(
   tree: Tree,
   args: string[],
   extraEnv: Record<string, string | undefined> = {},
+  options: { input?: string } = {},
 ): Promise<Run> {
   const started = Date.now();
   return new Promise((resolvePromise, reject) => {
     const child = spawn(MKOSI, args, {
       cwd: tree.dir,
       env: childEnv(tree, extraEnv),
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
+    if (options.input !== undefined) {
+      child.stdin!.on("error", () => undefined); // nothing may read it
+      child.stdin!.end(options.input);
+    }
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));

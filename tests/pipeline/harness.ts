@@ -75,16 +75,21 @@ export interface MkosiRun {
   cached: string[];
 }
 
+/** Runs bin/mkosi; with `input`, its stdin is a pipe that carries that text (else /dev/null). */
 export function runMkosi(
   args: string[],
-  options: { cwd: string; env?: Record<string, string> },
+  options: { cwd: string; env?: Record<string, string>; input?: string },
 ): Promise<MkosiRun> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(MKOSI, args, {
       cwd: options.cwd,
       env: { ...process.env, ...options.env, SOURCE_DATE_EPOCH: options.env?.SOURCE_DATE_EPOCH ?? "" },
-      stdio: ["ignore", "pipe", "pipe"],
+      stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
+    if (options.input !== undefined) {
+      child.stdin!.on("error", () => undefined); // nothing may read it
+      child.stdin!.end(options.input);
+    }
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => {

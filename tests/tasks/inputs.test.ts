@@ -86,6 +86,21 @@ describe("declared inputs per setting", () => {
     }
   });
 
+  it("--debug-shell changes no step (it acts only after a failure), though the steps receive it", () => {
+    const base = planEnv();
+    const terminal = async <T>(_title: string, fn: () => Promise<T>) => fn();
+    const on = planEnv({ options: { ...base.options, debugShell: true }, terminal });
+    const view = image({ PostOutputScripts: ["mkosi.postoutput"], SyncScripts: ["mkosi.sync"] });
+    expect(declared(view, on)).toEqual(declared(view, base));
+    const given = planBuild([view], on)
+      .nodes.filter((node) => (node.params as { debugShell?: unknown }).debugShell === terminal)
+      .map((node) => node.label);
+    expect(given).toEqual(expect.arrayContaining(["bootstrap", "prepare", "build", "postinst", "publish"]));
+    expect(
+      planBuild([view], base).nodes.some((node) => (node.params as { debugShell?: unknown }).debugShell),
+    ).toBe(false);
+  });
+
   it("Format= changes the output steps, not the image tree", () => {
     const steps = changedSteps({ Format: "tar", CompressOutput: "zstd", OutputExtension: "tar" });
     for (const tree of ["skeleton", "bootstrap", "packages", "extras", "config-files", "systemd-setup"])

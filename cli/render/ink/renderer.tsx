@@ -1,6 +1,10 @@
 // The ink renderer: folds events into a BuildState as they come (cheap) and redraws on a timer at most
 // `fps` times a second, so a flood of log lines costs one frame, not one frame per line. Loaded only
 // through the dynamic import in ../index.ts.
+//
+// suspend() (a debug shell takes the terminal) draws a last frame without the live area and unmounts
+// ink, which leaves the cursor below what was written; resume() mounts a new ink instance whose
+// <Static> starts after the lines the first one wrote.
 
 import { type Instance, render, renderToString } from "ink";
 import type { EngineEvent } from "../../../engine/api.js";
@@ -31,6 +35,10 @@ export class InkRenderer implements Renderer {
   private readonly entries: StaticEntry[] = [];
   private seenFinished = 0;
   private final = false;
+  private suspended = false;
+  /** Static entries written by instances unmounted on suspend(). */
+  private staticBase = 0;
+  private mountedOnce = false;
   private readonly fps: number;
   /** Frames drawn (for tests and for measuring). */
   frames = 0;
@@ -44,8 +52,10 @@ export class InkRenderer implements Renderer {
     this.fps = Math.min(30, Math.max(1, options.fps ?? 10));
   }
 
-  private mount(): Instance {
+  private mount(): Instance | undefined {
+    if (this.suspended) return undefined;
     if (!this.instance) {
+      this.mountedOnce = true;
       this.frames++;
       this.renderedVersion = this.state.version;
       this.instance = render(this.element(), {
@@ -60,26 +70,29 @@ export class InkRenderer implements Renderer {
     return this.instance;
   }
 
-  private element() {
+  private element(paused = false) {
     return (
       <BuildView
-        snap={snapshot(this.state, this.now(), this.entries, this.final)}
+        snap={snapshot(this.state, this.now(), this.entries.slice(this.staticBase), this.final)}
         now={this.now()}
         columns={this.stream.columns ?? 80}
         rows={this.stream.rows ?? 24}
         logLines={this.options.logLines ?? 3}
+        paused={paused}
       />
     );
   }
 
   private redraw(): void {
+    const instance = this.mount();
+    if (!instance) return;
     this.renderedVersion = this.state.version;
     this.frames++;
-    this.mount().rerender(this.element());
+    instance.rerender(this.element());
   }
 
   private tick(): void {
-    if (this.closed) return;
+    if (this.closed || this.suspended) return;
     // Redraw when something changed, or to move spinners and elapsed times of running nodes.
     const c = this.state.counts();
     if (this.state.version !== this.renderedVersion || c.running > 0 || c.waiting > 0) this.redraw();
@@ -103,16 +116,42 @@ export class InkRenderer implements Renderer {
     this.mount();
   }
 
+  async suspend(): Promise<void> {
+    if (this.closed || this.suspended) return;
+    this.suspended = true;
+    clearInterval(this.timer);
+    this.timer = undefined;
+    const instance = this.instance;
+    if (!instance) return;
+    this.instance = undefined;
+    this.frames++;
+    // Entries that arrive while ink unmounts are written by the next instance.
+    const written = this.entries.length;
+    instance.rerender(this.element(true));
+    instance.unmount();
+    this.staticBase = written;
+    await instance.waitUntilExit();
+  }
+
+  resume(): void {
+    if (!this.suspended) return;
+    this.suspended = false;
+    if (!this.closed && this.mountedOnce) this.redraw();
+  }
+
   close(): Promise<void> {
     this.closed ??= (async () => {
       clearInterval(this.timer);
-      if (!this.instance) return; // nothing was ever shown
+      this.suspended = false;
+      if (!this.mountedOnce) return; // nothing was ever shown
+      const instance = this.mount()!;
+      clearInterval(this.timer);
       this.final = true;
       this.renderedVersion = -1;
       this.frames++;
-      this.instance.rerender(this.element());
-      this.instance.unmount();
-      await this.instance.waitUntilExit();
+      instance.rerender(this.element());
+      instance.unmount();
+      await instance.waitUntilExit();
     })();
     return this.closed;
   }

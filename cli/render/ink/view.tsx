@@ -135,6 +135,8 @@ export interface ViewProps {
   rows: number;
   /** Lines of output shown under each running node. */
   logLines?: number;
+  /** Only the finished lines, no live area: the last frame before another process takes the terminal. */
+  paused?: boolean;
 }
 
 interface LiveLine {
@@ -216,7 +218,7 @@ export function BuildView(props: ViewProps): ReactElement {
   const { snap } = props;
   const budget = Math.max(3, props.rows - 2);
   let live: LiveLine[] = [];
-  if (!snap.done) {
+  if (!snap.done && !props.paused) {
     // Fit the live area into the terminal: fewer log lines first, then fewer nodes.
     for (let logLines = props.logLines ?? 3; logLines >= 0; logLines--) {
       live = activeLines(props, logLines);
@@ -244,7 +246,7 @@ export function BuildView(props: ViewProps): ReactElement {
       {live.map((l) => (
         <Box key={l.key}>{l.el}</Box>
       ))}
-      {snap.done ? (
+      {props.paused && !snap.done ? null : snap.done ? (
         <Box flexDirection="column">
           {snap.failures.length > 0 ? (
             <Box flexDirection="column" marginTop={1}>
