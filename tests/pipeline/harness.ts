@@ -75,15 +75,29 @@ export interface MkosiRun {
   cached: string[];
 }
 
-/** Runs bin/mkosi; with `input`, its stdin is a pipe that carries that text (else /dev/null). */
-export function runMkosi(
-  args: string[],
-  options: { cwd: string; env?: Record<string, string>; input?: string },
-): Promise<MkosiRun> {
+export interface RunOptions {
+  cwd: string;
+  env?: Record<string, string>;
+  /** Text piped to stdin (else stdin is /dev/null). */
+  input?: string;
+  /** Run as this user (through setpriv), with only PATH and `env` in the environment. */
+  asUser?: { uid: number; gid: number };
+  /** bin/mkosi of another checkout (default: this one). */
+  mkosi?: string;
+}
+
+/** Runs bin/mkosi and collects its output and, with --json, its events. */
+export function runMkosi(args: string[], options: RunOptions): Promise<MkosiRun> {
+  const mkosi = options.mkosi ?? MKOSI;
+  const user = options.asUser;
+  const [file, argv] = user
+    ? ["setpriv", [`--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", mkosi, ...args]]
+    : [mkosi, args];
+  const base = user ? { PATH: process.env.PATH ?? "/usr/bin:/bin" } : process.env;
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(MKOSI, args, {
+    const child = spawn(file, argv, {
       cwd: options.cwd,
-      env: { ...process.env, ...options.env, SOURCE_DATE_EPOCH: options.env?.SOURCE_DATE_EPOCH ?? "" },
+      env: { ...base, ...options.env, SOURCE_DATE_EPOCH: options.env?.SOURCE_DATE_EPOCH ?? "" },
       stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
     });
     if (options.input !== undefined) {

@@ -2,15 +2,14 @@
 // subordinate id range (sandbox/userns.ts), dpkg chowns files to system users, overlay layers use
 // `userxattr`, and the output on disk belongs to the user (image root) and to the subordinate ids
 // (other image users). A user without subordinate ids gets a clear error instead.
-import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { EngineEvent } from "../../engine/api.js";
 import { subordinateRange } from "../../sandbox/userns.js";
-import { makeTree, PACKAGE_CACHE, REPO } from "./harness.js";
+import { makeTree, PACKAGE_CACHE, REPO, runMkosi } from "./harness.js";
 
 const USER = "mkosi-unpriv-test";
 
@@ -88,51 +87,8 @@ async function mkosiFor(uid: number, gid: number, dir: string): Promise<string> 
   return join(staged, "bin/mkosi");
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-  ran: string[];
-  cached: string[];
-}
-
-function runAs(
-  user: { uid: number; gid: number },
-  mkosi: string,
-  home: string,
-  args: string[],
-  cwd: string,
-): Promise<Run> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(
-      "setpriv",
-      [`--reuid=${user.uid}`, `--regid=${user.gid}`, "--clear-groups", mkosi, ...args],
-      {
-        cwd,
-        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, SOURCE_DATE_EPOCH: "" },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => {
-      const events = stdout
-        .split("\n")
-        .map((line) => line.replace(/^\x1e/, "").trim())
-        .filter((line) => line.startsWith('{"type"'))
-        .map((line) => JSON.parse(line) as EngineEvent);
-      const ids = (type: string) =>
-        events.filter((e) => e.type === type).map((e) => (e as { id: string }).id);
-      resolvePromise({ code: code ?? -1, stdout, stderr, ran: ids("started"), cached: ids("cached") });
-    });
-  });
+function runAs(user: { uid: number; gid: number }, mkosi: string, home: string, args: string[], cwd: string) {
+  return runMkosi(args, { cwd, asUser: user, mkosi, env: { HOME: home } });
 }
 
 const skip = missing();
