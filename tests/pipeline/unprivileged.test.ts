@@ -83,7 +83,8 @@ async function mkosiFor(uid: number, gid: number, dir: string): Promise<string> 
   await mkdir(staged);
   for (const entry of ["bin", "dist", "config", "node_modules", "package.json"])
     execFileSync("cp", ["-al", join(REPO, entry), join(staged, entry)]);
-  execFileSync("chmod", ["-R", "o+rX", staged]);
+  // Only the new directories: the files are the checkout's own inodes.
+  execFileSync("find", [staged, "-type", "d", "-exec", "chmod", "o+rx", "{}", "+"]);
   return join(staged, "bin/mkosi");
 }
 
