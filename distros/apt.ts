@@ -223,12 +223,13 @@ export interface AptFlavour {
   keyringPackageHint: string;
 }
 
-/** Check that every keyring a checked repository needs exists on the host (tools tree). */
-export function checkKeyrings(repos: readonly Repository[], hint: string): void {
+/** Check that every keyring a checked repository needs exists on the host (or in the tools tree at
+ * `root`, where apt runs). */
+export function checkKeyrings(repos: readonly Repository[], hint: string, root = "/"): void {
   for (const r of repos) {
     if (r.trusted) continue;
     for (const k of r.signedBy) {
-      if (!existsSync(k)) {
+      if (!existsSync(join(root, k))) {
         throw new DistributionError(
           `Keyring ${k} for repository ${r.uris.join(" ")} ${r.suites.join(" ")} is missing; install ${hint} ` +
             "(or set RepositoryKeyCheck=no)",
@@ -298,7 +299,7 @@ async function writeConfig(
   }
   if (!userSources) {
     const repos = flavour.repositories(c);
-    if (c.RepositoryKeyCheck) checkKeyrings(repos, flavour.keyringPackageHint);
+    if (c.RepositoryKeyCheck) checkKeyrings(repos, flavour.keyringPackageHint, ctx.tools?.root);
     await writeFile(join(etcApt, "sources.list.d", "mkosi.sources"), renderDeb822(repos));
   }
   if (withLocal) {
@@ -379,12 +380,13 @@ const HOST_DEBIAN_ARCH: Record<string, string> = {
 };
 const EATMYDATA_IN_SANDBOX = "/tmp/.mkosi-eatmydata.so";
 
-/** The host's libeatmydata, if installed and usable for an image of `arch` (same architecture). It is
+/** The libeatmydata of the host (or of the tools tree at `root`, whose dpkg runs), if installed and usable
+ * for an image of `arch` (same architecture). It is
  * preloaded into dpkg and the maintainer scripts it runs chrooted in the image (the library is bound at
  * the same /tmp path outside and inside the image, on tmpfs, so nothing lands in the image): dpkg's
  * many fsync()s of its database are the largest avoidable cost of a bootstrap. MKOSI_EATMYDATA=0
  * disables it. */
-function eatmydata(arch: string): string | undefined {
+function eatmydata(arch: string, root = "/"): string | undefined {
   if (process.env.MKOSI_EATMYDATA === "0") return undefined;
   if (HOST_DEBIAN_ARCH[process.arch] !== arch) return undefined;
   for (const dir of [
@@ -394,7 +396,7 @@ function eatmydata(arch: string): string | undefined {
     "/usr/lib64",
     "/usr/lib",
   ]) {
-    const p = join(dir, "libeatmydata.so.1");
+    const p = join(root, dir, "libeatmydata.so.1");
     if (existsSync(p)) return p;
   }
   return undefined;
@@ -409,13 +411,14 @@ function sandboxFor(
 ): SandboxOptions {
   const env = aptEnv(ctx, network);
   const binds = [...aptBinds(ctx, s), ...extra];
-  const lib = root !== undefined ? eatmydata(s.arch) : undefined;
+  const lib = root !== undefined ? eatmydata(s.arch, ctx.tools?.root) : undefined;
   if (lib) {
     binds.push({ src: lib, dst: EATMYDATA_IN_SANDBOX, readOnly: true });
     binds.push({ src: lib, dst: `${BUILDROOT}${EATMYDATA_IN_SANDBOX}`, readOnly: true });
   }
   return {
     mode: "tools",
+    tools: ctx.tools,
     root,
     apivfs: root !== undefined,
     network,

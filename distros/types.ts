@@ -6,7 +6,7 @@
 // state go (workDir, owned by the caller, e.g. a task's tmp dir), where synced repository metadata lives
 // (metadataDir: the cacheable output of syncMetadata, read-only for everything else), and the shared
 // download cache (packageCacheDir). Nothing is read from the host's package manager configuration.
-import type { OutputCallback, TerminalHandoff } from "../sandbox/run.js";
+import type { OutputCallback, TerminalHandoff, ToolsTreeMount } from "../sandbox/run.js";
 
 export type DistributionName =
   | "fedora"
@@ -85,6 +85,8 @@ export interface PackageManagerContext {
   /** --debug-shell: a failing package manager command that acts on an image opens a shell in its
    * sandbox (the image at /buildroot) before the error is thrown. */
   debugShell?: TerminalHandoff;
+  /** ToolsTree=: the package manager and its helpers run from this tree instead of the host. */
+  tools?: ToolsTreeMount;
 }
 
 export interface InstalledPackage {

@@ -8,6 +8,10 @@
 //    host (read-only) or from a sandbox tree, fresh /proc /dev /tmp /run /var/tmp, the image root bound
 //    at /buildroot (optionally with API filesystems mounted inside it for package managers), plus
 //    caller binds (the /work/... directories of scripts, apt state, ...).
+//    With a tools tree (`tools`, ToolsTree=), /usr and the /usr-merge entries come from that tree instead,
+//    and so do the parts of /etc that belong to its /usr: /etc/alternatives and /etc/ld.so.cache, and
+//    with ToolsTreeCertificates= its CA certificates (/etc/ssl, /etc/ca-certificates, /etc/pki/{ca-trust,
+//    tls}, /var/lib/ca-certificates); the rest of /etc stays the host's (or the sandbox tree's).
 //  - "chroot": the image root is `/`, with /proc /dev /sys /tmp /run, and the host's resolv.conf when
 //    the network is on.
 //
@@ -173,6 +177,8 @@ export interface SandboxOptions extends CommandOptions {
   apivfs?: boolean;
   /** tools mode: a directory to use as /etc instead of the host's /etc. */
   etc?: string;
+  /** tools mode: the tools tree whose programs run instead of the host's (ToolsTree=). */
+  tools?: ToolsTreeMount;
   /** Additional bind mounts, applied after the layout (so they can cover parts of it). */
   binds?: BindMount[];
   /** Extra empty directories / tmpfs mounts to create. */
@@ -224,23 +230,56 @@ export function plainTerminal(): TerminalHandoff {
 
 export const BUILDROOT = "/buildroot";
 
+/** A tools tree as the sandbox sees it: a directory on the host holding /usr (a path, or a mounted layer
+ * stack of the default tools tree). */
+export interface ToolsTreeMount {
+  root: string;
+  /** ToolsTreeCertificates=: use the tree's CA certificates rather than the host's. */
+  certificates: boolean;
+}
+
 const isRoot = () => process.getuid?.() === 0;
 
-/** Host top-level entries of the /usr merge: symlinks (merged /usr) or real directories. */
-function hostUsrLinks(): string[] {
+/** Top-level entries of the /usr merge of `root` (the host's by default): symlinks (merged /usr) or real
+ * directories. */
+function usrLinks(root = "/"): string[] {
   const args: string[] = [];
   for (const name of ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]) {
-    const p = `/${name}`;
+    const p = join(root, name);
     let st: ReturnType<typeof lstatSync>;
     try {
       st = lstatSync(p);
     } catch {
       continue;
     }
-    if (st.isSymbolicLink()) args.push("--symlink", readlinkSync(p), p);
-    else if (st.isDirectory()) args.push("--ro-bind", p, p);
+    if (st.isSymbolicLink()) args.push("--symlink", readlinkSync(p), `/${name}`);
+    else if (st.isDirectory()) args.push("--ro-bind", p, `/${name}`);
   }
   return args;
+}
+
+/** Pieces of a tools tree's /etc (and /var) that go with its /usr. */
+const TOOLS_TREE_ETC = ["etc/alternatives", "etc/ld.so.cache"];
+const TOOLS_TREE_CERTIFICATES = [
+  "etc/ssl",
+  "etc/ca-certificates",
+  "etc/pki/ca-trust",
+  "etc/pki/tls",
+  "var/lib/ca-certificates",
+];
+
+/** bwrap arguments that put a tools tree's /usr (and what belongs to it) in place of the host's. `etc` is
+ * the directory bound at /etc: a piece of the tree's /etc is bound over it only where it has the mount
+ * point (bwrap cannot create one inside a read-only bind). */
+export function toolsTreeArgs(tools: ToolsTreeMount, etc: string): string[] {
+  const a = ["--ro-bind", join(tools.root, "usr"), "/usr", ...usrLinks(tools.root)];
+  const pieces = [...TOOLS_TREE_ETC, ...(tools.certificates ? TOOLS_TREE_CERTIFICATES : [])];
+  for (const piece of pieces) {
+    if (!existsSync(join(tools.root, piece))) continue;
+    if (piece.startsWith("etc/") && !existsSync(join(etc, piece.slice("etc/".length)))) continue;
+    a.push("--ro-bind", join(tools.root, piece), `/${piece}`);
+  }
+  return a;
 }
 
 /** Where the host resolver configuration really lives (resolv.conf is often a symlink into /run). */
@@ -303,8 +342,9 @@ export function bwrapArgs(cmd: readonly string[], opts: SandboxOptions): string[
     a.push("--perms", "1777", "--tmpfs", "/tmp", "--perms", "0755", "--tmpfs", "/run");
     if (opts.network) a.push(...chrootResolvConf(opts.root));
   } else {
-    a.push("--ro-bind", "/usr", "/usr", ...hostUsrLinks());
+    if (!opts.tools) a.push("--ro-bind", "/usr", "/usr", ...usrLinks());
     a.push("--ro-bind", opts.etc ?? "/etc", "/etc");
+    if (opts.tools) a.push(...toolsTreeArgs(opts.tools, opts.etc ?? "/etc"));
     if (opts.etc && opts.network) {
       const rc = hostResolvConf();
       if (rc) a.push("--ro-bind", rc, "/etc/resolv.conf");

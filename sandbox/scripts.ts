@@ -16,7 +16,7 @@
 // With `debugShell` (--debug-shell), a failing script is followed by an interactive shell in its sandbox:
 // for a `.chroot` script through mkosi-chroot (inside the image), otherwise next to it (image at /buildroot).
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { ScriptPackageManagerSupport } from "../distros/types.js";
 import { mountOverlay, type OverlayMount } from "./overlay.js";
@@ -27,6 +27,7 @@ import {
   type OutputCallback,
   runSandboxed,
   type TerminalHandoff,
+  type ToolsTreeMount,
 } from "./run.js";
 
 export type ScriptKind =
@@ -160,6 +161,8 @@ export interface ScriptRunOptions {
   ephemeralSources?: boolean;
   /** --debug-shell: how a shell opened after a failing script gets the terminal. */
   debugShell?: TerminalHandoff;
+  /** ToolsTree=: the programs scripts see (/usr) come from this tree instead of the host. */
+  tools?: ToolsTreeMount;
 }
 
 export interface ScriptRunResult {
@@ -322,12 +325,15 @@ exit $status
 `;
 }
 
-/** Write the helper scripts into `<workDir>/helpers`; returns the directory. */
+/** Write the helper scripts into `<workDir>/helpers`; returns the directory. `tools` is the tools tree
+ * the scripts run with, if any: the helpers wrap its programs. */
 export async function writeHelpers(
   workDir: string,
   network: boolean,
   pm: ScriptPackageManagerSupport | undefined,
+  tools?: ToolsTreeMount,
 ): Promise<string> {
+  const usr = tools?.root ?? "/";
   const dir = join(workDir, "helpers");
   await mkdir(dir, { recursive: true });
   const helpers: Record<string, string> = {
@@ -335,10 +341,11 @@ export async function writeHelpers(
     "mkosi-as-caller": `#!/bin/sh\nexec setpriv --reuid="$MKOSI_UID" --regid="$MKOSI_GID" --clear-groups "$@"\n`,
   };
   for (const tool of ["useradd", "usermod", "userdel", "groupadd", "groupmod", "groupdel", "chpasswd"]) {
-    if (existsSync(`/usr/sbin/${tool}`))
+    if (existsSync(join(usr, `usr/sbin/${tool}`)))
       helpers[tool] = `#!/bin/sh\nexec /usr/sbin/${tool} --root /buildroot "$@"\n`;
   }
-  if (existsSync("/usr/bin/git")) helpers.git = `#!/bin/sh\nexec /usr/bin/git -c safe.directory='*' "$@"\n`;
+  if (existsSync(join(usr, "usr/bin/git")))
+    helpers.git = `#!/bin/sh\nexec /usr/bin/git -c safe.directory='*' "$@"\n`;
   if (pm) {
     const exports = Object.entries(pm.env)
       .map(([k, v]) => `export ${k}=${shellQuote(v)}`)
@@ -359,6 +366,11 @@ export async function writeHelpers(
     await writeFile(p, text);
     await chmod(p, 0o755);
   }
+  // mkosi-chroot nests bwrap; a tools tree without it (the default one has none) gets the host's.
+  if (tools && !existsSync(join(tools.root, "usr/bin/bwrap")) && existsSync("/usr/bin/bwrap")) {
+    await copyFile("/usr/bin/bwrap", join(dir, "bwrap"));
+    await chmod(join(dir, "bwrap"), 0o755);
+  }
   return dir;
 }
 
@@ -378,7 +390,7 @@ export async function runScripts(o: ScriptRunOptions): Promise<ScriptRunResult> 
   if (scripts.length === 0) return { ran: [], stdout: o.input };
   const network = defaultNetwork(o);
   await mkdir(o.workDir, { recursive: true });
-  const helpers = await writeHelpers(o.workDir, network, o.packageManager);
+  const helpers = await writeHelpers(o.workDir, network, o.packageManager, o.tools);
   const configFile = join(o.workDir, "config.json");
   if (o.configJson !== undefined) await writeFile(configFile, o.configJson);
   const image = IMAGE_KINDS.includes(o.kind);
@@ -477,6 +489,7 @@ async function runEach(
     const r = await runSandboxed(cmd, {
       mode: "tools",
       etc: o.etc,
+      tools: o.tools,
       root: image ? o.root : undefined,
       network,
       env,
