@@ -10,6 +10,8 @@ import { type BuildPlan, planBuild, planSync } from "./plan.js";
 
 export interface BuildRequest {
   images: ImageView[];
+  /** The default tools tree's image (ToolsTree=default), if any. */
+  tools?: ImageView | null;
   env: PlanEnv;
   engine: Engine;
   onEvent?: (event: EngineEvent) => void;
@@ -43,7 +45,7 @@ export async function forcedNodes(
 ): Promise<NodeId[]> {
   const status = new Map(explanations.map((e) => [e.id, e.status]));
   const forced: NodeId[] = [];
-  for (const image of plan.images) {
+  for (const image of [...(plan.tools ? [plan.tools] : []), ...plan.images]) {
     // Outputs the user removed (or never had) are published again from the cache.
     if (image.publish && status.get(image.publish) === "cached") {
       const present = await Promise.all(outputPaths(image.image, env.configDir).slice(0, 1).map(pathExists));
@@ -81,12 +83,12 @@ function wantsMetadataRefresh(
 
 export async function build(request: BuildRequest): Promise<BuildResult> {
   const { images, env, engine } = request;
-  const syncNodes = planSync(images, env);
+  const syncNodes = planSync(images, env, request.tools);
   if (syncNodes.length > 0) {
     const synced = await engine.run(syncNodes, { signal: request.signal, onEvent: request.onEvent });
-    if (!synced.ok) return { plan: planBuild(images, env), summary: synced, upToDate: false };
+    if (!synced.ok) return { plan: planBuild(images, env, request.tools), summary: synced, upToDate: false };
   }
-  const plan = planBuild(images, env);
+  const plan = planBuild(images, env, request.tools);
   await applyForce(plan, env, engine);
   const explanations = await engine.explain(plan.nodes);
   const forceRun = await forcedNodes(plan, env, explanations);

@@ -2,7 +2,7 @@
 
 import type { DistroConfig, PackageManagerContext } from "../distros/index.js";
 import type { Json, TaskContext } from "../engine/api.js";
-import type { TerminalHandoff } from "../sandbox/run.js";
+import type { TerminalHandoff, ToolsTreeMount } from "../sandbox/run.js";
 import type { ConfigTree, ImageView } from "./image.js";
 
 /** The configuration slice package managers read: also the declared inputs of those steps. */
@@ -54,6 +54,8 @@ export function packageManagerContext(
     sandboxTrees: ConfigTree[];
     localRepository?: string;
     debugShell?: TerminalHandoff;
+    /** The tools tree the package manager runs from (see toolstree.ts), if any. */
+    tools?: ToolsTreeMount;
   },
 ): PackageManagerContext {
   return {
@@ -65,6 +67,7 @@ export function packageManagerContext(
     localRepository: options.localRepository,
     signal: ctx.signal,
     debugShell: options.debugShell,
+    tools: options.tools,
     // Environment= is for scripts; package managers do not see it, so changing it does not reinstall.
     onOutput: (line, stream) => ctx.log(line, stream),
   };

@@ -1,11 +1,15 @@
 // Turns resolved image configs into the engine graph: per image, the execution flow's steps in order,
-// layered steps stacked on one another, and edges between images for Dependencies=.
+// layered steps stacked on one another, and edges between images for Dependencies=. With
+// ToolsTree=default the default tools tree is an image of the same graph (group "tools"), planned by the
+// same steps up to its last layer (it is not published); the other images' steps that run its programs
+// depend on that layer (see toolstree.ts).
 import type { NodeId, NodeSpec } from "../engine/api.js";
 import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
 import { PIPELINE } from "./pipeline.js";
 import type { AnyStep, StepPlanContext } from "./step.js";
 import { sync } from "./steps/sync.js";
+import { type ToolsTree, toolsTreeOf } from "./toolstree.js";
 
 export interface ImagePlan {
   image: ImageView;
@@ -20,7 +24,12 @@ export interface ImagePlan {
 export interface BuildPlan {
   nodes: NodeSpec[];
   images: ImagePlan[];
+  /** The default tools tree (ToolsTree=default), planned before the images. */
+  tools?: ImagePlan & { top: NodeId };
 }
+
+/** Steps of the default tools tree: everything up to its last layer (no output, no publishing). */
+const NOT_FOR_TOOLS = new Set(["output", "checksum", "manifest", "publish"]);
 
 /** Steps that form mkosi's incremental image cache (before build scripts run). */
 export const IMAGE_CACHE_STEPS = new Set([
@@ -36,20 +45,25 @@ export function nodeId(image: ImageView, step: string): NodeId {
   return `${image.Image}/${step}`;
 }
 
-function planImage(image: ImageView, env: PlanEnv, builds: Map<string, NodeId>): [NodeSpec[], ImagePlan] {
+function planImage(
+  image: ImageView,
+  env: PlanEnv,
+  builds: Map<string, NodeId>,
+  tools: ToolsTree | null,
+  steps: readonly AnyStep[] = PIPELINE,
+): [NodeSpec[], ImagePlan] {
   const specs: NodeSpec[] = [];
   const nodes: Record<string, NodeId> = {};
   let prev: NodeId | undefined;
   const dependencyBuilds = image.Dependencies.map((name) => builds.get(name)).filter(
     (id): id is NodeId => id !== undefined,
   );
-  const steps: readonly AnyStep[] = PIPELINE;
   // Format=none stops after the build scripts; without build scripts there is nothing to do at all.
   const last = image.Format === "none" ? (image.BuildScripts.length > 0 ? "build" : "") : undefined;
   if (last === "") return [specs, { image, nodes, publish: undefined, imageCache: [] }];
   for (const step of steps) {
     if (!step.wanted(image, env)) continue;
-    const context: StepPlanContext = { image, env, prev, nodes, dependencyBuilds };
+    const context: StepPlanContext = { image, env, prev, nodes, dependencyBuilds, tools };
     const id = nodeId(image, step.name);
     specs.push({ id, task: step.task, params: step.params(context), group: image.Image, label: step.name });
     nodes[step.name] = id;
@@ -67,29 +81,57 @@ function planImage(image: ImageView, env: PlanEnv, builds: Map<string, NodeId>):
   return [specs, plan];
 }
 
-/** The sync scripts of every image: run before the image graph is planned (see steps/sync.ts). */
-export function planSync(images: ImageView[], env: PlanEnv): NodeSpec[] {
+/** The sync scripts of every image: run before the image graph is planned (see steps/sync.ts). With a
+ * default tools tree (`tools`, not built yet) they run with the host's tools. */
+export function planSync(images: ImageView[], env: PlanEnv, tools?: ImageView | null): NodeSpec[] {
   return images
     .filter((image) => sync.wanted(image, env))
     .map((image) => ({
       id: nodeId(image, sync.name),
       task: sync.task,
-      params: sync.params({ image, env, prev: undefined, nodes: {}, dependencyBuilds: [] }),
+      // Sync scripts run before the graph, so the default tools tree is not built yet: they use a tools tree
+      // only when it is a directory.
+      params: sync.params({
+        image,
+        env,
+        prev: undefined,
+        nodes: {},
+        dependencyBuilds: [],
+        tools: tools ? null : toolsTreeOf(image, undefined),
+      }),
       group: image.Image,
       label: sync.name,
     }));
 }
 
-/** Plan every image. `images` are in build order (dependencies first, main last), as config/ gives them. */
-export function planBuild(images: ImageView[], env: PlanEnv): BuildPlan {
+/** Plan the default tools tree image; returns its nodes and the node of its last layer. */
+function planToolsTree(tools: ImageView, env: PlanEnv): [NodeSpec[], ImagePlan & { top: NodeId }] {
+  const steps = PIPELINE.filter((step) => !NOT_FOR_TOOLS.has(step.name));
+  // The tools tree itself is built with the host's tools.
+  const [specs, plan] = planImage(tools, env, new Map(), null, steps);
+  let top: NodeId | undefined;
+  for (const step of steps) if (step.layer && plan.nodes[step.name]) top = plan.nodes[step.name];
+  if (!top) throw new Error("the default tools tree has no image layers to use");
+  return [specs, { ...plan, top }];
+}
+
+/** Plan every image. `images` are in build order (dependencies first, main last), as config/ gives them;
+ * `tools` is the default tools tree's image (ToolsTree=default), if any. */
+export function planBuild(images: ImageView[], env: PlanEnv, tools?: ImageView | null): BuildPlan {
   const nodes: NodeSpec[] = [];
   const plans: ImagePlan[] = [];
   const builds = new Map<string, NodeId>();
+  let toolsPlan: BuildPlan["tools"];
+  if (tools) {
+    const [specs, plan] = planToolsTree(tools, env);
+    nodes.push(...specs);
+    toolsPlan = plan;
+  }
   for (const image of images) {
-    const [specs, plan] = planImage(image, env, builds);
+    const [specs, plan] = planImage(image, env, builds, toolsTreeOf(image, toolsPlan?.top));
     nodes.push(...specs);
     plans.push(plan);
     if (plan.nodes.build) builds.set(image.Image, plan.nodes.build);
   }
-  return { nodes, images: plans };
+  return { nodes, images: plans, ...(toolsPlan ? { tools: toolsPlan } : {}) };
 }

@@ -3,6 +3,7 @@
 import type { NodeId, TaskDefinition } from "../engine/api.js";
 import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
+import type { ToolsTree } from "./toolstree.js";
 
 export interface StepPlanContext {
   image: ImageView;
@@ -14,6 +15,8 @@ export interface StepPlanContext {
   /** Node ids of the `build` nodes of the images this one depends on (Dependencies=), whose packages
    * ($PACKAGEDIR) it may install. */
   dependencyBuilds: NodeId[];
+  /** The tools tree this image's steps run their programs from (null: the host's). */
+  tools: ToolsTree | null;
 }
 
 export interface Step<P> {

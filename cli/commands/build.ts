@@ -57,7 +57,7 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
   process.once("SIGTERM", onTerminate);
   try {
     if (input.explain) {
-      const plan = planBuild(input.images, env);
+      const plan = planBuild(input.images, env, input.tools);
       const explanations = await engine.explain(plan.nodes);
       const color = shouldColor(process.stderr);
       process.stderr.write(`${renderExplain(explanations, { nodes: plannedNodes(plan), color })}\n`);
@@ -65,6 +65,7 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
     if (input.wipeBuildDir) await wipeBuildDirectories(input);
     const result = await build({
       images: input.images,
+      tools: input.tools,
       env: {
         ...env,
         options: { ...env.options, rerunBuildScripts: env.options.rerunBuildScripts || input.wipeBuildDir },

@@ -12,8 +12,11 @@ export function commandInput({ config, args }: VerbContext): CommandInput {
     raw.set(view, image);
     return view;
   });
+  const tools = config.tools ? toImageView(config.tools) : null;
+  if (tools && config.tools) raw.set(tools, config.tools);
   return {
     images,
+    tools,
     directory: args.directory ?? process.cwd(),
     force: args.force,
     rerunBuildScripts: args.rerunBuildScripts,

@@ -11,6 +11,8 @@ import type { BuildPlan } from "../../tasks/plan.js";
 export interface CommandInput {
   /** Images in build order, main last (config/'s ResolvedConfig.images). */
   images: ImageView[];
+  /** The default tools tree's image (ToolsTree=default; config/'s ResolvedConfig.tools), else null. */
+  tools?: ImageView | null;
   /** The -C directory (where mkosi.conf lives). */
   directory: string;
   force: number;

@@ -12,6 +12,7 @@ import type { ConfigTree, Feature } from "../image.js";
 import { withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
 import { imageBelow, type Step } from "../step.js";
+import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 
 interface Params {
   config: DistroConfig;
@@ -27,6 +28,8 @@ interface Params {
   prev: NodeId;
   /** --debug-shell (not an input: it only acts after a failure). */
   debugShell?: TerminalHandoff;
+  /** The tools tree apt runs from to remove packages (dpkg-query, find and rm run on the host). */
+  tools: ToolsTree | null;
 }
 
 /** Per-machine state that package installation creates and an image must not ship: every machine that
@@ -68,32 +71,39 @@ async function removeFiles(ctx: TaskContext, root: string, patterns: string[]): 
 const task: TaskDefinition<Params> = {
   name: "cleanup",
   version: 3,
-  inputs: (p) => ({
-    values: {
-      ...distroConfigJson(p.config),
-      RemovePackages: p.removePackages,
-      RemoveFiles: p.removeFiles,
-      CleanPackageMetadata: p.cleanPackageMetadata,
-      Format: p.format,
-      MachineId: p.machineId,
-      SourceDateEpoch: p.sourceDateEpoch,
-    },
-    // dpkg-query lists the installed packages; find and touch are coreutils-stable.
-    paths: hostTools(["dpkg-query"]),
-    deps: { image: p.prev, ...(p.metadata ? { metadata: p.metadata } : {}) },
-  }),
+  inputs: (p) => {
+    const own = {
+      values: {
+        ...distroConfigJson(p.config),
+        RemovePackages: p.removePackages,
+        RemoveFiles: p.removeFiles,
+        CleanPackageMetadata: p.cleanPackageMetadata,
+        Format: p.format,
+        MachineId: p.machineId,
+        SourceDateEpoch: p.sourceDateEpoch,
+      },
+      // dpkg-query (on the host) lists the installed packages; find and touch are coreutils-stable.
+      paths: hostTools(["dpkg-query"]),
+      deps: { image: p.prev, ...(p.metadata ? { metadata: p.metadata } : {}) },
+    };
+    // Removing packages runs apt, from the tools tree when there is one.
+    return p.removePackages.length > 0 ? withToolInputs(own, toolInputs(p.tools, ["apt-get", "dpkg"])) : own;
+  },
   resources: (p) => [packageCacheResource(p.packageCacheDir)],
   async run(ctx, p) {
     return withLayer(ctx, ctx.deps.image, async ({ root }) => {
       const distribution = p.metadata ? getDistribution(p.config.Distribution) : undefined;
       if (distribution && p.removePackages.length > 0) {
-        const pm = packageManagerContext(ctx, p.config, {
-          metadataDir: ctx.deps.metadata!.dir,
-          packageCacheDir: p.packageCacheDir,
-          sandboxTrees: p.sandboxTrees,
-          debugShell: p.debugShell,
+        await withToolsTree(ctx, p.tools, (tools) => {
+          const pm = packageManagerContext(ctx, p.config, {
+            metadataDir: ctx.deps.metadata!.dir,
+            packageCacheDir: p.packageCacheDir,
+            sandboxTrees: p.sandboxTrees,
+            debugShell: p.debugShell,
+            tools,
+          });
+          return distribution.remove(pm, root, p.removePackages);
         });
-        await distribution.remove(pm, root, p.removePackages);
       }
       const installed = distribution ? await distribution.listInstalled(root) : [];
       // auto keeps the metadata for directory and tar images (they stay usable with apt), like mkosi.
@@ -150,6 +160,7 @@ export const cleanup: Step<Params> = {
       metadata: nodes.metadata,
       prev,
       debugShell: debugShellOf(env),
+      tools: context.tools,
     };
   },
 };

@@ -7,12 +7,12 @@ import { type DistroConfig, getDistribution } from "../../distros/index.js";
 import type { DeclaredInputs, NodeId, PathInput, TaskContext, TaskDefinition } from "../../engine/api.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
-import { hostTools } from "../hosttools.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
 import { externalLinkDigests } from "../sandboxtrees.js";
 import type { Step, StepPlanContext } from "../step.js";
+import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 import { pathInputs } from "../trees.js";
 
 interface Params {
@@ -33,6 +33,7 @@ interface Params {
   dependencyBuilds: NodeId[];
   /** --debug-shell (not an input: it only acts after a failure). */
   debugShell?: TerminalHandoff;
+  tools: ToolsTree | null;
 }
 
 function inputs(p: Params): DeclaredInputs {
@@ -45,11 +46,14 @@ function inputs(p: Params): DeclaredInputs {
   p.dependencyBuilds.forEach((id, i) => {
     deps[`packages-of:${i}`] = id;
   });
-  return {
-    values: { ...distroConfigJson(p.config), Packages: p.packages, SandboxTreeLinks: p.sandboxLinks },
-    paths: { ...paths, ...hostTools(["apt-get", "dpkg"]) },
-    deps,
-  };
+  return withToolInputs(
+    {
+      values: { ...distroConfigJson(p.config), Packages: p.packages, SandboxTreeLinks: p.sandboxLinks },
+      paths,
+      deps,
+    },
+    toolInputs(p.tools, ["apt-get", "dpkg"]),
+  );
 }
 
 async function localRepository(ctx: TaskContext, p: Params): Promise<string | undefined> {
@@ -75,25 +79,29 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
     async run(ctx, p) {
       const distribution = getDistribution(p.config.Distribution);
       const metadataDir = ctx.deps.metadata!.dir;
-      const pm = packageManagerContext(ctx, p.config, {
-        metadataDir,
-        packageCacheDir: p.packageCacheDir,
-        sandboxTrees: p.sandboxTrees,
-        localRepository: await localRepository(ctx, p),
-        debugShell: p.debugShell,
-      });
-      return withLayer(ctx, ctx.deps.image, async ({ root }) => {
-        const network = !p.offline;
-        if (bootstrap) await distribution.bootstrap(pm, root, { extraPackages: p.packages, network });
-        else if (p.packages.length > 0) await distribution.install(pm, root, p.packages, { network });
-        return undefined;
+      const repository = await localRepository(ctx, p);
+      return withToolsTree(ctx, p.tools, (tools) => {
+        const pm = packageManagerContext(ctx, p.config, {
+          metadataDir,
+          packageCacheDir: p.packageCacheDir,
+          sandboxTrees: p.sandboxTrees,
+          localRepository: repository,
+          debugShell: p.debugShell,
+          tools,
+        });
+        return withLayer(ctx, ctx.deps.image, async ({ root }) => {
+          const network = !p.offline;
+          if (bootstrap) await distribution.bootstrap(pm, root, { extraPackages: p.packages, network });
+          else if (p.packages.length > 0) await distribution.install(pm, root, p.packages, { network });
+          return undefined;
+        });
       });
     },
   };
 }
 
 function params(
-  { image, env, prev, nodes, dependencyBuilds }: StepPlanContext,
+  { image, env, prev, nodes, dependencyBuilds, tools }: StepPlanContext,
   packages: string[],
   packageDirectories: string[],
 ): Params {
@@ -111,6 +119,7 @@ function params(
     offline: image.CacheOnly === "always",
     dependencyBuilds,
     debugShell: debugShellOf(env),
+    tools,
   };
 }
 

@@ -6,11 +6,11 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { type DistroConfig, getDistribution } from "../../distros/index.js";
 import type { TaskDefinition } from "../../engine/api.js";
-import { hostTools } from "../hosttools.js";
 import type { ConfigTree } from "../image.js";
 import { distroConfig, packageManagerContext, repositoryInputs } from "../packaging.js";
 import { externalLinkDigests } from "../sandboxtrees.js";
 import type { Step } from "../step.js";
+import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 import { treeInputs } from "../trees.js";
 
 interface Params {
@@ -20,23 +20,31 @@ interface Params {
   sandboxLinks: Record<string, string>;
   base: string;
   packageCacheDir: string;
+  tools: ToolsTree | null;
 }
 
 const task: TaskDefinition<Params> = {
   name: "metadata",
   version: 2,
-  inputs: (p) => ({
-    values: { ...repositoryInputs(p.config), SandboxTreeLinks: p.sandboxLinks },
-    paths: { ...treeInputs(p.base, "SandboxTrees", p.sandboxTrees), ...hostTools(["apt-get"]) },
-  }),
+  inputs: (p) =>
+    withToolInputs(
+      {
+        values: { ...repositoryInputs(p.config), SandboxTreeLinks: p.sandboxLinks },
+        paths: treeInputs(p.base, "SandboxTrees", p.sandboxTrees),
+      },
+      toolInputs(p.tools, ["apt-get"]),
+    ),
   async run(ctx, p) {
     const distribution = getDistribution(p.config.Distribution);
-    await distribution.syncMetadata(
-      packageManagerContext(ctx, p.config, {
-        metadataDir: ctx.out,
-        packageCacheDir: p.packageCacheDir,
-        sandboxTrees: p.sandboxTrees,
-      }),
+    await withToolsTree(ctx, p.tools, (tools) =>
+      distribution.syncMetadata(
+        packageManagerContext(ctx, p.config, {
+          metadataDir: ctx.out,
+          packageCacheDir: p.packageCacheDir,
+          sandboxTrees: p.sandboxTrees,
+          tools,
+        }),
+      ),
     );
     // apt's binary source cache records when it was generated: keep the artifact (and so the digest
     // downstream keys depend on) a function of the repositories' content only.
@@ -50,11 +58,12 @@ export const metadata: Step<Params> = {
   task,
   layer: false,
   wanted: (image) => image.Distribution !== "custom",
-  params: ({ image, env }) => ({
+  params: ({ image, env, tools }) => ({
     config: distroConfig(image),
     sandboxTrees: image.SandboxTrees,
     sandboxLinks: externalLinkDigests(image.SandboxTrees),
     base: env.configDir,
     packageCacheDir: env.packageCacheDir,
+    tools,
   }),
 };

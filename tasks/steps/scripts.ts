@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { type DistroConfig, getDistribution, type ScriptPackageManagerSupport } from "../../distros/index.js";
 import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { mountOverlay } from "../../sandbox/overlay.js";
-import type { TerminalHandoff } from "../../sandbox/run.js";
+import type { TerminalHandoff, ToolsTreeMount } from "../../sandbox/run.js";
 import { runScripts, type ScriptKind } from "../../sandbox/scripts.js";
 import { debugShellOf, type PlanEnv } from "../env.js";
 import type { ConfigTree, ImageView } from "../image.js";
@@ -13,6 +13,7 @@ import { stackDirs, stackKeys, withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
 import { declareScriptInputs, type ScriptInputs, scriptInputs } from "../scriptinputs.js";
 import type { Step } from "../step.js";
+import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 
 interface Params {
   scripts: ScriptInputs;
@@ -31,6 +32,7 @@ interface Params {
   buildDir?: string | null;
   /** --debug-shell (not an input: it only acts after a failure). */
   debugShell?: TerminalHandoff;
+  tools: ToolsTree | null;
 }
 
 function inputs(p: Params): DeclaredInputs {
@@ -40,12 +42,18 @@ function inputs(p: Params): DeclaredInputs {
   const values = { ...declared.values, ...distroConfigJson(p.config) } as Record<string, never>;
   if (p.buildPackages) Object.assign(values, { BuildPackages: p.buildPackages });
   if (p.cmdline) Object.assign(values, { cmdline: p.cmdline, BuildDirectory: p.buildDir ?? null });
-  return { paths: declared.paths, values, env: declared.env, deps };
+  const own: DeclaredInputs = { paths: declared.paths, values, env: declared.env, deps };
+  // Scripts run whatever they like from the tools tree: the default tools tree's digest is an input, a
+  // tools tree directory (like the host) is not fingerprinted as a whole (BuildPackages= need apt).
+  return p.tools?.kind === "image" || (p.buildPackages?.length ?? 0) > 0
+    ? withToolInputs(own, toolInputs(p.tools, p.buildPackages?.length ? ["apt-get", "dpkg"] : []))
+    : own;
 }
 
 async function packageManagerSupport(
   ctx: TaskContext,
   p: Params,
+  tools: ToolsTreeMount | undefined,
 ): Promise<ScriptPackageManagerSupport | undefined> {
   const metadata = ctx.deps.metadata;
   if (!metadata) return undefined;
@@ -54,6 +62,7 @@ async function packageManagerSupport(
     packageCacheDir: p.packageCacheDir,
     sandboxTrees: p.sandboxTrees,
     debugShell: p.debugShell,
+    tools,
   });
   return getDistribution(p.config.Distribution).scriptSupport(pm);
 }
@@ -64,20 +73,23 @@ async function run(
   root: string,
   extra: Partial<Parameters<typeof runScripts>[0]> = {},
 ): Promise<void> {
-  await runScripts({
-    kind: p.scripts.kind,
-    scripts: p.scripts.scripts,
-    config: p.image,
-    configJson: p.scripts.configJson,
-    root,
-    workDir: join(ctx.tmp, "scripts"),
-    uid: p.uid,
-    gid: p.gid,
-    packageManager: await packageManagerSupport(ctx, p),
-    signal: ctx.signal,
-    onOutput: (line, stream) => ctx.log(line, stream),
-    debugShell: p.debugShell,
-    ...extra,
+  await withToolsTree(ctx, p.tools, async (tools) => {
+    await runScripts({
+      kind: p.scripts.kind,
+      scripts: p.scripts.scripts,
+      config: p.image,
+      configJson: p.scripts.configJson,
+      root,
+      workDir: join(ctx.tmp, "scripts"),
+      uid: p.uid,
+      gid: p.gid,
+      packageManager: await packageManagerSupport(ctx, p, tools),
+      signal: ctx.signal,
+      onOutput: (line, stream) => ctx.log(line, stream),
+      debugShell: p.debugShell,
+      tools,
+      ...extra,
+    });
   });
 }
 
@@ -89,6 +101,7 @@ function baseParams(
   prev: NodeId | undefined,
   nodes: Record<string, NodeId>,
   withSources: boolean,
+  tools: ToolsTree | null,
 ): Params {
   if (!prev) throw new Error(`internal error: ${image.Image}/${kind} has no image below it`);
   return {
@@ -102,6 +115,7 @@ function baseParams(
     prev,
     metadata: nodes.metadata,
     debugShell: debugShellOf(env),
+    tools,
   };
 }
 
@@ -122,8 +136,8 @@ export const prepare: Step<Params> = {
   task: prepareTask,
   layer: true,
   wanted: (image) => image.PrepareScripts.length > 0,
-  params: ({ image, env, prev, nodes }) =>
-    baseParams("prepare", image.PrepareScripts, image, env, prev, nodes, true),
+  params: ({ image, env, prev, nodes, tools }) =>
+    baseParams("prepare", image.PrepareScripts, image, env, prev, nodes, true, tools),
 };
 
 const buildOverlayTask: TaskDefinition<Params> = {
@@ -136,13 +150,17 @@ const buildOverlayTask: TaskDefinition<Params> = {
       if (p.buildPackages && p.buildPackages.length > 0) {
         const metadata = ctx.deps.metadata;
         if (!metadata) throw new Error("BuildPackages= needs a distribution with a package manager");
-        const pm = packageManagerContext(ctx, p.config, {
-          metadataDir: metadata.dir,
-          packageCacheDir: p.packageCacheDir,
-          sandboxTrees: p.sandboxTrees,
-          debugShell: p.debugShell,
+        const buildPackages = p.buildPackages;
+        await withToolsTree(ctx, p.tools, (tools) => {
+          const pm = packageManagerContext(ctx, p.config, {
+            metadataDir: metadata.dir,
+            packageCacheDir: p.packageCacheDir,
+            sandboxTrees: p.sandboxTrees,
+            debugShell: p.debugShell,
+            tools,
+          });
+          return getDistribution(p.config.Distribution).install(pm, root, buildPackages);
         });
-        await getDistribution(p.config.Distribution).install(pm, root, p.buildPackages);
       }
       await run(ctx, p, root, { phase: "build" });
       return undefined;
@@ -157,8 +175,8 @@ export const buildOverlay: Step<Params> = {
   layer: false,
   wanted: (image) =>
     image.BuildScripts.length > 0 && (image.BuildPackages.length > 0 || image.PrepareScripts.length > 0),
-  params: ({ image, env, prev, nodes }) => ({
-    ...baseParams("prepare", image.PrepareScripts, image, env, prev, nodes, true),
+  params: ({ image, env, prev, nodes, tools }) => ({
+    ...baseParams("prepare", image.PrepareScripts, image, env, prev, nodes, true, tools),
     buildPackages: image.BuildPackages,
   }),
 };
@@ -203,8 +221,17 @@ export const build: Step<Params> = {
   task: buildTask,
   layer: false,
   wanted: (image) => image.BuildScripts.length > 0,
-  params: ({ image, env, prev, nodes }) => ({
-    ...baseParams("build", image.BuildScripts, image, env, nodes["build-overlay"] ?? prev, nodes, true),
+  params: ({ image, env, prev, nodes, tools }) => ({
+    ...baseParams(
+      "build",
+      image.BuildScripts,
+      image,
+      env,
+      nodes["build-overlay"] ?? prev,
+      nodes,
+      true,
+      tools,
+    ),
     cmdline: env.options.cmdline,
     buildDir: (image.BuildSubdirectory as string | null | undefined) ?? image.BuildDirectory,
   }),
@@ -231,7 +258,8 @@ function layerScriptStep(name: string, kind: ScriptKind, pick: (image: ImageView
     task,
     layer: true,
     wanted: (image) => pick(image).length > 0,
-    params: ({ image, env, prev, nodes }) => baseParams(kind, pick(image), image, env, prev, nodes, false),
+    params: ({ image, env, prev, nodes, tools }) =>
+      baseParams(kind, pick(image), image, env, prev, nodes, false, tools),
   };
 }
 

@@ -9,6 +9,7 @@ import { debugShellOf } from "../env.js";
 import type { ImageView } from "../image.js";
 import { declareScriptInputs, type ScriptInputs, scriptInputs } from "../scriptinputs.js";
 import type { Step } from "../step.js";
+import { type ToolsTree, withToolsTree } from "../toolstree.js";
 
 interface Params {
   image: ImageView;
@@ -17,6 +18,8 @@ interface Params {
   gid: number;
   /** --debug-shell (not an input: it only acts after a failure). */
   debugShell?: TerminalHandoff;
+  /** A tools tree directory (the default tools tree is not built yet when sync scripts run). */
+  tools: ToolsTree | null;
 }
 
 const task: TaskDefinition<Params> = {
@@ -25,18 +28,21 @@ const task: TaskDefinition<Params> = {
   cache: "always",
   inputs: (p) => declareScriptInputs(p.scripts),
   async run(ctx, p) {
-    await runScripts({
-      kind: "sync",
-      scripts: p.scripts.scripts,
-      config: p.image,
-      configJson: p.scripts.configJson,
-      workDir: join(ctx.tmp, "scripts"),
-      uid: p.uid,
-      gid: p.gid,
-      signal: ctx.signal,
-      onOutput: (line, stream) => ctx.log(line, stream),
-      debugShell: p.debugShell,
-    });
+    await withToolsTree(ctx, p.tools, (tools) =>
+      runScripts({
+        kind: "sync",
+        scripts: p.scripts.scripts,
+        config: p.image,
+        configJson: p.scripts.configJson,
+        workDir: join(ctx.tmp, "scripts"),
+        uid: p.uid,
+        gid: p.gid,
+        signal: ctx.signal,
+        onOutput: (line, stream) => ctx.log(line, stream),
+        debugShell: p.debugShell,
+        tools,
+      }),
+    );
     return undefined;
   },
 };
@@ -46,11 +52,12 @@ export const sync: Step<Params> = {
   task,
   layer: false,
   wanted: (image) => image.SyncScripts.length > 0,
-  params: ({ image, env }) => ({
+  params: ({ image, env, tools }) => ({
     image,
     scripts: scriptInputs("sync", image.SyncScripts, image, env, true),
     uid: env.uid,
     gid: env.gid,
     debugShell: debugShellOf(env),
+    tools: tools?.kind === "path" ? tools : null,
   }),
 };

@@ -1,16 +1,18 @@
 // The systemd steps of the execution flow, in mkosi's order: systemd-sysusers, systemd-tmpfiles,
 // `systemctl preset-all`, depmod, systemd-firstboot (Locale=, Keymap=, Timezone=, Hostname=,
 // RootPassword=, RootShell=, also stored as credentials in /usr/lib/credstore) and systemd-hwdb.
-// Each tool runs against the image with --root, and only when the image ships its configuration.
+// Each tool runs against the image with --root, and only when the image ships its configuration. With a
+// tools tree (ToolsTree=), the tools are the tree's and run in the tools sandbox with the image at
+// /buildroot; otherwise they are the host's and run directly.
 import { chmod, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
-import { runSandboxed, type TerminalHandoff } from "../../sandbox/run.js";
+import { BUILDROOT, runSandboxed, type TerminalHandoff, type ToolsTreeMount } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
 import { pathExists } from "../fsutil.js";
-import { hostTools } from "../hosttools.js";
 import { withLayer } from "../layers.js";
 import { imageBelow, type Step } from "../step.js";
+import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 
 interface Params {
   locale: string | null;
@@ -26,17 +28,40 @@ interface Params {
   prev: NodeId;
   /** --debug-shell (not an input: it only acts after a failure). */
   debugShell?: TerminalHandoff;
+  tools: ToolsTree | null;
+}
+
+/** Runs one tool: the host's directly, or the tools tree's in the tools sandbox. */
+type Tool = (
+  argv: string[],
+  options?: { input?: string; captureStdout?: boolean },
+) => Promise<{ stdout: string }>;
+
+function toolRunner(ctx: TaskContext, root: string, tools: ToolsTreeMount | undefined): Tool {
+  if (!tools) return (argv, options) => ctx.exec(argv[0]!, argv.slice(1), options);
+  return (argv, options) =>
+    runSandboxed(argv, {
+      mode: "tools",
+      tools,
+      root,
+      network: false,
+      env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", SYSTEMD_OFFLINE: "1" },
+      input: options?.input,
+      captureStdout: options?.captureStdout,
+      signal: ctx.signal,
+      onOutput: (line, stream) => ctx.log(line, stream),
+    });
 }
 
 /** SHA-512 crypt hash of a clear-text password (openssl, present on every Debian system). */
-async function hashPassword(ctx: TaskContext, password: string, epoch: number | null): Promise<string> {
+async function hashPassword(tool: Tool, password: string, epoch: number | null): Promise<string> {
   const args = ["passwd", "-6", "-stdin"];
   if (epoch !== null) {
     const { createHash } = await import("node:crypto");
     const salt = createHash("sha256").update(`${epoch}\0${password}`).digest("base64url").slice(0, 16);
     args.push("-salt", salt.replace(/[-_]/g, "."));
   }
-  const { stdout } = await ctx.exec("openssl", args, { input: password, captureStdout: true });
+  const { stdout } = await tool(["openssl", ...args], { input: password, captureStdout: true });
   return stdout.trim();
 }
 
@@ -62,13 +87,8 @@ async function inImage(ctx: TaskContext, p: Params, root: string, argv: string[]
 }
 
 /** Run a tool that reports "nothing to do / partially applied" with exit 65 or 73 (as tmpfiles does). */
-async function tolerant(ctx: TaskContext, argv: string[]): Promise<void> {
-  await ctx.exec("sh", [
-    "-c",
-    '"$@"; rc=$?; [ $rc = 65 ] || [ $rc = 73 ] && exit 0; exit $rc',
-    "sh",
-    ...argv,
-  ]);
+async function tolerant(tool: Tool, argv: string[]): Promise<void> {
+  await tool(["sh", "-c", '"$@"; rc=$?; [ $rc = 65 ] || [ $rc = 73 ] && exit 0; exit $rc', "sh", ...argv]);
 }
 
 async function writeCredentials(root: string, credentials: Record<string, string>): Promise<void> {
@@ -84,100 +104,113 @@ async function writeCredentials(root: string, credentials: Record<string, string
 const task: TaskDefinition<Params> = {
   name: "systemd-setup",
   version: 2,
-  inputs: (p) => ({
-    values: {
-      Locale: p.locale,
-      LocaleMessages: p.localeMessages,
-      Keymap: p.keymap,
-      Timezone: p.timezone,
-      Hostname: p.hostname,
-      RootPassword: p.rootPassword,
-      RootShell: p.rootShell,
-      SourceDateEpoch: p.sourceDateEpoch,
-    },
-    paths: hostTools(["systemd-sysusers", "systemd-tmpfiles", "systemctl", "systemd-firstboot", "openssl"]),
-    deps: { image: p.prev },
-  }),
-  async run(ctx, p) {
-    return withLayer(ctx, ctx.deps.image, async ({ root }) => {
-      const rootArg = `--root=${root}`;
-      if (
-        (await pathExists(join(root, "usr/lib/sysusers.d"))) ||
-        (await pathExists(join(root, "etc/sysusers.d")))
-      )
-        await ctx.exec("systemd-sysusers", [rootArg]);
-      if (await pathExists(join(root, "usr/lib/tmpfiles.d")))
-        await tolerant(ctx, [
-          "systemd-tmpfiles",
-          rootArg,
-          "--boot",
-          "--create",
-          "--remove",
-          "--exclude-prefix=/dev",
-          "--exclude-prefix=/proc",
-          "--exclude-prefix=/sys",
-          "--exclude-prefix=/run",
-          "--exclude-prefix=/tmp",
-          "--exclude-prefix=/var/tmp",
-        ]);
-      if (await pathExists(join(root, "usr/bin/systemctl"))) {
-        await ctx.exec("systemctl", [rootArg, "--preset-mode=enable-only", "preset-all"]);
-      }
-      const modules = join(root, "usr/lib/modules");
-      if (await pathExists(modules)) {
-        for (const kver of await readdir(modules)) {
-          if (await pathExists(join(modules, kver, "kernel")))
-            await ctx.exec("depmod", ["--basedir", root, kver]);
-        }
-      }
-
-      const firstboot: string[] = [];
-      const credentials: Record<string, string> = {};
-      if (p.locale) {
-        firstboot.push(`--locale=${p.locale}`);
-        credentials["firstboot.locale"] = p.locale;
-      }
-      if (p.localeMessages) {
-        firstboot.push(`--locale-messages=${p.localeMessages}`);
-        credentials["firstboot.locale-messages"] = p.localeMessages;
-      }
-      if (p.keymap) {
-        firstboot.push(`--keymap=${p.keymap}`);
-        credentials["firstboot.keymap"] = p.keymap;
-      }
-      if (p.timezone) {
-        firstboot.push(`--timezone=${p.timezone}`);
-        credentials["firstboot.timezone"] = p.timezone;
-      }
-      if (p.hostname) {
-        firstboot.push(`--hostname=${p.hostname}`);
-        credentials["system.hostname"] = p.hostname;
-      }
-      if (p.rootPassword) {
-        const [password, hashed] = p.rootPassword;
-        const hash = hashed ? password : await hashPassword(ctx, password, p.sourceDateEpoch);
-        firstboot.push(`--root-password-hashed=${hash}`);
-        credentials["passwd.hashed-password.root"] = hash;
-      }
-      if (p.rootShell) {
-        firstboot.push(`--root-shell=${p.rootShell}`);
-        credentials["passwd.shell.root"] = p.rootShell;
-      }
-      if (firstboot.length > 0) {
-        await ctx.exec("systemd-firstboot", [rootArg, "--force", ...firstboot]);
-        await writeCredentials(root, credentials);
-      }
-      const hwdb = await imageTool(root, "systemd-hwdb");
-      if (
-        hwdb &&
-        ((await pathExists(join(root, "usr/lib/udev/hwdb.d"))) ||
-          (await pathExists(join(root, "lib/udev/hwdb.d"))))
-      )
-        await inImage(ctx, p, root, [hwdb, "--usr", "update"]);
-      return undefined;
-    });
-  },
+  inputs: (p) =>
+    withToolInputs(
+      {
+        values: {
+          Locale: p.locale,
+          LocaleMessages: p.localeMessages,
+          Keymap: p.keymap,
+          Timezone: p.timezone,
+          Hostname: p.hostname,
+          RootPassword: p.rootPassword,
+          RootShell: p.rootShell,
+          SourceDateEpoch: p.sourceDateEpoch,
+        },
+        deps: { image: p.prev },
+      },
+      toolInputs(p.tools, [
+        "systemd-sysusers",
+        "systemd-tmpfiles",
+        "systemctl",
+        "systemd-firstboot",
+        "openssl",
+      ]),
+    ),
+  run: (ctx, p) => withToolsTree(ctx, p.tools, (tools) => setup(ctx, p, tools)),
 };
+
+async function setup(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined) {
+  return withLayer(ctx, ctx.deps.image, async ({ root }) => {
+    const tool = toolRunner(ctx, root, tools);
+    // Where the tools see the image.
+    const at = tools ? BUILDROOT : root;
+    const rootArg = `--root=${at}`;
+    if (
+      (await pathExists(join(root, "usr/lib/sysusers.d"))) ||
+      (await pathExists(join(root, "etc/sysusers.d")))
+    )
+      await tool(["systemd-sysusers", rootArg]);
+    if (await pathExists(join(root, "usr/lib/tmpfiles.d")))
+      await tolerant(tool, [
+        "systemd-tmpfiles",
+        rootArg,
+        "--boot",
+        "--create",
+        "--remove",
+        "--exclude-prefix=/dev",
+        "--exclude-prefix=/proc",
+        "--exclude-prefix=/sys",
+        "--exclude-prefix=/run",
+        "--exclude-prefix=/tmp",
+        "--exclude-prefix=/var/tmp",
+      ]);
+    if (await pathExists(join(root, "usr/bin/systemctl"))) {
+      await tool(["systemctl", rootArg, "--preset-mode=enable-only", "preset-all"]);
+    }
+    const modules = join(root, "usr/lib/modules");
+    if (await pathExists(modules)) {
+      for (const kver of await readdir(modules)) {
+        if (await pathExists(join(modules, kver, "kernel"))) await tool(["depmod", "--basedir", at, kver]);
+      }
+    }
+
+    const firstboot: string[] = [];
+    const credentials: Record<string, string> = {};
+    if (p.locale) {
+      firstboot.push(`--locale=${p.locale}`);
+      credentials["firstboot.locale"] = p.locale;
+    }
+    if (p.localeMessages) {
+      firstboot.push(`--locale-messages=${p.localeMessages}`);
+      credentials["firstboot.locale-messages"] = p.localeMessages;
+    }
+    if (p.keymap) {
+      firstboot.push(`--keymap=${p.keymap}`);
+      credentials["firstboot.keymap"] = p.keymap;
+    }
+    if (p.timezone) {
+      firstboot.push(`--timezone=${p.timezone}`);
+      credentials["firstboot.timezone"] = p.timezone;
+    }
+    if (p.hostname) {
+      firstboot.push(`--hostname=${p.hostname}`);
+      credentials["system.hostname"] = p.hostname;
+    }
+    if (p.rootPassword) {
+      const [password, hashed] = p.rootPassword;
+      const hash = hashed ? password : await hashPassword(tool, password, p.sourceDateEpoch);
+      firstboot.push(`--root-password-hashed=${hash}`);
+      credentials["passwd.hashed-password.root"] = hash;
+    }
+    if (p.rootShell) {
+      firstboot.push(`--root-shell=${p.rootShell}`);
+      credentials["passwd.shell.root"] = p.rootShell;
+    }
+    if (firstboot.length > 0) {
+      await tool(["systemd-firstboot", rootArg, "--force", ...firstboot]);
+      await writeCredentials(root, credentials);
+    }
+    const hwdb = await imageTool(root, "systemd-hwdb");
+    if (
+      hwdb &&
+      ((await pathExists(join(root, "usr/lib/udev/hwdb.d"))) ||
+        (await pathExists(join(root, "lib/udev/hwdb.d"))))
+    )
+      await inImage(ctx, p, root, [hwdb, "--usr", "update"]);
+    return undefined;
+  });
+}
 
 export const systemdSetup: Step<Params> = {
   name: "systemd-setup",
@@ -198,6 +231,7 @@ export const systemdSetup: Step<Params> = {
       sourceDateEpoch: image.SourceDateEpoch,
       prev,
       debugShell: debugShellOf(context.env),
+      tools: context.tools,
     };
   },
 };
