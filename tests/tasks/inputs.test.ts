@@ -64,12 +64,28 @@ describe("declared inputs per setting", () => {
       ["cleanup", "publish", "systemd-setup", ...SCRIPT_STEPS],
     ],
     ["Environment=", { Environment: { A: "b" } }, [...SCRIPT_STEPS]],
+    // The programs come from the tree instead of the host: every step that runs apt, dpkg or the systemd
+    // tools (scripts see the path in $MKOSI_CONFIG).
+    [
+      "ToolsTree=",
+      { ToolsTree: "/nonexistent/tools-tree" },
+      ["bootstrap", "metadata", "packages", "systemd-setup", ...SCRIPT_STEPS],
+    ],
+    ["ToolsTreeCertificates= without a tools tree", { ToolsTreeCertificates: false }, [...SCRIPT_STEPS]],
   ];
   for (const [name, change, expected] of cases) {
     it(`${name} changes exactly the steps that read it`, () => {
       expect(changedSteps(change)).toEqual([...new Set(expected)].sort());
     });
   }
+
+  it("ToolsTreeCertificates= reaches the steps that run the tools tree's programs", () => {
+    const before = declared(image({ ToolsTree: "/nonexistent/tools-tree" }));
+    const after = declared(image({ ToolsTree: "/nonexistent/tools-tree", ToolsTreeCertificates: false }));
+    expect(Object.keys(after).filter((step) => before[step] !== after[step])).toEqual(
+      expect.arrayContaining(["bootstrap", "metadata", "packages", "systemd-setup"]),
+    );
+  });
 
   it("the random per-invocation Seed= changes no step", () => {
     expect(changedSteps({ Seed: "00000000-0000-4000-8000-000000000000" })).toEqual([]);
@@ -182,5 +198,56 @@ describe("planner", () => {
     const plan = planBuild([image()], planEnv());
     const extras = plan.nodes.find((node) => node.label === "extras")!;
     expect(Object.keys(extras.task.inputs(extras.params).paths ?? {})).toEqual(["mkosi.extra"]);
+  });
+});
+
+describe("planner: ToolsTree=default", () => {
+  const tools = image({ Image: "tools", Release: "testing", Packages: ["apt", "systemd"], ToolsTree: null });
+  const main = image({ ToolsTree: "/config/mkosi.tools" });
+
+  it("plans the tools tree first, as its own group, up to its last layer", () => {
+    const plan = planBuild([main], planEnv(), tools);
+    const groups = [...new Set(plan.nodes.map((node) => node.group))];
+    expect(groups).toEqual(["tools", "main"]);
+    const toolsSteps = plan.nodes.filter((node) => node.group === "tools").map((node) => node.label);
+    expect(toolsSteps).not.toContain("publish");
+    expect(toolsSteps).not.toContain("output");
+    expect(plan.tools?.top).toBe(`tools/${toolsSteps.at(-1)}`);
+  });
+
+  it("the steps that run programs depend on it, the others do not", () => {
+    const plan = planBuild([main], planEnv(), tools);
+    const top = plan.tools!.top;
+    const users = plan.nodes
+      .filter((node) => node.group === "main")
+      .filter((node) => Object.values(node.task.inputs(node.params).deps ?? {}).includes(top))
+      .map((node) => node.label)
+      .sort();
+    expect(users).toEqual(
+      [
+        "bootstrap",
+        "build",
+        "build-overlay",
+        "finalize",
+        "metadata",
+        "packages",
+        "postinst",
+        "prepare",
+        "systemd-setup",
+      ].filter((step) => plan.images[0]!.nodes[step]),
+    );
+    expect(users).toContain("bootstrap");
+    expect(users).not.toContain("extras");
+  });
+
+  it("the tools tree's own steps use the host's programs", () => {
+    const plan = planBuild([main], planEnv(), tools);
+    for (const node of plan.nodes.filter((n) => n.group === "tools")) {
+      const declared = node.task.inputs(node.params);
+      expect(declared.deps?.tools).toBeUndefined();
+      expect(Object.keys(declared.paths ?? {}).filter((label) => label.startsWith("tools:"))).toEqual([]);
+    }
+    const bootstrap = plan.nodes.find((node) => node.id === "tools/bootstrap")!;
+    expect(Object.keys(bootstrap.task.inputs(bootstrap.params).paths ?? {})).toContain("host:apt-get");
   });
 });
