@@ -82,26 +82,33 @@ function planImage(
 }
 
 /** The sync scripts of every image: run before the image graph is planned (see steps/sync.ts). With a
- * default tools tree (`tools`, not built yet) they run with the host's tools. */
+ * default tools tree (`tools`) they run with it, so its nodes come first in this graph too (the image
+ * graph then finds them cached). */
 export function planSync(images: ImageView[], env: PlanEnv, tools?: ImageView | null): NodeSpec[] {
-  return images
-    .filter((image) => sync.wanted(image, env))
-    .map((image) => ({
-      id: nodeId(image, sync.name),
-      task: sync.task,
-      // Sync scripts run before the graph, so the default tools tree is not built yet: they use a tools tree
-      // only when it is a directory.
-      params: sync.params({
-        image,
-        env,
-        prev: undefined,
-        nodes: {},
-        dependencyBuilds: [],
-        tools: tools ? null : toolsTreeOf(image, undefined),
-      }),
-      group: image.Image,
-      label: sync.name,
-    }));
+  const wanted = images.filter((image) => sync.wanted(image, env));
+  if (wanted.length === 0) return [];
+  const toolsSpecs: NodeSpec[] = [];
+  let top: NodeId | undefined;
+  if (tools) {
+    const [specs, plan] = planToolsTree(tools, env);
+    toolsSpecs.push(...specs);
+    top = plan.top;
+  }
+  const syncSpecs = wanted.map((image) => ({
+    id: nodeId(image, sync.name),
+    task: sync.task,
+    params: sync.params({
+      image,
+      env,
+      prev: undefined,
+      nodes: {},
+      dependencyBuilds: [],
+      tools: toolsTreeOf(image, top),
+    }),
+    group: image.Image,
+    label: sync.name,
+  }));
+  return [...toolsSpecs, ...syncSpecs];
 }
 
 /** Plan the default tools tree image; returns its nodes and the node of its last layer. */

@@ -9,7 +9,7 @@ import { debugShellOf } from "../env.js";
 import type { ImageView } from "../image.js";
 import { declareScriptInputs, type ScriptInputs, scriptInputs } from "../scriptinputs.js";
 import type { Step } from "../step.js";
-import { type ToolsTree, withToolsTree } from "../toolstree.js";
+import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 
 interface Params {
   image: ImageView;
@@ -18,7 +18,7 @@ interface Params {
   gid: number;
   /** --debug-shell (not an input: it only acts after a failure). */
   debugShell?: TerminalHandoff;
-  /** A tools tree directory (the default tools tree is not built yet when sync scripts run). */
+  /** The tools tree the scripts see as the host's /usr. */
   tools: ToolsTree | null;
 }
 
@@ -26,7 +26,11 @@ const task: TaskDefinition<Params> = {
   name: "sync",
   version: 1,
   cache: "always",
-  inputs: (p) => declareScriptInputs(p.scripts),
+  // Like the other scripts: the default tools tree's digest is an input, a directory is not fingerprinted.
+  inputs: (p) =>
+    p.tools?.kind === "image"
+      ? withToolInputs(declareScriptInputs(p.scripts), toolInputs(p.tools, []))
+      : declareScriptInputs(p.scripts),
   async run(ctx, p) {
     await withToolsTree(ctx, p.tools, (tools) =>
       runScripts({
@@ -58,6 +62,6 @@ export const sync: Step<Params> = {
     uid: env.uid,
     gid: env.gid,
     debugShell: debugShellOf(env),
-    tools: tools?.kind === "path" ? tools : null,
+    tools,
   }),
 };

@@ -58,6 +58,9 @@ describe("ToolsTree=default", () => {
         // bwrap of mkosi-chroot, which the default tools tree does not ship).
         "mkosi.postinst":
           '#!/bin/sh\n. /usr/lib/os-release && echo "$VERSION_CODENAME" > "$BUILDROOT/etc/tools-codename"\n',
+        // Sync scripts run before the image graph: the tools tree is built for them first.
+        "mkosi.sync":
+          '#!/bin/sh\n. /usr/lib/os-release && echo "$VERSION_CODENAME" > "$SRCDIR/sync-codename"\n',
         "mkosi.finalize.chroot":
           '#!/bin/sh\n. /usr/lib/os-release && echo "$VERSION_CODENAME" > /etc/image-codename\n',
       },
@@ -86,6 +89,7 @@ describe("ToolsTree=default", () => {
       "main/postinst",
       "main/systemd-setup",
     ]);
+    // (The sync node is planned ahead of the image graph, so `mkosi graph` does not show it.)
   });
 
   it("builds the tools tree first and runs the image's programs from it", async () => {
@@ -100,8 +104,10 @@ describe("ToolsTree=default", () => {
     expect(toolsCodename).not.toBe("");
     expect(toolsCodename).not.toBe("bookworm");
     expect((await readFile(join(out, "etc/image-codename"), "utf8")).trim()).toBe("bookworm");
-    // A rebuild runs nothing.
-    expect((await build()).ran).toEqual([]);
+    expect((await readFile(join(dir, "sync-codename"), "utf8")).trim()).toBe(toolsCodename);
+    expect(started.indexOf("main/sync")).toBeGreaterThan(started.indexOf("tools/packages"));
+    // A rebuild runs nothing but the sync script (which runs on every build).
+    expect((await build()).ran).toEqual(["main/sync"]);
   }, 900_000);
 
   it("a change to the tools tree reaches the image through its output digest", async () => {
