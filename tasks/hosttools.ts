@@ -1,6 +1,7 @@
 // Host programs a step runs are inputs too: a host upgrade of apt or systemd can change what a step
 // produces. They are declared as path inputs (fingerprinted by content through the stat cache, so an
-// unchanged binary costs a stat), labelled "host:<name>".
+// unchanged binary costs a stat), labelled "host:<name>". With a tools tree, toolstree.ts declares the
+// tree's programs instead.
 import { existsSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import type { PathInput } from "../engine/api.js";

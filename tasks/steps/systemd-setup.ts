@@ -37,7 +37,7 @@ type Tool = (
   options?: { input?: string; captureStdout?: boolean },
 ) => Promise<{ stdout: string }>;
 
-function toolRunner(ctx: TaskContext, root: string, tools: ToolsTreeMount | undefined): Tool {
+function toolRunner(ctx: TaskContext, p: Params, root: string, tools: ToolsTreeMount | undefined): Tool {
   if (!tools) return (argv, options) => ctx.exec(argv[0]!, argv.slice(1), options);
   return (argv, options) =>
     runSandboxed(argv, {
@@ -50,6 +50,7 @@ function toolRunner(ctx: TaskContext, root: string, tools: ToolsTreeMount | unde
       captureStdout: options?.captureStdout,
       signal: ctx.signal,
       onOutput: (line, stream) => ctx.log(line, stream),
+      debugShell: p.debugShell && { terminal: p.debugShell },
     });
 }
 
@@ -132,7 +133,7 @@ const task: TaskDefinition<Params> = {
 
 async function setup(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined) {
   return withLayer(ctx, ctx.deps.image, async ({ root }) => {
-    const tool = toolRunner(ctx, root, tools);
+    const tool = toolRunner(ctx, p, root, tools);
     // Where the tools see the image.
     const at = tools ? BUILDROOT : root;
     const rootArg = `--root=${at}`;
