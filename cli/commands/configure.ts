@@ -42,8 +42,12 @@ export async function runConfigureScripts(
     if (scripts.length === 0) continue;
     const workDir = await mkdtemp(join(tmpdir(), "mkosi-configure-"));
     try {
+      // A tools tree directory is the scripts' /usr; the default tools tree is not built yet, so with
+      // ToolsTree=default they see the host's.
+      const tree = config.tools ? null : (image.ToolsTree as string | null | undefined);
       const result = await runScripts({
         kind: "configure",
+        tools: tree ? { root: tree, certificates: image.ToolsTreeCertificates !== false } : undefined,
         scripts,
         config: image as unknown as ScriptConfig,
         input: imageConfigJson(image, null),
