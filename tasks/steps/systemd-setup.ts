@@ -77,6 +77,69 @@ async function writeCredentials(root: string, credentials: Record<string, string
   }
 }
 
+/** `systemctl preset-all`, depmod and systemd-firstboot, in mkosi's order. */
+async function presetAndFirstboot(ctx: TaskContext, p: Params, root: string): Promise<void> {
+  const rootArg = `--root=${root}`;
+  if (await pathExists(join(root, "usr/bin/systemctl"))) {
+    await ctx.exec("systemctl", [rootArg, "--preset-mode=enable-only", "preset-all"]);
+  }
+  const modules = join(root, "usr/lib/modules");
+  if (await pathExists(modules)) {
+    for (const kver of await readdir(modules)) {
+      if (await pathExists(join(modules, kver, "kernel")))
+        await ctx.exec("depmod", ["--basedir", root, kver]);
+    }
+  }
+
+  const firstboot: string[] = [];
+  const credentials: Record<string, string> = {};
+  if (p.locale) {
+    firstboot.push(`--locale=${p.locale}`);
+    credentials["firstboot.locale"] = p.locale;
+  }
+  if (p.localeMessages) {
+    firstboot.push(`--locale-messages=${p.localeMessages}`);
+    credentials["firstboot.locale-messages"] = p.localeMessages;
+  }
+  if (p.keymap) {
+    firstboot.push(`--keymap=${p.keymap}`);
+    credentials["firstboot.keymap"] = p.keymap;
+  }
+  if (p.timezone) {
+    firstboot.push(`--timezone=${p.timezone}`);
+    credentials["firstboot.timezone"] = p.timezone;
+  }
+  if (p.hostname) {
+    firstboot.push(`--hostname=${p.hostname}`);
+    credentials["system.hostname"] = p.hostname;
+  }
+  if (p.rootPassword) {
+    const [password, hashed] = p.rootPassword;
+    const hash = hashed ? password : await hashPassword(ctx, password, p.sourceDateEpoch);
+    firstboot.push(`--root-password-hashed=${hash}`);
+    credentials["passwd.hashed-password.root"] = hash;
+  }
+  if (p.rootShell) {
+    firstboot.push(`--root-shell=${p.rootShell}`);
+    credentials["passwd.shell.root"] = p.rootShell;
+  }
+  if (firstboot.length > 0) {
+    await ctx.exec("systemd-firstboot", [rootArg, "--force", ...firstboot]);
+    await writeCredentials(root, credentials);
+  }
+}
+
+/** systemd-hwdb, the image's own (hwdb.bin's format is the image's udev's). */
+async function updateHwdb(ctx: TaskContext, root: string): Promise<void> {
+  const hwdb = await imageTool(root, "systemd-hwdb");
+  if (
+    hwdb &&
+    ((await pathExists(join(root, "usr/lib/udev/hwdb.d"))) ||
+      (await pathExists(join(root, "lib/udev/hwdb.d"))))
+  )
+    await inImage(ctx, root, [hwdb, "--usr", "update"]);
+}
+
 const task: TaskDefinition<Params> = {
   name: "systemd-setup",
   version: 2,
@@ -116,60 +179,12 @@ const task: TaskDefinition<Params> = {
           "--exclude-prefix=/tmp",
           "--exclude-prefix=/var/tmp",
         ]);
-      if (await pathExists(join(root, "usr/bin/systemctl"))) {
-        await ctx.exec("systemctl", [rootArg, "--preset-mode=enable-only", "preset-all"]);
-      }
-      const modules = join(root, "usr/lib/modules");
-      if (await pathExists(modules)) {
-        for (const kver of await readdir(modules)) {
-          if (await pathExists(join(modules, kver, "kernel")))
-            await ctx.exec("depmod", ["--basedir", root, kver]);
-        }
-      }
-
-      const firstboot: string[] = [];
-      const credentials: Record<string, string> = {};
-      if (p.locale) {
-        firstboot.push(`--locale=${p.locale}`);
-        credentials["firstboot.locale"] = p.locale;
-      }
-      if (p.localeMessages) {
-        firstboot.push(`--locale-messages=${p.localeMessages}`);
-        credentials["firstboot.locale-messages"] = p.localeMessages;
-      }
-      if (p.keymap) {
-        firstboot.push(`--keymap=${p.keymap}`);
-        credentials["firstboot.keymap"] = p.keymap;
-      }
-      if (p.timezone) {
-        firstboot.push(`--timezone=${p.timezone}`);
-        credentials["firstboot.timezone"] = p.timezone;
-      }
-      if (p.hostname) {
-        firstboot.push(`--hostname=${p.hostname}`);
-        credentials["system.hostname"] = p.hostname;
-      }
-      if (p.rootPassword) {
-        const [password, hashed] = p.rootPassword;
-        const hash = hashed ? password : await hashPassword(ctx, password, p.sourceDateEpoch);
-        firstboot.push(`--root-password-hashed=${hash}`);
-        credentials["passwd.hashed-password.root"] = hash;
-      }
-      if (p.rootShell) {
-        firstboot.push(`--root-shell=${p.rootShell}`);
-        credentials["passwd.shell.root"] = p.rootShell;
-      }
-      if (firstboot.length > 0) {
-        await ctx.exec("systemd-firstboot", [rootArg, "--force", ...firstboot]);
-        await writeCredentials(root, credentials);
-      }
-      const hwdb = await imageTool(root, "systemd-hwdb");
-      if (
-        hwdb &&
-        ((await pathExists(join(root, "usr/lib/udev/hwdb.d"))) ||
-          (await pathExists(join(root, "lib/udev/hwdb.d"))))
-      )
-        await inImage(ctx, root, [hwdb, "--usr", "update"]);
+      // systemd-hwdb reads only the hwdb files and writes only hwdb.bin, which nothing in the other tools
+      // reads or writes: it runs alongside them (it is the slowest of all), after tmpfiles, which could
+      // create hwdb files.
+      // Both finish before the layer is unmounted, also when one fails.
+      const settled = await Promise.allSettled([presetAndFirstboot(ctx, p, root), updateHwdb(ctx, root)]);
+      for (const result of settled) if (result.status === "rejected") throw result.reason;
       return undefined;
     });
   },
