@@ -19,6 +19,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, lstatSync, readlinkSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { BUILDROOT } from "./paths.js";
 
 export type OutputStream = "stdout" | "stderr";
 export type OutputCallback = (line: string, stream: OutputStream) => void;
@@ -185,7 +186,7 @@ export interface SandboxOptions extends CommandOptions {
   extraArgs?: string[];
 }
 
-export const BUILDROOT = "/buildroot";
+export { BUILDROOT };
 
 const isRoot = () => process.getuid?.() === 0;
 

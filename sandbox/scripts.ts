@@ -17,8 +17,9 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { ScriptPackageManagerSupport } from "../distros/types.js";
-import { mountOverlay, type OverlayMount } from "./overlay.js";
-import { type BindMount, BUILDROOT, type OutputCallback, runSandboxed } from "./run.js";
+import type { OverlayMount } from "./overlay.js";
+import { BUILDROOT } from "./paths.js";
+import type { BindMount, OutputCallback } from "./run.js";
 
 export type ScriptKind =
   | "configure"
@@ -382,6 +383,7 @@ export async function runScripts(o: ScriptRunOptions): Promise<ScriptRunResult> 
       for (const [i, b] of sources.entries()) {
         const [upper, work, target] = ["upper", "work", "merged"].map((d) => join(eph, String(i), d));
         for (const d of [upper!, work!, target!]) await mkdir(d, { recursive: true });
+        const { mountOverlay } = await import("./overlay.js");
         mounts.push(await mountOverlay({ lowers: [b.src], upper: upper!, work: work!, target: target! }));
         out.push({ ...b, src: target! });
       }
@@ -458,6 +460,7 @@ async function runEach(
       );
     }
     const capture = o.kind === "configure";
+    const { runSandboxed } = await import("./run.js");
     const r = await runSandboxed(cmd, {
       mode: "tools",
       etc: o.etc,

@@ -4,7 +4,7 @@
 
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { type DistroConfig, getDistribution } from "../../distros/index.js";
+import type { DistroConfig } from "../../distros/index.js";
 import type { TaskDefinition } from "../../engine/api.js";
 import { hostTools } from "../hosttools.js";
 import type { ConfigTree } from "../image.js";
@@ -30,7 +30,7 @@ const task: TaskDefinition<Params> = {
     paths: { ...treeInputs(p.base, "SandboxTrees", p.sandboxTrees), ...hostTools(["apt-get"]) },
   }),
   async run(ctx, p) {
-    const distribution = getDistribution(p.config.Distribution);
+    const distribution = (await import("../../distros/index.js")).getDistribution(p.config.Distribution);
     await distribution.syncMetadata(
       packageManagerContext(ctx, p.config, {
         metadataDir: ctx.out,

@@ -4,43 +4,16 @@
 // what it publishes and where; the build forces it when the output at the path is not the one this key
 // published (tasks/published.ts keeps that record). A directory output is updated in place from the layers
 // that changed when the record vouches for the previous one, and copied whole otherwise.
-import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, rename, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type {
-  DeclaredInputs,
-  DepOutput,
-  Json,
-  NodeId,
-  TaskContext,
-  TaskDefinition,
-} from "../../engine/api.js";
-import { normalizeMtime, normalizeMtimeOf } from "../../formats/mtime.js";
+import type { DeclaredInputs, Json, NodeId, TaskDefinition } from "../../engine/api.js";
 import { outputNames } from "../../formats/naming.js";
-import { copyNspawnSettings } from "../../formats/nspawn.js";
-import { createOutputSymlink, finalizeStaging } from "../../formats/outputdir.js";
-import {
-  applyTreeUpdate,
-  parseSerializedListing,
-  pathsUnder,
-  planTreeUpdate,
-  sameListing,
-  serializeListing,
-  type TreeUpdatePlan,
-  treeListing,
-} from "../../formats/treeupdate.js";
-import { copyTree } from "../../sandbox/overlay.js";
 import { runScripts } from "../../sandbox/scripts.js";
 import type { ImageView } from "../image.js";
-import { stackDirs, stackKeys, withStackReadOnly } from "../layers.js";
+import { stackKeys } from "../layers.js";
 import { outputDirectory } from "../outputs.js";
-import {
-  forgetPublished,
-  type PublishedRecord,
-  readPublished,
-  readPublishedListing,
-  writePublished,
-} from "../published.js";
+import type { Update } from "../outputtree.js";
+import { forgetPublished, readPublished, readPublishedListing, writePublished } from "../published.js";
 import { declareScriptInputs, type ScriptInputs, scriptInputs } from "../scriptinputs.js";
 import type { Step } from "../step.js";
 
@@ -77,110 +50,6 @@ function inputs(p: Params): DeclaredInputs {
   };
 }
 
-/** The image stack's layer directories, or undefined when one of them has left the cache. */
-function layerDirs(ctx: TaskContext, keys: string[]): string[] | undefined {
-  try {
-    const dirs = stackDirs(ctx, keys);
-    return dirs.every((dir) => existsSync(dir)) ? dirs : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** What an incremental update did, for the listing of its result. */
-interface Update {
-  plan: TreeUpdatePlan;
-  /** The previous output's listing. */
-  before: Map<string, string>;
-}
-
-/**
- * Format=directory, incrementally: when the record says the previous output is the merged view of an older
- * stack of this image, and its listing shows nobody changed it since, it is moved into the staging
- * directory and brought up to date from the layers that differ between the two stacks
- * (formats/treeupdate.ts). Returns undefined (having touched nothing) when that is not possible.
- *
- * While the update runs, the output path is absent (the tree is in the staging directory, and no record
- * vouches for it): an interrupted update leaves no output and no record, never a half-updated output.
- */
-async function updateTree(
-  ctx: TaskContext,
-  p: Params,
-  previous: PublishedRecord | undefined,
-  recorded: string | undefined,
-  current: string,
-  target: string,
-): Promise<Update | undefined> {
-  const tree = ctx.deps.tree!;
-  const old = previous?.tree;
-  if (!previous || !old || old.scripts || old.epoch !== p.image.SourceDateEpoch) return undefined;
-  const stack = stackKeys(tree);
-  let common = 0;
-  while (common < Math.min(stack.length, old.stack.length) && stack[common] === old.stack[common]) common++;
-  // Nothing shared (the base layer changed): the whole tree is new anyway.
-  if (common === 0) return undefined;
-  const changed = layerDirs(ctx, [...old.stack.slice(common), ...stack.slice(common)]);
-  if (!changed || recorded === undefined) return undefined;
-  const before = await treeListing(current, undefined, { signal: ctx.signal });
-  if (!sameListing(before, parseSerializedListing(recorded))) {
-    ctx.log(`${current} was changed since it was published: copying the whole tree`);
-    return undefined;
-  }
-  const candidates = await pathsUnder(changed);
-  return withStackReadOnly(ctx, tree, async (root) => {
-    const plan = await planTreeUpdate(root, current, candidates);
-    if (typeof plan === "string") {
-      ctx.log(`copying the whole tree: ${plan}`);
-      return undefined;
-    }
-    await rename(current, target);
-    await applyTreeUpdate(root, target, plan, ctx.tmp, { signal: ctx.signal });
-    await normalizeMtimeOf(target, plan.transfer, p.image.SourceDateEpoch);
-    ctx.log(
-      `updated ${plan.transfer.length} and removed ${plan.remove.length} entries of the previous output`,
-    );
-    return { plan, before };
-  });
-}
-
-/**
- * The listing of the output after an update: the previous listing with the removed entries dropped and
- * the written ones (and the root, which was moved) listed again. Undefined when the update may have
- * changed entries it did not list: replacing or removing a file that has other names changes their link
- * count and change time.
- */
-async function listingAfter(
-  main: string,
-  update: Update,
-  signal: AbortSignal,
-): Promise<Map<string, string> | undefined> {
-  const { plan, before } = update;
-  const replaced = new Set(plan.transfer);
-  const removed = new Set(plan.remove);
-  const after = new Map<string, string>();
-  for (const [path, meta] of before) {
-    const gone = removed.has(path) || ancestorsOf(path).some((a) => removed.has(a));
-    const [type, nlink] = meta.split(" ", 2);
-    if ((gone || replaced.has(path)) && type !== "d" && Number(nlink) > 1) return undefined;
-    if (!gone) after.set(path, meta);
-  }
-  const fresh = await treeListing(main, ["", ...plan.transfer.filter((path) => path !== ".")], { signal });
-  for (const [path, meta] of fresh) after.set(path, meta);
-  return after;
-}
-
-function ancestorsOf(path: string): string[] {
-  const out: string[] = [];
-  for (let i = path.indexOf("/"); i >= 0; i = path.indexOf("/", i + 1)) out.push(path.slice(0, i));
-  return out;
-}
-
-/** Format=directory: a fresh copy of the merged image tree at `target`. */
-async function copyWholeTree(ctx: TaskContext, p: Params, tree: DepOutput, target: string): Promise<void> {
-  await withStackReadOnly(ctx, tree, (root) => copyTree(root, target, ctx.signal));
-  await normalizeMtime(target, p.image.SourceDateEpoch);
-}
-
 const task: TaskDefinition<Params> = {
   name: "publish",
   version: 2,
@@ -195,15 +64,24 @@ const task: TaskDefinition<Params> = {
     await forgetPublished(p.cacheDir, main);
     // Stage next to the output directory so the final moves are renames on one filesystem.
     const staging = await mkdtemp(join(p.outputDirectory, ".mkosi-staging-"));
+    const top = ctx.deps.tree;
+    const trees = top && (await import("../outputtree.js"));
+    const { createOutputSymlink, finalizeStaging } = await import("../../formats/outputdir.js");
+    const { copyNspawnSettings } = await import("../../formats/nspawn.js");
+    const { copyTree } = await import("../../sandbox/overlay.js");
     let update: Update | undefined;
     try {
-      if (ctx.deps.tree) {
-        const current = join(p.outputDirectory, names.withFormat);
-        const target = join(staging, names.withFormat);
-        // Post-output scripts may fail, and must not take the previous output with them.
-        if (p.scripts.scripts.length === 0)
-          update = await updateTree(ctx, p, previous, recorded, current, target);
-        if (!update) await copyWholeTree(ctx, p, ctx.deps.tree, target);
+      if (top && trees) {
+        update = await trees.placeTree(ctx, {
+          tree: top,
+          epoch: p.image.SourceDateEpoch,
+          current: join(p.outputDirectory, names.withFormat),
+          target: join(staging, names.withFormat),
+          // Post-output scripts may fail, and must not take the previous output with them.
+          incremental: p.scripts.scripts.length === 0,
+          previous,
+          recorded,
+        });
         await copyNspawnSettings(p.image.NSpawnSettings, staging, names.nspawn);
       }
       for (const [label, dep] of Object.entries(ctx.deps)) {
@@ -225,13 +103,10 @@ const task: TaskDefinition<Params> = {
       const published = (await readdir(staging)).sort();
       await finalizeStaging(staging, p.outputDirectory, names, { outputMode: p.image.OutputMode });
       const record = { path: main, key: ctx.key };
-      if (ctx.deps.tree) {
-        const listing =
-          (update && (await listingAfter(main, update, ctx.signal))) ??
-          (await treeListing(main, undefined, { signal: ctx.signal }));
+      if (top && trees) {
         await writePublished(p.cacheDir, record, {
-          stack: stackKeys(ctx.deps.tree),
-          listing: serializeListing(listing),
+          stack: stackKeys(top),
+          listing: await trees.recordListing(main, update, ctx.signal),
           epoch: p.image.SourceDateEpoch,
           scripts: p.scripts.scripts.length > 0,
         });

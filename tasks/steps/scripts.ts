@@ -2,9 +2,8 @@
 // prepare with "build"), build scripts, post-installation and finalize scripts.
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { type DistroConfig, getDistribution, type ScriptPackageManagerSupport } from "../../distros/index.js";
+import type { DistroConfig, ScriptPackageManagerSupport } from "../../distros/index.js";
 import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
-import { mountOverlay } from "../../sandbox/overlay.js";
 import { runScripts, type ScriptKind } from "../../sandbox/scripts.js";
 import type { PlanEnv } from "../env.js";
 import type { ConfigTree, ImageView } from "../image.js";
@@ -51,7 +50,7 @@ async function packageManagerSupport(
     packageCacheDir: p.packageCacheDir,
     sandboxTrees: p.sandboxTrees,
   });
-  return getDistribution(p.config.Distribution).scriptSupport(pm);
+  return (await import("../../distros/index.js")).getDistribution(p.config.Distribution).scriptSupport(pm);
 }
 
 async function run(
@@ -135,6 +134,7 @@ const buildOverlayTask: TaskDefinition<Params> = {
           packageCacheDir: p.packageCacheDir,
           sandboxTrees: p.sandboxTrees,
         });
+        const { getDistribution } = await import("../../distros/index.js");
         await getDistribution(p.config.Distribution).install(pm, root, p.buildPackages);
       }
       await run(ctx, p, root, { phase: "build" });
@@ -175,6 +175,7 @@ const buildTask: TaskDefinition<Params> = {
       [upper, work, root, dest, artifacts, packages].map((dir) => mkdir(dir, { recursive: true })),
     );
     if (p.buildDir) await mkdir(p.buildDir, { recursive: true });
+    const { mountOverlay } = await import("../../sandbox/overlay.js");
     const mount = await mountOverlay({ lowers, upper, work, target: root });
     try {
       await run(ctx, p, root, {

@@ -5,7 +5,6 @@
 import { chmod, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
-import { runSandboxed } from "../../sandbox/run.js";
 import { pathExists } from "../fsutil.js";
 import { hostTools } from "../hosttools.js";
 import { withLayer } from "../layers.js";
@@ -47,6 +46,7 @@ async function imageTool(root: string, name: string): Promise<string | undefined
 
 /** Run a command chrooted into the image, without network. */
 async function inImage(ctx: TaskContext, root: string, argv: string[]): Promise<void> {
+  const { runSandboxed } = await import("../../sandbox/run.js");
   await runSandboxed(argv, {
     mode: "chroot",
     root,
