@@ -15,11 +15,11 @@
 //     that appear or vanish are found; entries in both lists are candidates themselves or unchanged.
 // Candidate sets from upper directories are closed under ancestors (overlayfs copies parents up).
 //
-// Transfers are made by one rsync over the list of entries to write (`-aHAX --numeric-ids`, no recursion,
-// every listed file rewritten): rsync writes each file to a temporary name and renames it in, so no inode
-// is modified in place, and it preserves hard links between listed files. A hard-link group that would
-// reach outside the listed files cannot be reproduced this way; the plan reports it and the caller copies
-// the whole tree instead.
+// Entries are written afresh (every listed file is removed and copied with `cp -a`, directories get their
+// attributes from rsync `-aHAX --numeric-ids`, without recursion), so no inode of the old tree is modified
+// in place, and hard links between listed files are kept. A hard-link group that would reach outside the
+// listed files cannot be reproduced this way; the plan reports it and the caller copies the whole tree
+// instead.
 import { spawn } from "node:child_process";
 import type { Dirent, Stats } from "node:fs";
 import { lstat, readdir, rm, writeFile } from "node:fs/promises";
@@ -47,9 +47,11 @@ export async function pathsUnder(dirs: readonly string[]): Promise<string[]> {
 export interface TreeUpdatePlan {
   /** Relative paths to remove from the target (whole subtrees), parents before children. */
   remove: string[];
-  /** Relative paths rsync writes from `root` (entries, not their contents for directories), sorted; "."
-   * (the root directory's own attributes) comes first. */
+  /** Relative paths written from `root` (entries, not their contents for directories), sorted; "." (the
+   * root directory's own attributes) comes first. */
   transfer: string[];
+  /** Those of them that are directories ("." included). */
+  dirs: string[];
 }
 
 async function lstatOrNull(path: string): Promise<Stats | null> {
@@ -80,12 +82,14 @@ export async function planTreeUpdate(
 ): Promise<TreeUpdatePlan | string> {
   const remove: string[] = [];
   const transfer: string[] = ["."];
+  const dirs = new Set<string>(["."]);
   /** Subtrees already settled (removed or copied whole): nothing below them needs a look. */
   const settled = new Set<string>();
   const links = new Map<number, { nlink: number; seen: number; path: string }>();
   const note = (path: string, st: Stats) => {
     if (path.includes("\uFFFD")) throw new FormatError(`file name not valid UTF-8: ${path}`);
     transfer.push(path);
+    if (st.isDirectory()) dirs.add(path);
     if (st.isFile() && st.nlink > 1) {
       const group = links.get(st.ino) ?? { nlink: st.nlink, seen: 0, path };
       group.seen++;
@@ -157,39 +161,56 @@ export async function planTreeUpdate(
     if (group.seen < group.nlink)
       return `${group.path} has hard links outside the changed paths (${group.seen} of ${group.nlink} seen)`;
   }
-  return {
-    remove: [...new Set(remove)].sort(),
-    transfer: [transfer[0]!, ...[...new Set(transfer.slice(1))].sort()],
-  };
+  const written = [transfer[0]!, ...[...new Set(transfer.slice(1))].sort()];
+  return { remove: [...new Set(remove)].sort(), transfer: written, dirs: written.filter((p) => dirs.has(p)) };
 }
 
 /** Nanosecond time comparisons (--modify-window=-1): by default rsync takes times within the same second
  * for equal and leaves them as they are. */
 const RSYNC = ["rsync", "-aHAX", "--numeric-ids", "--modify-window=-1"];
 
+/** Non-directories copied by one `cp` (hard links are kept within one invocation); more go to rsync. */
+const CP_BATCH = 2000;
+
 /**
- * Carry out a plan: remove, then one rsync of the listed entries from `root` into `target`, then the root
- * directory's own attributes (last, once nothing else changes in it).
+ * Carry out a plan: remove; copy the non-directories with `cp -a` (what a whole-tree copy uses too, and
+ * an in-kernel copy, where rsync pipes file data between its processes); then one rsync over the
+ * directories, the root included, for their attributes and times (last, once nothing changes in them).
+ * The tree is a staging copy nobody else sees: entries are replaced by removing them first.
  */
 export async function applyTreeUpdate(
   root: string,
   target: string,
   plan: TreeUpdatePlan,
   scratch: string,
-  opts: RunOptions = {},
+  opts: RunOptions & { cpBatch?: number } = {},
 ): Promise<void> {
   // Parents sort before their children: a removed parent takes its children along (force ignores the
   // vanished ones).
   for (const path of plan.remove) await rm(join(target, path), { recursive: true, force: true });
-  // "." is left out of the list: with --dirs, rsync would take it for the root's whole first level.
-  const entries = plan.transfer.filter((path) => path !== ".");
-  if (entries.length > 0) {
-    const list = join(scratch, "transfer.list");
-    await writeFile(list, `${entries.join("\0")}\0`);
-    const args = ["--ignore-times", "--dirs", "--from0", `--files-from=${list}`];
-    await runCapture([...RSYNC, ...args, "--", `${root}/`, `${target}/`], opts);
+  const dirSet = new Set(plan.dirs);
+  const files = plan.transfer.filter((path) => !dirSet.has(path));
+  let dirs = plan.dirs.filter((path) => path !== ".");
+  if (files.length > (opts.cpBatch ?? CP_BATCH)) {
+    dirs = [...dirs, ...files]; // rsync keeps hard links across all of them
+  } else if (files.length > 0) {
+    await Promise.all(files.map((path) => rm(join(target, path), { recursive: true, force: true })));
+    await runCapture(["cp", "-a", "--parents", "-t", target, "--", ...files], {
+      signal: opts.signal,
+      cwd: root,
+    });
   }
-  await runCapture([...RSYNC, "--dirs", "--exclude=*", "--", `${root}/`, `${target}/`], opts);
+  // With --dirs, rsync takes "." in the list for the root's whole first level: filter rules keep that level
+  // to the listed names. A name that rsync would read as a pattern gets the root a run of its own instead.
+  const top = [...new Set(dirs.map((path) => path.split("/", 1)[0]!))];
+  const plain = top.every((name) => !/[[*?\\]/.test(name));
+  const list = join(scratch, "transfer.list");
+  await writeFile(list, `${[...(plain ? ["."] : []), ...dirs].join("\0")}\0`);
+  const filters = plain ? [...top.map((name) => `--include=/${name}`), "--exclude=/*"] : [];
+  const args = ["--ignore-times", "--dirs", "--from0", `--files-from=${list}`, ...filters];
+  const run = { signal: opts.signal };
+  if (plain || dirs.length > 0) await runCapture([...RSYNC, ...args, "--", `${root}/`, `${target}/`], run);
+  if (!plain) await runCapture([...RSYNC, "--dirs", "--exclude=*", "--", `${root}/`, `${target}/`], run);
 }
 
 /** What a tree listing records of each entry, in find's -printf syntax: type, link count, inode, change
@@ -254,12 +275,11 @@ export async function treeListing(
   return listing;
 }
 
-/** A listing as text (sorted by path) and back, for storing it. */
+/** A listing as text and back, for storing it (entries in the map's order: listings compare as maps). */
 export function serializeListing(listing: Map<string, string>): string {
-  return [...listing.entries()]
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([path, meta]) => `${meta} ${path}\0`)
-    .join("");
+  const parts: string[] = [];
+  for (const [path, meta] of listing) parts.push(meta, " ", path, "\0");
+  return parts.join("");
 }
 
 export function parseSerializedListing(text: string): Map<string, string> {

@@ -63,14 +63,18 @@ async function updateTree(
   if (common === 0) return undefined;
   const changed = layerDirs(ctx, [...old.stack.slice(common), ...stack.slice(common)]);
   if (!changed || recorded === undefined) return undefined;
-  const before = await treeListing(current, undefined, { signal: ctx.signal });
-  if (!sameListing(before, parseSerializedListing(recorded))) {
-    ctx.log(`${current} was changed since it was published: copying the whole tree`);
-    return undefined;
-  }
+  // The previous output is listed while the update is planned (both only read); nothing is changed before
+  // the listing has vouched for it.
+  const listing = treeListing(current, undefined, { signal: ctx.signal });
+  listing.catch(() => undefined); // awaited below; not an unhandled rejection if planning fails first
   const candidates = await pathsUnder(changed);
   return withStackReadOnly(ctx, tree, async (root) => {
     const plan = await planTreeUpdate(root, current, candidates);
+    const before = await listing;
+    if (!sameListing(before, parseSerializedListing(recorded))) {
+      ctx.log(`${current} was changed since it was published: copying the whole tree`);
+      return undefined;
+    }
     if (typeof plan === "string") {
       ctx.log(`copying the whole tree: ${plan}`);
       return undefined;
@@ -101,7 +105,7 @@ async function listingAfter(
   const removed = new Set(plan.remove);
   const after = new Map<string, string>();
   for (const [path, meta] of before) {
-    const gone = removed.has(path) || ancestorsOf(path).some((a) => removed.has(a));
+    const gone = removed.size > 0 && (removed.has(path) || ancestorsOf(path).some((a) => removed.has(a)));
     const [type, nlink] = meta.split(" ", 2);
     if ((gone || replaced.has(path)) && type !== "d" && Number(nlink) > 1) return undefined;
     if (!gone) after.set(path, meta);

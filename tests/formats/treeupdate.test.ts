@@ -81,13 +81,15 @@ describe.skipIf(!isRoot)("incremental tree update", () => {
     target: string,
     oldStack: string[],
     newStack: string[],
+    cpBatch?: number,
   ): Promise<TreeUpdatePlan | string> => {
     let common = 0;
     while (oldStack[common] !== undefined && oldStack[common] === newStack[common]) common++;
     const candidates = await pathsUnder([...oldStack.slice(common), ...newStack.slice(common)]);
     return withOverlay({ lowers: newStack, target: await fresh("mnt") }, async (root) => {
       const plan = await planTreeUpdate(root, target, candidates);
-      if (typeof plan !== "string") await applyTreeUpdate(root, target, plan, await fresh("scratch"));
+      if (typeof plan !== "string")
+        await applyTreeUpdate(root, target, plan, await fresh("scratch"), { cpBatch });
       return plan;
     });
   };
@@ -189,12 +191,37 @@ describe.skipIf(!isRoot)("incremental tree update", () => {
     expect(describeTree(target)).toEqual(expected);
   });
 
+  it("gives rsync the files too when there are many", async () => {
+    const oldStack = [l0, l1, ...(await oldSuffix([l0, l1]))];
+    const newStack = [l0, l1, ...(await newSuffix([l0, l1]))];
+    const target = await flat(oldStack);
+    const expected = describeTree(await flat(newStack));
+    const plan = await update(target, oldStack, newStack, 0);
+    expect(typeof plan).not.toBe("string");
+    expect(describeTree(target)).toEqual(expected);
+  });
+
+  it("copes with top-level names that rsync would read as patterns", async () => {
+    const oldTop = await layer([l0, l1], async (root) => {
+      await writeFile(join(root, "odd[1]*?"), "old\n");
+    });
+    const newTop = await layer([l0, l1], async (root) => {
+      await writeFile(join(root, "odd[1]*?"), "new, longer\n");
+      await chmod(join(root, "etc"), 0o750);
+    });
+    const target = await flat([l0, l1, oldTop]);
+    const expected = describeTree(await flat([l0, l1, newTop]));
+    const plan = await update(target, [l0, l1, oldTop], [l0, l1, newTop]);
+    expect(typeof plan).not.toBe("string");
+    expect(describeTree(target)).toEqual(expected);
+  });
+
   it("changes nothing when the stacks are the same", async () => {
     const stack = [l0, l1];
     const target = await flat(stack);
     const before = describeTree(target);
     const plan = await update(target, stack, stack);
-    expect(plan).toEqual({ remove: [], transfer: ["."] });
+    expect(plan).toEqual({ remove: [], transfer: ["."], dirs: ["."] });
     expect(describeTree(target)).toEqual(before);
   });
 
