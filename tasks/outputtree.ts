@@ -65,13 +65,13 @@ async function updateTree(
   if (!changed || recorded === undefined) return undefined;
   // The previous output is listed while the update is planned (both only read); nothing is changed before
   // the listing has vouched for it.
-  const listing = treeListing(current, undefined, { signal: ctx.signal });
-  listing.catch(() => undefined); // awaited below; not an unhandled rejection if planning fails first
+  // A listing that fails (find reports an error) vouches for nothing.
+  const listing = treeListing(current, undefined, { signal: ctx.signal }).catch(() => undefined);
   const candidates = await pathsUnder(changed);
   return withStackReadOnly(ctx, tree, async (root) => {
     const plan = await planTreeUpdate(root, current, candidates);
     const before = await listing;
-    if (!sameListing(before, parseSerializedListing(recorded))) {
+    if (!before || !sameListing(before, parseSerializedListing(recorded))) {
       ctx.log(`${current} was changed since it was published: copying the whole tree`);
       return undefined;
     }
