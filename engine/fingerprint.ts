@@ -38,6 +38,8 @@ import type { DirManifest, PathSig, RootRecord, Store } from "./store.js";
 
 /** Entries whose ctime is within this window of the walk are not cached (timestamps are coarse). */
 const RACY_MS = 2000;
+/** Declared trees with at most this many entries are scanned without starting `find`. */
+const SMALL_TREE = 200;
 /** Files above this size are hashed asynchronously, in chunks. */
 const LARGE_FILE = 4 * 1024 * 1024;
 const GETFATTR_BATCH = 400;
@@ -403,30 +405,40 @@ export class Fingerprinter {
   /** One `find` over all roots; per root, xxh64 over every entry's stat tuple (inode, size, mtime, ctime with
    * nanoseconds, mode, owner, type). Any change to an entry changes its ctime, so an equal hash means an
    * unchanged tree. Falls back to a walk in JS when find is unavailable or reports errors. */
-  private async scan(roots: Root[]): Promise<StatScan> {
+  private async scan(all: Root[]): Promise<StatScan> {
     const t0 = Date.now();
     const hashes = new Map<string, string>();
+    // Small trees (a few config files, an extra tree) are walked here: starting a process costs more than
+    // their stat calls. A tree stays on one side of the limit unless it grows or shrinks past it; if it
+    // does, the hash changes kind and that one scan takes the slow path.
+    const roots: Root[] = [];
+    for (const r of all) {
+      const small = this.jsScan(r, SMALL_TREE);
+      if (small === undefined) roots.push(r);
+      else hashes.set(r.memoKey, `js:${small}`);
+    }
+    if (roots.length === 0) return { t0, hashes };
     const byPath = new Map<string, Root[]>();
     for (const r of roots) byPath.set(r.path, [...(byPath.get(r.path) ?? []), r]);
     const paths = [...byPath.keys()];
-    if (this.findMissing) return this.jsScanAll(roots, t0);
+    if (this.findMissing) return this.jsScanAll(all, t0);
     // Two finds side by side when there is enough to do: the stat calls are the cost, and there are two cores.
     const groups =
       paths.length >= 64 ? [paths.slice(0, paths.length >> 1), paths.slice(paths.length >> 1)] : [paths];
     const texts = await Promise.all(groups.map(runFind));
     if (texts.some((t) => t === undefined)) {
       if (findUnavailable) this.findMissing = true;
-      return this.jsScanAll(roots, t0);
+      return this.jsScanAll(all, t0);
     }
     for (let g = 0; g < groups.length; g++) {
-      if (!this.cutSections(texts[g]!, groups[g]!, byPath, hashes)) return this.jsScanAll(roots, t0);
+      if (!this.cutSections(texts[g]!, groups[g]!, byPath, hashes)) return this.jsScanAll(all, t0);
     }
     return { t0, hashes };
   }
 
   private jsScanAll(roots: Root[], t0: number): StatScan {
     const hashes = new Map<string, string>();
-    for (const r of roots) hashes.set(r.memoKey, `js:${this.jsScan(r)}`);
+    for (const r of roots) hashes.set(r.memoKey, `js:${this.jsScan(r)!}`);
     return { t0, hashes };
   }
 
@@ -466,27 +478,32 @@ export class Fingerprinter {
     return true;
   }
 
-  private jsScan(r: Root): string {
+  /** xxh64 over the stat tuples of a tree's entries in sorted order; undefined when it has more than `limit`
+   * entries (the walk stops there). */
+  private jsScan(r: Root, limit = Number.POSITIVE_INFINITY): string | undefined {
     const parts: string[] = [];
-    const walk = (abs: string, rel: string) => {
+    let entries = 0;
+    const walk = (abs: string, rel: string): boolean => {
       let names: string[];
       try {
         names = readdirSync(abs).sort();
       } catch {
-        return;
+        return true;
       }
       for (const name of names) {
         const crel = rel === "" ? name : `${rel}/${name}`;
         if (r.exclude.length > 0 && isExcluded(crel, r.exclude)) continue;
+        if (++entries > limit) return false;
         const st = lstatSync(`${abs}/${name}`, { throwIfNoEntry: false });
         if (!st) continue;
         parts.push(crel, "\0", statTuple(st), "\n");
-        if (st.isDirectory()) walk(`${abs}/${name}`, crel);
+        if (st.isDirectory() && !walk(`${abs}/${name}`, crel)) return false;
       }
+      return true;
     };
     const st = lstatSync(r.path, { throwIfNoEntry: false });
     if (st) parts.push("\0", statTuple(st), "\n");
-    walk(r.path, "");
+    if (!walk(r.path, "")) return undefined;
     return this.xx.h64ToString(parts.join(""));
   }
 

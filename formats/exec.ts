@@ -13,6 +13,8 @@ export interface PipelineOptions extends RunOptions {
   input?: Buffer | string;
   /** A file whose content is the first stage's stdin (instead of `input`). */
   stdinFile?: string;
+  /** Working directory (runCapture). */
+  cwd?: string;
 }
 
 /** A temporary name in the same directory as `dest` (so that a rename into place is atomic). */
@@ -125,6 +127,7 @@ export async function runCapture(argv: string[], opts: PipelineOptions = {}): Pr
       stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
       env: (opts.env ?? process.env) as NodeJS.ProcessEnv,
       signal: opts.signal,
+      cwd: opts.cwd,
     });
     const out: Buffer[] = [];
     let stderr = "";

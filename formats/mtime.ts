@@ -36,3 +36,22 @@ export async function normalizeMtime(
   if (st.isDirectory()) await walk(top);
   await clampOne(top, epoch);
 }
+
+/**
+ * Clamps the entries `paths` (relative to `root`, "." for the root itself) to `epoch`, as normalizeMtime
+ * does for a whole tree: for a tree whose other entries were clamped before and did not change.
+ */
+export async function normalizeMtimeOf(
+  root: string,
+  paths: readonly string[],
+  epoch: number | null | undefined,
+): Promise<void> {
+  if (epoch === null || epoch === undefined) return;
+  // Sorted, a directory comes before everything below it: backwards, children come first.
+  const ordered = paths
+    .filter((p) => p !== ".")
+    .sort()
+    .reverse();
+  for (const path of ordered) await clampOne(join(root, path), epoch);
+  if (paths.includes(".")) await clampOne(root, epoch);
+}

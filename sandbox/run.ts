@@ -29,6 +29,7 @@ import { spawn } from "node:child_process";
 import { existsSync, lstatSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { BUILDROOT } from "./paths.js";
 
 export type OutputStream = "stdout" | "stderr";
 export type OutputCallback = (line: string, stream: OutputStream) => void;
@@ -228,7 +229,7 @@ export function plainTerminal(): TerminalHandoff {
   };
 }
 
-export const BUILDROOT = "/buildroot";
+export { BUILDROOT };
 
 /** A tools tree as the sandbox sees it: a directory on the host holding /usr (a path, or a mounted layer
  * stack of the default tools tree). */

@@ -19,16 +19,9 @@ import { existsSync } from "node:fs";
 import { chmod, copyFile, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { ScriptPackageManagerSupport } from "../distros/types.js";
-import { mountOverlay, type OverlayMount } from "./overlay.js";
-import {
-  type BindMount,
-  BUILDROOT,
-  type DebugShell,
-  type OutputCallback,
-  runSandboxed,
-  type TerminalHandoff,
-  type ToolsTreeMount,
-} from "./run.js";
+import type { OverlayMount } from "./overlay.js";
+import { BUILDROOT } from "./paths.js";
+import type { BindMount, DebugShell, OutputCallback, TerminalHandoff, ToolsTreeMount } from "./run.js";
 
 export type ScriptKind =
   | "configure"
@@ -405,6 +398,7 @@ export async function runScripts(o: ScriptRunOptions): Promise<ScriptRunResult> 
       for (const [i, b] of sources.entries()) {
         const [upper, work, target] = ["upper", "work", "merged"].map((d) => join(eph, String(i), d));
         for (const d of [upper!, work!, target!]) await mkdir(d, { recursive: true });
+        const { mountOverlay } = await import("./overlay.js");
         mounts.push(await mountOverlay({ lowers: [b.src], upper: upper!, work: work!, target: target! }));
         out.push({ ...b, src: target! });
       }
@@ -486,6 +480,7 @@ async function runEach(
       what: `${o.kind} script ${basename(s.path)}`,
       ...(s.chroot ? { prefix: [`${WORK.helpers}/mkosi-chroot`], shellRoot: o.root ?? "/" } : {}),
     };
+    const { runSandboxed } = await import("./run.js");
     const r = await runSandboxed(cmd, {
       mode: "tools",
       etc: o.etc,

@@ -3,10 +3,10 @@
 import { rm } from "node:fs/promises";
 import type { Engine, EngineEvent, NodeExplanation, NodeId, RunSummary } from "../engine/api.js";
 import type { PlanEnv } from "./env.js";
-import { pathExists } from "./fsutil.js";
 import type { ImageView } from "./image.js";
 import { outputPaths } from "./outputs.js";
 import { type BuildPlan, planBuild, planSync } from "./plan.js";
+import { readPublished } from "./published.js";
 
 export interface BuildRequest {
   images: ImageView[];
@@ -43,13 +43,17 @@ export async function forcedNodes(
   env: PlanEnv,
   explanations: NodeExplanation[],
 ): Promise<NodeId[]> {
+  const byId = new Map(explanations.map((e) => [e.id, e]));
   const status = new Map(explanations.map((e) => [e.id, e.status]));
   const forced: NodeId[] = [];
   for (const image of [...(plan.tools ? [plan.tools] : []), ...plan.images]) {
-    // Outputs the user removed (or never had) are published again from the cache.
-    if (image.publish && status.get(image.publish) === "cached") {
-      const present = await Promise.all(outputPaths(image.image, env.configDir).slice(0, 1).map(pathExists));
-      if (!present.every(Boolean)) forced.push(image.publish);
+    // The output at the path must be this publish node's: outputs the user removed or replaced, or that
+    // a build of other inputs (an older key, another cache) published since, are published again.
+    const publish = image.publish ? byId.get(image.publish) : undefined;
+    if (publish?.status === "cached") {
+      const [main] = outputPaths(image.image, env.configDir);
+      const record = main ? await readPublished(env.cacheDir, main) : undefined;
+      if (!record || record.key !== publish.key) forced.push(publish.id);
     }
     if (env.options.rerunBuildScripts && image.nodes.build) forced.push(image.nodes.build);
     const metadata = image.nodes.metadata;

@@ -4,7 +4,6 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { DepOutput, Json, TaskContext, TaskResult } from "../engine/api.js";
-import { mountOverlay } from "../sandbox/overlay.js";
 
 /** Metadata every layer artifact carries: the artifact keys of the layers below it, bottom first. */
 export interface LayerMeta {
@@ -59,6 +58,7 @@ export async function withLayer(
     const work = join(ctx.tmp, "overlay-work");
     const root = join(ctx.tmp, "root");
     await Promise.all([mkdir(work, { recursive: true }), mkdir(root, { recursive: true })]);
+    const { mountOverlay } = await import("../sandbox/overlay.js");
     const mount = await mountOverlay({ lowers, upper, work, target: root });
     try {
       extra = await body({ root, lowers });
@@ -79,6 +79,7 @@ export async function withStackReadOnly<T>(
 ): Promise<T> {
   const root = join(ctx.tmp, "image");
   await mkdir(root, { recursive: true });
+  const { mountOverlay } = await import("../sandbox/overlay.js");
   const mount = await mountOverlay({ lowers: stackDirs(ctx, stackKeys(top)), target: root });
   try {
     return await body(root);

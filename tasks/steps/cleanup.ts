@@ -3,7 +3,7 @@
 
 import { rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type DistroConfig, getDistribution } from "../../distros/index.js";
+import type { DistroConfig } from "../../distros/index.js";
 import type { Json, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
@@ -92,7 +92,9 @@ const task: TaskDefinition<Params> = {
   resources: (p) => [packageCacheResource(p.packageCacheDir)],
   async run(ctx, p) {
     return withLayer(ctx, ctx.deps.image, async ({ root }) => {
-      const distribution = p.metadata ? getDistribution(p.config.Distribution) : undefined;
+      const distribution = p.metadata
+        ? (await import("../../distros/index.js")).getDistribution(p.config.Distribution)
+        : undefined;
       if (distribution && p.removePackages.length > 0) {
         await withToolsTree(ctx, p.tools, (tools) => {
           const pm = packageManagerContext(ctx, p.config, {

@@ -3,7 +3,7 @@
 // (VolatilePackages=, installed after the build scripts). Bootstrap is its own node so that adding a
 // package does not reinstall the base system.
 import { join } from "node:path";
-import { type DistroConfig, getDistribution } from "../../distros/index.js";
+import type { DistroConfig } from "../../distros/index.js";
 import type { DeclaredInputs, NodeId, PathInput, TaskContext, TaskDefinition } from "../../engine/api.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
@@ -62,11 +62,9 @@ async function localRepository(ctx: TaskContext, p: Params): Promise<string | un
     if (label.startsWith("packages-of:")) dirs.push(join(dep.dir, "packages"));
   }
   if (dirs.length === 0) return undefined;
-  const repo = await getDistribution(p.config.Distribution).createLocalRepository(
-    dirs,
-    join(ctx.tmp, "repository"),
-    ctx.signal,
-  );
+  const repo = await (await import("../../distros/index.js"))
+    .getDistribution(p.config.Distribution)
+    .createLocalRepository(dirs, join(ctx.tmp, "repository"), ctx.signal);
   return repo?.dir;
 }
 
@@ -77,6 +75,7 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
     inputs,
     resources: (p) => [packageCacheResource(p.packageCacheDir)],
     async run(ctx, p) {
+      const { getDistribution } = await import("../../distros/index.js");
       const distribution = getDistribution(p.config.Distribution);
       const metadataDir = ctx.deps.metadata!.dir;
       const repository = await localRepository(ctx, p);

@@ -4,7 +4,7 @@
 
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { type DistroConfig, getDistribution } from "../../distros/index.js";
+import type { DistroConfig } from "../../distros/index.js";
 import type { TaskDefinition } from "../../engine/api.js";
 import type { ConfigTree } from "../image.js";
 import { distroConfig, packageManagerContext, repositoryInputs } from "../packaging.js";
@@ -35,7 +35,7 @@ const task: TaskDefinition<Params> = {
       toolInputs(p.tools, ["apt-get"]),
     ),
   async run(ctx, p) {
-    const distribution = getDistribution(p.config.Distribution);
+    const distribution = (await import("../../distros/index.js")).getDistribution(p.config.Distribution);
     await withToolsTree(ctx, p.tools, (tools) =>
       distribution.syncMetadata(
         packageManagerContext(ctx, p.config, {

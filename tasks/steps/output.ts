@@ -5,14 +5,8 @@ import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { InstalledPackage } from "../../distros/index.js";
 import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
-import { writeChecksums } from "../../formats/checksum.js";
-import { writeManifests } from "../../formats/manifest.js";
 import { outputNames } from "../../formats/naming.js";
-import { copyNspawnSettings } from "../../formats/nspawn.js";
-import { produceCpio, produceTar } from "../../formats/produce.js";
-import { signChecksums } from "../../formats/sign.js";
 import type { OutputConfig } from "../../formats/types.js";
-import { copyTree } from "../../sandbox/overlay.js";
 import { hostTools } from "../hosttools.js";
 import type { ImageView } from "../image.js";
 import { withStackReadOnly } from "../layers.js";
@@ -85,6 +79,9 @@ const outputTask: TaskDefinition<OutputParams> = {
   async run(ctx, p) {
     const staging = ctx.out;
     const image = ctx.deps.image!;
+    const { produceCpio, produceTar } = await import("../../formats/produce.js");
+    const { copyNspawnSettings } = await import("../../formats/nspawn.js");
+    const { copyTree } = await import("../../sandbox/overlay.js");
     const produced = await withStackReadOnly(ctx, image, async (root) => {
       if (p.config.Format === "tar")
         return produceTar({ root, staging, config: p.config, signal: ctx.signal });
@@ -131,6 +128,9 @@ const checksumTask: TaskDefinition<ChecksumParams> = {
   async run(ctx, p) {
     const names = outputNames(p.config);
     const staging = join(ctx.tmp, "staging");
+    const { writeChecksums } = await import("../../formats/checksum.js");
+    const { signChecksums } = await import("../../formats/sign.js");
+    const { copyTree } = await import("../../sandbox/overlay.js");
     await mkdir(staging, { recursive: true });
     await copyTree(ctx.deps.output!.dir, staging, ctx.signal);
     await writeChecksums(staging, names.checksum);
@@ -163,6 +163,7 @@ const manifestTask: TaskDefinition<ManifestParams> = {
   inputs: (p) => ({ values: p.config, deps: { packages: p.cleanup } }),
   async run(ctx, p) {
     const meta = ctx.deps.packages!.meta as { packages?: InstalledPackage[] } | null;
+    const { writeManifests } = await import("../../formats/manifest.js");
     await writeManifests(ctx.out, outputNames(p.config), {
       config: p.config,
       packages: meta?.packages ?? [],

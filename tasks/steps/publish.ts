@@ -1,28 +1,21 @@
 // Publish: the last step. Stages the outputs (the flattened tree for Format=directory, copies of the
 // output, checksum and manifest artifacts otherwise), runs post-output scripts on the staging directory,
 // then moves everything into OutputDirectory= with OutputMode= and the <Output> symlink. Its key covers
-// what it publishes and where; the build forces it when the published files have gone missing.
-import { lstat, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+// what it publishes and where; the build forces it when the output at the path is not the one this key
+// published (tasks/published.ts keeps that record). A directory output is updated in place from the layers
+// that changed when the record vouches for the previous one, and copied whole otherwise.
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type {
-  DeclaredInputs,
-  DepOutput,
-  Json,
-  NodeId,
-  TaskContext,
-  TaskDefinition,
-} from "../../engine/api.js";
-import { normalizeMtime } from "../../formats/mtime.js";
+import type { DeclaredInputs, Json, NodeId, TaskDefinition } from "../../engine/api.js";
 import { outputNames } from "../../formats/naming.js";
-import { copyNspawnSettings } from "../../formats/nspawn.js";
-import { createOutputSymlink, finalizeStaging } from "../../formats/outputdir.js";
-import { copyTree } from "../../sandbox/overlay.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { runScripts } from "../../sandbox/scripts.js";
 import { debugShellOf } from "../env.js";
 import type { ImageView } from "../image.js";
-import { withStackReadOnly } from "../layers.js";
+import { stackKeys } from "../layers.js";
 import { outputDirectory } from "../outputs.js";
+import type { Update } from "../outputtree.js";
+import { forgetPublished, readPublished, readPublishedListing, writePublished } from "../published.js";
 import { declareScriptInputs, type ScriptInputs, scriptInputs } from "../scriptinputs.js";
 import type { Step } from "../step.js";
 
@@ -33,6 +26,8 @@ interface Params {
   scripts: ScriptInputs;
   uid: number;
   gid: number;
+  /** Where the record of what was published lives (tasks/published.ts); not an input. */
+  cacheDir: string;
   /** Format=directory: the last image layer, flattened into the output. */
   tree: NodeId | undefined;
   /** Artifacts whose files are published as they are (output, checksum, manifest). */
@@ -59,21 +54,6 @@ function inputs(p: Params): DeclaredInputs {
   };
 }
 
-/**
- * Format=directory: the merged image tree becomes `target`. When a previous output exists, start from
- * hard links to it and let rsync replace what differs: rsync writes changed files to new inodes and
- * renames them in, so the previous output stays intact until the final swap, and a one-file change
- * costs a tree walk instead of a full copy.
- */
-async function placeTree(ctx: TaskContext, tree: DepOutput, previous: string, target: string): Promise<void> {
-  const old = await lstat(previous).catch(() => undefined);
-  await withStackReadOnly(ctx, tree, async (root) => {
-    if (!old?.isDirectory()) return copyTree(root, target, ctx.signal);
-    await ctx.exec("cp", ["-al", previous, target]);
-    await ctx.exec("rsync", ["-aHAX", "--numeric-ids", "--delete", `${root}/`, `${target}/`]);
-  });
-}
-
 const task: TaskDefinition<Params> = {
   name: "publish",
   version: 2,
@@ -81,17 +61,31 @@ const task: TaskDefinition<Params> = {
   async run(ctx, p) {
     const names = outputNames(p.image);
     await mkdir(p.outputDirectory, { recursive: true });
+    const main = join(p.outputDirectory, names.withCompression);
+    const previous = await readPublished(p.cacheDir, main);
+    const recorded = previous && (await readPublishedListing(p.cacheDir, previous));
+    // From here on the output may change: nothing vouches for it until the new record is written.
+    await forgetPublished(p.cacheDir, main);
     // Stage next to the output directory so the final moves are renames on one filesystem.
     const staging = await mkdtemp(join(p.outputDirectory, ".mkosi-staging-"));
+    const top = ctx.deps.tree;
+    const trees = top && (await import("../outputtree.js"));
+    const { createOutputSymlink, finalizeStaging } = await import("../../formats/outputdir.js");
+    const { copyNspawnSettings } = await import("../../formats/nspawn.js");
+    const { copyTree } = await import("../../sandbox/overlay.js");
+    let update: Update | undefined;
     try {
-      if (ctx.deps.tree) {
-        await placeTree(
-          ctx,
-          ctx.deps.tree,
-          join(p.outputDirectory, names.withFormat),
-          join(staging, names.withFormat),
-        );
-        await normalizeMtime(join(staging, names.withFormat), p.image.SourceDateEpoch);
+      if (top && trees) {
+        update = await trees.placeTree(ctx, {
+          tree: top,
+          epoch: p.image.SourceDateEpoch,
+          current: join(p.outputDirectory, names.withFormat),
+          target: join(staging, names.withFormat),
+          // Post-output scripts may fail, and must not take the previous output with them.
+          incremental: p.scripts.scripts.length === 0,
+          previous,
+          recorded,
+        });
         await copyNspawnSettings(p.image.NSpawnSettings, staging, names.nspawn);
       }
       for (const [label, dep] of Object.entries(ctx.deps)) {
@@ -113,6 +107,15 @@ const task: TaskDefinition<Params> = {
       await createOutputSymlink(staging, names);
       const published = (await readdir(staging)).sort();
       await finalizeStaging(staging, p.outputDirectory, names, { outputMode: p.image.OutputMode });
+      const record = { path: main, key: ctx.key };
+      if (top && trees) {
+        await writePublished(p.cacheDir, record, {
+          stack: stackKeys(top),
+          listing: await trees.recordListing(main, update, ctx.signal),
+          epoch: p.image.SourceDateEpoch,
+          scripts: p.scripts.scripts.length > 0,
+        });
+      } else await writePublished(p.cacheDir, record);
       return { meta: { published } };
     } finally {
       await rm(staging, { recursive: true, force: true });
@@ -143,6 +146,7 @@ export const publish: Step<Params> = {
       scripts: scriptInputs("postoutput", image.PostOutputScripts, image, env, false),
       uid: env.uid,
       gid: env.gid,
+      cacheDir: env.cacheDir,
       tree: image.Format === "directory" ? prev : undefined,
       files,
       debugShell: debugShellOf(env),

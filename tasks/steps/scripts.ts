@@ -2,9 +2,8 @@
 // prepare with "build"), build scripts, post-installation and finalize scripts.
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { type DistroConfig, getDistribution, type ScriptPackageManagerSupport } from "../../distros/index.js";
+import type { DistroConfig, ScriptPackageManagerSupport } from "../../distros/index.js";
 import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
-import { mountOverlay } from "../../sandbox/overlay.js";
 import type { TerminalHandoff, ToolsTreeMount } from "../../sandbox/run.js";
 import { runScripts, type ScriptKind } from "../../sandbox/scripts.js";
 import { debugShellOf, type PlanEnv } from "../env.js";
@@ -64,7 +63,7 @@ async function packageManagerSupport(
     debugShell: p.debugShell,
     tools,
   });
-  return getDistribution(p.config.Distribution).scriptSupport(pm);
+  return (await import("../../distros/index.js")).getDistribution(p.config.Distribution).scriptSupport(pm);
 }
 
 async function run(
@@ -151,6 +150,7 @@ const buildOverlayTask: TaskDefinition<Params> = {
         const metadata = ctx.deps.metadata;
         if (!metadata) throw new Error("BuildPackages= needs a distribution with a package manager");
         const buildPackages = p.buildPackages;
+        const { getDistribution } = await import("../../distros/index.js");
         await withToolsTree(ctx, p.tools, (tools) => {
           const pm = packageManagerContext(ctx, p.config, {
             metadataDir: metadata.dir,
@@ -200,6 +200,7 @@ const buildTask: TaskDefinition<Params> = {
       [upper, work, root, dest, artifacts, packages].map((dir) => mkdir(dir, { recursive: true })),
     );
     if (p.buildDir) await mkdir(p.buildDir, { recursive: true });
+    const { mountOverlay } = await import("../../sandbox/overlay.js");
     const mount = await mountOverlay({ lowers, upper, work, target: root });
     try {
       await run(ctx, p, root, {

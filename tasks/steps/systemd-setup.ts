@@ -7,7 +7,8 @@
 import { chmod, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
-import { BUILDROOT, runSandboxed, type TerminalHandoff, type ToolsTreeMount } from "../../sandbox/run.js";
+import { BUILDROOT } from "../../sandbox/paths.js";
+import type { TerminalHandoff, ToolsTreeMount } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
 import { pathExists } from "../fsutil.js";
 import { withLayer } from "../layers.js";
@@ -39,8 +40,8 @@ type Tool = (
 
 function toolRunner(ctx: TaskContext, p: Params, root: string, tools: ToolsTreeMount | undefined): Tool {
   if (!tools) return (argv, options) => ctx.exec(argv[0]!, argv.slice(1), options);
-  return (argv, options) =>
-    runSandboxed(argv, {
+  return async (argv, options) =>
+    (await import("../../sandbox/run.js")).runSandboxed(argv, {
       mode: "tools",
       tools,
       root,
@@ -76,6 +77,7 @@ async function imageTool(root: string, name: string): Promise<string | undefined
 
 /** Run a command chrooted into the image, without network. */
 async function inImage(ctx: TaskContext, p: Params, root: string, argv: string[]): Promise<void> {
+  const { runSandboxed } = await import("../../sandbox/run.js");
   await runSandboxed(argv, {
     mode: "chroot",
     root,
@@ -156,61 +158,79 @@ async function setup(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefi
         "--exclude-prefix=/tmp",
         "--exclude-prefix=/var/tmp",
       ]);
-    if (await pathExists(join(root, "usr/bin/systemctl"))) {
-      await tool(["systemctl", rootArg, "--preset-mode=enable-only", "preset-all"]);
-    }
-    const modules = join(root, "usr/lib/modules");
-    if (await pathExists(modules)) {
-      for (const kver of await readdir(modules)) {
-        if (await pathExists(join(modules, kver, "kernel"))) await tool(["depmod", "--basedir", at, kver]);
-      }
-    }
-
-    const firstboot: string[] = [];
-    const credentials: Record<string, string> = {};
-    if (p.locale) {
-      firstboot.push(`--locale=${p.locale}`);
-      credentials["firstboot.locale"] = p.locale;
-    }
-    if (p.localeMessages) {
-      firstboot.push(`--locale-messages=${p.localeMessages}`);
-      credentials["firstboot.locale-messages"] = p.localeMessages;
-    }
-    if (p.keymap) {
-      firstboot.push(`--keymap=${p.keymap}`);
-      credentials["firstboot.keymap"] = p.keymap;
-    }
-    if (p.timezone) {
-      firstboot.push(`--timezone=${p.timezone}`);
-      credentials["firstboot.timezone"] = p.timezone;
-    }
-    if (p.hostname) {
-      firstboot.push(`--hostname=${p.hostname}`);
-      credentials["system.hostname"] = p.hostname;
-    }
-    if (p.rootPassword) {
-      const [password, hashed] = p.rootPassword;
-      const hash = hashed ? password : await hashPassword(tool, password, p.sourceDateEpoch);
-      firstboot.push(`--root-password-hashed=${hash}`);
-      credentials["passwd.hashed-password.root"] = hash;
-    }
-    if (p.rootShell) {
-      firstboot.push(`--root-shell=${p.rootShell}`);
-      credentials["passwd.shell.root"] = p.rootShell;
-    }
-    if (firstboot.length > 0) {
-      await tool(["systemd-firstboot", rootArg, "--force", ...firstboot]);
-      await writeCredentials(root, credentials);
-    }
-    const hwdb = await imageTool(root, "systemd-hwdb");
-    if (
-      hwdb &&
-      ((await pathExists(join(root, "usr/lib/udev/hwdb.d"))) ||
-        (await pathExists(join(root, "lib/udev/hwdb.d"))))
-    )
-      await inImage(ctx, p, root, [hwdb, "--usr", "update"]);
+    // systemd-hwdb reads only the hwdb files and writes only hwdb.bin, which none of the other tools
+    // reads or writes: it runs alongside them (it is the slowest of all), after tmpfiles, which could
+    // create hwdb files. Both finish before the layer is unmounted, also when one fails.
+    const settled = await Promise.allSettled([
+      presetAndFirstboot(p, root, at, tool),
+      updateHwdb(ctx, p, root),
+    ]);
+    for (const result of settled) if (result.status === "rejected") throw result.reason;
     return undefined;
   });
+}
+
+/** `systemctl preset-all`, depmod and systemd-firstboot, in mkosi's order. `at` is where the tools see
+ * the image. */
+async function presetAndFirstboot(p: Params, root: string, at: string, tool: Tool): Promise<void> {
+  const rootArg = `--root=${at}`;
+  if (await pathExists(join(root, "usr/bin/systemctl"))) {
+    await tool(["systemctl", rootArg, "--preset-mode=enable-only", "preset-all"]);
+  }
+  const modules = join(root, "usr/lib/modules");
+  if (await pathExists(modules)) {
+    for (const kver of await readdir(modules)) {
+      if (await pathExists(join(modules, kver, "kernel"))) await tool(["depmod", "--basedir", at, kver]);
+    }
+  }
+
+  const firstboot: string[] = [];
+  const credentials: Record<string, string> = {};
+  if (p.locale) {
+    firstboot.push(`--locale=${p.locale}`);
+    credentials["firstboot.locale"] = p.locale;
+  }
+  if (p.localeMessages) {
+    firstboot.push(`--locale-messages=${p.localeMessages}`);
+    credentials["firstboot.locale-messages"] = p.localeMessages;
+  }
+  if (p.keymap) {
+    firstboot.push(`--keymap=${p.keymap}`);
+    credentials["firstboot.keymap"] = p.keymap;
+  }
+  if (p.timezone) {
+    firstboot.push(`--timezone=${p.timezone}`);
+    credentials["firstboot.timezone"] = p.timezone;
+  }
+  if (p.hostname) {
+    firstboot.push(`--hostname=${p.hostname}`);
+    credentials["system.hostname"] = p.hostname;
+  }
+  if (p.rootPassword) {
+    const [password, hashed] = p.rootPassword;
+    const hash = hashed ? password : await hashPassword(tool, password, p.sourceDateEpoch);
+    firstboot.push(`--root-password-hashed=${hash}`);
+    credentials["passwd.hashed-password.root"] = hash;
+  }
+  if (p.rootShell) {
+    firstboot.push(`--root-shell=${p.rootShell}`);
+    credentials["passwd.shell.root"] = p.rootShell;
+  }
+  if (firstboot.length > 0) {
+    await tool(["systemd-firstboot", rootArg, "--force", ...firstboot]);
+    await writeCredentials(root, credentials);
+  }
+}
+
+/** systemd-hwdb, the image's own (hwdb.bin's format is the image's udev's). */
+async function updateHwdb(ctx: TaskContext, p: Params, root: string): Promise<void> {
+  const hwdb = await imageTool(root, "systemd-hwdb");
+  if (
+    hwdb &&
+    ((await pathExists(join(root, "usr/lib/udev/hwdb.d"))) ||
+      (await pathExists(join(root, "lib/udev/hwdb.d"))))
+  )
+    await inImage(ctx, p, root, [hwdb, "--usr", "update"]);
 }
 
 export const systemdSetup: Step<Params> = {

@@ -230,10 +230,13 @@ describe("stat scan", () => {
   });
 
   it("the walk in JS (when find is unavailable) agrees with find and sees changes", async () => {
-    const tree = join(dir, "small");
+    // More entries than a small tree has (those are walked in JS anyway), so that find is used.
+    const tree = join(dir, "medium");
     await mkdir(join(tree, "a/b"), { recursive: true });
     await writeFile(join(tree, "a/b/c"), "c");
     await writeFile(join(tree, "x"), "x");
+    await mkdir(join(tree, "many"));
+    await Promise.all(Array.from({ length: 250 }, (_, i) => writeFile(join(tree, "many", `f${i}`), `${i}`)));
     await sleep(20);
     const withFind = new Fingerprinter(store, await xxhash(), 0);
     const noFind = new Fingerprinter(store, await xxhash(), 0);
@@ -250,6 +253,28 @@ describe("stat scan", () => {
     await sleep(20);
     noFind.reset();
     expect((await noFind.path(tree)).fp).not.toBe(a.fp);
+  });
+
+  it("walks a small tree without starting find: answered from the record, changes seen", async () => {
+    const tree = join(dir, "small");
+    await mkdir(join(tree, "a/b"), { recursive: true });
+    await writeFile(join(tree, "a/b/c"), "c");
+    await writeFile(join(tree, "x"), "x");
+    await sleep(20);
+    const fp = new Fingerprinter(store, await xxhash(), 0);
+    const first = await fp.path(tree);
+    await fp.flush();
+    // The per-path record holds the hash of the walk in JS, not of find's output.
+    const { rootKey } = (fp as unknown as { normalize(p: string): { rootKey: string } }).normalize(tree);
+    expect(store.getRoot(rootKey)?.statHash).toMatch(/^js:/);
+    fp.reset();
+    expect((await fp.path(tree)).fp).toBe(first.fp);
+    expect(fp.stats.fastHits).toBe(1);
+    // Same size, same content length: the change time shows it.
+    await writeFile(join(tree, "a/b/c"), "C");
+    await sleep(20);
+    fp.reset();
+    expect((await fp.path(tree)).fp).not.toBe(first.fp);
   });
 
   it("follows a declared path that is a symlink, and excludes below it", async () => {

@@ -103,6 +103,14 @@ describe("bookworm image", () => {
     expect(readlinkSync(join(image, "etc/localtime"))).toMatch(/zoneinfo\/Europe\/Berlin$/);
   });
 
+  it("applied the presets and compiled the hardware database (they run side by side)", () => {
+    // Debian's systemd enables systemd-networkd through its presets; hwdb.bin is built from hwdb.d.
+    expect(
+      readlinkSync(join(image, "etc/systemd/system/multi-user.target.wants/systemd-networkd.service")),
+    ).toMatch(/systemd-networkd\.service$/);
+    expect(statSync(join(image, "usr/lib/udev/hwdb.bin")).size).toBeGreaterThan(1_000_000);
+  });
+
   it("has no documentation with WithDocs=no", () => {
     const docs = join(image, "usr/share/doc");
     const leftovers = existsSync(docs)
