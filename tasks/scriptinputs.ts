@@ -3,8 +3,9 @@
 
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Json, PathInput } from "../engine/api.js";
+import type { Json, PathInput, TaskContext } from "../engine/api.js";
 import { outputNames } from "../formats/naming.js";
+import type { TerminalHandoff } from "../sandbox/run.js";
 import { type ScriptKind, type ScriptRunOptions, scriptEnvironment } from "../sandbox/scripts.js";
 import type { PlanEnv } from "./env.js";
 import type { ConfigTree, ImageView } from "./image.js";
@@ -116,4 +117,30 @@ export function declareScriptInputs(s: ScriptInputs): {
   // Without scripts nothing reads $MKOSI_CONFIG or the script environment.
   if (s.scripts.length === 0) return { paths, values: {}, env: {} };
   return { paths, values: { MKOSI_CONFIG: stableConfigJson(s.configJson) }, env: s.env };
+}
+
+/** The parameters every script step carries. */
+export interface ScriptStepParams {
+  image: ImageView;
+  scripts: ScriptInputs;
+  uid: number;
+  gid: number;
+  /** --debug-shell (not an input: it only acts after a failure). */
+  debugShell?: TerminalHandoff;
+}
+
+/** The runScripts options every script step passes the same way; steps add root, tools, outputs, ... */
+export function scriptRunBase(ctx: TaskContext, p: ScriptStepParams) {
+  return {
+    kind: p.scripts.kind,
+    scripts: p.scripts.scripts,
+    config: p.image,
+    configJson: p.scripts.configJson,
+    workDir: join(ctx.tmp, "scripts"),
+    uid: p.uid,
+    gid: p.gid,
+    signal: ctx.signal,
+    onOutput: (line: string, stream: "stdout" | "stderr") => ctx.log(line, stream),
+    debugShell: p.debugShell,
+  };
 }

@@ -16,7 +16,7 @@ import { stackKeys } from "../layers.js";
 import { outputDirectory } from "../outputs.js";
 import type { Update } from "../outputtree.js";
 import { forgetPublished, readPublished, readPublishedListing, writePublished } from "../published.js";
-import { declareScriptInputs, type ScriptInputs, scriptInputs } from "../scriptinputs.js";
+import { declareScriptInputs, type ScriptInputs, scriptInputs, scriptRunBase } from "../scriptinputs.js";
 import type { Step } from "../step.js";
 
 interface Params {
@@ -92,17 +92,8 @@ const task: TaskDefinition<Params> = {
         if (label.startsWith("files:")) await copyTree(dep.dir, staging);
       }
       await runScripts({
-        kind: "postoutput",
-        scripts: p.scripts.scripts,
-        config: p.image,
-        configJson: p.scripts.configJson,
+        ...scriptRunBase(ctx, p),
         outputDir: staging,
-        workDir: join(ctx.tmp, "scripts"),
-        uid: p.uid,
-        gid: p.gid,
-        signal: ctx.signal,
-        onOutput: (line, stream) => ctx.log(line, stream),
-        debugShell: p.debugShell,
       });
       await createOutputSymlink(staging, names);
       const published = (await readdir(staging)).sort();

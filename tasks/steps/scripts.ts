@@ -10,7 +10,7 @@ import { debugShellOf, type PlanEnv } from "../env.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { stackDirs, stackKeys, withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
-import { declareScriptInputs, type ScriptInputs, scriptInputs } from "../scriptinputs.js";
+import { declareScriptInputs, type ScriptInputs, scriptInputs, scriptRunBase } from "../scriptinputs.js";
 import type { Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 
@@ -54,16 +54,22 @@ async function packageManagerSupport(
   p: Params,
   tools: ToolsTreeMount | undefined,
 ): Promise<ScriptPackageManagerSupport | undefined> {
+  const pm = imagePackageManager(ctx, p, tools);
+  if (!pm) return undefined;
+  return (await import("../../distros/index.js")).getDistribution(p.config.Distribution).scriptSupport(pm);
+}
+
+/** The package manager context of a script step, when the image has repository metadata. */
+function imagePackageManager(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined) {
   const metadata = ctx.deps.metadata;
   if (!metadata) return undefined;
-  const pm = packageManagerContext(ctx, p.config, {
+  return packageManagerContext(ctx, p.config, {
     metadataDir: metadata.dir,
     packageCacheDir: p.packageCacheDir,
     sandboxTrees: p.sandboxTrees,
     debugShell: p.debugShell,
     tools,
   });
-  return (await import("../../distros/index.js")).getDistribution(p.config.Distribution).scriptSupport(pm);
 }
 
 async function run(
@@ -74,18 +80,9 @@ async function run(
 ): Promise<void> {
   await withToolsTree(ctx, p.tools, async (tools) => {
     await runScripts({
-      kind: p.scripts.kind,
-      scripts: p.scripts.scripts,
-      config: p.image,
-      configJson: p.scripts.configJson,
+      ...scriptRunBase(ctx, p),
       root,
-      workDir: join(ctx.tmp, "scripts"),
-      uid: p.uid,
-      gid: p.gid,
       packageManager: await packageManagerSupport(ctx, p, tools),
-      signal: ctx.signal,
-      onOutput: (line, stream) => ctx.log(line, stream),
-      debugShell: p.debugShell,
       tools,
       ...extra,
     });
@@ -147,18 +144,11 @@ const buildOverlayTask: TaskDefinition<Params> = {
   run: (ctx, p) =>
     withLayer(ctx, ctx.deps.image, async ({ root }) => {
       if (p.buildPackages && p.buildPackages.length > 0) {
-        const metadata = ctx.deps.metadata;
-        if (!metadata) throw new Error("BuildPackages= needs a distribution with a package manager");
         const buildPackages = p.buildPackages;
         const { getDistribution } = await import("../../distros/index.js");
         await withToolsTree(ctx, p.tools, (tools) => {
-          const pm = packageManagerContext(ctx, p.config, {
-            metadataDir: metadata.dir,
-            packageCacheDir: p.packageCacheDir,
-            sandboxTrees: p.sandboxTrees,
-            debugShell: p.debugShell,
-            tools,
-          });
+          const pm = imagePackageManager(ctx, p, tools);
+          if (!pm) throw new Error("BuildPackages= needs a distribution with a package manager");
           return getDistribution(p.config.Distribution).install(pm, root, buildPackages);
         });
       }

@@ -7,7 +7,7 @@ import type { TerminalHandoff } from "../../sandbox/run.js";
 import { runScripts } from "../../sandbox/scripts.js";
 import { debugShellOf } from "../env.js";
 import type { ImageView } from "../image.js";
-import { declareScriptInputs, type ScriptInputs, scriptInputs } from "../scriptinputs.js";
+import { declareScriptInputs, type ScriptInputs, scriptInputs, scriptRunBase } from "../scriptinputs.js";
 import type { Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 
@@ -34,16 +34,7 @@ const task: TaskDefinition<Params> = {
   async run(ctx, p) {
     await withToolsTree(ctx, p.tools, (tools) =>
       runScripts({
-        kind: "sync",
-        scripts: p.scripts.scripts,
-        config: p.image,
-        configJson: p.scripts.configJson,
-        workDir: join(ctx.tmp, "scripts"),
-        uid: p.uid,
-        gid: p.gid,
-        signal: ctx.signal,
-        onOutput: (line, stream) => ctx.log(line, stream),
-        debugShell: p.debugShell,
+        ...scriptRunBase(ctx, p),
         tools,
       }),
     );
