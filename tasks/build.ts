@@ -85,12 +85,39 @@ function wantsMetadataRefresh(
   return anyRuns;
 }
 
+type DoneEvent = Extract<EngineEvent, { type: "done" }>;
+
+/** One "done" for two consecutive runs. */
+function foldDone(first: DoneEvent, second: DoneEvent): DoneEvent {
+  return {
+    type: "done",
+    time: second.time,
+    ok: first.ok && second.ok,
+    ran: first.ran + second.ran,
+    cached: first.cached + second.cached,
+    failed: first.failed + second.failed,
+    savedMs: first.savedMs + second.savedMs,
+  };
+}
+
 export async function build(request: BuildRequest): Promise<BuildResult> {
   const { images, env, engine } = request;
   const syncNodes = planSync(images, env, request.tools);
+  // Sync scripts run first, in a run of their own; the user sees one build, so their run's "done" is
+  // folded into the image graph's (or shown alone when they fail).
+  let syncDone: DoneEvent | undefined;
   if (syncNodes.length > 0) {
-    const synced = await engine.run(syncNodes, { signal: request.signal, onEvent: request.onEvent });
-    if (!synced.ok) return { plan: planBuild(images, env, request.tools), summary: synced, upToDate: false };
+    const synced = await engine.run(syncNodes, {
+      signal: request.signal,
+      onEvent: (event) => {
+        if (event.type === "done") syncDone = event;
+        else request.onEvent?.(event);
+      },
+    });
+    if (!synced.ok) {
+      if (syncDone) request.onEvent?.(syncDone);
+      return { plan: planBuild(images, env, request.tools), summary: synced, upToDate: false };
+    }
   }
   const plan = planBuild(images, env, request.tools);
   await applyForce(plan, env, engine);
@@ -102,7 +129,8 @@ export async function build(request: BuildRequest): Promise<BuildResult> {
   const summary = await engine.run(plan.nodes, {
     forceRun,
     signal: request.signal,
-    onEvent: request.onEvent,
+    onEvent: (event) =>
+      request.onEvent?.(event.type === "done" && syncDone ? foldDone(syncDone, event) : event),
     forbidRun: (explanation) =>
       strict.has(explanation.id)
         ? `Incremental=strict: the cached image for ${explanation.group ?? explanation.id} is out of date`
