@@ -39,6 +39,18 @@ export function customTree(overrides: Files = {}): Files {
   };
 }
 
+/** The nodes customTree() plans, in pipeline order. */
+export const CUSTOM_TREE_NODES = [
+  "skeleton",
+  "build",
+  "extras",
+  "postinst",
+  "config-files",
+  "systemd-setup",
+  "cleanup",
+  "publish",
+];
+
 /** mkosi.conf text for a custom-distribution directory image with the given settings. */
 export function conf(
   settings: { ImageVersion?: string; Hostname?: string; BuildSources?: string | null } = {},

@@ -3,20 +3,11 @@
 // ink view shows while a build script runs (spinner line, the script's output, the status line), at
 // the end (✔ per node, the summary), and on a second run (◦ cached per node, "is up to date").
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { customTree, MKOSI, makeTree, missingPrerequisite, type Tree } from "./helpers.js";
+import { CUSTOM_TREE_NODES, customTree, MKOSI, makeTree, missingPrerequisite, type Tree } from "./helpers.js";
 import { Tmux } from "./tmux.js";
 
 const skip = missingPrerequisite(["tmux"]);
-const NODES = [
-  "skeleton",
-  "build",
-  "extras",
-  "postinst",
-  "config-files",
-  "systemd-setup",
-  "cleanup",
-  "publish",
-];
+const NODES = CUSTOM_TREE_NODES;
 
 describe.skipIf(skip !== undefined)(`mkosi build on a terminal${skip ? ` (skipped: ${skip})` : ""}`, () => {
   let tree: Tree;

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   buildJson,
+  CUSTOM_TREE_NODES,
   conf,
   customTree,
   graphJson,
@@ -21,16 +22,7 @@ import {
 } from "./helpers.js";
 
 const skip = missingPrerequisite(["dot"]);
-const NODES = [
-  "skeleton",
-  "build",
-  "extras",
-  "postinst",
-  "config-files",
-  "systemd-setup",
-  "cleanup",
-  "publish",
-];
+const NODES = CUSTOM_TREE_NODES;
 const ids = (labels: string[]) => labels.map((l) => `main/${l}`);
 const after = (label: string) => ids(NODES.slice(NODES.indexOf(label)));
 
