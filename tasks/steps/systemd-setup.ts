@@ -126,6 +126,7 @@ const task: TaskDefinition<Params> = {
         "systemd-sysusers",
         "systemd-tmpfiles",
         "systemctl",
+        "depmod",
         "systemd-firstboot",
         "openssl",
       ]),

@@ -250,4 +250,19 @@ describe("planner: ToolsTree=default", () => {
     const bootstrap = plan.nodes.find((node) => node.id === "tools/bootstrap")!;
     expect(Object.keys(bootstrap.task.inputs(bootstrap.params).paths ?? {})).toContain("host:apt-get");
   });
+
+  it("the systemd setup step declares every program it runs", () => {
+    const plan = planBuild([main], planEnv());
+    const setup = plan.nodes.find((node) => node.id === "main/systemd-setup")!;
+    // This block's image has a tools tree: the programs are the tree's.
+    const labels = Object.keys(setup.task.inputs(setup.params).paths ?? {});
+    for (const program of [
+      "systemd-sysusers",
+      "systemd-tmpfiles",
+      "systemctl",
+      "depmod",
+      "systemd-firstboot",
+    ])
+      expect(labels).toContain(`tools:${program}`);
+  });
 });
