@@ -87,14 +87,15 @@ function wantsMetadataRefresh(
 
 type DoneEvent = Extract<EngineEvent, { type: "done" }>;
 
-/** One "done" for two consecutive runs. */
-function foldDone(first: DoneEvent, second: DoneEvent): DoneEvent {
+/** One "done" for two consecutive runs. `shared` nodes (the default tools tree's, which the sync run
+ * builds first) are in both runs and are reported cached by the second: count them once. */
+function foldDone(first: DoneEvent, second: DoneEvent, shared: number): DoneEvent {
   return {
     type: "done",
     time: second.time,
     ok: first.ok && second.ok,
     ran: first.ran + second.ran,
-    cached: first.cached + second.cached,
+    cached: first.cached + Math.max(0, second.cached - shared),
     failed: first.failed + second.failed,
     savedMs: first.savedMs + second.savedMs,
   };
@@ -120,6 +121,8 @@ export async function build(request: BuildRequest): Promise<BuildResult> {
     }
   }
   const plan = planBuild(images, env, request.tools);
+  const syncIds = new Set(syncNodes.map((node) => node.id));
+  const shared = plan.nodes.filter((node) => syncIds.has(node.id)).length;
   await applyForce(plan, env, engine);
   const explanations = await engine.explain(plan.nodes);
   const forceRun = await forcedNodes(plan, env, explanations);
@@ -130,7 +133,7 @@ export async function build(request: BuildRequest): Promise<BuildResult> {
     forceRun,
     signal: request.signal,
     onEvent: (event) =>
-      request.onEvent?.(event.type === "done" && syncDone ? foldDone(syncDone, event) : event),
+      request.onEvent?.(event.type === "done" && syncDone ? foldDone(syncDone, event, shared) : event),
     forbidRun: (explanation) =>
       strict.has(explanation.id)
         ? `Incremental=strict: the cached image for ${explanation.group ?? explanation.id} is out of date`
