@@ -5,6 +5,7 @@ import { rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DistroConfig } from "../../distros/index.js";
 import type { Json, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
 import { hostTools } from "../hosttools.js";
@@ -70,7 +71,7 @@ async function removeFiles(ctx: TaskContext, root: string, patterns: string[]): 
 
 const task: TaskDefinition<Params> = {
   name: "cleanup",
-  version: 3,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => {
     const own = {
       values: {

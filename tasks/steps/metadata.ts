@@ -6,6 +6,7 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { DistroConfig } from "../../distros/index.js";
 import type { TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import type { ConfigTree } from "../image.js";
 import { distroConfig, packageManagerContext, repositoryInputs } from "../packaging.js";
 import { externalLinkDigests } from "../sandboxtrees.js";
@@ -25,7 +26,7 @@ interface Params {
 
 const task: TaskDefinition<Params> = {
   name: "metadata",
-  version: 2,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) =>
     withToolInputs(
       {

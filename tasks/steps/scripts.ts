@@ -1,9 +1,11 @@
 // Steps that run user scripts on the image: prepare (final), the build overlay (BuildPackages= and
 // prepare with "build"), build scripts, post-installation and finalize scripts.
+
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { DistroConfig, ScriptPackageManagerSupport } from "../../distros/index.js";
 import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff, ToolsTreeMount } from "../../sandbox/run.js";
 import { runScripts, type ScriptKind } from "../../sandbox/scripts.js";
 import { debugShellOf, type PlanEnv } from "../env.js";
@@ -41,7 +43,13 @@ function inputs(p: Params): DeclaredInputs {
   const values = { ...declared.values, ...distroConfigJson(p.config) } as Record<string, never>;
   if (p.buildPackages) Object.assign(values, { BuildPackages: p.buildPackages });
   if (p.cmdline) Object.assign(values, { cmdline: p.cmdline, BuildDirectory: p.buildDir ?? null });
-  const own: DeclaredInputs = { paths: declared.paths, values, env: declared.env, deps };
+  const own: DeclaredInputs = {
+    paths: declared.paths,
+    values,
+    secrets: declared.secrets,
+    env: declared.env,
+    deps,
+  };
   // Scripts run whatever they like from the tools tree: the default tools tree's digest is an input, a
   // tools tree directory (like the host) is not fingerprinted as a whole (BuildPackages= need apt).
   return p.tools?.kind === "image" || (p.buildPackages?.length ?? 0) > 0
@@ -117,7 +125,7 @@ function baseParams(
 
 const prepareTask: TaskDefinition<Params> = {
   name: "prepare",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs,
   resources: (p) => [packageCacheResource(p.packageCacheDir)],
   run: (ctx, p) =>
@@ -138,7 +146,7 @@ export const prepare: Step<Params> = {
 
 const buildOverlayTask: TaskDefinition<Params> = {
   name: "build-overlay",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs,
   resources: (p) => [packageCacheResource(p.packageCacheDir)],
   run: (ctx, p) =>
@@ -173,7 +181,7 @@ export const buildOverlay: Step<Params> = {
 
 const buildTask: TaskDefinition<Params> = {
   name: "build",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs,
   async run(ctx, p) {
     // Build scripts see the image plus the build overlay, through a throwaway upper layer: what they
@@ -231,7 +239,7 @@ export const build: Step<Params> = {
 function layerScriptStep(name: string, kind: ScriptKind, pick: (image: ImageView) => string[]): Step<Params> {
   const task: TaskDefinition<Params> = {
     name,
-    version: 1,
+    implementation: implementationDigest(import.meta.url),
     inputs,
     resources: (p) => [packageCacheResource(p.packageCacheDir)],
     run: (ctx, p) =>
