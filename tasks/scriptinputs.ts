@@ -17,9 +17,10 @@ export interface ScriptInputs {
   /** The configuration directory: path labels are relative to it. */
   base: string;
   scripts: string[];
-  /** Build sources mounted at /work/src (prepare, build; others see them too but must not depend on
-   * them for the image content, as in mkosi; they are declared for the kinds that read them). */
+  /** Build sources mounted at /work/src. */
   sources: { tree: ConfigTree; exclude: string[] }[];
+  /** BuildSourcesEphemeral= for this kind (see sandbox/scripts.ts ephemeralSources). */
+  ephemeral: boolean | { persistIn: string };
   environmentFiles: string[];
   /** $MKOSI_CONFIG as the scripts get it. */
   configJson: string;
@@ -92,20 +93,36 @@ export function sourceExcludes(image: ImageView, env: PlanEnv, source: string): 
   return [...excludes].sort();
 }
 
+/** How scripts of `kind` see the build sources (BuildSourcesEphemeral=; sync scripts always see them as
+ * they are, so they can update them). */
+function ephemeralSources(kind: ScriptKind, image: ImageView): ScriptInputs["ephemeral"] {
+  const mode = image.BuildSourcesEphemeral;
+  if (kind === "sync" || mode === "no") return false;
+  if (mode === "buildcache" && kind === "build") {
+    const dir = (image.BuildSubdirectory as string | null | undefined) ?? image.BuildDirectory;
+    if (!dir)
+      throw new Error(
+        "BuildSourcesEphemeral=buildcache was configured, but there is no build directory: configure BuildDirectory= or create mkosi.builddir/",
+      );
+    return { persistIn: dir };
+  }
+  return true;
+}
+
+/** Every script kind sees the build sources at /work/src ($SRCDIR), as in mkosi: they are inputs of every
+ * step that runs scripts. */
 export function scriptInputs(
   kind: ScriptKind,
   scripts: string[],
   image: ImageView,
   env: PlanEnv,
-  withSources: boolean,
 ): ScriptInputs {
   return {
     kind,
     base: env.configDir,
     scripts,
-    sources: withSources
-      ? image.BuildSources.map((tree) => ({ tree, exclude: sourceExcludes(image, env, tree.Source) }))
-      : [],
+    sources: image.BuildSources.map((tree) => ({ tree, exclude: sourceExcludes(image, env, tree.Source) })),
+    ephemeral: scripts.length > 0 ? ephemeralSources(kind, image) : false,
     environmentFiles: image.EnvironmentFiles,
     configJson: env.configJson(image),
     secretSettings: env.secretSettings,
@@ -127,6 +144,8 @@ export function declareScriptInputs(s: ScriptInputs): {
   secrets: Record<string, Json>;
   env: Record<string, string>;
 } {
+  // Without scripts nothing reads anything.
+  if (s.scripts.length === 0) return { paths: [], values: {}, secrets: {}, env: {} };
   const paths = pathInputs(s.base, [
     ...s.scripts.map((path) => ({ setting: `${s.kind} script`, path })),
     ...s.sources.map(({ tree, exclude }) => ({
@@ -137,8 +156,6 @@ export function declareScriptInputs(s: ScriptInputs): {
     })),
     ...s.environmentFiles.map((path) => ({ setting: "EnvironmentFiles", path })),
   ]);
-  // Without scripts nothing reads $MKOSI_CONFIG or the script environment.
-  if (s.scripts.length === 0) return { paths, values: {}, secrets: {}, env: {} };
   const { config, secrets } = stableConfigJson(s.configJson, s.secretSettings);
   const secret: Record<string, Json> = Object.keys(secrets).length > 0 ? { MKOSI_CONFIG: secrets } : {};
   return { paths, values: { MKOSI_CONFIG: config }, secrets: secret, env: s.env };
@@ -162,6 +179,7 @@ export function scriptRunBase(ctx: TaskContext, p: ScriptStepParams) {
     config: p.image,
     configJson: p.scripts.configJson,
     workDir: join(ctx.tmp, "scripts"),
+    ephemeralSources: p.scripts.ephemeral,
     uid: p.uid,
     gid: p.gid,
     signal: ctx.signal,

@@ -12,7 +12,7 @@ import { debugShellOf } from "../env.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
-import { externalLinkDigests } from "../sandboxtrees.js";
+import { sandboxLinkDigests } from "../sandboxtrees.js";
 import type { Step, StepPlanContext } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 import { pathInputs } from "../trees.js";
@@ -112,7 +112,7 @@ function params(
     packages,
     packageDirectories,
     sandboxTrees: image.SandboxTrees,
-    sandboxLinks: externalLinkDigests(image.SandboxTrees),
+    sandboxLinks: sandboxLinkDigests(env, image.SandboxTrees),
     base: env.configDir,
     packageCacheDir: env.packageCacheDir,
     metadata: nodes.metadata,

@@ -137,7 +137,7 @@ export const publish: Step<Params> = {
         SourceDateEpoch: image.SourceDateEpoch,
         NSpawnSettings: image.NSpawnSettings,
       },
-      scripts: scriptInputs("postoutput", image.PostOutputScripts, image, env, false),
+      scripts: scriptInputs("postoutput", image.PostOutputScripts, image, env),
       uid: env.uid,
       gid: env.gid,
       cacheDir: env.cacheDir,

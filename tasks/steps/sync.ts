@@ -49,7 +49,7 @@ export const sync: Step<Params> = {
   wanted: (image) => image.SyncScripts.length > 0,
   params: ({ image, env, tools }) => ({
     image,
-    scripts: scriptInputs("sync", image.SyncScripts, image, env, true),
+    scripts: scriptInputs("sync", image.SyncScripts, image, env),
     uid: env.uid,
     gid: env.gid,
     debugShell: debugShellOf(env),
