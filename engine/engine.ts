@@ -49,6 +49,8 @@ export interface EngineTuning {
   racyWindowMs?: number;
   /** Cache hits refresh an entry's LRU time only when it is older than this (default 10 minutes). */
   lruRefreshMs?: number;
+  /** Flush commits to disk in a safe order (default true; bench/durability.ts measures the cost). */
+  durable?: boolean;
 }
 
 export class EngineImpl implements Engine {
@@ -91,6 +93,7 @@ export class EngineImpl implements Engine {
       this.keys,
       this.collector,
       options.keepFailedWorkspaces ?? false,
+      options.durable ?? true,
     );
   }
 

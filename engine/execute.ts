@@ -13,6 +13,7 @@ import type {
   TaskContext,
   TaskFailure,
 } from "./api.js";
+import { fsyncDirectory, syncFileSystem } from "./durable.js";
 import { digestOf, toJson } from "./encoding.js";
 import { NodeLog, runCommand, TaskCommandError } from "./exec.js";
 import { removeTree } from "./fsutil.js";
@@ -35,6 +36,8 @@ export class Executor {
     private readonly keys: Keys,
     private readonly collector: Collector,
     private readonly keepFailedWorkspaces: boolean,
+    /** Flush commits to disk in a safe order (off only for benchmarks that measure its cost). */
+    private readonly durable = true,
   ) {}
 
   /** Runs one node: locks, in-flight claim, task, output digest, commit. */
@@ -245,9 +248,10 @@ export class Executor {
     });
   }
 
-  /** Rename the output into place, then one LMDB transaction. */
+  /** Flush the output's files, rename it into place, then one durable LMDB transaction (durable.ts). */
   private async commit(n: PlanNode, key: string, outDir: string, rec: OutputRecord): Promise<void> {
     const dest = artifactPath(this.state, key);
+    if (this.durable) await syncFileSystem(outDir);
     const existing = this.state.store.getOutput(key);
     if (existing && existsSync(dest) && existing.digest === rec.digest) {
       // Same output again (forced or "always" node): keep the committed tree, refresh the records.
@@ -264,6 +268,7 @@ export class Executor {
         this.state.background.push(removeTree(trash).catch(() => undefined));
       }
       await rename(outDir, dest);
+      if (this.durable) fsyncDirectory(this.state.artifactsDir);
     }
     const sig = n.partial!.sig;
     const run: RunRecord = {
@@ -273,7 +278,8 @@ export class Executor {
       bytes: rec.bytes,
       finishedAt: rec.createdAt,
     };
-    this.state.store.write(() => {
+    const write = this.durable ? this.state.store.writeDurable : this.state.store.write;
+    write.call(this.state.store, () => {
       const hist = this.state.store.getHistory(n.id) ?? { runs: [], keys: [] };
       hist.runs = [...hist.runs, run].slice(-HISTORY_RUNS);
       hist.keys = [...hist.keys.filter((k) => k !== key), key].slice(-HISTORY_KEYS);
