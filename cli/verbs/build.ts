@@ -34,6 +34,7 @@ export async function handler(ctx: VerbContext): Promise<number> {
     ...commandInput(ctx),
     explain: ctx.args.explain,
     trace: ctx.args.trace ?? undefined,
+    check: ctx.args.check,
   });
   if (code === 0 && ctx.args.autoBump) {
     const { bumpVersion } = await import("../commands/bump.js");
