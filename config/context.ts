@@ -1,11 +1,12 @@
 // One image's parse state: the three namespaces (cli, config, defaults), value finalization with
 // memoized defaults, specifier expansion and [Match] evaluation.
 import { spawnSync } from "node:child_process";
-import { existsSync, realpathSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { DISTRO_INFO, nativeArchitecture } from "./enums.js";
 import { ConfigError, type Warn } from "./errors.js";
 import type { IniSection } from "./ini.js";
+import { resolvePath } from "./paths.js";
 import { parseArchitecture } from "./settings/distribution-output.js";
 import { SETTINGS_BY_NAME, SETTINGS_BY_SPECIFIER } from "./settings/index.js";
 import type { DefaultCtx, Setting } from "./settings/types.js";
@@ -137,7 +138,7 @@ export class ParseContext {
       const n = text[i + 1] as string;
       i += 2;
       if (n === "%") out += "%";
-      else if (n === "C") out += dirname(realOrSelf(file));
+      else if (n === "C") out += dirname(resolvePath(file, this.cwd));
       else if (n === "P") out += this.cwd;
       else if (n === "D") out += this.directory ?? "";
       else if (n === "I") out += this.image;
@@ -225,14 +226,6 @@ export class ParseContext {
     const actual = this.finalize(s);
     if (actual === null || actual === undefined) return false;
     return s.match(actual, value, { ...this.parseEnv(), image: this.image });
-  }
-}
-
-function realOrSelf(p: string): string {
-  try {
-    return realpathSync(p);
-  } catch {
-    return p;
   }
 }
 

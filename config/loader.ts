@@ -10,6 +10,7 @@ import { BUILD_VERBS } from "./enums.js";
 import { ConfigError, type Warn } from "./errors.js";
 import { fnmatch } from "./glob.js";
 import { parseIni } from "./ini.js";
+import { checkSecret } from "./paths.js";
 import { BUILTIN_INCLUDES } from "./settings/config-section.js";
 import {
   DESTS,
@@ -512,15 +513,6 @@ function moveConfigToCli(ctx: ParseContext): void {
     } else if ((cv === null || cv === undefined) && !ctx.cliWasNone.has(dest)) ctx.cli.set(dest, v);
   }
   for (const dest of [...ctx.config.keys()]) if (dest !== "include") ctx.config.delete(dest);
-}
-
-function checkSecret(path: string): void {
-  const mode = statSync(path).mode;
-  if (mode & 0o007)
-    throw new ConfigError(
-      `Permissions of '${path}' of '${(mode & 0o777).toString(8).padStart(4, "0")}' are too open.\n` +
-        "When creating secret files use an access mode that restricts access to the owner only.",
-    );
 }
 
 /** Use <dir>/mkosi/ when <dir> has no mkosi.conf/mkosi.tools.conf but mkosi/ does. */

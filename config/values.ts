@@ -4,8 +4,8 @@
 // {Source, Target} objects …), so the resolved config prints without conversion.
 import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
-import { basename, isAbsolute, join, normalize, resolve } from "node:path";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { basename, isAbsolute, join } from "node:path";
 import { COMPRESSIONS, SPLIT_ARTIFACTS, SPLIT_ARTIFACTS_DEFAULT, SPLIT_ARTIFACTS_YES } from "./enums.js";
 import { ConfigError, type Warn } from "./errors.js";
 
@@ -21,11 +21,6 @@ export interface ParseEnv {
 
 export type Parser = (value: string | null, old: unknown, env: ParseEnv) => unknown;
 export type ItemParser = (value: string, env: ParseEnv) => unknown;
-
-export interface ConfigTree {
-  Source: string;
-  Target: string | null;
-}
 
 const TRUE = new Set(["1", "true", "yes", "y", "t", "on", "always"]);
 const FALSE = new Set(["0", "false", "no", "n", "f", "off", "never"]);
@@ -230,95 +225,6 @@ export const parseProfile = (value: string): string => {
   return value;
 };
 
-// ------------------------------------------------------------------------------------------------
-// Paths
-
-export function expandVars(s: string, env: Record<string, string | undefined>): string {
-  return s.replace(/\$(\w+)|\$\{([^}]+)\}/g, (m, a: string | undefined, b: string | undefined) => {
-    const name = a ?? b ?? "";
-    const v = env[name];
-    return v === undefined ? m : v;
-  });
-}
-
-export function expandUser(s: string, env: Record<string, string | undefined>): string {
-  if (s === "~" || s.startsWith("~/")) {
-    const home = env.HOME ?? process.env.HOME ?? "/";
-    return home + s.slice(1);
-  }
-  return s;
-}
-
-function absolutize(p: string, cwd: string): string {
-  const abs = isAbsolute(p) ? normalize(p) : resolve(cwd, p);
-  try {
-    return realpathSync(abs);
-  } catch {
-    return abs.length > 1 && abs.endsWith("/") ? abs.slice(0, -1) : abs;
-  }
-}
-
-export interface PathOptions {
-  required?: boolean;
-  resolve?: boolean;
-  secret?: boolean;
-  absolute?: boolean;
-  constants?: readonly string[];
-  exclude?: readonly string[];
-}
-
-export function parsePathValue(value: string, env: ParseEnv, opts: PathOptions = {}): string {
-  if (opts.constants?.includes(value)) return value;
-  let p = expandVars(value, env.env);
-  p = expandUser(p, env.env);
-  if (opts.absolute) {
-    if (!isAbsolute(p)) throw new ConfigError(`${value} must be an absolute path`);
-    return normalize(p);
-  }
-  const required = opts.required ?? true;
-  const abs = isAbsolute(p) ? normalize(p) : resolve(env.cwd, p);
-  if (required && !existsSync(abs)) throw new ConfigError(`${p} does not exist`);
-  for (const ex of opts.exclude ?? []) {
-    if (abs === ex || abs.startsWith(`${ex}/`)) throw new ConfigError(`${abs} can not be relative to ${ex}`);
-  }
-  const out = opts.resolve === false ? abs : absolutize(abs, env.cwd);
-  if (opts.secret && existsSync(out)) {
-    const mode = statSync(out).mode;
-    if (mode & 0o007) {
-      throw new ConfigError(
-        `Permissions of '${out}' of '${(mode & 0o777).toString(8).padStart(4, "0")}' are too open.\n` +
-          "When creating secret files use an access mode that restricts access to the owner only.",
-      );
-    }
-  }
-  return out;
-}
-
-export function makePathParser(opts: PathOptions = {}): Parser {
-  return (value, _old, env) => {
-    if (value === null || value === "") return null;
-    return parsePathValue(value, env, opts);
-  };
-}
-
-export function makePathItem(opts: PathOptions = {}): ItemParser {
-  return (value, env) => parsePathValue(value, env, opts);
-}
-
-/** Keys and certificates: resolved only when the path exists, otherwise kept verbatim (URIs). */
-function makeKeyOrCertParser(secret: boolean): Parser {
-  return (value, _old, env) => {
-    if (value === null || value === "") return null;
-    const p = expandUser(expandVars(value, env.env), env.env);
-    const abs = isAbsolute(p) ? p : resolve(env.cwd, p);
-    if (existsSync(abs)) return parsePathValue(abs, env, { secret });
-    return value;
-  };
-}
-
-export const parseKey = makeKeyOrCertParser(true);
-export const parseCertificate = makeKeyOrCertParser(false);
-
 export function parseKeySourceValue(
   value: string,
   what: "key" | "certificate",
@@ -335,23 +241,6 @@ export function makeKeySourceParser(what: "key" | "certificate"): Parser {
   return (value) => {
     if (value === null || value === "") return { Source: "", Type: "file" };
     return parseKeySourceValue(value, what);
-  };
-}
-
-export function makeTreeItem(opts: { required?: boolean; relativeTarget?: boolean } = {}): ItemParser {
-  return (value, env) => {
-    const colon = value.indexOf(":");
-    const src = colon >= 0 ? value.slice(0, colon) : value;
-    const tgt = colon >= 0 ? value.slice(colon + 1) : "";
-    const source = parsePathValue(src, env, { required: opts.required ?? true });
-    let target: string | null = null;
-    if (tgt) {
-      if (!opts.relativeTarget && !tgt.startsWith("/"))
-        throw new ConfigError(`${tgt} must be an absolute path`);
-      target = normalize(tgt);
-      if (target.length > 1 && target.endsWith("/")) target = target.slice(0, -1);
-    }
-    return { Source: source, Target: target } satisfies ConfigTree;
   };
 }
 
@@ -462,7 +351,12 @@ export function parseKeyValueItem(value: string): [string, string] {
 }
 
 /** Reads a content file, running it when executable (stdout is the value). */
-export function runOrRead(path: string, cwd: string, env: Record<string, string | undefined>): string {
+export function runOrRead(
+  path: string,
+  cwd: string,
+  env: Record<string, string | undefined>,
+  opts: { shebangCheck?: boolean } = {},
+): string {
   const st = statSync(path);
   if (st.mode & 0o111) {
     const r = spawnSync(path, [], {
@@ -480,7 +374,7 @@ export function runOrRead(path: string, cwd: string, env: Record<string, string 
     return r.stdout;
   }
   const text = readFileSync(path, "utf8");
-  if (text.startsWith("#!/"))
+  if ((opts.shebangCheck ?? true) && text.startsWith("#!/"))
     throw new ConfigError(
       `${basename(path)} starts with a shebang (${text.split("\n")[0]})\n(This file should be executable)`,
     );
@@ -491,29 +385,28 @@ export function makeDictParser(opts: {
   delimiter?: "," | " " | "\n";
   unescape?: boolean;
   item: (v: string, env: ParseEnv) => [string, string];
+  /** A whole value without "=" names a file (its content, or output if executable, is the value
+   * of the key named after it) or a directory of such files; it must exist. */
   allowPaths?: boolean;
 }): Parser {
   const delimiter = opts.delimiter ?? " ";
   return (value, old, env) => {
     if (value === null) return {};
-    if (value === "") return null;
     const out: Record<string, string> = { ...((old as Record<string, string> | null | undefined) ?? {}) };
+    if (opts.allowPaths && value !== "" && !value.includes("=")) {
+      const p = isAbsolute(value) ? value : join(env.cwd, value);
+      if (!existsSync(p)) throw new ConfigError(`${value} does not exist`);
+      const files = statSync(p).isDirectory()
+        ? readdirSync(p)
+            .sort()
+            .map((n) => join(p, n))
+            .filter((f) => !statSync(f).isDirectory())
+        : [p];
+      for (const f of files) out[basename(f)] = runOrRead(f, env.cwd, env.env, { shebangCheck: false });
+      return out;
+    }
+    if (value === "") return null;
     for (const raw of splitItems(value, delimiter, opts.unescape ?? false)) {
-      if (opts.allowPaths && !raw.includes("=")) {
-        const p = resolve(env.cwd, expandUser(raw, env.env));
-        if (existsSync(p)) {
-          const st = statSync(p);
-          if (st.isDirectory()) {
-            for (const name of readdirSync(p).sort()) {
-              const f = join(p, name);
-              if (statSync(f).isFile()) out[name] = runOrRead(f, p, env.env);
-            }
-          } else {
-            out[basename(p)] = runOrRead(p, env.cwd, env.env);
-          }
-          continue;
-        }
-      }
       const [k, v] = opts.item(raw, env);
       out[k] = v;
     }

@@ -56,10 +56,10 @@ function schedule(names: string[]) {
         try {
           const c = loadCase(name);
           const prep = prepareCase(c);
-          run(process.execPath, [BIN, ...caseArgs(c, prep)], { cwd: prep.cwd, env: caseEnv(c, prep) }).then(
-            (res: RunResult["res"]) => resolve({ prep, res }),
-            reject,
-          );
+          run(process.execPath, ["--", BIN, ...caseArgs(c, prep)], {
+            cwd: prep.cwd,
+            env: caseEnv(c, prep),
+          }).then((res: RunResult["res"]) => resolve({ prep, res }), reject);
         } catch (e) {
           reject(e);
         }

@@ -73,7 +73,7 @@ export const BUILD_SETTINGS: Setting[] = [
     help: "Repositories to use for the default tools tree",
     metavar: "REPOS",
   }),
-  def("ToolsTreeSandboxTrees", "Build", "tools", "list", treeList(), {
+  def("ToolsTreeSandboxTrees", "Build", "tools", "list", treeList({ required: true }), {
     long: ["tools-tree-sandbox-tree", "tools-tree-package-manager-tree"],
     compatNames: ["ToolsTreePackageManagerTrees"],
     help: "Sandbox trees for the default tools tree",
@@ -129,7 +129,7 @@ export const BUILD_SETTINGS: Setting[] = [
       metavar: "MODE",
     },
   ),
-  def("SandboxTrees", "Build", "universal", "list", treeList(), {
+  def("SandboxTrees", "Build", "universal", "list", treeList({ required: true }), {
     tools: true,
     long: ["sandbox-tree", "package-manager-tree"],
     compatNames: ["PackageManagerTrees"],
@@ -137,13 +137,13 @@ export const BUILD_SETTINGS: Setting[] = [
     help: "Use a sandbox tree to configure the various tools that mkosi executes",
     metavar: "PATH",
   }),
-  def("WorkspaceDirectory", "Build", "multiversal", "optional", path(), {
+  def("WorkspaceDirectory", "Build", "multiversal", "optional", path({ required: false }), {
     dest: "workspace_dir",
     long: ["workspace-directory", "workspace-dir"],
     help: "Workspace directory",
     metavar: "DIR",
   }),
-  def("CacheDirectory", "Build", "universal", "optional", path(), {
+  def("CacheDirectory", "Build", "universal", "optional", path({ required: false }), {
     dest: "cache_dir",
     long: ["cache-directory", "cache-dir"],
     paths: ["cache"],
@@ -155,14 +155,14 @@ export const BUILD_SETTINGS: Setting[] = [
     help: "Set the cache key",
     metavar: "KEY",
   }),
-  def("PackageCacheDirectory", "Build", "multiversal", "optional", path(), {
+  def("PackageCacheDirectory", "Build", "multiversal", "optional", path({ required: false }), {
     dest: "package_cache_dir",
     long: ["package-cache-directory", "package-cache-dir"],
     paths: ["pkgcache"],
     help: "Package cache directory",
     metavar: "PATH",
   }),
-  def("BuildDirectory", "Build", "universal", "optional", path(), {
+  def("BuildDirectory", "Build", "universal", "optional", path({ required: false }), {
     dest: "build_dir",
     long: ["build-directory", "build-dir"],
     paths: ["builddir"],
@@ -187,12 +187,19 @@ export const BUILD_SETTINGS: Setting[] = [
     help: "Whether mkosi can store information about previous builds",
     metavar: "BOOL",
   }),
-  def("BuildSources", "Build", "multiversal", "list", treeList({ relativeTarget: true }), {
-    defaultFactory: (c) => (c.directory ? [{ Source: c.directory, Target: null }] : []),
-    match: matchBuildSources,
-    help: "Path for sources to build",
-    metavar: "PATH",
-  }),
+  def(
+    "BuildSources",
+    "Build",
+    "multiversal",
+    "list",
+    treeList({ required: true, directory: true, relativeTarget: true }),
+    {
+      defaultFactory: (c) => (c.directory ? [{ Source: c.directory, Target: null }] : []),
+      match: matchBuildSources,
+      help: "Path for sources to build",
+      metavar: "PATH",
+    },
+  ),
   def(
     "BuildSourcesEphemeral",
     "Build",

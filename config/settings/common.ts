@@ -1,16 +1,13 @@
 // Helpers to write the settings table compactly.
 import { ConfigError } from "../errors.js";
 import { fnmatch } from "../glob.js";
+import { makePathItem, makePathParser, makeTreeItem, type PathOptions, type TreeOptions } from "../paths.js";
 import {
   type ItemParser,
   type ListOptions,
   makeEnumParser,
   makeListParser,
-  makePathItem,
-  makePathParser,
-  makeTreeItem,
   type Parser,
-  type PathOptions,
   parseFeatureValue,
   versionMatches,
 } from "../values.js";
@@ -49,8 +46,7 @@ export function def(
 
 export const list = (opts: ListOptions = {}) => makeListParser(opts);
 export const pathList = (opts: PathOptions = {}) => makeListParser({ item: makePathItem(opts) });
-export const treeList = (opts: { required?: boolean; relativeTarget?: boolean } = {}) =>
-  makeListParser({ item: makeTreeItem(opts) });
+export const treeList = (opts: TreeOptions) => makeListParser({ item: makeTreeItem(opts) });
 export const path = (opts: PathOptions = {}) => makePathParser(opts);
 export const enumOf = (typeName: string, values: readonly string[], bools?: { yes: string; no: string }) =>
   makeEnumParser(typeName, values, bools);

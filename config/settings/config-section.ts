@@ -1,6 +1,7 @@
 // [Include] and [Config] settings.
 import { ConfigError } from "../errors.js";
-import { compareVersions, makePathItem, parseProfile } from "../values.js";
+import { makePathItem } from "../paths.js";
+import { compareVersions, parseProfile } from "../values.js";
 import { def, list, matchList, pathList } from "./common.js";
 import type { Setting } from "./types.js";
 

@@ -1,13 +1,13 @@
 // [Content] settings.
 import { BIOS_BOOTLOADERS, BOOTLOADERS, SHIM_BOOTLOADERS, SSH_MODES } from "../enums.js";
 import { ConfigError } from "../errors.js";
+import { parsePathValue } from "../paths.js";
 import {
   kernelModuleFilterItem,
   makeListParser,
   parseBoolean,
   parseFeature,
   parseFilename,
-  parsePathValue,
   parseRootPassword,
   parseSourceDateEpoch,
   parseString,
@@ -86,7 +86,7 @@ export const CONTENT_SETTINGS: Setting[] = [
     help: "Use the given tree as base tree (e.g. lower sysext layer)",
     metavar: "PATH",
   }),
-  def("SkeletonTrees", "Content", "local", "list", treeList(), {
+  def("SkeletonTrees", "Content", "local", "list", treeList({ required: true }), {
     long: ["skeleton-tree"],
     paths: ["skeleton", "skeleton.tar"],
     help: "Use a skeleton tree to bootstrap the image before installing anything",
@@ -216,7 +216,7 @@ export const CONTENT_SETTINGS: Setting[] = [
     help: "Devicetree to be used by the booting kernel",
     metavar: "PATH",
   }),
-  def("Splash", "Content", "local", "optional", path({ absolute: true }), {
+  def("Splash", "Content", "local", "optional", path({ required: false, absolute: true }), {
     help: "Splash screen image to be used by the booting kernel",
     metavar: "PATH",
   }),

@@ -223,7 +223,7 @@ export const OUTPUT_SETTINGS: Setting[] = [
     help: "Set the compression level to use",
     metavar: "LEVEL",
   }),
-  def("OutputDirectory", "Output", "universal", "optional", path(), {
+  def("OutputDirectory", "Output", "universal", "optional", path({ required: false }), {
     dest: "output_dir",
     tools: true,
     short: "O",

@@ -44,7 +44,7 @@ export const RUNTIME_SETTINGS: Setting[] = [
     help: "Append extra entries to the kernel command line when booting the image",
     metavar: "OPTIONS",
   }),
-  rt("RuntimeTrees", "list", treeList({ relativeTarget: true }), {
+  rt("RuntimeTrees", "list", treeList({ required: false, relativeTarget: true }), {
     long: ["runtime-tree"],
     help: "Additional mounts to add when booting the image",
     metavar: "SOURCE:[TARGET]",
@@ -98,7 +98,7 @@ export const RUNTIME_SETTINGS: Setting[] = [
     help: "Set the machine name to use when booting the image",
     metavar: "NAME",
   }),
-  rt("ForwardJournal", "optional", path(), {
+  rt("ForwardJournal", "optional", path({ required: false }), {
     help: "Set the path used to store forwarded machine journals",
     metavar: "PATH",
   }),

@@ -1,13 +1,7 @@
 // [Validation] settings.
 import { SECURE_BOOT_SIGN_TOOLS, VERITY_MODES } from "../enums.js";
-import {
-  makeKeySourceParser,
-  parseBoolean,
-  parseCertificate,
-  parseFeature,
-  parseKey,
-  parseString,
-} from "../values.js";
+import { parseCertificate, parseKey } from "../paths.js";
+import { makeKeySourceParser, parseBoolean, parseFeature, parseString } from "../values.js";
 import { def, enumOf, path } from "./common.js";
 import type { Scope, Setting } from "./types.js";
 
@@ -91,7 +85,7 @@ export const VALIDATION_SETTINGS: Setting[] = [
     metavar: "FEATURE",
   }),
   ...keySettings("SignExpectedPcr", "inherit", "sign-expected-pcr", "signing expected PCR measurements"),
-  def("Passphrase", "Validation", "local", "optional", path({ secret: true }), {
+  def("Passphrase", "Validation", "local", "optional", path({ required: false, secret: true }), {
     paths: ["passphrase"],
     secret: true,
     help: "Path to a file containing the passphrase to use when LUKS encryption is selected",
