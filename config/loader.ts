@@ -199,9 +199,23 @@ export class Loader {
       const id = `${st.dev}:${st.ino}`;
       if (ctx.includesSeen.has(id)) continue;
       ctx.includesSeen.add(id);
+      if (path !== inc) this.probeBuiltin(path);
       if (st.isDirectory()) this.parseDirectory(ctx, path, { profiles: true, local: false });
       else this.parseFileIfMatches(ctx, path);
     }
+  }
+
+  /**
+   * Before a builtin configuration is included, the reference parses it once on its own, as the
+   * main image of a configuration directory of its own (to find its scripts). Errors of that parse
+   * (mkosi-obs outside the Open Build Service) are errors of every configuration including it, in
+   * subimages too, and its warnings are printed.
+   */
+  private probeBuiltin(dir: string): void {
+    const probe = new ParseContext("main", "main", dir, this.env, this.warn, dir);
+    probe.parseUkiProfile = parseUkiProfileFile;
+    this.parseDirectory(probe, dir, { profiles: false, local: false });
+    this.finalizeAll(probe);
   }
 
   /** Feeds mkosi.<suffix> default paths of `dir` to their settings. */
