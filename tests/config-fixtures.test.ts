@@ -21,6 +21,8 @@ import {
   expandExpected,
   listCases,
   loadCase,
+  normalizeCatConfig,
+  normalizeStderr,
   normalizeString,
   normalizeSummary,
   prepareCase,
@@ -136,6 +138,21 @@ describe.concurrent("config fixtures (mkosi --json summary vs. reference)", () =
         if (res.code !== 0)
           fail(name, [`exit status ${res.code}: ${stderr.trim().split("\n").slice(-1)[0] ?? ""}`]);
         expect(res.code, `${name}: mkosi exited with ${res.code}\n${context}`).toBe(0);
+
+        if (c.spec.verb) {
+          const text = normalizeCatConfig(res.stdout, prep, join(REPO_ROOT, "config", "resources"));
+          if (text !== c.expected.stdout) fail(name, [`${c.spec.verb} output differs`]);
+          expect(text, `${name}: ${c.spec.verb} output`).toBe(c.expected.stdout);
+          return;
+        }
+        if (c.spec.compareWarnings) {
+          const warnings = normalizeStderr(res.stderr, prep);
+          if (JSON.stringify(warnings) !== JSON.stringify(c.expected.warnings))
+            fail(name, [
+              `warnings: expected ${JSON.stringify(c.expected.warnings)}, got ${JSON.stringify(warnings)}`,
+            ]);
+          expect(warnings, `${name}: warnings`).toEqual(c.expected.warnings);
+        }
 
         let doc: unknown;
         try {
