@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, isAbsolute, join } from "node:path";
 import { COMPRESSIONS, SPLIT_ARTIFACTS, SPLIT_ARTIFACTS_DEFAULT, SPLIT_ARTIFACTS_YES } from "./enums.js";
 import { ConfigError, type Warn } from "./errors.js";
+import { parsePathValue } from "./paths.js";
 
 export interface ParseEnv {
   /** Directory that relative paths resolve against (the directory being parsed). */
@@ -443,7 +444,8 @@ export const kernelModuleFilterItem: ItemParser = (value) => {
   return `re:${value}`;
 };
 
-export function parseDriveValue(value: string): Record<string, unknown> {
+/** ID:SIZE[:DIR[:OPTIONS[:FILEID[:FLAGS]]]]; DIR must exist and resolves like any path. */
+export function parseDriveValue(value: string, env: ParseEnv): Record<string, unknown> {
   const parts = value.split(":");
   if (parts.length < 2 || parts.length > 6)
     throw new ConfigError(`${value} is not a valid drive, expected ID:SIZE[:DIR[:OPTIONS[:FILEID[:FLAGS]]]]`);
@@ -460,7 +462,7 @@ export function parseDriveValue(value: string): Record<string, unknown> {
   const flagList = flags ? flags.split(",").filter((x) => x) : [];
   for (const f of flagList) if (f !== "persist") throw new ConfigError(`'${f}' is not a valid DriveFlag`);
   return {
-    Directory: dir ? dir : null,
+    Directory: dir ? parsePathValue(dir, env) : null,
     FileId: fileId ? fileId : id,
     Flags: flagList,
     Id: id,

@@ -30,7 +30,21 @@ export function defaultToolsTreeDistribution(): string {
   return DISTRO_INFO[host]?.toolsTreeDistribution ?? host;
 }
 
-const PROXY_VARS = ["https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"];
+const PROXY_VARS = new Set(["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"]);
+
+/**
+ * The reference's ProxyUrl= default: if Environment= names a proxy variable, the URL is empty (it
+ * looks at the names only, so the value is lost); otherwise the first proxy variable in mkosi's own
+ * environment, in the environment's order.
+ */
+function defaultProxyUrl(
+  environment: Record<string, string> | null,
+  env: Record<string, string | undefined>,
+) {
+  for (const k of Object.keys(environment ?? {})) if (PROXY_VARS.has(k)) return "";
+  for (const [k, v] of Object.entries(env)) if (PROXY_VARS.has(k) && v !== undefined) return v;
+  return null;
+}
 
 export const BUILD_SETTINGS: Setting[] = [
   def("ToolsTree", "Build", "universal", "optional", path({ constants: ["default"] }), {
@@ -246,12 +260,7 @@ export const BUILD_SETTINGS: Setting[] = [
     metavar: "BOOL",
   }),
   def("ProxyUrl", "Build", "multiversal", "optional", parseString, {
-    defaultFactory: (c) => {
-      const environment = (c.get("environment") as Record<string, string> | null) ?? {};
-      for (const k of PROXY_VARS) if (environment[k]) return environment[k];
-      for (const k of PROXY_VARS) if (c.env[k]) return c.env[k];
-      return null;
-    },
+    defaultFactory: (c) => defaultProxyUrl(c.get("environment") as Record<string, string> | null, c.env),
     help: "Set the proxy to use",
     metavar: "URL",
   }),

@@ -1,7 +1,14 @@
 // Helpers to write the settings table compactly.
 import { ConfigError } from "../errors.js";
 import { fnmatch } from "../glob.js";
-import { makePathItem, makePathParser, makeTreeItem, type PathOptions, type TreeOptions } from "../paths.js";
+import {
+  makePathItem,
+  makePathParser,
+  makeTreeItem,
+  type PathOptions,
+  purePath,
+  type TreeOptions,
+} from "../paths.js";
 import {
   type ItemParser,
   type ListOptions,
@@ -63,17 +70,22 @@ export const matchEnum =
   };
 export const matchString = (actual: unknown, value: string): boolean => actual === value;
 export const matchGlob = (actual: unknown, value: string): boolean => fnmatch(String(actual), value);
-export const matchList = (actual: unknown, value: string): boolean => {
-  const l = (actual as string[] | null) ?? [];
-  return value === "" ? l.length === 0 : l.includes(value);
-};
+/** An empty match matches an empty list; otherwise the (parsed) value must be an element. */
+export const matchListOf =
+  (parse: (value: string) => string = (v) => v) =>
+  (actual: unknown, value: string): boolean => {
+    const l = (actual as string[] | null) ?? [];
+    return value === "" ? l.length === 0 : l.includes(parse(value));
+  };
+export const matchList = matchListOf();
 export const matchVersion = (actual: unknown, value: string): boolean =>
   versionMatches(String(actual), value);
 export const matchFeature = (actual: unknown, value: string): boolean => parseFeatureValue(value) === actual;
+/** The match, without its leading "/", must equal a target (so an absolute target never matches). */
 export const matchBuildSources = (actual: unknown, value: string): boolean => {
-  const want = value.replace(/^\/+/, "").replace(/\/+$/, "");
+  const want = purePath(value.replace(/^\/+/, ""));
   return ((actual as { Source: string; Target: string | null }[]) ?? []).some(
-    (t) => t.Target !== null && t.Target.replace(/^\/+/, "").replace(/\/+$/, "") === want,
+    (t) => t.Target !== null && t.Target !== "" && t.Target === want,
   );
 };
 export const matchKeyValue = (actual: unknown, value: string): boolean => {

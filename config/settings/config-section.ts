@@ -3,7 +3,7 @@ import { ConfigError } from "../errors.js";
 import { makePathItem } from "../paths.js";
 import { compareVersions, type Parser, parseProfile } from "../values.js";
 import { MKOSI_COMMIT, MKOSI_VERSION } from "../version.js";
-import { def, list, matchList, pathList } from "./common.js";
+import { def, list, matchListOf, pathList } from "./common.js";
 import type { Setting } from "./types.js";
 
 /**
@@ -59,7 +59,7 @@ export const CONFIG_SETTINGS: Setting[] = [
     tools: true,
     long: ["profile"],
     compatNames: ["Profile"],
-    match: matchList,
+    match: matchListOf(parseProfile),
     help: "Build the specified profiles",
     metavar: "NAME",
   }),

@@ -33,11 +33,11 @@ const ukiProfileList = makeListParser({
   },
 });
 
-function sourceDateEpochFromEnv(
-  environment: Record<string, string> | null,
-  env: Record<string, string | undefined>,
-) {
-  const v = environment?.SOURCE_DATE_EPOCH ?? env.SOURCE_DATE_EPOCH;
+/** The reference's SourceDateEpoch= default: $SOURCE_DATE_EPOCH of mkosi's own environment (it
+ * means to look at Environment= too, but compares its names with "SOURCE_DATE_EPOCH=", which no
+ * name matches). */
+function sourceDateEpochFromEnv(env: Record<string, string | undefined>) {
+  const v = env.SOURCE_DATE_EPOCH;
   if (v === undefined || v === "") return null;
   return parseSourceDateEpoch(v, null, { cwd: "/", env: {}, warn: () => {} });
 }
@@ -112,8 +112,7 @@ export const CONTENT_SETTINGS: Setting[] = [
     metavar: "FEATURE",
   }),
   def("SourceDateEpoch", "Content", "multiversal", "optional", parseSourceDateEpoch, {
-    defaultFactory: (c) =>
-      sourceDateEpochFromEnv(c.get("environment") as Record<string, string> | null, c.env),
+    defaultFactory: (c) => sourceDateEpochFromEnv(c.env),
     help: "Set the $SOURCE_DATE_EPOCH timestamp",
     metavar: "TIMESTAMP",
   }),

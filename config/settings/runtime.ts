@@ -193,7 +193,7 @@ export const RUNTIME_SETTINGS: Setting[] = [
     help: "Specify the kernel to use for direct kernel boot",
     metavar: "PATH",
   }),
-  rt("Drives", "list", makeListParser({ delimiter: " ", item: (v) => parseDriveValue(v) }), {
+  rt("Drives", "list", makeListParser({ delimiter: " ", item: (v, env) => parseDriveValue(v, env) }), {
     long: ["drive", "qemu-drive"],
     compatNames: ["QemuDrives"],
     help: "Specify drive that mkosi should create and pass to the virtual machine",
