@@ -68,7 +68,7 @@ export class ParseContext {
     return { cwd, env: this.env, warn: this.warn, parseUkiProfile: this.parseUkiProfile };
   }
 
-  parseUkiProfile?: (path: string, env: ParseEnv) => unknown;
+  parseUkiProfile?: ParseEnv["parseUkiProfile"];
 
   /** Whether the setting may not be set in this image (main-only, universal in subimages, …). */
   prohibited(s: Setting): string | null {

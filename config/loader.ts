@@ -9,6 +9,7 @@ import { ParseContext } from "./context.js";
 import { BUILD_VERBS } from "./enums.js";
 import { ConfigError, type Warn } from "./errors.js";
 import { fnmatch } from "./glob.js";
+import type { ImageConfig } from "./image.js";
 import { parseIni } from "./ini.js";
 import { checkSecret } from "./paths.js";
 import { BUILTIN_INCLUDES } from "./settings/config-section.js";
@@ -30,12 +31,10 @@ import {
   parseBoolean,
   parseKeyValueItem,
   runOrRead,
+  type UkiProfile,
 } from "./values.js";
 
-export type ImageConfig = Record<string, unknown> & {
-  Image: string;
-  Files: string[];
-};
+export type { ImageConfig } from "./image.js";
 
 export interface ResolvedConfig {
   images: ImageConfig[];
@@ -116,7 +115,7 @@ const UKI_PROFILE_SETTINGS = {
   SignExpectedPcr: parseBoolean,
 };
 
-function parseUkiProfileFile(path: string, env: ParseEnv): unknown {
+function parseUkiProfileFile(path: string, env: ParseEnv): UkiProfile {
   const sections = parseIni(readFileSync(path, "utf8"), path, new Set(["UKIProfile"]));
   const out: Record<string, unknown> = { Cmdline: [], Profile: {}, SignExpectedPcr: true };
   for (const sec of sections) {
@@ -128,7 +127,7 @@ function parseUkiProfileFile(path: string, env: ParseEnv): unknown {
       out[e.key] = v ?? (e.key === "SignExpectedPcr" ? true : e.key === "Cmdline" ? [] : {});
     }
   }
-  return out;
+  return out as UkiProfile;
 }
 
 export class Loader {

@@ -4,12 +4,11 @@
 import { existsSync, lstatSync, readlinkSync, statSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { ConfigError } from "./errors.js";
-import type { ItemParser, ParseEnv, Parser } from "./values.js";
+import { nullable, record, str } from "./shape.js";
+import { type ItemParser, itemParser, type ParseEnv, type Parser, parser } from "./values.js";
 
-export interface ConfigTree {
-  Source: string;
-  Target: string | null;
-}
+export const CONFIG_TREE = record({ Source: str, Target: nullable(str) });
+export type ConfigTree = { Source: string; Target: string | null };
 
 export function expandVars(s: string, env: Record<string, string | undefined>): string {
   return s.replace(/\$(\w+)|\$\{([^}]+)\}/g, (m, a: string | undefined, b: string | undefined) => {
@@ -117,26 +116,26 @@ export function parsePathValue(value: string, env: ParseEnv, opts: PathOptions =
   return out;
 }
 
-export function makePathParser(opts: PathOptions = {}): Parser {
-  return (value, _old, env) => {
+export function makePathParser(opts: PathOptions = {}): Parser<string> {
+  return parser(str, (value, _old, env) => {
     if (value === null || value === "") return null;
     return parsePathValue(value, env, opts);
-  };
+  });
 }
 
-export function makePathItem(opts: PathOptions = {}): ItemParser {
-  return (value, env) => parsePathValue(value, env, opts);
+export function makePathItem(opts: PathOptions = {}): ItemParser<string> {
+  return itemParser(str, (value, env) => parsePathValue(value, env, opts));
 }
 
 /** Keys and certificates: a path when one exists under that name as written (no expansion), else
  * kept as given (a URI or an engine/provider key name). */
-function makeKeyOrCertParser(secret: boolean): Parser {
-  return (value, _old, env) => {
+function makeKeyOrCertParser(secret: boolean): Parser<string> {
+  return parser(str, (value, _old, env) => {
     if (value === null || value === "") return null;
     if (existsSync(isAbsolute(value) ? value : join(env.cwd, value)))
       return parsePathValue(value, env, { secret });
     return purePath(value);
-  };
+  });
 }
 
 export const parseKey = makeKeyOrCertParser(true);
@@ -150,8 +149,8 @@ export interface TreeOptions {
   relativeTarget?: boolean;
 }
 
-export function makeTreeItem(opts: TreeOptions): ItemParser {
-  return (value, env) => {
+export function makeTreeItem(opts: TreeOptions): ItemParser<ConfigTree> {
+  return itemParser(CONFIG_TREE, (value, env) => {
     const colon = value.indexOf(":");
     const src = colon >= 0 ? value.slice(0, colon) : value;
     const tgt = colon >= 0 ? value.slice(colon + 1) : null;
@@ -164,5 +163,5 @@ export function makeTreeItem(opts: TreeOptions): ItemParser {
       target = purePath(t);
     }
     return { Source: source, Target: target } satisfies ConfigTree;
-  };
+  });
 }

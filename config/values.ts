@@ -6,9 +6,28 @@ import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, isAbsolute, join } from "node:path";
-import { COMPRESSIONS, SPLIT_ARTIFACTS, SPLIT_ARTIFACTS_DEFAULT, SPLIT_ARTIFACTS_YES } from "./enums.js";
+import {
+  COMPRESSIONS,
+  SPLIT_ARTIFACTS,
+  SPLIT_ARTIFACTS_DEFAULT,
+  SPLIT_ARTIFACTS_YES,
+  type SplitArtifact,
+} from "./enums.js";
 import { ConfigError, type Warn } from "./errors.js";
 import { parsePathValue } from "./paths.js";
+import {
+  bool,
+  dictOf,
+  listOf,
+  nullable,
+  num,
+  oneOf,
+  record,
+  type Shape,
+  type ShapeOf,
+  str,
+  tupleOf,
+} from "./shape.js";
 
 export interface ParseEnv {
   /** Directory that relative paths resolve against (the directory being parsed). */
@@ -17,11 +36,38 @@ export interface ParseEnv {
   env: Record<string, string | undefined>;
   warn: Warn;
   /** Parses a simple ini file (for UKI profiles); injected to avoid an import cycle. */
-  parseUkiProfile?: (path: string, env: ParseEnv) => unknown;
+  parseUkiProfile?: (path: string, env: ParseEnv) => UkiProfile;
 }
 
-export type Parser = (value: string | null, old: unknown, env: ParseEnv) => unknown;
-export type ItemParser = (value: string, env: ParseEnv) => unknown;
+export const UKI_PROFILE = record({ Cmdline: listOf(str), Profile: dictOf(str), SignExpectedPcr: bool });
+export type UkiProfile = ShapeOf<typeof UKI_PROFILE>;
+
+/** A setting's parser, carrying the shape of what it produces (see shape.ts). */
+export interface Parser<T = unknown> {
+  (value: string | null, old: unknown, env: ParseEnv): T | null;
+  readonly shape: Shape<T>;
+}
+
+/** Parses one element of a list setting. */
+export interface ItemParser<T = unknown> {
+  (value: string, env: ParseEnv): T;
+  readonly shape: Shape<T>;
+}
+
+/** A parser producing values of `shape` (the shape alone decides the type). */
+export function parser<T>(
+  shape: Shape<T>,
+  parse: (value: string | null, old: unknown, env: ParseEnv) => NoInfer<T> | null,
+): Parser<T> {
+  return Object.assign(parse, { shape });
+}
+
+export function itemParser<T>(
+  shape: Shape<T>,
+  parse: (value: string, env: ParseEnv) => NoInfer<T>,
+): ItemParser<T> {
+  return Object.assign(parse, { shape });
+}
 
 const TRUE = new Set(["1", "true", "yes", "y", "t", "on", "always"]);
 const FALSE = new Set(["0", "false", "no", "n", "f", "off", "never"]);
@@ -39,60 +85,56 @@ export function parseBooleanStrict(s: string): boolean {
   return b;
 }
 
-export const parseBoolean: Parser = (value) => {
+export const parseBoolean = parser(bool, (value) => {
   if (value === null) return false;
   if (value === "") return null;
   return parseBooleanStrict(value);
-};
+});
 
-export function parseFeatureValue(value: string): string {
+export const FEATURES = ["enabled", "disabled", "auto"] as const;
+export type Feature = (typeof FEATURES)[number];
+
+const COMPRESSION_SHAPE = oneOf([...new Set(Object.values(COMPRESSIONS))]);
+
+export function parseFeatureValue(value: string): Feature {
   if (value === "auto" || value === "enabled" || value === "disabled") return value;
   const b = tryParseBoolean(value);
   if (b === null) throw new ConfigError(`Invalid boolean literal: '${value}'`);
   return b ? "enabled" : "disabled";
 }
 
-export const parseFeature: Parser = (value) => {
+export const parseFeature = parser(oneOf(FEATURES), (value) => {
   if (value === null) return "auto";
   if (value === "") return null;
   return parseFeatureValue(value);
-};
+});
 
-export function makeEnumParser(
+export function makeEnumParser<const V extends string>(
   typeName: string,
-  values: readonly string[],
-  bools?: { yes: string; no: string },
-): Parser {
-  return (value) => {
+  values: readonly V[],
+  bools?: { yes: V; no: V },
+): Parser<V> {
+  return parser(oneOf(values), (value) => {
     if (value === null || value === "") return null;
-    if (values.includes(value)) return value;
+    if ((values as readonly string[]).includes(value)) return value as V;
     if (bools) {
       const b = tryParseBoolean(value);
       if (b !== null) return b ? bools.yes : bools.no;
     }
     throw new ConfigError(`'${value}' is not a valid ${typeName} (expected one of ${values.join(", ")})`);
-  };
+  });
 }
 
-/** Like makeEnumParser but an empty value is invalid too (for [Match] values). */
-export function makeStrictEnumParser(typeName: string, values: readonly string[]): Parser {
-  const p = makeEnumParser(typeName, values);
-  return (value, old, env) => {
-    if (value === "") throw new ConfigError(`'' is not a valid ${typeName}`);
-    return p(value, old, env);
-  };
-}
+export const parseString = parser(str, (value) => (value === null || value === "" ? null : value));
 
-export const parseString: Parser = (value) => (value === null || value === "" ? null : value);
-
-export const parseCompression: Parser = (value) => {
+export const parseCompression = parser(COMPRESSION_SHAPE, (value) => {
   if (value === null || value === "") return null;
   const c = COMPRESSIONS[value];
   if (c !== undefined) return c;
   const b = tryParseBoolean(value);
   if (b === null) throw new ConfigError(`Invalid boolean literal: '${value}'`);
   return b ? "zstd" : "none";
-};
+});
 
 function parseIntStrict(value: string, what: string): number {
   const v = value.trim();
@@ -100,19 +142,19 @@ function parseIntStrict(value: string, what: string): number {
   return Number.parseInt(v, 10);
 }
 
-export const parseNumber: Parser = (value) => {
+export const parseNumber = parser(num, (value) => {
   if (value === null || value === "") return null;
   return parseIntStrict(value, "number");
-};
+});
 
-export const parseCompressLevel: Parser = (value) => {
+export const parseCompressLevel = parser(num, (value) => {
   if (value === null || value === "") return null;
   if (!/^\s*[+-]?\d+\s*$/.test(value))
     throw new ConfigError(`Compression level '${value}' is not a valid integer`);
   return Number.parseInt(value, 10);
-};
+});
 
-export const parseSourceDateEpoch: Parser = (value) => {
+export const parseSourceDateEpoch = parser(num, (value) => {
   if (value === null || value === "") return null;
   let n: number;
   try {
@@ -122,9 +164,9 @@ export const parseSourceDateEpoch: Parser = (value) => {
   }
   if (n < 0) throw new ConfigError(`Source date epoch timestamp cannot be negative (got ${value})`);
   return n;
-};
+});
 
-export const parseSectorSize: Parser = (value) => {
+export const parseSectorSize = parser(num, (value) => {
   if (value === null || value === "") return null;
   let n: number;
   try {
@@ -135,9 +177,9 @@ export const parseSectorSize: Parser = (value) => {
   if (n < 512 || n > 4096) throw new ConfigError(`Sector size not between 512 and 4096: ${n}`);
   if ((n & (n - 1)) !== 0) throw new ConfigError(`Sector size not power of 2: ${n}`);
   return n;
-};
+});
 
-export const parseMode: Parser = (value) => {
+export const parseMode = parser(num, (value) => {
   if (value === null || value === "") return null;
   const v = value.trim();
   if (!/^(0o)?[0-7]+$/i.test(v))
@@ -145,9 +187,9 @@ export const parseMode: Parser = (value) => {
   const n = Number.parseInt(v.replace(/^0o/i, ""), 8);
   if (n > 0o7777) throw new ConfigError(`Invalid access mode: ${value}`);
   return n;
-};
+});
 
-export const parseVsockCid: Parser = (value) => {
+export const parseVsockCid = parser(num, (value) => {
   if (value === null || value === "") return null;
   if (value === "auto") return -1;
   if (value === "hash") return -2;
@@ -160,7 +202,7 @@ export const parseVsockCid: Parser = (value) => {
   if (n < 3 || n >= 0xffffffff)
     throw new ConfigError(`${n} is not in the valid VSock connection ID range [3, 0xFFFFFFFF)`);
   return n;
-};
+});
 
 /** Sizes with K/M/G (1024-based), fractional allowed, rounded up to a multiple of 4096. */
 export function parseBytesValue(value: string): number {
@@ -177,10 +219,10 @@ export function parseBytesValue(value: string): number {
   return n;
 }
 
-export const parseBytes: Parser = (value) => {
+export const parseBytes = parser(num, (value) => {
   if (value === null || value === "") return null;
   return parseBytesValue(value);
-};
+});
 
 const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
@@ -193,15 +235,15 @@ export function normalizeUuid(value: string): string | null {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-export const parseUuid: Parser = (value) => {
+export const parseUuid = parser(str, (value) => {
   if (value === null || value === "") return null;
   if (value === "random") return randomUUID();
   const u = normalizeUuid(value);
   if (u === null) throw new ConfigError(`${value} is not a valid UUID`);
   return u;
-};
+});
 
-export const parseFilename: Parser = (value) => {
+export const parseFilename = parser(str, (value) => {
   if (value === null || value === "") return null;
   if (value.includes("/") || value === "." || value === "..")
     throw new ConfigError(
@@ -209,14 +251,13 @@ export const parseFilename: Parser = (value) => {
         "Use OutputDirectory= or --output-directory= to configure the output directory.)",
     );
   return value;
-};
+});
 
-export const parseRootPassword: Parser = (value) => {
+export const parseRootPassword = parser(tupleOf(str, bool), (value): [string, boolean] | null => {
   if (value === null || value === "") return null;
   const v = value.trim();
-  if (v.startsWith("hashed:")) return [v.slice("hashed:".length), true];
-  return [v, false];
-};
+  return v.startsWith("hashed:") ? [v.slice("hashed:".length), true] : [v, false];
+});
 
 export const parseProfile = (value: string): string => {
   if (!/^[A-Za-z0-9_.-]+$/.test(value) || value === "." || value === "..")
@@ -226,23 +267,23 @@ export const parseProfile = (value: string): string => {
   return value;
 };
 
-export function parseKeySourceValue(
-  value: string,
-  what: "key" | "certificate",
-): { Source: string; Type: string } {
+const KEY_SOURCE_TYPES = { key: ["file", "engine", "provider"], certificate: ["file", "provider"] } as const;
+type KeySource = { Source: string; Type: "file" | "engine" | "provider" };
+
+export function parseKeySourceValue(value: string, what: "key" | "certificate"): KeySource {
   const colon = value.indexOf(":");
   const typ = colon >= 0 ? value.slice(0, colon) : value;
   const src = colon >= 0 ? value.slice(colon + 1) : "";
-  const types = what === "key" ? ["file", "engine", "provider"] : ["file", "provider"];
+  const types: readonly string[] = KEY_SOURCE_TYPES[what];
   if (!types.includes(typ)) throw new ConfigError(`'${typ}' is not a valid ${what} source`);
-  return { Source: src, Type: typ };
+  return { Source: src, Type: typ as KeySource["Type"] };
 }
 
-export function makeKeySourceParser(what: "key" | "certificate"): Parser {
-  return (value) => {
+export function makeKeySourceParser(what: "key" | "certificate"): Parser<KeySource> {
+  return parser(record({ Source: str, Type: oneOf(KEY_SOURCE_TYPES[what]) }), (value) => {
     if (value === null || value === "") return { Source: "", Type: "file" };
     return parseKeySourceValue(value, what);
-  };
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -318,24 +359,26 @@ export function packageSort(list: string[]): string[] {
   });
 }
 
-export interface ListOptions {
+export interface ListOptions<T> {
   delimiter?: "," | " ";
-  item?: ItemParser;
+  item?: ItemParser<T>;
   unescape?: boolean;
   reset?: boolean;
   sortPackages?: boolean;
 }
 
-export function makeListParser(opts: ListOptions = {}): Parser {
+const stringItem = itemParser(str, (v) => v);
+
+export function makeListParser<T = string>(opts: ListOptions<T> = {}): Parser<T[]> {
   const delimiter = opts.delimiter ?? ",";
-  return (value, old, env) => {
+  const item = opts.item ?? (stringItem as unknown as ItemParser<T>);
+  return parser(listOf(item.shape), (value, old, env) => {
     if (value === null) return [];
-    if (value === "") return opts.reset === false ? (old ?? []) : null;
-    const items = splitItems(value, delimiter, opts.unescape ?? false);
-    const parsed = opts.item ? items.map((x) => opts.item?.(x, env)) : items;
-    const out = [...((old as unknown[] | null | undefined) ?? []), ...parsed];
-    return opts.sortPackages ? packageSort(out as string[]) : out;
-  };
+    if (value === "") return opts.reset === false ? ((old as T[] | null) ?? []) : null;
+    const parsed = splitItems(value, delimiter, opts.unescape ?? false).map((x) => item(x, env));
+    const out = [...((old as T[] | null | undefined) ?? []), ...parsed];
+    return opts.sortPackages ? (packageSort(out as string[]) as T[]) : out;
+  });
 }
 
 export function parseEnvironmentItem(value: string, env: ParseEnv): [string, string] {
@@ -389,9 +432,9 @@ export function makeDictParser(opts: {
   /** A whole value without "=" names a file (its content, or output if executable, is the value
    * of the key named after it) or a directory of such files; it must exist. */
   allowPaths?: boolean;
-}): Parser {
+}): Parser<Record<string, string>> {
   const delimiter = opts.delimiter ?? " ";
-  return (value, old, env) => {
+  return parser(dictOf(str), (value, old, env) => {
     if (value === null) return {};
     const out: Record<string, string> = { ...((old as Record<string, string> | null | undefined) ?? {}) };
     if (opts.allowPaths && value !== "" && !value.includes("=")) {
@@ -412,40 +455,43 @@ export function makeDictParser(opts: {
       out[k] = v;
     }
     return out;
-  };
+  });
 }
 
-export const parseSplitArtifacts: Parser = (value) => {
-  if (value === null) return [...SPLIT_ARTIFACTS_DEFAULT];
-  if (value === "") return null;
-  const b = tryParseBoolean(value);
-  if (b !== null) return b ? [...SPLIT_ARTIFACTS_YES] : [...SPLIT_ARTIFACTS_DEFAULT];
-  return null;
-};
-
-export function makeSplitArtifactsParser(): Parser {
-  return (value, old) => {
+export function makeSplitArtifactsParser(): Parser<SplitArtifact[]> {
+  return parser(listOf(oneOf(SPLIT_ARTIFACTS)), (value, old) => {
     if (value === null) return [];
     if (value === "") return null;
     const b = tryParseBoolean(value);
     if (b !== null) return b ? [...SPLIT_ARTIFACTS_YES] : [...SPLIT_ARTIFACTS_DEFAULT];
-    const out = [...((old as string[] | null | undefined) ?? [])];
+    const out = [...((old as SplitArtifact[] | null | undefined) ?? [])];
     for (const item of splitItems(value, ",", false)) {
       if (!(SPLIT_ARTIFACTS as readonly string[]).includes(item))
         throw new ConfigError(`'${item}' is not a valid ArtifactOutput`);
-      out.push(item);
+      out.push(item as SplitArtifact);
     }
     return out;
-  };
+  });
 }
 
-export const kernelModuleFilterItem: ItemParser = (value) => {
+export const kernelModuleFilterItem = itemParser(str, (value) => {
   if (value === "default" || value === "host") return value;
   return `re:${value}`;
-};
+});
+
+const DRIVE_SHAPE = record({
+  Directory: nullable(str),
+  FileId: str,
+  Flags: listOf(oneOf(["persist"])),
+  Id: str,
+  Options: nullable(str),
+  Size: num,
+});
 
 /** ID:SIZE[:DIR[:OPTIONS[:FILEID[:FLAGS]]]]; DIR must exist and resolves like any path. */
-export function parseDriveValue(value: string, env: ParseEnv): Record<string, unknown> {
+export const driveItem = itemParser(DRIVE_SHAPE, (value, env) => parseDriveValue(value, env));
+
+export function parseDriveValue(value: string, env: ParseEnv) {
   const parts = value.split(":");
   if (parts.length < 2 || parts.length > 6)
     throw new ConfigError(`${value} is not a valid drive, expected ID:SIZE[:DIR[:OPTIONS[:FILEID[:FLAGS]]]]`);
@@ -464,7 +510,7 @@ export function parseDriveValue(value: string, env: ParseEnv): Record<string, un
   return {
     Directory: dir ? parsePathValue(dir, env) : null,
     FileId: fileId ? fileId : id,
-    Flags: flagList,
+    Flags: flagList as "persist"[],
     Id: id,
     Options: options ? options : null,
     Size: parseBytesValue(size),

@@ -12,6 +12,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { imageConfigProblems } from "../config/image.js";
 // Plain-JS harness shared with tools/oracle/regen.mjs.
 import {
   caseArgs,
@@ -161,6 +162,12 @@ describe.concurrent("config fixtures (mkosi --json summary vs. reference)", () =
           fail(name, ["stdout is not JSON"]);
           expect.fail(`${name}: stdout is not JSON (${e})\n${res.stdout.slice(0, 500)}\n${context}`);
         }
+        // Every image also has the shape the settings table gives ImageConfig (types of all fields).
+        const shapeProblems = [
+          ...(doc as Summary).Images,
+          ...((doc as Summary).Tools ? [(doc as Summary).Tools as Image] : []),
+        ].flatMap((img) => imageConfigProblems(img).map((p) => `${String(img.Image)}: ${p}`));
+        expect(shapeProblems, `${name}: image configuration shape`).toEqual([]);
         const actual = normalizeSummary(doc, c, prep) as Summary;
         const expected = expandExpected(c) as Summary;
 

@@ -46,7 +46,7 @@ function defaultProxyUrl(
   return null;
 }
 
-export const BUILD_SETTINGS: Setting[] = [
+export const BUILD_SETTINGS = [
   def("ToolsTree", "Build", "universal", "optional", path({ constants: ["default"] }), {
     paths: ["tools"],
     help: "Look up programs to execute inside the given tree",
@@ -286,4 +286,4 @@ export const BUILD_SETTINGS: Setting[] = [
     help: "Set the proxy client key",
     metavar: "PATH",
   }),
-];
+] as const satisfies readonly Setting[];

@@ -1,7 +1,8 @@
 // [Include] and [Config] settings.
 import { ConfigError } from "../errors.js";
 import { makePathItem } from "../paths.js";
-import { compareVersions, type Parser, parseProfile } from "../values.js";
+import { str } from "../shape.js";
+import { compareVersions, itemParser, parseProfile, parser } from "../values.js";
 import { MKOSI_COMMIT, MKOSI_VERSION } from "../version.js";
 import { def, list, matchListOf, pathList } from "./common.js";
 import type { Setting } from "./types.js";
@@ -13,8 +14,8 @@ import type { Setting } from "./types.js";
  * requirement is accepted (the value is kept, as upstream keeps it) with a warning, unless it names
  * MKOSI_COMMIT itself. An empty assignment keeps the earlier requirement.
  */
-const parseMinimumVersion: Parser = (value, old, env) => {
-  if (value === null || value === "") return old ?? null;
+const parseMinimumVersion = parser(str, (value, old, env) => {
+  if (value === null || value === "") return typeof old === "string" ? old : null;
   if (value.startsWith("commit:")) {
     const rev = value.slice("commit:".length);
     if (rev.length < 7 || !MKOSI_COMMIT.startsWith(rev.toLowerCase()))
@@ -31,7 +32,7 @@ const parseMinimumVersion: Parser = (value, old, env) => {
     );
   if (typeof old !== "string") return value;
   return compareVersions(value, old) > 0 ? value : old;
-};
+});
 
 export const BUILTIN_INCLUDES = [
   "mkosi-tools",
@@ -41,7 +42,7 @@ export const BUILTIN_INCLUDES = [
   "mkosi-obs",
 ] as const;
 
-export const CONFIG_SETTINGS: Setting[] = [
+export const CONFIG_SETTINGS = [
   def(
     "Include",
     "Include",
@@ -55,7 +56,7 @@ export const CONFIG_SETTINGS: Setting[] = [
       metavar: "PATH",
     },
   ),
-  def("Profiles", "Config", "inherit", "list", list({ item: (v) => parseProfile(v) }), {
+  def("Profiles", "Config", "inherit", "list", list({ item: itemParser(str, parseProfile) }), {
     tools: true,
     long: ["profile"],
     compatNames: ["Profile"],
@@ -82,4 +83,4 @@ export const CONFIG_SETTINGS: Setting[] = [
     help: "Environment variables to pass to subimages",
     metavar: "NAME",
   }),
-];
+] as const satisfies readonly Setting[];

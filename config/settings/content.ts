@@ -3,6 +3,7 @@ import { BIOS_BOOTLOADERS, BOOTLOADERS, SHIM_BOOTLOADERS, SSH_MODES } from "../e
 import { ConfigError } from "../errors.js";
 import { parsePathValue } from "../paths.js";
 import {
+  itemParser,
   kernelModuleFilterItem,
   makeListParser,
   parseBoolean,
@@ -12,11 +13,18 @@ import {
   parseSourceDateEpoch,
   parseString,
   parseUuid,
+  UKI_PROFILE,
 } from "../values.js";
-import { def, enumOf, list, matchFeature, path, pathList, treeList } from "./common.js";
+import { def, enumOf, list, matchFeature, path, pathList, shadowed, treeList } from "./common.js";
 import type { Setting } from "./types.js";
 
-const scriptList = (name: string, long: string, suffixes: string[], recursive: string[], extra = {}) =>
+const scriptList = <const N extends string>(
+  name: N,
+  long: string,
+  suffixes: string[],
+  recursive: string[],
+  extra = {},
+) =>
   def(name, "Content", "local", "list", pathList(), {
     long: [long],
     paths: suffixes,
@@ -26,11 +34,11 @@ const scriptList = (name: string, long: string, suffixes: string[], recursive: s
   });
 
 const ukiProfileList = makeListParser({
-  item: (value, env) => {
+  item: itemParser(UKI_PROFILE, (value, env) => {
     const p = parsePathValue(value, env);
     if (!env.parseUkiProfile) throw new ConfigError("UKI profiles cannot be parsed here");
     return env.parseUkiProfile(p, env);
-  },
+  }),
 });
 
 /** The reference's SourceDateEpoch= default: $SOURCE_DATE_EPOCH of mkosi's own environment (it
@@ -42,7 +50,7 @@ function sourceDateEpochFromEnv(env: Record<string, string | undefined>) {
   return parseSourceDateEpoch(v, null, { cwd: "/", env: {}, warn: () => {} });
 }
 
-export const CONTENT_SETTINGS: Setting[] = [
+export const CONTENT_SETTINGS = [
   def("Packages", "Content", "local", "list", list({ sortPackages: true }), {
     tools: true,
     short: "p",
@@ -223,10 +231,12 @@ export const CONTENT_SETTINGS: Setting[] = [
     help: "Set the kernel command line (only bootable images)",
     metavar: "OPTIONS",
   }),
-  def("KernelModulesInclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
-    help: "Include the specified kernel modules in the image",
-    metavar: "REGEX",
-  }),
+  shadowed(
+    def("KernelModulesInclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
+      help: "Include the specified kernel modules in the image",
+      metavar: "REGEX",
+    }),
+  ),
   def("KernelModulesExclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
     help: "Exclude the specified kernel modules from the image",
     metavar: "REGEX",
@@ -246,10 +256,12 @@ export const CONTENT_SETTINGS: Setting[] = [
     help: "When building a bootable image, add an extra initrd containing the kernel modules",
     metavar: "BOOL",
   }),
-  def("KernelModulesInitrdInclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
-    help: "When building a kernel modules initrd, include the specified kernel modules",
-    metavar: "REGEX",
-  }),
+  shadowed(
+    def("KernelModulesInitrdInclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
+      help: "When building a kernel modules initrd, include the specified kernel modules",
+      metavar: "REGEX",
+    }),
+  ),
   def("KernelModulesInitrdExclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
     help: "When building a kernel modules initrd, exclude the specified kernel modules",
     metavar: "REGEX",
@@ -264,10 +276,12 @@ export const CONTENT_SETTINGS: Setting[] = [
     help: "When building a kernel modules initrd, include the currently loaded modules on the host",
     metavar: "BOOL",
   }),
-  def("FirmwareInclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
-    help: "Include the specified firmware in the image",
-    metavar: "REGEX",
-  }),
+  shadowed(
+    def("FirmwareInclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
+      help: "Include the specified firmware in the image",
+      metavar: "REGEX",
+    }),
+  ),
   def("FirmwareExclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
     help: "Exclude the specified firmware from the image",
     metavar: "REGEX",
@@ -336,4 +350,4 @@ export const CONTENT_SETTINGS: Setting[] = [
     help: "Specify whether to relabel all files with setfiles",
     metavar: "FEATURE",
   }),
-];
+] as const satisfies readonly Setting[];
