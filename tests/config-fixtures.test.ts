@@ -50,6 +50,7 @@ interface RunResult {
   res: { code: number; stdout: string; stderr: string };
 }
 const pending = new Map<string, { promise: Promise<RunResult>; start: () => void }>();
+const prepared = new Set<ReturnType<typeof prepareCase>>();
 
 function schedule(names: string[]) {
   for (const name of names) {
@@ -59,6 +60,7 @@ function schedule(names: string[]) {
         try {
           const c = loadCase(name);
           const prep = prepareCase(c);
+          prepared.add(prep);
           run(process.execPath, ["--", BIN, ...caseArgs(c, prep)], {
             cwd: prep.cwd,
             env: caseEnv(c, prep),
@@ -89,7 +91,10 @@ beforeAll(() => {
   schedule(listCases());
 });
 
-afterAll(() => {
+afterAll(async () => {
+  // Runs are started for every case, also those a -t filter leaves out: remove their copies too.
+  await Promise.allSettled([...pending.values()].map((p) => p.promise));
+  for (const prep of prepared) cleanupCase(prep);
   const out = process.env.MKOSI_FIXTURES_REPORT;
   if (out) writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
 });
