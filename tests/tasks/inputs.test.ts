@@ -132,7 +132,7 @@ describe("declared inputs of the output steps", () => {
     OutputExtension: "tar",
     Checksum: true,
     ManifestFormat: ["json"],
-  };
+  } satisfies Partial<ImageView>;
   const changed = (change: Partial<ImageView>) => {
     const before = declared(image(archive));
     const after = declared(image({ ...archive, ...change }));
