@@ -57,8 +57,4 @@ describe("durable commits", () => {
     );
     expect(indexFlush).toBeGreaterThan(dirSync);
   }, 120_000);
-  afterAll(async () => {
-    await cleanup(dir);
-    await cleanup(workerDir);
-  });
 });
