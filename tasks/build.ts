@@ -6,7 +6,7 @@ import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
 import { outputPaths } from "./outputs.js";
 import { type BuildPlan, planBuild, planSync } from "./plan.js";
-import { readPublished } from "./published.js";
+import { foreignOutputs, foreignOutputsMessage, readPublished } from "./published.js";
 
 export interface BuildRequest {
   images: ImageView[];
@@ -35,6 +35,35 @@ export async function applyForce(plan: BuildPlan, env: PlanEnv, engine: Engine):
   }
   if (force >= 2) await engine.forget(plan.nodes.map((node) => node.id));
   if (force >= 3) await rm(env.packageCacheDir, { recursive: true, force: true });
+}
+
+/** An output path holds something this tool did not publish there (a user's file or directory). */
+export class ForeignOutputError extends Error {
+  constructor(readonly paths: string[]) {
+    super(foreignOutputsMessage(paths));
+    this.name = "ForeignOutputError";
+  }
+}
+
+/**
+ * Before any work: the outputs of every image whose publish step will run must be absent or published by
+ * this cache (tasks/published.ts); a user's file or directory at an output path is replaced only with -f
+ * (which removed them already).
+ */
+export async function checkOutputsOwned(
+  plan: BuildPlan,
+  env: PlanEnv,
+  explanations: NodeExplanation[],
+  forced: NodeId[],
+): Promise<void> {
+  const status = new Map(explanations.map((e) => [e.id, e.status]));
+  const foreign: string[] = [];
+  for (const image of plan.images) {
+    const publish = image.publish;
+    if (!publish || (status.get(publish) === "cached" && !forced.includes(publish))) continue;
+    foreign.push(...(await foreignOutputs(env.cacheDir, outputPaths(image.image, env.configDir))));
+  }
+  if (foreign.length > 0) throw new ForeignOutputError(foreign);
 }
 
 /** Which nodes must run even though their key is cached. */
@@ -126,6 +155,7 @@ export async function build(request: BuildRequest): Promise<BuildResult> {
   await applyForce(plan, env, engine);
   const explanations = await engine.explain(plan.nodes);
   const forceRun = await forcedNodes(plan, env, explanations);
+  await checkOutputsOwned(plan, env, explanations, forceRun);
   const strict = new Set(
     plan.images.filter((image) => image.image.Incremental === "strict").flatMap((image) => image.imageCache),
   );
