@@ -170,19 +170,24 @@ async function readOwned(cacheDir: string, outputPath: string): Promise<OwnedRec
   const empty: OwnedRecord = { version: 1, path: outputPath, entries: {} };
   const text = await readFile(ownedPath(cacheDir, outputPath), "utf8").catch(() => undefined);
   if (text === undefined) return empty;
+  return parseOwned(text, outputPath) ?? empty;
+}
+
+function parseOwned(text: string, outputPath: string): OwnedRecord | undefined {
   try {
     const value = JSON.parse(text) as OwnedRecord;
-    if (value?.version !== 1 || value.path !== outputPath || typeof value.entries !== "object") return empty;
+    if (value?.version !== 1 || value.path !== outputPath || typeof value.entries !== "object")
+      return undefined;
     for (const ids of Object.values(value.entries)) {
       if (
         !Array.isArray(ids) ||
         !ids.every((id) => typeof id?.ino === "string" && typeof id.birth === "string")
       )
-        return empty;
+        return undefined;
     }
     return value;
   } catch {
-    return empty;
+    return undefined;
   }
 }
 
@@ -208,6 +213,17 @@ export async function ownsOutput(cacheDir: string, outputPath: string, path: str
 export async function foreignOutputs(cacheDir: string, paths: readonly string[]): Promise<string[]> {
   const main = paths[0];
   if (main === undefined) return [];
+  // Outputs published before claims were kept: a record that still vouches for the main output adopts
+  // the outputs there once.
+  const claims = await readFile(ownedPath(cacheDir, main), "utf8").catch(() => undefined);
+  if (claims === undefined && (await readPublished(cacheDir, main))) {
+    await settleOutputs(
+      cacheDir,
+      main,
+      paths.map((path) => basename(path)),
+    );
+    return [];
+  }
   const foreign: string[] = [];
   for (const path of paths) {
     if ((await identityOf(path)) && !(await ownsOutput(cacheDir, main, path))) foreign.push(path);

@@ -54,6 +54,21 @@ describe.skipIf(skip !== undefined)(`outputs the user owns${skip ? ` (skipped: $
     expect(readFileSync(join(output, "etc/motd"), "utf8")).toBe("changed\n");
   });
 
+  it("adopts an output published before claims were kept, while the publish record vouches for it", async () => {
+    await rm(join(tree.cache, "owned"), { recursive: true, force: true });
+    await tree.write({ "mkosi.extra/etc/motd": "adopted\n" });
+    await mkosiOk(tree, ["build"]);
+    expect(readFileSync(join(output, "etc/motd"), "utf8")).toBe("adopted\n");
+    // Without either record, the output is nobody's: -f is needed.
+    await rm(join(tree.cache, "owned"), { recursive: true, force: true });
+    await rm(join(tree.cache, "published"), { recursive: true, force: true });
+    await tree.write({ "mkosi.extra/etc/motd": "changed\n" });
+    const run = await mkosi(tree, ["build"]);
+    expect(run.code).not.toBe(0);
+    expect(run.stderr).toContain(`Output path ${output} exists already`);
+    await mkosiOk(tree, ["-f", "build"]);
+  });
+
   it("refuses a user's directory put in place of a published output", async () => {
     await rm(output, { recursive: true });
     await mkdir(output);
