@@ -84,7 +84,9 @@ export async function main(argv: string[]): Promise<number> {
     // Verbs report their own failures; anything reaching here is unexpected or bad input found late.
     // Say it in one line; --debug shows where it came from.
     const e = err as Error;
-    printError(e?.message ?? String(err));
+    const message = e?.message ?? String(err);
+    // Node says "ENOSPC: no space left on device"; say it as the tools do.
+    printError(/ENOSPC/.test(message) ? `${message} (No space left on device)` : message);
     if (args.debug && e?.stack) process.stderr.write(`${e.stack}\n`);
     return 1;
   }
