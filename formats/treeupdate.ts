@@ -21,6 +21,7 @@
 // listed files cannot be reproduced this way; the plan reports it and the caller copies the whole tree
 // instead.
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import type { Dirent, Stats } from "node:fs";
 import { lstat, readdir, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -273,6 +274,16 @@ export async function treeListing(
     parseListing(text.toString(), listing, base);
   }
   return listing;
+}
+
+/**
+ * SHA-256 of `dir`'s whole listing as find prints it (the fields of `treeListing`, entries in directory
+ * order). Two snapshots of a tree are equal when nothing in it changed (see `treeListing`): the cheap
+ * check of a published directory output on a no-op build (one `find`, its output hashed, nothing parsed).
+ */
+export async function treeSnapshot(dir: string, opts: RunOptions = {}): Promise<string> {
+  const out = await runFind([resolve(dir), "-printf", `${LISTED} %P\\0`], opts);
+  return createHash("sha256").update(out).digest("hex");
 }
 
 /** A listing as text and back, for storing it (entries in the map's order: listings compare as maps). */

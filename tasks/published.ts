@@ -32,6 +32,9 @@ export interface PublishedTree {
   epoch: number | null;
   /** Post-output scripts ran on the tree (so it is not the merged view alone). */
   scripts: boolean;
+  /** formats/treeupdate.ts treeSnapshot of the tree once published: a no-op build compares it with the
+   * tree's snapshot now (records written before it was kept have none: their listing is compared). */
+  snapshot?: string;
 }
 
 export interface PublishedRecord {
@@ -74,7 +77,8 @@ function isRecord(value: unknown, path: string): value is PublishedRecord {
     t.stack.every((k) => typeof k === "string") &&
     typeof t.listing === "string" &&
     (t.epoch === null || typeof t.epoch === "number") &&
-    typeof t.scripts === "boolean"
+    typeof t.scripts === "boolean" &&
+    (t.snapshot === undefined || typeof t.snapshot === "string")
   );
 }
 
@@ -110,6 +114,25 @@ export async function readPublishedListing(
   if (!record.tree) return undefined;
   const text = await readFile(recordPath(cacheDir, record.path, "listing"), "utf8").catch(() => undefined);
   return text !== undefined && sha256(text) === record.tree.listing ? text : undefined;
+}
+
+/**
+ * Is the directory output a record describes still as it was published? Its listing now (every entry's
+ * type, inode, link count, change and modification time, size, mode, owner: a `find`, no contents read)
+ * must equal the one recorded; any write, even one that keeps size and modification time, changes a
+ * change time, which user space cannot set back. File outputs: their change time is in the record.
+ */
+export async function publishedTreeUntouched(cacheDir: string, record: PublishedRecord): Promise<boolean> {
+  if (!record.tree) return true;
+  if (record.tree.snapshot !== undefined) {
+    const { treeSnapshot } = await import("../formats/treeupdate.js");
+    return (await treeSnapshot(record.path).catch(() => undefined)) === record.tree.snapshot;
+  }
+  const recorded = await readPublishedListing(cacheDir, record);
+  if (recorded === undefined) return false;
+  const { parseSerializedListing, sameListing, treeListing } = await import("../formats/treeupdate.js");
+  const now = await treeListing(record.path).catch(() => undefined);
+  return now !== undefined && sameListing(now, parseSerializedListing(recorded));
 }
 
 /** Stop trusting whatever is at `outputPath` (before a publish changes it). */

@@ -120,6 +120,7 @@ const task: TaskDefinition<Params> = {
           listing: await trees.recordListing(main, update, ctx.signal),
           epoch: p.image.SourceDateEpoch,
           scripts: p.scripts.scripts.length > 0,
+          snapshot: await trees.treeSnapshot(main, { signal: ctx.signal }),
         });
       } else await writePublished(p.cacheDir, record);
       return { meta: { published } };
