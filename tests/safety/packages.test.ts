@@ -12,7 +12,7 @@ describe.skipIf(skip !== undefined)(`Packages= entries${skip ? ` (skipped: ${ski
   it("that look like options are package names to apt-get", async () => {
     const dir = await makeTree({
       files: {
-        "mkosi.conf": debianConf(["Packages=dbus", "  -oDPkg::Pre-Invoke::=touch${IFS}/buildroot/hook-ran"]),
+        "mkosi.conf": debianConf(["Packages=dbus", `  -oDPkg::Pre-Invoke::=touch$\{IFS}/buildroot/hook-ran`]),
       },
     });
     const run = await runMkosi(["build"], { cwd: dir, env: { MKOSI_CACHE_DIR: SAFETY_GRAPH } });
