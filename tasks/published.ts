@@ -20,6 +20,7 @@
 import { createHash } from "node:crypto";
 import { lstat, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { decodeNames, encodeName } from "../engine/filenames.js";
 import { shortHash } from "./env.js";
 
 export interface PublishedTree {
@@ -112,7 +113,9 @@ export async function readPublishedListing(
   record: PublishedRecord,
 ): Promise<string | undefined> {
   if (!record.tree) return undefined;
-  const text = await readFile(recordPath(cacheDir, record.path, "listing"), "utf8").catch(() => undefined);
+  // Names are byte-exact (engine/filenames.ts): the file holds their bytes.
+  const bytes = await readFile(recordPath(cacheDir, record.path, "listing")).catch(() => undefined);
+  const text = bytes && decodeNames(bytes);
   return text !== undefined && sha256(text) === record.tree.listing ? text : undefined;
 }
 
@@ -152,7 +155,7 @@ export async function writePublished(
   await mkdir(join(cacheDir, "published"), { recursive: true });
   const put = async (file: string, text: string) => {
     const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, text);
+    await writeFile(tmp, encodeName(text));
     await rename(tmp, file);
   };
   if (tree) await put(recordPath(cacheDir, record.path, "listing"), tree.listing);

@@ -2,22 +2,25 @@
 // sources); package managers read through such links, so the files they point to are inputs too. The
 // tree fingerprint only covers the link text, hence this digest of what the links point to.
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync, realpathSync } from "node:fs";
+import { lstatSync, readFileSync, realpathSync } from "node:fs";
 import { join, relative } from "node:path";
+import { fsPath, readdirNames } from "../engine/filenames.js";
 import type { ConfigTree } from "./image.js";
 
+/** Names are byte-exact (engine/filenames.ts); links with names that are not UTF-8 are resolved through
+ * their bytes. */
 function walk(dir: string, visit: (path: string) => void): void {
   let entries: string[];
   try {
-    entries = readdirSync(dir);
+    entries = readdirNames(fsPath(dir));
   } catch {
     return;
   }
   for (const name of entries) {
     const path = join(dir, name);
-    const info = lstatSync(path);
-    if (info.isSymbolicLink()) visit(path);
-    else if (info.isDirectory()) walk(path, visit);
+    const info = lstatSync(fsPath(path), { throwIfNoEntry: false });
+    if (info?.isSymbolicLink()) visit(path);
+    else if (info?.isDirectory()) walk(path, visit);
   }
 }
 
@@ -28,7 +31,7 @@ export function externalLinkDigests(trees: ConfigTree[]): Record<string, string>
     walk(join(tree.Source, "etc"), (link) => {
       let target: string;
       try {
-        target = realpathSync(link);
+        target = realpathSync(fsPath(link), { encoding: "buffer" }).toString("utf8");
       } catch {
         digests[relative(tree.Source, link)] = "dangling";
         return;
@@ -36,7 +39,7 @@ export function externalLinkDigests(trees: ConfigTree[]): Record<string, string>
       if (!relative(tree.Source, target).startsWith("..")) return;
       try {
         digests[relative(tree.Source, link)] = createHash("sha256")
-          .update(readFileSync(target))
+          .update(readFileSync(fsPath(link)))
           .digest("hex");
       } catch {
         digests[relative(tree.Source, link)] = "unreadable";
