@@ -1,5 +1,6 @@
 // mkosi command-line entry point: parse argv, load the configuration, dispatch the verb.
 import type { ParsedArgs } from "../config/args.js";
+import { escapeControl } from "./render/format.js";
 
 export const MKOSI_VERSION = "26~devel";
 
@@ -17,8 +18,9 @@ const NAMESPACE_VERBS = new Set([
   "sysupdate",
 ]);
 
+/** Errors and warnings quote input (setting names, values, paths): control characters are escaped. */
 function printError(msg: string): void {
-  process.stderr.write(`‣ ${msg}\n`);
+  process.stderr.write(`‣ ${escapeControl(msg)}\n`);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -64,7 +66,7 @@ export async function main(argv: string[]): Promise<number> {
   const { ConfigError } = await import("../config/errors.js");
   let config: Awaited<ReturnType<typeof loadConfig>>;
   try {
-    config = await loadConfig(args);
+    config = await loadConfig(args, { warn: printError });
   } catch (err) {
     if (err instanceof ConfigError) {
       printError(err.describe());
