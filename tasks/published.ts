@@ -20,6 +20,7 @@
 import { createHash } from "node:crypto";
 import { lstat, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { syncFileSystem } from "../engine/durable.js";
 import { decodeNames, encodeName } from "../engine/filenames.js";
 import { shortHash } from "./env.js";
 
@@ -152,6 +153,8 @@ export async function writePublished(
 ): Promise<void> {
   const id = await outputIdentity(record.path);
   if (!id) return;
+  // The output's files reach the disk before the record that vouches for them (see engine/durable.ts).
+  await syncFileSystem(record.path);
   await mkdir(join(cacheDir, "published"), { recursive: true });
   const put = async (file: string, text: string) => {
     const tmp = `${file}.${process.pid}.tmp`;
