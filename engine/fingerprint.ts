@@ -137,6 +137,7 @@ function getfattrEscaped(path: string): Promise<Buffer | undefined> {
       "sh",
       [
         "-c",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
         'p=$(printf "%b_" "$1"); exec getfattr --absolute-names -h -d -m - -e hex -- "${p%_}"',
         "sh",
         octal,
