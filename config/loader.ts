@@ -10,7 +10,7 @@ import { BUILD_VERBS } from "./enums.js";
 import { ConfigError, type Warn } from "./errors.js";
 import { fnmatch } from "./glob.js";
 import type { ImageConfig } from "./image.js";
-import { parseIni } from "./ini.js";
+import { decodeConfigText, parseIni } from "./ini.js";
 import { checkSecret } from "./paths.js";
 import { BUILTIN_INCLUDES } from "./settings/config-section.js";
 import {
@@ -48,8 +48,9 @@ const PARSED_SECTIONS = new Set<string>([...KNOWN_SECTIONS, "Match", "TriggerMat
 function readConfigFile(path: string): ReturnType<typeof parseIni> {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = decodeConfigText(readFileSync(path), path);
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError(
       e.code === "EISDIR" ? `Is a directory: '${path}'` : `Cannot read ${path}: ${e.message}`,

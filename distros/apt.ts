@@ -606,6 +606,7 @@ export async function aptBootstrap(
       "-o",
       "DPkg::Pre-Install-Pkgs::=cat >/mkosi-hook/debs",
       "install",
+      "--",
       ...selection,
     ],
     sandboxFor(ctx, s, root, network, [{ src: hookDir, dst: "/mkosi-hook" }]),
@@ -742,7 +743,11 @@ export async function aptInstall(
   await seedAptCache(ctx, s);
   await withLocalLists(ctx, s);
   await ensureDpkgDb(root);
-  const args = operation === "reinstall" ? ["install", "--reinstall", ...packages] : [operation, ...packages];
+  // "--" ends apt-get's options: a package name that starts with "-" is never read as one.
+  const args =
+    operation === "reinstall"
+      ? ["install", "--reinstall", "--", ...packages]
+      : [operation, "--", ...packages];
   await withPolicyRcD(root, () =>
     runSandboxed(["apt-get", "-q", ...args], sandboxFor(ctx, s, root, network)),
   );
@@ -760,7 +765,7 @@ export async function aptRemove(
   await seedAptCache(ctx, s);
   await withPolicyRcD(root, () =>
     runSandboxed(
-      ["apt-get", "-q", "--allow-remove-essential", "purge", ...packages],
+      ["apt-get", "-q", "--allow-remove-essential", "purge", "--", ...packages],
       sandboxFor(ctx, s, root, false),
     ),
   );

@@ -6,7 +6,13 @@ import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
 import { outputPaths } from "./outputs.js";
 import { type BuildPlan, planBuild, planSync } from "./plan.js";
-import { readPublished } from "./published.js";
+import {
+  foreignOutputs,
+  foreignOutputsMessage,
+  type PublishedRecord,
+  publishedTreeUntouched,
+  readPublished,
+} from "./published.js";
 
 export interface BuildRequest {
   images: ImageView[];
@@ -37,23 +43,79 @@ export async function applyForce(plan: BuildPlan, env: PlanEnv, engine: Engine):
   if (force >= 3) await rm(env.packageCacheDir, { recursive: true, force: true });
 }
 
+/** An output path holds something this tool did not publish there (a user's file or directory). */
+export class ForeignOutputError extends Error {
+  constructor(readonly paths: string[]) {
+    super(foreignOutputsMessage(paths));
+    this.name = "ForeignOutputError";
+  }
+}
+
+/**
+ * Before any work: the outputs of every image whose publish step will run must be absent or published by
+ * this cache (tasks/published.ts); a user's file or directory at an output path is replaced only with -f
+ * (which removed them already).
+ */
+export async function checkOutputsOwned(
+  plan: BuildPlan,
+  env: PlanEnv,
+  explanations: NodeExplanation[],
+  forced: NodeId[],
+): Promise<void> {
+  const status = new Map(explanations.map((e) => [e.id, e.status]));
+  const foreign: string[] = [];
+  for (const image of plan.images) {
+    const publish = image.publish;
+    if (!publish || (status.get(publish) === "cached" && !forced.includes(publish))) continue;
+    foreign.push(...(await foreignOutputs(env.cacheDir, outputPaths(image.image, env.configDir))));
+  }
+  if (foreign.length > 0) throw new ForeignOutputError(foreign);
+}
+
+/** What was published at an image's main output path, and whether it is still as published. */
+export interface PublishedState {
+  record: PublishedRecord | undefined;
+  untouched: boolean;
+}
+
+/**
+ * Reads each image's publish record and checks its output against it (for a directory, its listing: a
+ * `find` over the tree, without reading contents). Started before the cache is consulted so that the
+ * listing runs alongside it.
+ */
+export function checkPublished(plan: BuildPlan, env: PlanEnv): Map<NodeId, Promise<PublishedState>> {
+  const checks = new Map<NodeId, Promise<PublishedState>>();
+  for (const image of [...(plan.tools ? [plan.tools] : []), ...plan.images]) {
+    const [main] = outputPaths(image.image, env.configDir);
+    if (!image.publish || !main) continue;
+    const check = readPublished(env.cacheDir, main).then(async (record) => ({
+      record,
+      untouched: record !== undefined && (await publishedTreeUntouched(env.cacheDir, record)),
+    }));
+    check.catch(() => undefined);
+    checks.set(image.publish, check);
+  }
+  return checks;
+}
+
 /** Which nodes must run even though their key is cached. */
 export async function forcedNodes(
   plan: BuildPlan,
   env: PlanEnv,
   explanations: NodeExplanation[],
+  published: Map<NodeId, Promise<PublishedState>> = checkPublished(plan, env),
 ): Promise<NodeId[]> {
   const byId = new Map(explanations.map((e) => [e.id, e]));
   const status = new Map(explanations.map((e) => [e.id, e.status]));
   const forced: NodeId[] = [];
   for (const image of [...(plan.tools ? [plan.tools] : []), ...plan.images]) {
-    // The output at the path must be this publish node's: outputs the user removed or replaced, or that
-    // a build of other inputs (an older key, another cache) published since, are published again.
+    // The output at the path must be this publish node's, as it published it: outputs the user removed,
+    // replaced or edited, or that a build of other inputs (an older key) published since, are published
+    // again.
     const publish = image.publish ? byId.get(image.publish) : undefined;
     if (publish?.status === "cached") {
-      const [main] = outputPaths(image.image, env.configDir);
-      const record = main ? await readPublished(env.cacheDir, main) : undefined;
-      if (!record || record.key !== publish.key) forced.push(publish.id);
+      const state = await published.get(publish.id);
+      if (!state?.record || state.record.key !== publish.key || !state.untouched) forced.push(publish.id);
     }
     if (env.options.rerunBuildScripts && image.nodes.build) forced.push(image.nodes.build);
     const metadata = image.nodes.metadata;
@@ -124,8 +186,10 @@ export async function build(request: BuildRequest): Promise<BuildResult> {
   const syncIds = new Set(syncNodes.map((node) => node.id));
   const shared = plan.nodes.filter((node) => syncIds.has(node.id)).length;
   await applyForce(plan, env, engine);
+  const published = checkPublished(plan, env);
   const explanations = await engine.explain(plan.nodes);
-  const forceRun = await forcedNodes(plan, env, explanations);
+  const forceRun = await forcedNodes(plan, env, explanations, published);
+  await checkOutputsOwned(plan, env, explanations, forceRun);
   const strict = new Set(
     plan.images.filter((image) => image.image.Incremental === "strict").flatMap((image) => image.imageCache),
   );

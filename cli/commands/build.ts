@@ -1,10 +1,11 @@
 // `mkosi build`: plan, explain (--explain), run on the engine with a renderer for the terminal, a plain
 // log for pipes or JSON events (--json), and report "up to date" when nothing had to run.
 import { readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { EngineEvent } from "../../engine/api.js";
 import { build } from "../../tasks/build.js";
-import { outputPaths } from "../../tasks/outputs.js";
+import { outputDirectory, outputPaths } from "../../tasks/outputs.js";
 import { planBuild } from "../../tasks/plan.js";
 import { shouldColor } from "../render/format.js";
 import { createRenderer, renderExplain } from "../render/index.js";
@@ -30,6 +31,17 @@ async function wipeBuildDirectories(input: CommandInput): Promise<void> {
   }
 }
 
+/** Directories a build writes to: the host directories that hold one stay writable for it. */
+function writableDirectories(input: CommandInput, env: ReturnType<typeof planEnv>): string[] {
+  const dirs = [env.cacheDir, env.packageCacheDir, input.directory, tmpdir()];
+  for (const image of input.images) {
+    dirs.push(outputDirectory(image, input.directory));
+    if (image.BuildDirectory) dirs.push(image.BuildDirectory);
+    if (image.CacheDirectory) dirs.push(image.CacheDirectory);
+  }
+  return dirs;
+}
+
 export async function buildCommand(input: BuildCommandInput): Promise<number> {
   if (process.getuid?.() !== 0) {
     process.stderr.write(
@@ -38,6 +50,9 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
     return 1;
   }
   const env = planEnv(input);
+  // In mkosi's own mount namespace (bin/mkosi), the host's /usr, /etc, ... become read-only for the build.
+  const { protectHostDirectories } = await import("../../sandbox/namespace.js");
+  await protectHostDirectories(writableDirectories(input, env));
   const engine = await openCache(env, { keepFailedWorkspaces: input.debugWorkspace });
   const abort = new AbortController();
   const stream = input.json ? process.stdout : process.stderr;

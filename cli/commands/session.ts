@@ -3,6 +3,7 @@
 import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { Engine, PlannedNode } from "../../engine/api.js";
+import { unmountStaleMounts } from "../../engine/fsutil.js";
 import { openEngine } from "../../engine/index.js";
 import { defaultCacheDir, defaultPackageCacheDir, type PlanEnv } from "../../tasks/env.js";
 import type { ImageView } from "../../tasks/image.js";
@@ -58,6 +59,8 @@ export async function openCache(
   options: { keepFailedWorkspaces?: boolean } = {},
 ): Promise<Engine> {
   await mkdir(env.packageCacheDir, { recursive: true });
+  // Mounts of builds killed in this mount namespace (where mkosi got none of its own).
+  unmountStaleMounts(env.cacheDir);
   return openEngine({ cacheDir: env.cacheDir, keepFailedWorkspaces: options.keepFailedWorkspaces });
 }
 

@@ -28,6 +28,13 @@ export async function handler(ctx: VerbContext): Promise<number> {
     process.stderr.write(`‣ ${duplicate}\n`);
     return 1;
   }
+  // Values that parse but would fail later (or do harm): before any work.
+  const { preflight } = await import("../../tasks/preflight.js");
+  const problems = preflight(ctx.config.images);
+  if (problems) {
+    for (const line of problems.split("\n")) process.stderr.write(`‣ ${line}\n`);
+    return 1;
+  }
   const code = await buildCommand({
     ...commandInput(ctx),
     explain: ctx.args.explain,

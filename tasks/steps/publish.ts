@@ -17,7 +17,15 @@ import type { ImageView } from "../image.js";
 import { stackKeys } from "../layers.js";
 import { outputDirectory } from "../outputs.js";
 import type { Update } from "../outputtree.js";
-import { forgetPublished, readPublished, readPublishedListing, writePublished } from "../published.js";
+import {
+  claimOutputs,
+  forgetPublished,
+  ownsOutput,
+  readPublished,
+  readPublishedListing,
+  settleOutputs,
+  writePublished,
+} from "../published.js";
 import { declareScriptInputs, type ScriptInputs, scriptInputs, scriptRunBase } from "../scriptinputs.js";
 import type { Step } from "../step.js";
 
@@ -102,7 +110,14 @@ const task: TaskDefinition<Params> = {
       });
       await createOutputSymlink(staging, names);
       const published = (await readdir(staging)).sort();
-      await finalizeStaging(staging, p.outputDirectory, names, { outputMode: p.image.OutputMode });
+      // Only what this cache published may be replaced (a user's file at an output name stops the build);
+      // what moves in is ours from now on, even if the moves are interrupted.
+      await claimOutputs(p.cacheDir, main, staging, published);
+      await finalizeStaging(staging, p.outputDirectory, names, {
+        outputMode: p.image.OutputMode,
+        mayReplace: (name) => ownsOutput(p.cacheDir, main, join(p.outputDirectory, name)),
+      });
+      await settleOutputs(p.cacheDir, main, published);
       const record = { path: main, key: ctx.key };
       if (top && trees) {
         await writePublished(p.cacheDir, record, {
@@ -110,6 +125,7 @@ const task: TaskDefinition<Params> = {
           listing: await trees.recordListing(main, update, ctx.signal),
           epoch: p.image.SourceDateEpoch,
           scripts: p.scripts.scripts.length > 0,
+          snapshot: await trees.treeSnapshot(main, { signal: ctx.signal }),
         });
       } else await writePublished(p.cacheDir, record);
       return { meta: { published } };
