@@ -3,7 +3,7 @@
 
 import { rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { DistroConfig } from "../../distros/index.js";
+import { type DistroConfig, loadInstaller, packageManagerTools } from "../../distros/index.js";
 import type { Json, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
@@ -82,19 +82,20 @@ const task: TaskDefinition<Params> = {
         MachineId: p.machineId,
         SourceDateEpoch: p.sourceDateEpoch,
       },
-      // dpkg-query (on the host) lists the installed packages; find and touch are coreutils-stable.
-      paths: hostTools(["dpkg-query"]),
+      // The package manager's host tools list the installed packages (dpkg-query, rpm); find and touch
+      // are coreutils-stable.
+      paths: hostTools(packageManagerTools(p.config.Distribution).host),
       deps: { image: p.prev, ...(p.metadata ? { metadata: p.metadata } : {}) },
     };
-    // Removing packages runs apt, from the tools tree when there is one.
-    return p.removePackages.length > 0 ? withToolInputs(own, toolInputs(p.tools, ["apt-get", "dpkg"])) : own;
+    // Removing packages runs the package manager, from the tools tree when there is one.
+    return p.removePackages.length > 0
+      ? withToolInputs(own, toolInputs(p.tools, packageManagerTools(p.config.Distribution).install))
+      : own;
   },
   resources: (p) => [packageCacheResource(p.packageCacheDir)],
   async run(ctx, p) {
     return withLayer(ctx, ctx.deps.image, async ({ root }) => {
-      const distribution = p.metadata
-        ? (await import("../../distros/index.js")).getDistribution(p.config.Distribution)
-        : undefined;
+      const distribution = p.metadata ? await loadInstaller(p.config.Distribution) : undefined;
       if (distribution && p.removePackages.length > 0) {
         await withToolsTree(ctx, p.tools, (tools) => {
           const pm = packageManagerContext(ctx, p.config, {

@@ -3,7 +3,12 @@
 // (VolatilePackages=, installed after the build scripts). Bootstrap is its own node so that adding a
 // package does not reinstall the base system.
 import { join } from "node:path";
-import type { DistroConfig } from "../../distros/index.js";
+import {
+  type DistroConfig,
+  hasPackageManager,
+  loadInstaller,
+  packageManagerTools,
+} from "../../distros/index.js";
 import type { DeclaredInputs, NodeId, PathInput, TaskContext, TaskDefinition } from "../../engine/api.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
@@ -52,7 +57,7 @@ function inputs(p: Params): DeclaredInputs {
       paths,
       deps,
     },
-    toolInputs(p.tools, ["apt-get", "dpkg"]),
+    toolInputs(p.tools, packageManagerTools(p.config.Distribution).install),
   );
 }
 
@@ -62,9 +67,8 @@ async function localRepository(ctx: TaskContext, p: Params): Promise<string | un
     if (label.startsWith("packages-of:")) dirs.push(join(dep.dir, "packages"));
   }
   if (dirs.length === 0) return undefined;
-  const repo = await (await import("../../distros/index.js"))
-    .getDistribution(p.config.Distribution)
-    .createLocalRepository(dirs, join(ctx.tmp, "repository"), ctx.signal);
+  const installer = await loadInstaller(p.config.Distribution);
+  const repo = await installer.createLocalRepository(dirs, join(ctx.tmp, "repository"), ctx.signal);
   return repo?.dir;
 }
 
@@ -75,8 +79,7 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
     inputs,
     resources: (p) => [packageCacheResource(p.packageCacheDir)],
     async run(ctx, p) {
-      const { getDistribution } = await import("../../distros/index.js");
-      const distribution = getDistribution(p.config.Distribution);
+      const installer = await loadInstaller(p.config.Distribution);
       const metadataDir = ctx.deps.metadata!.dir;
       const repository = await localRepository(ctx, p);
       return withToolsTree(ctx, p.tools, (tools) => {
@@ -90,8 +93,8 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
         });
         return withLayer(ctx, ctx.deps.image, async ({ root }) => {
           const network = !p.offline;
-          if (bootstrap) await distribution.bootstrap(pm, root, { extraPackages: p.packages, network });
-          else if (p.packages.length > 0) await distribution.install(pm, root, p.packages, { network });
+          if (bootstrap) await installer.bootstrap(pm, root, { extraPackages: p.packages, network });
+          else if (p.packages.length > 0) await installer.install(pm, root, p.packages, { network });
           return undefined;
         });
       });
@@ -122,14 +125,14 @@ function params(
   };
 }
 
-const hasPackageManager = (image: ImageView) =>
-  image.Distribution !== "custom" && image.BaseTrees.length === 0;
+const bootstraps = (image: ImageView) =>
+  hasPackageManager(image.Distribution) && image.BaseTrees.length === 0;
 
 export const bootstrap: Step<Params> = {
   name: "bootstrap",
   task: installTask("bootstrap", true),
   layer: true,
-  wanted: hasPackageManager,
+  wanted: bootstraps,
   params: (context) => params(context, [], []),
 };
 
@@ -138,7 +141,7 @@ export const packages: Step<Params> = {
   task: installTask("packages", false),
   layer: true,
   wanted: (image) =>
-    image.Distribution !== "custom" &&
+    hasPackageManager(image.Distribution) &&
     (image.Packages.length > 0 || image.PackageDirectories.length > 0 || image.Dependencies.length > 0),
   params: (context) => params(context, context.image.Packages, context.image.PackageDirectories),
 };
@@ -147,7 +150,7 @@ export const volatilePackages: Step<Params> = {
   name: "volatile-packages",
   task: installTask("volatile-packages", false),
   layer: true,
-  wanted: (image) => image.Distribution !== "custom" && image.VolatilePackages.length > 0,
+  wanted: (image) => hasPackageManager(image.Distribution) && image.VolatilePackages.length > 0,
   params: (context) => {
     const p = params(context, context.image.VolatilePackages, [
       ...context.image.PackageDirectories,

@@ -3,7 +3,7 @@
 // artifact; publish moves copies of them into the output directory.
 import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { InstalledPackage } from "../../distros/index.js";
+import { type InstalledPackage, packageTypeOf } from "../../distros/index.js";
 import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
 import { outputNames } from "../../formats/naming.js";
 import type { OutputConfig } from "../../formats/types.js";
@@ -167,6 +167,7 @@ const manifestTask: TaskDefinition<ManifestParams> = {
     await writeManifests(ctx.out, outputNames(p.config), {
       config: p.config,
       packages: meta?.packages ?? [],
+      packageType: packageTypeOf(String(p.config.Distribution)),
     });
     return undefined;
   },

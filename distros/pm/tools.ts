@@ -1,0 +1,45 @@
+// The programs each package manager runs, by where they run. Cheap to import: the planner reads these
+// to declare the inputs of the steps' keys, and the preflight check to fail before any work when one is
+// missing. The implementations (apt.ts, dnf.ts, ...) are loaded only when a step runs.
+import type { PackageManagerName, PackageManagerTools } from "../types.js";
+
+export const PACKAGE_MANAGER_TOOLS: Readonly<Record<PackageManagerName, PackageManagerTools>> = {
+  apt: {
+    sync: ["apt-get"],
+    install: ["apt-get", "dpkg"],
+    // dpkg-query lists the installed packages for manifests.
+    host: ["dpkg-query"],
+    debianPackages: { "apt-get": "apt", dpkg: "dpkg", "dpkg-query": "dpkg" },
+  },
+  dnf: {
+    sync: ["dnf"],
+    // dnf installs through librpm; rpm's version stands for it.
+    install: ["dnf", "rpm"],
+    // rpm lists the installed packages; createrepo_c indexes local repositories.
+    host: ["rpm", "createrepo_c"],
+    debianPackages: { dnf: "dnf", rpm: "rpm", createrepo_c: "createrepo-c" },
+  },
+  zypper: {
+    sync: ["zypper"],
+    install: ["zypper", "rpm"],
+    host: ["rpm", "createrepo_c"],
+    debianPackages: { zypper: "zypper", rpm: "rpm", createrepo_c: "createrepo-c" },
+  },
+  pacman: {
+    sync: ["pacman"],
+    install: ["pacman"],
+    // repo-add indexes local repositories.
+    host: ["repo-add"],
+    debianPackages: { pacman: "pacman-package-manager", "repo-add": "pacman-package-manager" },
+  },
+  none: { sync: [], install: [], host: [], debianPackages: {} },
+};
+
+/** The package type a package manager installs. */
+export const PACKAGE_TYPES: Readonly<Record<PackageManagerName, "deb" | "rpm" | "pkg" | "none">> = {
+  apt: "deb",
+  dnf: "rpm",
+  zypper: "rpm",
+  pacman: "pkg",
+  none: "none",
+};
