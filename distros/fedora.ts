@@ -3,8 +3,8 @@
 // `basesystem`.
 import { disabled, joinMirror, pickArchitectures, repo, rpmKey } from "./rpmrepos.js";
 import {
-  type DistroConfig,
   DistributionError,
+  type DistroConfig,
   type DnfDistribution,
   type RepositoryLookup,
   type RpmRepository,

@@ -13,6 +13,9 @@ import { mageia } from "./mageia.js";
 import { openmandriva } from "./openmandriva.js";
 import { opensuse } from "./opensuse.js";
 import { PACKAGE_MANAGER_TOOLS, PACKAGE_TYPES } from "./pm/tools.js";
+import { rhel } from "./rhel.js";
+import { rhelUbi } from "./rhel-ubi.js";
+import { rocky } from "./rocky.js";
 import type {
   Distribution,
   DistributionName,
@@ -23,9 +26,6 @@ import type {
   PackageType,
 } from "./types.js";
 import { DistributionError } from "./types.js";
-import { rhel } from "./rhel.js";
-import { rhelUbi } from "./rhel-ubi.js";
-import { rocky } from "./rocky.js";
 import { ubuntu } from "./ubuntu.js";
 
 export * from "./types.js";
@@ -97,6 +97,12 @@ async function loadPackageManager(name: PackageManagerName): Promise<PackageMana
   switch (name) {
     case "apt":
       return (await import("./pm/apt.js")).apt as PackageManager;
+    case "dnf":
+      return (await import("./pm/dnf.js")).dnf as PackageManager;
+    case "zypper":
+      return (await import("./pm/zypper.js")).zypper as PackageManager;
+    case "pacman":
+      return (await import("./pm/pacman.js")).pacman as PackageManager;
     default:
       throw new DistributionError(`The ${name} package manager is not supported yet`);
   }

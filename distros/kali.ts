@@ -1,6 +1,7 @@
 // Kali Linux: apt, http.kali.org, signed with kali-archive-keyring.
-import { DEBIAN_ARCHITECTURES } from "./debian.js";
+
 import { debRepository, localDebMirror, stripSlash } from "./deb.js";
+import { DEBIAN_ARCHITECTURES } from "./debian.js";
 import type { AptDistribution, DebRepository, DistroConfig } from "./types.js";
 
 export const KALI_KEYRING = "/usr/share/keyrings/kali-archive-keyring.gpg";

@@ -2,8 +2,8 @@
 // trees, oss enabled and non-oss optional; rpm's database is ndb; the base system is `filesystem`.
 import { disabled, joinMirror, pickArchitectures, repo, rpmKey } from "./rpmrepos.js";
 import {
-  type DistroConfig,
   DistributionError,
+  type DistroConfig,
   type RepositoryLookup,
   type RpmRepository,
   type ZypperDistribution,

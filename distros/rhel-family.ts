@@ -12,9 +12,9 @@ import {
   rpmKey,
 } from "./rpmrepos.js";
 import {
-  type DistroConfig,
   DistributionError,
   type DistributionName,
+  type DistroConfig,
   type DnfDistribution,
   type RepositoryLookup,
   type RpmRepository,

@@ -52,6 +52,10 @@ export interface DistroConfig {
   RepositoryKeyFetch?: boolean;
   /** Locale=: rpm installs only this locale's translations (%_install_langs; rpm distributions only). */
   Locale?: string | null;
+  /** ProxyPeerCertificate=, ProxyClientCertificate=, ProxyClientKey= (dnf only). */
+  ProxyPeerCertificate?: string | null;
+  ProxyClientCertificate?: string | null;
+  ProxyClientKey?: string | null;
 }
 
 /** Architecture names: mkosi name → the distribution's name. */
@@ -263,6 +267,8 @@ export interface PackageManagerTools {
   host: string[];
   /** The Debian package that provides each program (named when one is missing). */
   debianPackages: Readonly<Record<string, string>>;
+  /** Settings it reads beyond those every package manager reads (see DistroConfig). */
+  settings: readonly (keyof DistroConfig)[];
 }
 
 /** One package manager, for every distribution that names it. */
@@ -296,6 +302,16 @@ export interface PackageManager<D extends Distribution = Distribution> {
   ): Promise<LocalRepository | undefined>;
   /** Sandbox additions for scripts (helpers such as mkosi-install, binds, environment). */
   scriptSupport(ctx: PackageManagerContext, d: D): Promise<ScriptPackageManagerSupport>;
+  /** What a build would run, without running it: the configuration written below ctx.workDir (the
+   * sandbox's /etc) and the commands of the metadata sync, the bootstrap and the installation of
+   * `packages`, with their environment. For comparing with the reference (tests/distros/oracle). */
+  describe?(ctx: PackageManagerContext, d: D, packages: string[]): Promise<PackageManagerCalls>;
+}
+
+export interface PackageManagerCalls {
+  /** The directory the sandbox sees as /etc. */
+  etc: string;
+  calls: { args: string[]; env: Record<string, string> }[];
 }
 
 /** A distribution bound to its package manager: what the pipeline's steps call. */

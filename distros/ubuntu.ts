@@ -1,7 +1,8 @@
 // Ubuntu: apt, archive.ubuntu.com (x86) or ports.ubuntu.com (other architectures), -updates and
 // -security suites, signed with ubuntu-keyring.
-import { DEBIAN_ARCHITECTURES } from "./debian.js";
+
 import { debRepository, localDebMirror, stripSlash } from "./deb.js";
+import { DEBIAN_ARCHITECTURES } from "./debian.js";
 import type { AptDistribution, DebRepository, DistroConfig } from "./types.js";
 
 export const UBUNTU_KEYRING = "/usr/share/keyrings/ubuntu-archive-keyring.gpg";

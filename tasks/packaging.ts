@@ -1,13 +1,17 @@
 // Shared plumbing for steps that drive the distribution's package manager.
 
-import type { DistroConfig, PackageManagerContext } from "../distros/index.js";
+import { type DistroConfig, type PackageManagerContext, packageManagerTools } from "../distros/index.js";
 import type { Json, TaskContext } from "../engine/api.js";
 import type { TerminalHandoff, ToolsTreeMount } from "../sandbox/run.js";
 import type { ConfigTree, ImageView } from "./image.js";
 
-/** The configuration slice package managers read: also the declared inputs of those steps. */
+/** Environment= variables repository definitions read (the EPEL mirror of RHEL-like distributions). */
+const REPOSITORY_ENVIRONMENT = ["EPEL_MIRROR"];
+
+/** The configuration slice package managers read: also the declared inputs of those steps. Beyond the
+ * settings every package manager reads, those the image's package manager reads (pm/tools.ts). */
 export function distroConfig(image: ImageView): DistroConfig {
-  return {
+  const config: DistroConfig = {
     Distribution: image.Distribution,
     Release: image.Release,
     Architecture: image.Architecture,
@@ -20,6 +24,13 @@ export function distroConfig(image: ImageView): DistroConfig {
     Bootable: image.Bootable,
     ProxyUrl: (image.ProxyUrl as string | null | undefined) ?? null,
   };
+  for (const setting of packageManagerTools(image.Distribution).settings) {
+    if (setting === "Environment") {
+      const env = Object.entries(image.Environment ?? {}).filter(([k]) => REPOSITORY_ENVIRONMENT.includes(k));
+      if (env.length > 0) config.Environment = Object.fromEntries(env);
+    } else Object.assign(config, { [setting]: (image as Record<string, unknown>)[setting] ?? null });
+  }
+  return config;
 }
 
 export function distroConfigJson(config: DistroConfig): Record<string, Json> {

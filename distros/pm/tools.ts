@@ -10,6 +10,7 @@ export const PACKAGE_MANAGER_TOOLS: Readonly<Record<PackageManagerName, PackageM
     // dpkg-query lists the installed packages for manifests.
     host: ["dpkg-query"],
     debianPackages: { "apt-get": "apt", dpkg: "dpkg", "dpkg-query": "dpkg" },
+    settings: [],
   },
   dnf: {
     sync: ["dnf"],
@@ -18,12 +19,22 @@ export const PACKAGE_MANAGER_TOOLS: Readonly<Record<PackageManagerName, PackageM
     // rpm lists the installed packages; createrepo_c indexes local repositories.
     host: ["rpm", "createrepo_c"],
     debianPackages: { dnf: "dnf", rpm: "rpm", createrepo_c: "createrepo-c" },
+    // EPEL_MIRROR (Environment=) moves EPEL away from the mirror's parent directory.
+    settings: [
+      "RepositoryKeyFetch",
+      "Locale",
+      "ProxyPeerCertificate",
+      "ProxyClientCertificate",
+      "ProxyClientKey",
+      "Environment",
+    ],
   },
   zypper: {
     sync: ["zypper"],
     install: ["zypper", "rpm"],
     host: ["rpm", "createrepo_c"],
     debianPackages: { zypper: "zypper", rpm: "rpm", createrepo_c: "createrepo-c" },
+    settings: ["RepositoryKeyFetch", "Locale"],
   },
   pacman: {
     sync: ["pacman"],
@@ -31,8 +42,9 @@ export const PACKAGE_MANAGER_TOOLS: Readonly<Record<PackageManagerName, PackageM
     // repo-add indexes local repositories.
     host: ["repo-add"],
     debianPackages: { pacman: "pacman-package-manager", "repo-add": "pacman-package-manager" },
+    settings: ["RepositoryKeyFetch"],
   },
-  none: { sync: [], install: [], host: [], debianPackages: {} },
+  none: { sync: [], install: [], host: [], debianPackages: {}, settings: [] },
 };
 
 /** The package type a package manager installs. */

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadInstaller } from "../../distros/index.js";
 
 const debian = await loadInstaller("debian");
+
 import type { DistroConfig, PackageManagerContext } from "../../distros/types.js";
 import { mountsUnder, unmountUnder, withOverlay } from "../../sandbox/overlay.js";
 import { runCommand } from "../../sandbox/run.js";

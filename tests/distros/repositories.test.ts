@@ -5,8 +5,8 @@ import { debian } from "../../distros/debian.js";
 import { distribution, distributionArchitecture, loadInstaller } from "../../distros/index.js";
 import { kali } from "../../distros/kali.js";
 import { renderAptConf, renderDeb822 } from "../../distros/pm/apt.js";
-import { ubuntu } from "../../distros/ubuntu.js";
 import type { DistroConfig } from "../../distros/types.js";
+import { ubuntu } from "../../distros/ubuntu.js";
 
 function cfg(over: Partial<DistroConfig>): DistroConfig {
   return {
