@@ -31,6 +31,16 @@ export interface TestPackage {
 
 const OS_RELEASE = 'ID=mkosi-test\nNAME="mkosi test"\nVERSION_ID=1\nPRETTY_NAME="mkosi test 1"\n';
 
+/** A package that is in no repository: for PackageDirectories=. */
+export function extraPackage(version = "1.0"): TestPackage {
+  return {
+    name: "test-extra",
+    version,
+    arch: "any",
+    files: { "usr/share/test-extra/version": { content: `${version}\n` } },
+  };
+}
+
 /** The packages every test repository has. `version` is the test-app version (for update tests). */
 export function testPackages(appVersion = "1.0"): TestPackage[] {
   const dirs = [
@@ -126,9 +136,17 @@ export function testPackages(appVersion = "1.0"): TestPackage[] {
       },
     },
     {
+      name: "test-tool",
+      version: "1.0",
+      arch: "any",
+      files: { "usr/bin/test-tool": { content: "#!/bin/sh\necho test-tool\n", mode: 0o755 } },
+    },
+    {
       name: "test-user",
       version: "1.0",
       arch: "any",
+      // The scriptlet needs a shell.
+      requires: ["bash"],
       files: { "usr/share/test-user/README": { content: "creates testuser\n" } },
       post: [
         "grep -q '^testuser:' /etc/group || echo 'testuser:x:990:' >> /etc/group",
