@@ -57,7 +57,11 @@ export async function forcedNodes(
     }
     if (env.options.rerunBuildScripts && image.nodes.build) forced.push(image.nodes.build);
     const metadata = image.nodes.metadata;
-    if (metadata && status.get(metadata) === "cached" && wantsMetadataRefresh(image.image, image, status))
+    if (
+      metadata &&
+      status.get(metadata) === "cached" &&
+      wantsMetadataRefresh(image.image, image, status, env.options.force)
+    )
       forced.push(metadata);
   }
   return forced;
@@ -65,17 +69,20 @@ export async function forcedNodes(
 
 /**
  * CacheOnly= decides whether the repository metadata is synced again. `always` and `metadata`: never.
- * `never`: on every build that runs anything. `auto`: unless the cached image (Incremental=) is usable,
- * and only when something that installs packages has to run anyway, so a no-op rebuild never touches
- * the network.
+ * `-f` (as upstream's forced sync): always otherwise; the steps that install packages key on the synced
+ * metadata's digest, so they rerun only if the repositories changed. `never`: on every build that runs
+ * anything. `auto`: unless the cached image (Incremental=) is usable, and only when something that
+ * installs packages has to run anyway, so a plain rebuild never touches the network.
  */
 function wantsMetadataRefresh(
   image: ImageView,
   plan: BuildPlan["images"][number],
   status: Map<NodeId, NodeExplanation["status"]>,
+  force: number,
 ): boolean {
   const mode = image.CacheOnly;
   if (mode === "always" || mode === "metadata") return false;
+  if (force >= 1) return true;
   const installers = ["bootstrap", "packages", "build-overlay", "volatile-packages"]
     .map((step) => plan.nodes[step])
     .filter((id): id is NodeId => id !== undefined);

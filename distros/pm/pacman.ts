@@ -2,7 +2,7 @@
 //
 //  * Configuration in a private /etc (pm/common.ts): pacman.conf (a sandbox tree's is kept, without
 //    DownloadUser, as there is no such user in the sandbox), mkosi-local.conf (the local repository, or
-//    empty), pacman.d/ from the sandbox trees, and with RepositoryKeyCheck= a keyring made by pacman-key
+//    empty), pacman.d/ from the sandbox trees, and a keyring made by pacman-key (see keyring())
 //    from the archlinux-keyring of the tools tree or host. Inside the sandbox:
 //      /var/lib/pacman          the sync databases (ctx.metadataDir/pacman; a hard-linked private copy
 //                               when installing), with local/ bound from the image's /var/lib/pacman/local
@@ -12,7 +12,7 @@
 //      /buildroot               the image (--root)
 //  * syncMetadata: `pacman --sync --refresh`; bootstrap: `filesystem` into the empty root.
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   type BindMount,
@@ -132,6 +132,8 @@ async function writeConfig(ctx: PackageManagerContext, d: PacmanDistribution): P
     await writeFile(conf, pacmanConf(c, d, d.repositories(c), snippets));
   }
   await writeFile(join(etc, "mkosi-local.conf"), ctx.localRepository ? LOCAL_REPOSITORY : "");
+  // The mount point of the keyring.
+  await mkdir(join(etc, "pacman.d/gnupg"), { recursive: true });
   return { etc, binds: [...binds, ...fileMirrorBinds(ctx)], db: join(ctx.metadataDir, "pacman") };
 }
 
@@ -159,24 +161,45 @@ function sandboxFor(
   };
 }
 
-/** With RepositoryKeyCheck=, a keyring of the distribution's keys: made for each operation (pacman-key
- * --init creates a random master key, which must not enter the synced metadata). */
+const KEYRING_CALLS = [
+  ["pacman-key", "--init"],
+  ["pacman-key", "--populate"],
+];
+
+/**
+ * With RepositoryKeyCheck=, pacman's keyring (pacman-key --init, then --populate from the
+ * archlinux-keyring of the tools tree or host). It is kept next to the downloaded packages, made once per
+ * package cache: --init creates a random master key, so it must not enter the synced metadata (whose
+ * digest would change on every sync), and making it takes a minute. The reference makes it for every
+ * build, even with RepositoryKeyCheck=no, when pacman checks no signature and needs none.
+ */
 async function keyring(ctx: PackageManagerContext, s: Session, d: PacmanDistribution): Promise<void> {
   if (!ctx.config.RepositoryKeyCheck) return;
-  const dir = join(s.etc, "pacman.d", "gnupg");
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const sandbox = {
-    ...sandboxFor(ctx, s, undefined, { network: false, apivfs: false }),
-    binds: [...s.binds, { src: dir, dst: "/etc/pacman.d/gnupg" }],
-  };
-  try {
-    await runSandboxed(["pacman-key", "--init"], sandbox);
-    await runSandboxed(["pacman-key", "--populate"], sandbox);
-  } catch (e) {
-    throw new DistributionError(
-      `Populating the pacman keyring failed (install ${d.keyringPackage}, or set RepositoryKeyCheck=no): ${(e as Error).message}`,
-    );
+  const dir = join(ctx.packageCacheDir, "pacman", `gnupg-${ctx.tools ? "tools" : "host"}`);
+  if (!existsSync(dir)) {
+    const tmp = `${dir}.tmp-${process.pid}`;
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true, mode: 0o700 });
+    const sandbox: SandboxOptions = {
+      ...sandboxFor(ctx, s, undefined, { network: false, apivfs: false }),
+      env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/" },
+      binds: [...s.binds, { src: tmp, dst: "/etc/pacman.d/gnupg" }],
+    };
+    try {
+      for (const call of KEYRING_CALLS) await runSandboxed(call, sandbox);
+      await rename(tmp, dir).catch(async () => rm(tmp, { recursive: true, force: true }));
+    } catch (e) {
+      await rm(tmp, { recursive: true, force: true });
+      throw new DistributionError(
+        `Populating the pacman keyring failed (install ${d.keyringPackage}, or set RepositoryKeyCheck=no): ${(e as Error).message}`,
+      );
+    }
   }
+  // gpg writes its lock files even when it only verifies: a private copy.
+  const copy = join(ctx.workDir, "gnupg");
+  await rm(copy, { recursive: true, force: true });
+  await runCommand(["cp", "-a", dir, copy]);
+  s.binds.push({ src: copy, dst: "/etc/pacman.d/gnupg" });
 }
 
 async function syncMetadata(ctx: PackageManagerContext, d: PacmanDistribution): Promise<void> {
@@ -230,11 +253,6 @@ async function run(
   await keyring(ctx, s, d);
   await mkdir(join(root, "var/lib/pacman/local"), { recursive: true, mode: 0o755 });
   const sandbox = sandboxFor(ctx, s, root, { ...options, debugShell: true });
-  if (ctx.config.RepositoryKeyCheck)
-    sandbox.binds = [
-      ...(sandbox.binds ?? []),
-      { src: join(s.etc, "pacman.d/gnupg"), dst: "/etc/pacman.d/gnupg" },
-    ];
   await runSandboxed([...pacmanCommand(ctx.config, d), ...operation], sandbox);
 }
 
@@ -365,9 +383,11 @@ async function describe(
   const s = await writeConfig(ctx, d);
   const env = sandboxFor(ctx, s, undefined, { network: true, apivfs: false }).env ?? {};
   const base = pacmanCommand(ctx.config, d);
+  const keyringEnv = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/" };
   return {
     etc: s.etc,
     calls: [
+      ...(ctx.config.RepositoryKeyCheck ? KEYRING_CALLS.map((args) => ({ args, env: keyringEnv })) : []),
       { args: [...base, "--sync", "--refresh"], env },
       { args: [...base, ...installArgs(d.bootstrapPackages)], env },
       ...(packages.length > 0 ? [{ args: [...base, ...installArgs(packages)], env }] : []),

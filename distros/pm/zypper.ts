@@ -118,7 +118,8 @@ async function writeConfig(
     d.sha1KeyPolicy?.(c) ?? false,
   );
   if (local) await writeUnlessPresent(join(etc, "zypp/repos.d/mkosi-local.repo"), LOCAL_REPOSITORY);
-  const keys = [...new Set(repos.flatMap((r) => r.gpgurls).filter((k) => k.startsWith("file://")))];
+  // The keys the repositories share (as found, duplicates included, like the reference).
+  const keys = (repos[0]?.gpgurls ?? []).filter((k) => k.startsWith("file://"));
   return {
     etc,
     binds: [...binds, ...lookup.binds, ...fileMirrorBinds(ctx)],
@@ -166,6 +167,11 @@ async function dropVolatile(dir: string): Promise<void> {
   }
 }
 
+/** rpm imports the repositories' keys into the image's database, for zypper to trust them. */
+function importKeys(keys: string[]): string[] {
+  return ["rpm", `--root=${BUILDROOT}`, "--import", ...keys.map((k) => k.slice("file://".length))];
+}
+
 async function syncMetadata(ctx: PackageManagerContext, d: ZypperDistribution): Promise<void> {
   const s = await writeConfig(ctx, d, false);
   await mkdir(s.cache, { recursive: true });
@@ -173,7 +179,7 @@ async function syncMetadata(ctx: PackageManagerContext, d: ZypperDistribution): 
   await mkdir(scratch, { recursive: true });
   try {
     await runSandboxed(
-      [...zypperCommand(ctx.config), "refresh", "--force"],
+      [...zypperCommand(ctx.config), "refresh"],
       sandboxFor(ctx, s, scratch, { network: true, apivfs: false }),
     );
   } catch (e) {
@@ -216,10 +222,7 @@ async function run(
   await privateCache(ctx, s);
   const sandbox = sandboxFor(ctx, s, root, { ...options, debugShell: true });
   if (options.importKeys && s.keys.length > 0) {
-    await runSandboxed(
-      ["rpm", `--root=${BUILDROOT}`, "--import", ...s.keys.map((k) => k.slice("file://".length))],
-      { ...sandbox, apivfs: false },
-    );
+    await runSandboxed(importKeys(s.keys), { ...sandbox, apivfs: false });
   }
   await runSandboxed([...zypperCommand(ctx.config), ...operation], sandbox);
 }
@@ -321,6 +324,7 @@ async function describe(
   return {
     etc: s.etc,
     calls: [
+      ...(s.keys.length > 0 ? [{ args: importKeys(s.keys), env }] : []),
       { args: [...base, "refresh"], env },
       { args: [...base, ...installArgs(ctx.config, d.bootstrapPackages)], env },
       ...(packages.length > 0 ? [{ args: [...base, ...installArgs(ctx.config, packages)], env }] : []),

@@ -11,7 +11,7 @@ import { loadInstaller } from "../../distros/index.js";
 import type { DistroConfig, PackageManagerContext } from "../../distros/types.js";
 import { unmountUnder, withOverlay } from "../../sandbox/overlay.js";
 import { runScripts } from "../../sandbox/scripts.js";
-import { ensureDir } from "./helpers.js";
+import { ensureDir, PACKAGE_CACHE } from "./helpers.js";
 import { buildPacmanPackages, havePacmanTools, pacmanRepository, testPackages } from "./localrepo.js";
 
 const canRun = process.getuid?.() === 0 && havePacmanTools;
@@ -149,6 +149,22 @@ describe.skipIf(!canRun)("pacman with a local repository", async () => {
     });
     expect(await readFile(join(upper, "pacman-q.txt"), "utf8")).toBe("test-lib 1.0-1\n");
   });
+
+  it("checks signatures with RepositoryKeyCheck=yes: a keyring from archlinux-keyring, unsigned packages refused", async () => {
+    // The keyring takes a minute to make: it is made once in the shared package cache.
+    const shared = await ensureDir(PACKAGE_CACHE);
+    const c = await ctx(
+      { RepositoryKeyCheck: true },
+      { packageCacheDir: shared, metadataDir: await ensureDir(join(base, "meta-checked")) },
+    );
+    await arch.syncMetadata(c);
+    expect(existsSync(join(shared, "pacman/gnupg-host/pubring.gpg"))).toBe(true);
+    await layer(async (root) => {
+      await expect(
+        arch.install({ ...c, workDir: await ensureDir(join(base, "work-checked")) }, root, ["test-tool"]),
+      ).rejects.toThrow(/test-tool-1\.0-1-any\.pkg\.tar\.zst\.sig/);
+    });
+  }, 300_000);
 
   it("cleans pacman's metadata when pacman is not in the image", async () => {
     await layer(async (root) => {

@@ -100,7 +100,8 @@ function record(name) {
     if (calls.length === 0) {
       const error = output
         .split("\n")
-        .filter((l) => l.startsWith("‣ ") || l.includes("Error"))
+        // The last message, not its hint (in parentheses).
+        .filter((l) => (l.startsWith("‣ ") && !l.startsWith("‣ (")) || l.includes("Error"))
         .pop();
       expected.error = error?.replace(/^‣ /, "") ?? `exit ${r.status}`;
     }
