@@ -57,6 +57,7 @@ import {
   type PackageManagerContext,
   type ScriptPackageManagerSupport,
 } from "../types.js";
+import { fileMirrorBinds } from "./common.js";
 import { PACKAGE_MANAGER_TOOLS } from "./tools.js";
 
 export function debianArchitecture(d: AptDistribution, arch: string): string {
@@ -342,6 +343,8 @@ function aptBinds(ctx: PackageManagerContext, s: Session): BindMount[] {
     { src: s.log, dst: "/var/log/apt" },
   ];
   if (ctx.localRepository) binds.push({ src: ctx.localRepository, dst: "/repository", readOnly: true });
+  // file:// mirrors (LocalMirror=, Mirror=) are read where they are.
+  binds.push(...fileMirrorBinds(ctx));
   return binds;
 }
 
@@ -599,6 +602,8 @@ export async function aptBootstrap(
       return join(ctx.packageCacheDir, p.slice("/var/cache/apt/archives/".length));
     if (p.startsWith("/repository/") && ctx.localRepository)
       return join(ctx.localRepository, p.slice("/repository/".length));
+    // A file:// mirror's packages are used where they are (bound at the same path).
+    if (fileMirrorBinds(ctx).some((b) => p.startsWith(`${b.dst}/`))) return p;
     throw new DistributionError(`unexpected package path from apt: ${p}`);
   };
 

@@ -78,6 +78,8 @@ const task: TaskDefinition<Params> = {
   name: "cleanup",
   implementation: implementationDigest(import.meta.url),
   inputs: (p) => {
+    const tools = packageManagerTools(p.config.Distribution);
+    const removes = p.removePackages.length > 0;
     const own = {
       values: {
         ...distroConfigJson(p.config),
@@ -89,16 +91,16 @@ const task: TaskDefinition<Params> = {
         SourceDateEpoch: p.sourceDateEpoch,
       },
       // The package manager's host tools list the installed packages (dpkg-query, rpm); find and touch
-      // are coreutils-stable.
-      paths: hostTools(packageManagerTools(p.config.Distribution).host),
+      // are coreutils-stable. A host tool that removal runs as well (rpm) is declared once, below.
+      paths: hostTools(tools.host.filter((t) => !(removes && !p.tools && tools.install.includes(t)))),
       deps: { image: p.prev, ...(p.metadata ? { metadata: p.metadata } : {}) },
     };
     // Removing packages runs the package manager (from the tools tree when there is one) with the
     // sandbox trees.
-    if (p.removePackages.length === 0) return own;
+    if (!removes) return own;
     return withToolInputs(
       withToolInputs(own, sandboxTreeInputs(p.base, p.sandboxTrees, p.sandboxLinks)),
-      toolInputs(p.tools, packageManagerTools(p.config.Distribution).install),
+      toolInputs(p.tools, tools.install),
     );
   },
   resources: (p) => [packageCacheResource(p.packageCacheDir)],

@@ -312,3 +312,90 @@ export async function pacmanRepository(packages: TestPackage[], dir: string, nam
 export const havePacmanTools = ["pacman", "repo-add", "bsdtar"].every((t) =>
   ["/usr/bin", "/usr/sbin"].some((d) => existsSync(join(d, t))),
 );
+function nativeDebArch(): string {
+  return { x64: "amd64", arm64: "arm64" }[process.arch as "x64"] ?? process.arch;
+}
+
+/** The essential set of the test debs: apt's bootstrap installs packages marked Essential. */
+const ESSENTIAL = new Set(["filesystem", "bash"]);
+
+/** Build `packages` as debs (dpkg-deb) into `out`. */
+export async function buildDebs(packages: TestPackage[], out: string): Promise<string[]> {
+  const work = await mkdtemp(join(tmpdir(), "mkosi-test-deb-"));
+  const built: string[] = [];
+  try {
+    await mkdir(out, { recursive: true });
+    for (const pkg of packages) {
+      const src = join(work, pkg.name);
+      await stage(pkg, src);
+      await mkdir(join(src, "DEBIAN"), { recursive: true });
+      const arch = pkg.arch === "native" ? nativeDebArch() : "all";
+      const control = [
+        `Package: ${pkg.name}`,
+        `Version: ${pkg.version}-1`,
+        `Architecture: ${arch}`,
+        "Maintainer: mkosi tests <tests@example.invalid>",
+        ...(ESSENTIAL.has(pkg.name) ? ["Essential: yes", "Priority: required"] : ["Priority: optional"]),
+        ...(pkg.requires?.length ? [`Depends: ${pkg.requires.join(", ")}`] : []),
+        ...(pkg.provides?.filter((p) => !p.startsWith("/")).length
+          ? [`Provides: ${pkg.provides.filter((p) => !p.startsWith("/")).join(", ")}`]
+          : []),
+        `Description: ${pkg.name} for mkosi tests`,
+        "",
+      ].join("\n");
+      await writeFile(join(src, "DEBIAN/control"), control);
+      if (pkg.post) {
+        await writeFile(join(src, "DEBIAN/postinst"), `#!/bin/sh\nset -e\n${pkg.post}\n`);
+        await chmod(join(src, "DEBIAN/postinst"), 0o755);
+      }
+      const name = `${pkg.name}_${pkg.version}-1_${arch}.deb`;
+      execFileSync("dpkg-deb", ["--root-owner-group", "-Zgzip", "--build", src, join(out, name)], {
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      built.push(name);
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+  return built.sort();
+}
+
+/** An apt repository for `suites` (dists/<suite>/main/binary-<arch>/Packages and an unsigned Release,
+ * all suites sharing the pool) of `packages` at `dir`, as LocalMirror= and Mirror= expect one. Calling it
+ * again with other packages adds them to the pool and indexes it again. */
+export async function debRepository(packages: TestPackage[], dir: string, suites: string[]): Promise<void> {
+  await buildDebs(packages, join(dir, "pool"));
+  for (const suite of suites) await indexDebSuite(dir, suite);
+}
+
+async function indexDebSuite(dir: string, suite: string): Promise<void> {
+  const arch = nativeDebArch();
+  const index = join(dir, "dists", suite, "main", `binary-${arch}`);
+  await mkdir(index, { recursive: true });
+  const packagesText = execFileSync("dpkg-scanpackages", ["--multiversion", "pool", "/dev/null"], {
+    cwd: dir,
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+  await writeFile(join(index, "Packages"), packagesText);
+  const { createHash } = await import("node:crypto");
+  const sum = (algorithm: string) => createHash(algorithm).update(packagesText).digest("hex");
+  const rel = `main/binary-${arch}/Packages`;
+  const size = Buffer.byteLength(packagesText);
+  await writeFile(
+    join(dir, "dists", suite, "Release"),
+    [
+      "Origin: mkosi-tests",
+      `Suite: ${suite}`,
+      `Codename: ${suite}`,
+      `Architectures: ${arch}`,
+      "Components: main",
+      "Date: Thu, 01 Jan 1970 00:00:00 UTC",
+      "MD5Sum:",
+      ` ${sum("md5")} ${size} ${rel}`,
+      "SHA256:",
+      ` ${sum("sha256")} ${size} ${rel}`,
+      "",
+    ].join("\n"),
+  );
+}
