@@ -225,6 +225,20 @@ async function syncMetadata(ctx: PackageManagerContext, d: DnfDistribution): Pro
       await rm(join(s.cache, entry.name, "packages"), { recursive: true, force: true });
   }
   await dropVolatile(s.cache);
+  // librepo caches checksums in xattrs that record the file's mtime, i.e. when it was downloaded.
+  await runCommand([
+    "find",
+    s.cache,
+    "-type",
+    "f",
+    "-exec",
+    "sh",
+    "-c",
+    'for f; do for a in mtime sha256; do setfattr -x "user.Librepo.checksum.$a" "$f" 2>/dev/null; done; done; true',
+    "sh",
+    "{}",
+    "+",
+  ]);
 }
 
 /**
