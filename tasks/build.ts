@@ -1,10 +1,12 @@
 // One `mkosi build`: plan the graph for all images, decide what must be refreshed or forced (CacheOnly=,
 // Incremental=, -f, --rerun-build-scripts), run it on the engine and report.
 import { rm } from "node:fs/promises";
+import { preflight } from "../distros/preflight.js";
 import type { Engine, EngineEvent, NodeExplanation, NodeId, RunSummary } from "../engine/api.js";
 import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
 import { outputPaths } from "./outputs.js";
+import { distroConfig } from "./packaging.js";
 import { type BuildPlan, planBuild, planSync } from "./plan.js";
 import { readPublished } from "./published.js";
 
@@ -108,8 +110,21 @@ function foldDone(first: DoneEvent, second: DoneEvent, shared: number): DoneEven
   };
 }
 
+/** Can this machine build every image's distribution? Before any work (see distros/preflight.ts). */
+function checkDistributions(images: ImageView[], tools: ImageView | null | undefined): void {
+  const of = (image: ImageView, toolsTree: string | null) => ({
+    name: image.Image,
+    config: distroConfig(image),
+    toolsTree,
+    sandboxTrees: image.SandboxTrees,
+  });
+  // The default tools tree is built with the host's programs.
+  preflight([...(tools ? [of(tools, null)] : []), ...images.map((image) => of(image, image.ToolsTree))]);
+}
+
 export async function build(request: BuildRequest): Promise<BuildResult> {
   const { images, env, engine } = request;
+  checkDistributions(images, request.tools);
   const syncNodes = planSync(images, env, request.tools);
   // Sync scripts run first, in a run of their own; the user sees one build, so their run's "done" is
   // folded into the image graph's (or shown alone when they fail).
