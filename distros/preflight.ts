@@ -67,7 +67,7 @@ export function preflight(images: PreflightImage[]): void {
       );
     }
     // Programs run on the host whatever the tools tree.
-    for (const program of tools.host) {
+    for (const program of [...tools.query, ...tools.index]) {
       if (findProgram("/", program)) continue;
       const pkg = tools.debianPackages[program] ?? program;
       throw new DistributionError(

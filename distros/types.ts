@@ -263,8 +263,10 @@ export interface PackageManagerTools {
   sync: string[];
   /** Run in the tools sandbox to install or remove packages. */
   install: string[];
-  /** Run on the host: listing installed packages, unpacking packages, indexing local repositories. */
-  host: string[];
+  /** Run on the host to list the installed packages (manifests). */
+  query: string[];
+  /** Run on the host to index a local repository (PackageDirectories=, $PACKAGEDIR). */
+  index: string[];
   /** The Debian package that provides each program (named when one is missing). */
   debianPackages: Readonly<Record<string, string>>;
   /** Settings it reads beyond those every package manager reads (see DistroConfig). */

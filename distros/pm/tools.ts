@@ -7,17 +7,17 @@ export const PACKAGE_MANAGER_TOOLS: Readonly<Record<PackageManagerName, PackageM
   apt: {
     sync: ["apt-get"],
     install: ["apt-get", "dpkg"],
-    // dpkg-query lists the installed packages for manifests.
-    host: ["dpkg-query"],
-    debianPackages: { "apt-get": "apt", dpkg: "dpkg", "dpkg-query": "dpkg" },
+    query: ["dpkg-query"],
+    index: ["dpkg-deb"],
+    debianPackages: { "apt-get": "apt", dpkg: "dpkg", "dpkg-query": "dpkg", "dpkg-deb": "dpkg" },
     settings: [],
   },
   dnf: {
     sync: ["dnf"],
     // dnf installs through librpm; rpm's version stands for it.
     install: ["dnf", "rpm"],
-    // rpm lists the installed packages; createrepo_c indexes local repositories.
-    host: ["rpm", "createrepo_c"],
+    query: ["rpm"],
+    index: ["createrepo_c"],
     debianPackages: { dnf: "dnf", rpm: "rpm", createrepo_c: "createrepo-c" },
     // EPEL_MIRROR (Environment=) moves EPEL away from the mirror's parent directory.
     settings: [
@@ -32,19 +32,21 @@ export const PACKAGE_MANAGER_TOOLS: Readonly<Record<PackageManagerName, PackageM
   zypper: {
     sync: ["zypper"],
     install: ["zypper", "rpm"],
-    host: ["rpm", "createrepo_c"],
+    query: ["rpm"],
+    index: ["createrepo_c"],
     debianPackages: { zypper: "zypper", rpm: "rpm", createrepo_c: "createrepo-c" },
     settings: ["RepositoryKeyFetch", "Locale"],
   },
   pacman: {
     sync: ["pacman"],
     install: ["pacman"],
-    // repo-add indexes local repositories.
-    host: ["repo-add"],
+    // The installed packages are read from pacman's local database directly.
+    query: [],
+    index: ["repo-add"],
     debianPackages: { pacman: "pacman-package-manager", "repo-add": "pacman-package-manager" },
     settings: ["RepositoryKeyFetch"],
   },
-  none: { sync: [], install: [], host: [], debianPackages: {}, settings: [] },
+  none: { sync: [], install: [], query: [], index: [], debianPackages: {}, settings: [] },
 };
 
 /** The package type a package manager installs. */

@@ -90,9 +90,9 @@ const task: TaskDefinition<Params> = {
         MachineId: p.machineId,
         SourceDateEpoch: p.sourceDateEpoch,
       },
-      // The package manager's host tools list the installed packages (dpkg-query, rpm); find and touch
+      // The package manager's query tool lists the installed packages (dpkg-query, rpm); find and touch
       // are coreutils-stable. A host tool that removal runs as well (rpm) is declared once, below.
-      paths: hostTools(tools.host.filter((t) => !(removes && !p.tools && tools.install.includes(t)))),
+      paths: hostTools(tools.query.filter((t) => !(removes && !p.tools && tools.install.includes(t)))),
       deps: { image: p.prev, ...(p.metadata ? { metadata: p.metadata } : {}) },
     };
     // Removing packages runs the package manager (from the tools tree when there is one) with the

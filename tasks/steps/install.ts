@@ -14,6 +14,7 @@ import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../
 import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
+import { hostTools } from "../hosttools.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
@@ -44,10 +45,15 @@ interface Params {
 }
 
 function inputs(p: Params): DeclaredInputs {
-  const paths = pathInputs(p.base, [
-    ...p.sandboxTrees.map((tree) => ({ setting: "SandboxTrees", path: tree.Source, target: tree.Target })),
-    ...p.packageDirectories.map((dir) => ({ setting: "PackageDirectories", path: dir })),
-  ]);
+  const tools = packageManagerTools(p.config.Distribution);
+  const paths = [
+    ...pathInputs(p.base, [
+      ...p.sandboxTrees.map((tree) => ({ setting: "SandboxTrees", path: tree.Source, target: tree.Target })),
+      ...p.packageDirectories.map((dir) => ({ setting: "PackageDirectories", path: dir })),
+    ]),
+    // A local repository is indexed on the host (dpkg-deb, createrepo_c, repo-add).
+    ...(p.packageDirectories.length > 0 || p.dependencyBuilds.length > 0 ? hostTools(tools.index) : []),
+  ];
   const deps: Record<string, NodeId> = { metadata: p.metadata };
   if (p.prev) deps.image = p.prev;
   p.dependencyBuilds.forEach((id, i) => {
@@ -59,7 +65,7 @@ function inputs(p: Params): DeclaredInputs {
       paths,
       deps,
     },
-    toolInputs(p.tools, packageManagerTools(p.config.Distribution).install),
+    toolInputs(p.tools, tools.install),
   );
 }
 
