@@ -107,6 +107,14 @@ export function testPackages(appVersion = "1.0"): TestPackage[] {
       files: { "usr/share/basesystem/README": { content: "the base system\n" } },
     },
     {
+      // Azure Linux's base system includes its release package.
+      name: "azurelinux-release",
+      version: "3.0",
+      arch: "any",
+      requires: ["filesystem"],
+      files: { "etc/azurelinux-release": { content: "Azure Linux 3.0 (test)\n" } },
+    },
+    {
       name: "test-lib",
       version: "1.0",
       arch: "any",

@@ -211,3 +211,49 @@ for (const c of CASES) {
     });
   });
 }
+
+describe("mkosi graph shows each distribution's package manager nodes", () => {
+  const all = [
+    "fedora",
+    "debian",
+    "kali",
+    "ubuntu",
+    "arch",
+    "opensuse",
+    "mageia",
+    "centos",
+    "rhel",
+    "rhel-ubi",
+    "openmandriva",
+    "rocky",
+    "alma",
+    "azure",
+    "custom",
+  ];
+  it.each(all)("%s", async (distribution) => {
+    const dir = await makeTree({
+      files: {
+        "mkosi.conf": `[Distribution]\nDistribution=${distribution}\n\n[Content]\nPackages=test-app\n`,
+      },
+    });
+    try {
+      const run = await runMkosi(["graph", "--format=json"], {
+        cwd: dir,
+        env: { MKOSI_CACHE_DIR: join(dir, ".cache") },
+      });
+      expect(run.code).toBe(0);
+      const nodes = (JSON.parse(run.stdout) as { groups: { nodes: string[] }[] }).groups[0]!.nodes;
+      if (distribution === "custom") {
+        for (const step of ["metadata", "bootstrap", "packages"]) expect(nodes).not.toContain(`main/${step}`);
+      } else
+        expect(nodes.slice(0, 4)).toEqual([
+          "main/metadata",
+          "main/skeleton",
+          "main/bootstrap",
+          "main/packages",
+        ]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
