@@ -4,6 +4,35 @@ import { type DistroConfig, type PackageManagerContext, packageManagerTools } fr
 import type { Json, TaskContext } from "../engine/api.js";
 import type { TerminalHandoff, ToolsTreeMount } from "../sandbox/run.js";
 import type { ConfigTree, ImageView } from "./image.js";
+import type { SettingName } from "./settings-view.js";
+
+/** The settings distroConfig() reads (for Step.reads). */
+export const DISTRO_SETTINGS = [
+  "Distribution",
+  "Release",
+  "Architecture",
+  "Mirror",
+  "LocalMirror",
+  "RepositoryKeyCheck",
+  "Repositories",
+  "WithDocs",
+  "WithRecommends",
+  "Bootable",
+  "ProxyUrl",
+  // Read only for the package managers that use them (distros/pm/tools.ts, `settings`).
+  "RepositoryKeyFetch",
+  "Locale",
+  "ProxyPeerCertificate",
+  "ProxyClientCertificate",
+  "ProxyClientKey",
+  "Environment",
+] as const satisfies readonly SettingName[];
+
+/** Settings of DISTRO_SETTINGS whose key entry is not the setting's whole value, with the reason (for
+ * Step.unkeyed of the steps that read the slice). */
+export const DISTRO_UNKEYED = {
+  Environment: "only EPEL_MIRROR (the EPEL mirror of RHEL-like distributions) is read, and it is in the key",
+} as const;
 
 /** Environment= variables repository definitions read (the EPEL mirror of RHEL-like distributions). */
 const REPOSITORY_ENVIRONMENT = ["EPEL_MIRROR"];
@@ -37,9 +66,22 @@ export function distroConfigJson(config: DistroConfig): Record<string, Json> {
   return JSON.parse(JSON.stringify(config)) as Record<string, Json>;
 }
 
+/** Settings of the slice that decide the repositories (not how packages are installed). */
+const REPOSITORY_SETTINGS = [
+  "RepositoryKeyFetch",
+  "ProxyPeerCertificate",
+  "ProxyClientCertificate",
+  "ProxyClientKey",
+  "Environment",
+] as const;
+
 /** What decides the repositories' content: the declared inputs of the metadata sync. */
 export function repositoryInputs(config: DistroConfig): Record<string, Json> {
+  const extra: Record<string, Json> = {};
+  for (const setting of REPOSITORY_SETTINGS)
+    if (config[setting] !== undefined) extra[setting] = config[setting] as Json;
   return {
+    ...extra,
     Distribution: config.Distribution,
     Release: config.Release,
     Architecture: config.Architecture,

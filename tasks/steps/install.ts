@@ -17,7 +17,14 @@ import { debugShellOf } from "../env.js";
 import { hostTools } from "../hosttools.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { withLayer } from "../layers.js";
-import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
+import {
+  DISTRO_SETTINGS,
+  DISTRO_UNKEYED,
+  distroConfig,
+  distroConfigJson,
+  packageCacheResource,
+  packageManagerContext,
+} from "../packaging.js";
 import { sandboxLinkDigests } from "../sandboxtrees.js";
 import type { Step, StepPlanContext } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
@@ -25,7 +32,9 @@ import { pathInputs } from "../trees.js";
 
 interface Params {
   config: DistroConfig;
+  /** The packages to install and the setting that lists them (Packages=, VolatilePackages=). */
   packages: string[];
+  packagesSetting: "Packages" | "VolatilePackages";
   packageDirectories: string[];
   sandboxTrees: ConfigTree[];
   /** Digests of files that symlinks in the sandbox trees point to (read through by apt). */
@@ -61,7 +70,11 @@ function inputs(p: Params): DeclaredInputs {
   });
   return withToolInputs(
     {
-      values: { ...distroConfigJson(p.config), Packages: p.packages, SandboxTreeLinks: p.sandboxLinks },
+      values: {
+        ...distroConfigJson(p.config),
+        ...(p.packages.length > 0 ? { [p.packagesSetting]: p.packages } : {}),
+        SandboxTreeLinks: p.sandboxLinks,
+      },
       paths,
       deps,
     },
@@ -112,6 +125,7 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
 
 function params(
   { image, env, prev, nodes, dependencyBuilds, tools }: StepPlanContext,
+  packagesSetting: Params["packagesSetting"],
   packages: string[],
   packageDirectories: string[],
 ): Params {
@@ -119,6 +133,7 @@ function params(
   return {
     config: distroConfig(image),
     packages,
+    packagesSetting,
     packageDirectories,
     sandboxTrees: image.SandboxTrees,
     sandboxLinks: sandboxLinkDigests(env, image.SandboxTrees),
@@ -133,34 +148,56 @@ function params(
   };
 }
 
+/** What the install steps read: the package manager's slice, their package lists and directories, the
+ * sandbox trees, and CacheOnly= (which only decides whether the network may be used). */
+const reads = [
+  ...DISTRO_SETTINGS,
+  "Packages",
+  "PackageDirectories",
+  "VolatilePackages",
+  "VolatilePackageDirectories",
+  "SandboxTrees",
+  "CacheOnly",
+] as const;
+const unkeyed = {
+  CacheOnly: "from the cache or the network, a successful install installs the same packages",
+  ...DISTRO_UNKEYED,
+};
+
 const bootstraps = (image: ImageView) =>
   hasPackageManager(image.Distribution) && image.BaseTrees.length === 0;
 
 export const bootstrap: Step<Params> = {
   name: "bootstrap",
   task: installTask("bootstrap", true),
+  reads,
+  unkeyed,
   layer: true,
   wanted: bootstraps,
-  params: (context) => params(context, [], []),
+  params: (context) => params(context, "Packages", [], []),
 };
 
 export const packages: Step<Params> = {
   name: "packages",
   task: installTask("packages", false),
+  reads,
+  unkeyed,
   layer: true,
   wanted: (image) =>
     hasPackageManager(image.Distribution) &&
     (image.Packages.length > 0 || image.PackageDirectories.length > 0 || image.Dependencies.length > 0),
-  params: (context) => params(context, context.image.Packages, context.image.PackageDirectories),
+  params: (context) => params(context, "Packages", context.image.Packages, context.image.PackageDirectories),
 };
 
 export const volatilePackages: Step<Params> = {
   name: "volatile-packages",
   task: installTask("volatile-packages", false),
+  reads,
+  unkeyed,
   layer: true,
   wanted: (image) => hasPackageManager(image.Distribution) && image.VolatilePackages.length > 0,
   params: (context) => {
-    const p = params(context, context.image.VolatilePackages, [
+    const p = params(context, "VolatilePackages", context.image.VolatilePackages, [
       ...context.image.PackageDirectories,
       ...context.image.VolatilePackageDirectories,
     ]);

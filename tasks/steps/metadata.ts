@@ -11,7 +11,13 @@ import {
 import type { TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import type { ConfigTree } from "../image.js";
-import { distroConfig, packageManagerContext, repositoryInputs } from "../packaging.js";
+import {
+  DISTRO_SETTINGS,
+  DISTRO_UNKEYED,
+  distroConfig,
+  packageManagerContext,
+  repositoryInputs,
+} from "../packaging.js";
 import { sandboxLinkDigests, sandboxTreeInputs } from "../sandboxtrees.js";
 import type { Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
@@ -56,6 +62,14 @@ const task: TaskDefinition<Params> = {
 export const metadata: Step<Params> = {
   name: "metadata",
   task,
+  reads: [...DISTRO_SETTINGS, "SandboxTrees"],
+  unkeyed: {
+    WithDocs: "repository metadata does not depend on it (the install steps key on it)",
+    WithRecommends: "repository metadata does not depend on it (the install steps key on it)",
+    Bootable: "repository metadata does not depend on it (the install steps key on it)",
+    Locale: "repository metadata does not depend on it (the install steps key on it)",
+    ...DISTRO_UNKEYED,
+  },
   layer: false,
   wanted: (image) => hasPackageManager(image.Distribution),
   params: ({ image, env, tools }) => ({

@@ -114,6 +114,14 @@ async function run(
   });
 }
 
+/** Scripts get the whole configuration ($MKOSI_CONFIG), and so do these steps' keys, but for the seed. */
+const SCRIPT_READS = {
+  reads: "all",
+  unkeyed: {
+    Seed: "random on every invocation unless configured; $MKOSI_CONFIG in keys leaves it out so that scripts do not rerun on every build",
+  },
+} as const;
+
 function baseParams(
   kind: ScriptKind,
   scripts: string[],
@@ -155,6 +163,7 @@ const prepareTask: TaskDefinition<Params> = {
 export const prepare: Step<Params> = {
   name: "prepare",
   task: prepareTask,
+  ...SCRIPT_READS,
   layer: true,
   wanted: (image) => image.PrepareScripts.length > 0,
   params: ({ image, env, prev, nodes, tools }) =>
@@ -188,6 +197,7 @@ const buildOverlayTask: TaskDefinition<Params> = {
 export const buildOverlay: Step<Params> = {
   name: "build-overlay",
   task: buildOverlayTask,
+  ...SCRIPT_READS,
   layer: false,
   wanted: (image) =>
     image.BuildScripts.length > 0 && (image.BuildPackages.length > 0 || image.PrepareScripts.length > 0),
@@ -236,6 +246,7 @@ const buildTask: TaskDefinition<Params> = {
 export const build: Step<Params> = {
   name: "build",
   task: buildTask,
+  ...SCRIPT_READS,
   layer: false,
   wanted: (image) => image.BuildScripts.length > 0,
   params: ({ image, env, prev, nodes, tools }) => ({
@@ -264,6 +275,7 @@ function layerScriptStep(name: string, kind: ScriptKind, pick: (image: ImageView
   return {
     name,
     task,
+    ...SCRIPT_READS,
     layer: true,
     wanted: (image) => pick(image).length > 0,
     params: ({ image, env, prev, nodes, tools }) =>
