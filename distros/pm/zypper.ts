@@ -177,11 +177,11 @@ async function syncMetadata(ctx: PackageManagerContext, d: ZypperDistribution): 
   await mkdir(s.cache, { recursive: true });
   const scratch = join(ctx.workDir, "sync-root");
   await mkdir(scratch, { recursive: true });
+  const sandbox = sandboxFor(ctx, s, scratch, { network: true, apivfs: false });
   try {
-    await runSandboxed(
-      [...zypperCommand(ctx.config), "refresh"],
-      sandboxFor(ctx, s, scratch, { network: true, apivfs: false }),
-    );
+    // zypper checks the repositories' signatures against the keys in the root's rpm database.
+    if (s.keys.length > 0) await runSandboxed(importKeys(s.keys), sandbox);
+    await runSandboxed([...zypperCommand(ctx.config), "refresh"], sandbox);
   } catch (e) {
     throw new DistributionError(
       `Fetching repository metadata for ${d.prettyName} ${ctx.config.Release} failed: ${(e as Error).message}`,

@@ -12,7 +12,7 @@ import type { DistroConfig, PackageManagerContext } from "../../distros/types.js
 import { unmountUnder, withOverlay } from "../../sandbox/overlay.js";
 import { runScripts } from "../../sandbox/scripts.js";
 import { ensureDir } from "./helpers.js";
-import { buildRpms, haveRpmTools, rpmRepository, testPackages } from "./localrepo.js";
+import { buildRpms, haveRpmTools, rpmRepository, signingKey, signRpms, testPackages } from "./localrepo.js";
 
 const canRun = process.getuid?.() === 0 && haveRpmTools;
 
@@ -189,6 +189,37 @@ describe.skipIf(!canRun)("dnf with a local repository", async () => {
       expect(existsSync(join(root, "var/lib/dnf"))).toBe(false);
       expect(existsSync(join(root, "usr/lib/sysimage/rpm"))).toBe(false);
     });
+  });
+
+  it("RepositoryKeyCheck=yes: signed packages install with the key from a sandbox tree, unsigned ones do not", async () => {
+    const signed = join(base, "signed");
+    await buildRpms(testPackages(), signed);
+    const { home, publicKey } = await signingKey(join(base, "signing"));
+    await signRpms(signed, home);
+    execFileSync("createrepo_c", ["--quiet", signed]);
+    const checkedKeys = join(base, "checked-sandbox");
+    await mkdir(join(checkedKeys, "etc/pki/rpm-gpg"), { recursive: true });
+    await writeFile(join(checkedKeys, "etc/pki/rpm-gpg/RPM-GPG-KEY-fedora-41-primary"), publicKey);
+    const checked = async (repository: string) =>
+      ctx(
+        { RepositoryKeyCheck: true, LocalMirror: `file://${repository}` },
+        {
+          metadataDir: await ensureDir(join(base, `meta-checked-${n++}`)),
+          sandboxTrees: [{ Source: checkedKeys, Target: null }],
+        },
+      );
+    const good = await checked(signed);
+    await fedora.syncMetadata(good);
+    await layer(async (root) => {
+      await fedora.bootstrap({ ...good, workDir: await ensureDir(join(base, `work-checked-${n++}`)) }, root);
+      // dnf imported the key into the image's rpm database.
+      expect(rpmQuery(root, "-qa", "gpg-pubkey*")).toMatch(/^gpg-pubkey-/m);
+    }, []);
+    const bad = await checked(repo);
+    await fedora.syncMetadata(bad);
+    await layer(async (root) => {
+      await expect(fedora.bootstrap(bad, root)).rejects.toThrow(/not signed|GPG check FAILED|NOKEY/);
+    }, []);
   });
 
   it("syncs the same metadata twice to the same bytes", async () => {

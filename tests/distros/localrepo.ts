@@ -407,3 +407,49 @@ async function indexDebSuite(dir: string, suite: string): Promise<void> {
     ].join("\n"),
   );
 }
+
+/** A throwaway signing key (ed25519) in a GnuPG home below `dir`: its home and the public key (armored). */
+export async function signingKey(dir: string): Promise<{ home: string; publicKey: string }> {
+  const home = join(dir, "gnupg");
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  const env = { ...process.env, GNUPGHOME: home };
+  execFileSync(
+    "gpg",
+    [
+      "--batch",
+      "--pinentry-mode",
+      "loopback",
+      "--passphrase",
+      "",
+      "--quick-gen-key",
+      "mkosi test <test@example.invalid>",
+      "ed25519",
+      "sign",
+      "never",
+    ],
+    { env, stdio: ["ignore", "ignore", "ignore"] },
+  );
+  const publicKey = execFileSync("gpg", ["--armor", "--export"], { env, encoding: "utf8" });
+  return { home, publicKey };
+}
+
+/** Sign the rpms in `dir` with the key of `signingKey()`. */
+export async function signRpms(dir: string, home: string): Promise<void> {
+  const rpms = (await readdir(dir)).filter((f) => f.endsWith(".rpm")).map((f) => join(dir, f));
+  execFileSync(
+    "rpmsign",
+    [
+      "--addsign",
+      "--define",
+      "__gpg /usr/bin/gpg",
+      "--define",
+      "_gpg_name mkosi test",
+      "--define",
+      `_gpg_path ${home}`,
+      "--define",
+      "_gpg_sign_cmd_extra_args --batch --pinentry-mode loopback --passphrase ''",
+      ...rpms,
+    ],
+    { stdio: ["ignore", "ignore", "ignore"], env: { ...process.env, GNUPGHOME: home } },
+  );
+}

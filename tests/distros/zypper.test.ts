@@ -12,7 +12,7 @@ import type { DistroConfig, PackageManagerContext } from "../../distros/types.js
 import { unmountUnder, withOverlay } from "../../sandbox/overlay.js";
 import { runScripts } from "../../sandbox/scripts.js";
 import { ensureDir } from "./helpers.js";
-import { buildRpms, haveRpmTools, rpmRepository, testPackages } from "./localrepo.js";
+import { buildRpms, haveRpmTools, rpmRepository, signingKey, signRpms, testPackages } from "./localrepo.js";
 
 const canRun = process.getuid?.() === 0 && haveRpmTools && existsSync("/usr/bin/zypper");
 
@@ -121,6 +121,60 @@ describe.skipIf(!canRun)("zypper with a local repository", async () => {
       await opensuse.install(await ctx({}, { localRepository: local!.dir }), root, ["test-app"]);
       expect(rpmQuery(root, "-q", "test-app", "--qf", "%{VERSION}")).toBe("2.0");
     });
+  });
+
+  it("RepositoryKeyCheck=yes: the key from a sandbox tree is imported and signed packages install", async () => {
+    const signed = join(base, "signed");
+    await buildRpms(testPackages(), signed);
+    const { home, publicKey } = await signingKey(join(base, "signing"));
+    await signRpms(signed, home);
+    execFileSync("createrepo_c", ["--quiet", signed]);
+    // zypper checks the repository index's signature too, as openSUSE's repositories are signed.
+    execFileSync(
+      "gpg",
+      ["--batch", "--yes", "--armor", "--detach-sign", join(signed, "repodata/repomd.xml")],
+      {
+        env: { ...process.env, GNUPGHOME: home },
+      },
+    );
+    const keyed = join(base, "keyed-sandbox");
+    await mkdir(join(keyed, "etc/pki/rpm-gpg"), { recursive: true });
+    await mkdir(join(keyed, "etc/rpm"), { recursive: true });
+    await writeFile(join(keyed, "etc/rpm/macros.db_backend"), "%_db_backend sqlite");
+    await writeFile(join(keyed, "etc/pki/rpm-gpg/RPM-GPG-KEY-openSUSE-Tumbleweed"), publicKey);
+    // LocalMirror= has no keys (as in the reference): a mirror tree, where Tumbleweed's repositories are.
+    const mirror = join(base, "mirror");
+    for (const dir of ["tumbleweed/repo/oss", "update/tumbleweed"]) {
+      await mkdir(join(mirror, dir, ".."), { recursive: true });
+      execFileSync("cp", ["-al", signed, join(mirror, dir)]);
+    }
+    const unsignedMirror = join(base, "unsigned-mirror");
+    for (const dir of ["tumbleweed/repo/oss", "update/tumbleweed"]) {
+      await mkdir(join(unsignedMirror, dir, ".."), { recursive: true });
+      execFileSync("cp", ["-al", repo, join(unsignedMirror, dir)]);
+    }
+    const checked = async (tree: string) =>
+      ctx(
+        { RepositoryKeyCheck: true, LocalMirror: null, Mirror: `file://${tree}` },
+        {
+          metadataDir: await ensureDir(join(base, `meta-checked-${n++}`)),
+          sandboxTrees: [{ Source: keyed, Target: null }],
+        },
+      );
+    const good = await checked(mirror);
+    await opensuse.syncMetadata(good);
+    await layer(async (root) => {
+      await opensuse.bootstrap(
+        { ...good, workDir: await ensureDir(join(base, `work-checked-${n++}`)) },
+        root,
+      );
+      expect(rpmQuery(root, "-qa", "gpg-pubkey*")).toMatch(/^gpg-pubkey-/m);
+      await opensuse.install({ ...good, workDir: await ensureDir(join(base, `work-checked-${n++}`)) }, root, [
+        "test-app",
+      ]);
+    }, []);
+    // An unsigned repository is refused when its metadata is synced.
+    await expect(opensuse.syncMetadata(await checked(unsignedMirror))).rejects.toThrow(/is unsigned/);
   });
 
   it("runs a script that uses mkosi-install and rpm", async () => {
