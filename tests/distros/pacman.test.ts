@@ -151,8 +151,9 @@ describe.skipIf(!canRun)("pacman with a local repository", async () => {
   });
 
   it("checks signatures with RepositoryKeyCheck=yes: a keyring from archlinux-keyring, unsigned packages refused", async () => {
-    // The keyring takes a minute to make: it is made once in the shared package cache.
-    const shared = await ensureDir(PACKAGE_CACHE);
+    // The keyring takes a minute to make: it is made once, in a package cache kept between runs (not the
+    // apt tests' one: making it holds that cache's lock).
+    const shared = await ensureDir(`${PACKAGE_CACHE}-pacman`);
     const c = await ctx(
       { RepositoryKeyCheck: true },
       { packageCacheDir: shared, metadataDir: await ensureDir(join(base, "meta-checked")) },
