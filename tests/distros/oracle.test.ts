@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseArgs } from "../../cli/args.js";
+import { checkImageConfig } from "../../config/image.js";
 import { loadConfig } from "../../config/loader.js";
 import { loadInstaller } from "../../distros/index.js";
-import { toImageView } from "../../tasks/image-schema.js";
 import { distroConfig } from "../../tasks/packaging.js";
 import { listCases, renderConf } from "../helpers/distro-oracle.mjs";
 
@@ -99,7 +99,7 @@ describe("package manager configuration matches the reference", () => {
       }
       const { args } = parseArgs(["-C", dir, "build"], dir);
       const loaded = await loadConfig(args, { warn: () => {} });
-      const image = toImageView(loaded.images[0]!);
+      const image = checkImageConfig(loaded.images[0]!);
       const installer = await loadInstaller(image.Distribution);
       const describeCalls = installer.packageManager.describe;
       if (!describeCalls) throw new Error(`${installer.packageManager.name} cannot describe its calls`);
