@@ -129,7 +129,7 @@ export async function buildOutputs(ctx: BuildOutputsOptions): Promise<BuildOutpu
       ...(await writeManifests(ctx.staging, names, {
         config: cfg,
         packages: ctx.packages ?? [],
-        packageType: ctx.packageType,
+        packageType: ctx.packageType ?? "none",
         extension: ctx.extension,
         changelogs: ctx.changelogs,
       })),

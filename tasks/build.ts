@@ -1,10 +1,12 @@
 // One `mkosi build`: plan the graph for all images, decide what must be refreshed or forced (CacheOnly=,
 // Incremental=, -f, --rerun-build-scripts), run it on the engine and report.
 import { rm } from "node:fs/promises";
+import { preflight } from "../distros/preflight.js";
 import type { Engine, EngineEvent, NodeExplanation, NodeId, RunSummary } from "../engine/api.js";
 import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
 import { outputPaths } from "./outputs.js";
+import { distroConfig } from "./packaging.js";
 import { type BuildPlan, planBuild, planSync } from "./plan.js";
 import {
   foreignOutputs,
@@ -119,7 +121,11 @@ export async function forcedNodes(
     }
     if (env.options.rerunBuildScripts && image.nodes.build) forced.push(image.nodes.build);
     const metadata = image.nodes.metadata;
-    if (metadata && status.get(metadata) === "cached" && wantsMetadataRefresh(image.image, image, status))
+    if (
+      metadata &&
+      status.get(metadata) === "cached" &&
+      wantsMetadataRefresh(image.image, image, status, env.options.force)
+    )
       forced.push(metadata);
   }
   return forced;
@@ -127,17 +133,20 @@ export async function forcedNodes(
 
 /**
  * CacheOnly= decides whether the repository metadata is synced again. `always` and `metadata`: never.
- * `never`: on every build that runs anything. `auto`: unless the cached image (Incremental=) is usable,
- * and only when something that installs packages has to run anyway, so a no-op rebuild never touches
- * the network.
+ * `-f` (as upstream's forced sync): always otherwise; the steps that install packages key on the synced
+ * metadata's digest, so they rerun only if the repositories changed. `never`: on every build that runs
+ * anything. `auto`: unless the cached image (Incremental=) is usable, and only when something that
+ * installs packages has to run anyway, so a plain rebuild never touches the network.
  */
 function wantsMetadataRefresh(
   image: ImageView,
   plan: BuildPlan["images"][number],
   status: Map<NodeId, NodeExplanation["status"]>,
+  force: number,
 ): boolean {
   const mode = image.CacheOnly;
   if (mode === "always" || mode === "metadata") return false;
+  if (force >= 1) return true;
   const installers = ["bootstrap", "packages", "build-overlay", "volatile-packages"]
     .map((step) => plan.nodes[step])
     .filter((id): id is NodeId => id !== undefined);
@@ -163,8 +172,21 @@ function foldDone(first: DoneEvent, second: DoneEvent, shared: number): DoneEven
   };
 }
 
+/** Can this machine build every image's distribution? Before any work (see distros/preflight.ts). */
+function checkDistributions(images: ImageView[], tools: ImageView | null | undefined): void {
+  const of = (image: ImageView, toolsTree: string | null) => ({
+    name: image.Image,
+    config: distroConfig(image),
+    toolsTree,
+    sandboxTrees: image.SandboxTrees,
+  });
+  // The default tools tree is built with the host's programs.
+  preflight([...(tools ? [of(tools, null)] : []), ...images.map((image) => of(image, image.ToolsTree))]);
+}
+
 export async function build(request: BuildRequest): Promise<BuildResult> {
   const { images, env, engine } = request;
+  checkDistributions(images, request.tools);
   const syncNodes = planSync(images, env, request.tools);
   // Sync scripts run first, in a run of their own; the user sees one build, so their run's "done" is
   // folded into the image graph's (or shown alone when they fail).

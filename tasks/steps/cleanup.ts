@@ -3,7 +3,7 @@
 
 import { rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { DistroConfig } from "../../distros/index.js";
+import { type DistroConfig, loadInstaller, packageManagerTools } from "../../distros/index.js";
 import type { Json, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
@@ -13,6 +13,7 @@ import type { ConfigTree, Feature } from "../image.js";
 import { withLayer } from "../layers.js";
 import {
   DISTRO_SETTINGS,
+  DISTRO_UNKEYED,
   distroConfig,
   distroConfigJson,
   packageCacheResource,
@@ -64,6 +65,8 @@ const task: TaskDefinition<Params> = {
   name: "cleanup",
   implementation: implementationDigest(import.meta.url),
   inputs: (p) => {
+    const tools = packageManagerTools(p.config.Distribution);
+    const removes = p.removePackages.length > 0;
     const own = {
       values: {
         ...distroConfigJson(p.config),
@@ -74,23 +77,23 @@ const task: TaskDefinition<Params> = {
         MachineId: p.machineId,
         SourceDateEpoch: p.sourceDateEpoch,
       },
-      // dpkg-query (on the host) lists the installed packages; find and touch are coreutils-stable.
-      paths: hostTools(["dpkg-query"]),
+      // The package manager's query tool lists the installed packages (dpkg-query, rpm); find and touch
+      // are coreutils-stable. A host tool that removal runs as well (rpm) is declared once, below.
+      paths: hostTools(tools.query.filter((t) => !(removes && !p.tools && tools.install.includes(t)))),
       deps: { image: p.prev, ...(p.metadata ? { metadata: p.metadata } : {}) },
     };
-    // Removing packages runs apt (from the tools tree when there is one) with the sandbox trees.
-    if (p.removePackages.length === 0) return own;
+    // Removing packages runs the package manager (from the tools tree when there is one) with the
+    // sandbox trees.
+    if (!removes) return own;
     return withToolInputs(
       withToolInputs(own, sandboxTreeInputs(p.base, p.sandboxTrees, p.sandboxLinks)),
-      toolInputs(p.tools, ["apt-get", "dpkg"]),
+      toolInputs(p.tools, tools.install),
     );
   },
   resources: (p) => [packageCacheResource(p.packageCacheDir)],
   async run(ctx, p) {
     return withLayer(ctx, ctx.deps.image, async ({ root }) => {
-      const distribution = p.metadata
-        ? (await import("../../distros/index.js")).getDistribution(p.config.Distribution)
-        : undefined;
+      const distribution = p.metadata ? await loadInstaller(p.config.Distribution) : undefined;
       if (distribution && p.removePackages.length > 0) {
         await withToolsTree(ctx, p.tools, (tools) => {
           const pm = packageManagerContext(ctx, p.config, {
@@ -150,6 +153,7 @@ export const cleanup: Step<Params> = {
     "SourceDateEpoch",
     "SandboxTrees",
   ],
+  unkeyed: DISTRO_UNKEYED,
   layer: true,
   wanted: () => true,
   params: (context) => {

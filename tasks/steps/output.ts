@@ -4,7 +4,7 @@
 
 import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { InstalledPackage } from "../../distros/index.js";
+import { type InstalledPackage, packageTypeOf } from "../../distros/index.js";
 import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import { outputNames } from "../../formats/naming.js";
@@ -189,6 +189,7 @@ const manifestTask: TaskDefinition<ManifestParams> = {
     await writeManifests(ctx.out, outputNames(p.config), {
       config: p.config,
       packages: meta?.packages ?? [],
+      packageType: packageTypeOf(String(p.config.Distribution)),
     });
     return undefined;
   },
