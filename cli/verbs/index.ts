@@ -22,6 +22,8 @@ const REGISTRY = new Map<string, () => Promise<VerbModule>>([
   ["graph", () => import("./graph.js")],
   ["clean", () => import("./clean.js")],
   ["bump", () => import("./bump.js")],
+  ["shell", () => import("./shell.js")],
+  ["boot", () => import("./boot.js")],
 ]);
 
 /** Lets other modules register verbs at runtime (e.g. tests). */
