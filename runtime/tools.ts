@@ -40,6 +40,7 @@ export const TOOL_PACKAGES: Record<string, string> = {
 const EXTRA_DIRS: Record<string, string[]> = {
   virtiofsd: ["/usr/libexec", "/usr/lib/qemu"],
   "systemd-ssh-proxy": ["/usr/lib/systemd"],
+  "systemd-sysupdate": ["/usr/lib/systemd"],
 };
 
 export class MissingToolError extends Error {

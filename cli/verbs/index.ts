@@ -24,6 +24,16 @@ const REGISTRY = new Map<string, () => Promise<VerbModule>>([
   ["bump", () => import("./bump.js")],
   ["shell", () => import("./shell.js")],
   ["boot", () => import("./boot.js")],
+  ["journalctl", () => import("./journalctl.js")],
+  ["coredumpctl", () => import("./coredumpctl.js")],
+  ["serve", () => import("./serve.js")],
+  ["burn", () => import("./burn.js")],
+  ["sysupdate", () => import("./sysupdate.js")],
+  ["sandbox", () => import("./sandbox.js")],
+  ["genkey", () => import("./genkey.js")],
+  ["init", () => import("./init.js")],
+  ["documentation", () => import("./documentation.js")],
+  ["dependencies", () => import("./dependencies.js")],
 ]);
 
 /** Lets other modules register verbs at runtime (e.g. tests). */
