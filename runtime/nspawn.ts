@@ -1,19 +1,16 @@
 // `mkosi shell` and `mkosi boot`: the image in a systemd-nspawn container.
 //
-// nspawn runs inside a private mount namespace of its own (util-linux unshare) holding a tmpfs runtime
-// directory, so nothing it needs is left on the host when it ends, however it ends:
-//   <runtime>/<machine>          the image: a bind mount of the output directory, or with Ephemeral=yes
-//                                an overlay on it whose upper layer lives in the tmpfs (a throwaway copy
-//                                that costs nothing to make, gone with the namespace)
-//   <runtime>/<machine>.nspawn   NSpawnSettings=, found there by nspawn with --settings=trusted
-// Disk images are passed with --image= (an ephemeral one is copied next to the output first).
-import { copyFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+// nspawn runs in the image namespace of namespace.ts (the image, or its ephemeral overlay, and the
+// settings file in a tmpfs of a private mount namespace). Disk images are passed with --image= (an
+// ephemeral one is copied next to the output first).
+
 import { credentialsOf, nspawnCredentialArgs } from "./credentials.js";
+import { ephemeralDiskCopy } from "./diskcopy.js";
 import { runForeground } from "./foreground.js";
 import { hostHasSystemdManager, RuntimeError, shouldRegister } from "./host.js";
 import { DISK_FORMATS, type Machine } from "./machine.js";
 import { runtimeMounts } from "./mounts.js";
+import { type ImageNamespace, inImageNamespace, namespacedImage } from "./namespace.js";
 import { Scratch } from "./scratch.js";
 import { requireTool } from "./tools.js";
 
@@ -25,25 +22,6 @@ export interface NspawnRequest {
   cmdline: string[];
   debug: boolean;
 }
-
-/** The shell script run in the private mount namespace before exec'ing nspawn. */
-const NAMESPACE_SCRIPT = `set -e
-mount -t tmpfs -o mode=0755 mkosi-runtime "$MKOSI_RUNTIME"
-root="$MKOSI_RUNTIME/$MKOSI_MACHINE"
-if [ "$MKOSI_KIND" = directory ]; then
-  mkdir "$root"
-  if [ -n "$MKOSI_EPHEMERAL" ]; then
-    mkdir "$MKOSI_RUNTIME/upper" "$MKOSI_RUNTIME/work"
-    mount -t overlay mkosi-ephemeral -o "lowerdir=$MKOSI_IMAGE,upperdir=$MKOSI_RUNTIME/upper,workdir=$MKOSI_RUNTIME/work" "$root"
-  else
-    mount --bind "$MKOSI_IMAGE" "$root"
-  fi
-else
-  : > "$root.raw"
-  mount --bind "$MKOSI_IMAGE" "$root.raw"
-fi
-if [ -n "$MKOSI_SETTINGS" ]; then cp "$MKOSI_SETTINGS" "$root.nspawn"; fi
-exec "$@"`;
 
 function consoleMode(boot: boolean): string {
   const interactive = process.stdin.isTTY && process.stdout.isTTY;
@@ -65,18 +43,13 @@ export async function runNspawn(request: NspawnRequest): Promise<number> {
       `mkosi ${boot ? "boot" : "shell"} needs root: systemd-nspawn cannot run unprivileged`,
     );
   const nspawn = requireTool("systemd-nspawn");
-  const unshare = requireTool("unshare");
   const scratch = new Scratch();
   try {
     const runtimeDir = await scratch.directory("mkosi-machine");
     let image = machine.output;
     const directory = format === "directory";
     if (!directory && runtime.Ephemeral) {
-      // A disk image is copied (sparse) beside the output: nspawn writes to it directly.
-      const copy = join(dirname(image), `.mkosi-ephemeral-${process.pid}-${basename(image)}`);
-      scratch.remove(copy);
-      await copyFile(image, copy);
-      image = copy;
+      image = ephemeralDiskCopy(image, scratch);
     }
     const register = shouldRegister(runtime.Register);
     const args = [
@@ -91,8 +64,15 @@ export async function runNspawn(request: NspawnRequest): Promise<number> {
     // Without a service manager to allocate a scope from, nspawn stays in mkosi's own cgroup.
     if (!hostHasSystemdManager()) args.push("--keep-unit");
     if (runtime.NSpawnSettings) args.push("--settings=trusted");
-    const root = join(runtimeDir, machine.name);
-    args.push(directory ? `--directory=${root}` : `--image=${root}.raw`);
+    const ns: ImageNamespace = {
+      runtimeDir,
+      machine: machine.name,
+      kind: directory ? "directory" : "disk",
+      image,
+      ephemeral: runtime.Ephemeral,
+      nspawnSettings: runtime.NSpawnSettings,
+    };
+    args.push(directory ? `--directory=${namespacedImage(ns)}` : `--image=${namespacedImage(ns)}`);
     args.push(...nspawnCredentialArgs(credentialsOf(machine)));
     const mounts = await runtimeMounts(machine, scratch);
     for (const mount of mounts)
@@ -105,19 +85,8 @@ export async function runNspawn(request: NspawnRequest): Promise<number> {
     // (shell) or init's arguments (boot), to which KernelCommandLineExtra= is appended.
     args.push(...request.cmdline);
     if (boot) args.push(...runtime.KernelCommandLineExtra);
-    const env = {
-      ...process.env,
-      MKOSI_RUNTIME: runtimeDir,
-      MKOSI_MACHINE: machine.name,
-      MKOSI_KIND: directory ? "directory" : "disk",
-      MKOSI_IMAGE: image,
-      MKOSI_EPHEMERAL: directory && runtime.Ephemeral ? "1" : "",
-      MKOSI_SETTINGS: runtime.NSpawnSettings ?? "",
-    };
-    return await runForeground(
-      [unshare, "--mount", "--propagation=private", "--", "sh", "-c", NAMESPACE_SCRIPT, "sh", ...args],
-      { env, debug: request.debug },
-    );
+    const wrapped = inImageNamespace(ns, args);
+    return await runForeground(wrapped.argv, { env: wrapped.env, debug: request.debug });
   } finally {
     await scratch.dispose();
   }

@@ -24,6 +24,7 @@ const REGISTRY = new Map<string, () => Promise<VerbModule>>([
   ["bump", () => import("./bump.js")],
   ["shell", () => import("./shell.js")],
   ["boot", () => import("./boot.js")],
+  ["vm", () => import("./vm.js")],
   ["journalctl", () => import("./journalctl.js")],
   ["coredumpctl", () => import("./coredumpctl.js")],
   ["serve", () => import("./serve.js")],

@@ -1,0 +1,18 @@
+// The OpenSSH public key of an X.509 certificate (SshCertificate=), for the guest's
+// ssh.authorized_keys.root credential.
+import { spawnSync } from "node:child_process";
+import { RuntimeError } from "./host.js";
+import { requireTool } from "./tools.js";
+
+export function sshPublicKeyOf(certificate: string): string {
+  const openssl = requireTool("openssl");
+  const keygen = requireTool("ssh-keygen");
+  const pem = spawnSync(openssl, ["x509", "-in", certificate, "-noout", "-pubkey"], { encoding: "utf8" });
+  if (pem.status !== 0) throw new RuntimeError(`SshCertificate=${certificate}: ${pem.stderr.trim()}`);
+  const key = spawnSync(keygen, ["-i", "-m", "PKCS8", "-f", "/dev/stdin"], {
+    input: pem.stdout,
+    encoding: "utf8",
+  });
+  if (key.status !== 0) throw new RuntimeError(`SshCertificate=${certificate}: ${key.stderr.trim()}`);
+  return key.stdout;
+}
