@@ -82,12 +82,10 @@ export function ovmfCandidates(architecture: string, root = "/"): OvmfFirmware[]
 export function findOvmf(
   machine: Machine,
   firmware: "uefi" | "uefi-secure-boot",
-  toolsRoot?: string | null,
+  /** Where to look: the host, or a tools tree and then the host. */
+  roots: string[] = ["/"],
 ): OvmfFirmware {
-  const candidates = [
-    ...(toolsRoot ? ovmfCandidates(machine.image.Architecture, toolsRoot) : []),
-    ...ovmfCandidates(machine.image.Architecture),
-  ];
+  const candidates = roots.flatMap((root) => ovmfCandidates(machine.image.Architecture, root));
   const secure = firmware === "uefi-secure-boot";
   const wantEnrolled = machine.runtime.FirmwareVariables === "microsoft";
   const match =
