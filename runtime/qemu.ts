@@ -90,8 +90,17 @@ function consoleArgs(mode: Machine["runtime"]["Console"]): string[] {
     case "gui":
       return ["-device", "virtio-vga", "-serial", "none"];
     case "native":
-      // qemu's own: serial and monitor multiplexed on stdio, Ctrl-C ends qemu.
-      return ["-nographic"];
+      // qemu's own: serial and monitor multiplexed on stdio (Ctrl-a c), Ctrl-C ends qemu.
+      return [
+        "-display",
+        "none",
+        "-chardev",
+        "stdio,id=console,mux=on,signal=on",
+        "-serial",
+        "chardev:console",
+        "-mon",
+        "console",
+      ];
     case "read-only":
       return ["-display", "none", "-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console"];
     default:

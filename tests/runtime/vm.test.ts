@@ -106,9 +106,12 @@ describe("vm in a terminal", () => {
     tmux.start(dir);
     try {
       const ephemeral = () => readdirSync(dir).filter((name) => name.startsWith(".mkosi-ephemeral-"));
+      const tty = tmux.run(["display-message", "-p", "-t", tmux.session, "#{pane_tty}"]).trim();
+      // qemu has the terminal (raw mode) once canonical input is off on the pane's tty.
+      const raw = () => /(^|\s)-icanon(\s|$)/.test(execFileSync("stty", ["-F", tty, "-a"], { encoding: "utf8" }));
       // Console=native: qemu's own console, where Ctrl-C ends qemu.
       tmux.type(`${MKOSI} --format=disk --firmware=bios --console=native --ephemeral=yes vm; echo "exit=$?"`);
-      await tmux.waitFor("the ephemeral copy", () => ephemeral().length === 1, 60_000);
+      await tmux.waitFor("qemu to run", () => ephemeral().length === 1 && raw(), 60_000);
       tmux.key("C-c");
       await tmux.waitFor("mkosi to exit", (screen) => /exit=\d+/.test(screen), 60_000);
       expect(ephemeral()).toEqual([]);
@@ -120,7 +123,7 @@ describe("vm in a terminal", () => {
       // Console=interactive puts the terminal in raw mode; a qemu killed with SIGKILL cannot undo that.
       tmux.type("clear");
       tmux.type(`${MKOSI} --format=disk --firmware=bios --ephemeral=yes vm; echo "exit=$?"`);
-      await tmux.waitFor("the ephemeral copy", () => ephemeral().length === 1, 60_000);
+      await tmux.waitFor("qemu to run", () => ephemeral().length === 1 && raw(), 60_000);
       const qemu = execFileSync("ps", ["-eo", "pid,args"], { encoding: "utf8" })
         .split("\n")
         .find((line) => line.includes("qemu-system") && line.includes(dir));
