@@ -108,7 +108,8 @@ describe("vm in a terminal", () => {
       const ephemeral = () => readdirSync(dir).filter((name) => name.startsWith(".mkosi-ephemeral-"));
       const tty = tmux.run(["display-message", "-p", "-t", tmux.session, "#{pane_tty}"]).trim();
       // qemu has the terminal (raw mode) once canonical input is off on the pane's tty.
-      const raw = () => /(^|\s)-icanon(\s|$)/.test(execFileSync("stty", ["-F", tty, "-a"], { encoding: "utf8" }));
+      const raw = () =>
+        /(^|\s)-icanon(\s|$)/.test(execFileSync("stty", ["-F", tty, "-a"], { encoding: "utf8" }));
       // Console=native: qemu's own console, where Ctrl-C ends qemu.
       tmux.type(`${MKOSI} --format=disk --firmware=bios --console=native --ephemeral=yes vm; echo "exit=$?"`);
       await tmux.waitFor("qemu to run", () => ephemeral().length === 1 && raw(), 60_000);
