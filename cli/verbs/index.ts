@@ -25,6 +25,7 @@ const REGISTRY = new Map<string, () => Promise<VerbModule>>([
   ["shell", () => import("./shell.js")],
   ["boot", () => import("./boot.js")],
   ["vm", () => import("./vm.js")],
+  ["ssh", () => import("./ssh.js")],
   ["journalctl", () => import("./journalctl.js")],
   ["coredumpctl", () => import("./coredumpctl.js")],
   ["serve", () => import("./serve.js")],

@@ -130,6 +130,21 @@ describe("shell and boot (systemd-nspawn)", () => {
     expect(containers()).toEqual([]);
   }, 120_000);
 
+  it("forwards the journal of an ephemeral boot to ForwardJournal= and shows it with journalctl", async () => {
+    const journal = await mkdtemp(join(tmpdir(), "mkosi-runtime-journal-"));
+    const boot = await runMkosi([`--forward-journal=${journal}`, "--ephemeral=yes", "boot"], {
+      cwd: dir,
+      env: env(),
+    });
+    expect(boot.code).toBe(0);
+    const shown = await runMkosi(
+      [`--forward-journal=${journal}`, "journalctl", "--", "--no-pager", "-o", "cat"],
+      { cwd: dir, env: env() },
+    );
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain("Reached target multi-user.target");
+  }, 300_000);
+
   it("fails clearly when there is neither an image nor a configuration", async () => {
     const empty = await mkdtemp(join(tmpdir(), "mkosi-runtime-empty-"));
     for (const verb of ["shell", "boot"]) {
@@ -139,4 +154,18 @@ describe("shell and boot (systemd-nspawn)", () => {
       expect(run.stderr).not.toMatch(/\bat .*\.js:\d+/);
     }
   });
+
+  // Last: a boot without Ephemeral= writes into the output (its persistent journal among others).
+  it("shows the journal a boot left in the image with journalctl, and coredumpctl looks there too", async () => {
+    const boot = await runMkosi(["boot"], { cwd: dir, env: env() });
+    expect(boot.code).toBe(0);
+    const shown = await runMkosi(["journalctl", "--", "--no-pager", "-o", "cat", "-b"], {
+      cwd: dir,
+      env: env(),
+    });
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain("Reached target multi-user.target");
+    const dumps = await runMkosi(["coredumpctl", "--", "--no-pager", "list"], { cwd: dir, env: env() });
+    expect(dumps.stderr + dumps.stdout).toContain("No coredumps found");
+  }, 300_000);
 });

@@ -7,10 +7,11 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Tmux } from "../e2e/tmux.js";
 import { biosDisk, uefiShellDisk } from "./disks.js";
-import { bookwormTree, MKOSI, PACKAGE_CACHE, runMkosi } from "./helpers.js";
+import { bookwormTree, MKOSI, PACKAGE_CACHE, REPORT_UNIT, runMkosi, startMkosi } from "./helpers.js";
 
 const DEBUG_EXIT = "--qemu-args=-device isa-debug-exit,iobase=0xf4,iosize=0x04";
 
@@ -143,7 +144,7 @@ describe("vm in a terminal", () => {
   }, 300_000);
 });
 
-describe("vm of a bookworm directory image (virtiofs, direct kernel boot)", () => {
+describe("vm of a bookworm directory image (virtiofs, direct kernel boot), and ssh into it", () => {
   let dir = "";
   let temp = "";
   const env = () => ({ MKOSI_CACHE_DIR: join(dir, ".cache"), TMPDIR: temp });
@@ -159,6 +160,11 @@ for kver in $(ls /usr/lib/modules); do
   dracut --force --no-hostonly --add virtiofs --kver "$kver" "/boot/initrd.img-$kver"
 done
 `,
+        // Reports the state and stays up: the test ssh-es in, then powers the VM off through ssh.
+        "mkosi.extra/etc/systemd/system/mkosi-test-report.service": REPORT_UNIT.replace(
+          "; systemctl poweroff --no-block",
+          "",
+        ),
       },
       `[Distribution]
 Distribution=debian
@@ -169,7 +175,7 @@ Format=directory
 ImageId=vmtest
 
 [Content]
-Packages=systemd,udev,dbus,linux-image-cloud-amd64,dracut
+Packages=systemd,udev,dbus,linux-image-cloud-amd64,dracut,openssh-server
 WithDocs=no
 Hostname=vmtest
 # Not a first boot: no preset pass over /etc, which is slow over virtiofs under emulation.
@@ -187,19 +193,39 @@ QemuArgs=-no-reboot
 `,
     );
     temp = await mkdtemp(join(tmpdir(), "mkosi-vm-tmp-"));
+    // mkosi.key and mkosi.crt: SshKey= and SshCertificate= by their default paths.
+    const genkey = await runMkosi(["genkey"], { cwd: dir, env: env() });
+    if (genkey.code !== 0) throw new Error(`genkey failed:\n${genkey.stderr}`);
     const run = await runMkosi(["build"], { cwd: dir, env: env() });
     if (run.code !== 0) throw new Error(`build failed (${run.code}):\n${run.stderr}`);
   }, 1_200_000);
 
-  it("boots to multi-user and powers off, leaving the output and no scratch files behind", async () => {
+  it("boots to multi-user, takes ssh commands, powers off and leaves the output and no scratch files", async () => {
     const output = join(dir, "vmtest");
     const machineId = readFileSync(join(output, "etc/machine-id"), "utf8");
-    const run = await runMkosi(["vm"], { cwd: dir, env: env() });
-    expect(run.stderr).toContain("is up to date");
-    expect(run.stdout).toContain("MKOSI-TEST-STATE: running");
-    expect(run.code).toBe(0);
+    const vm = startMkosi(["vm"], dir, env());
+    try {
+      for (let i = 0; i < 9000 && !vm.output().includes("MKOSI-TEST-STATE:"); i++) {
+        if (vm.child.exitCode !== null) break;
+        await sleep(100);
+      }
+      expect(vm.output()).toContain("is up to date");
+      expect(vm.output()).toContain("MKOSI-TEST-STATE: running");
+      const state = await runMkosi(["ssh", "systemctl", "is-system-running"], { cwd: dir, env: env() });
+      expect(state.stdout.trim()).toBe("running");
+      expect(state.code).toBe(0);
+      const status = await runMkosi(["ssh", "sh", "-c", "'exit 3'"], { cwd: dir, env: env() });
+      expect(status.code).toBe(3);
+      await runMkosi(["ssh", "systemctl", "poweroff"], { cwd: dir, env: env() });
+      expect(await vm.exited).toBe(0);
+    } finally {
+      vm.child.kill("SIGTERM");
+    }
     expect(readFileSync(join(output, "etc/machine-id"), "utf8")).toBe(machineId);
     expect(existsSync(join(output, "var/log/journal/b2ad55d3a8b24b3c8f0b3c2d1e0f4a5b"))).toBe(false);
     expect(readdirSync(temp).filter((name) => /^mkosi-(vm|machine|scratch)-/.test(name))).toEqual([]);
-  }, 900_000);
+    const gone = await runMkosi(["ssh", "true"], { cwd: dir, env: env() });
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toContain("No running VM named main");
+  }, 1_200_000);
 });
