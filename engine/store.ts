@@ -40,9 +40,13 @@ function buildSchemas(z: typeof Z) {
     depSig,
     signature: z.object({
       task: z.string(),
-      version: z.number(),
+      implementation: z.string(),
       values: z.record(z.string(), z.unknown()),
+      /** Keyed digests (HMAC-SHA256, hex) of secret values. */
+      secrets: z.record(z.string(), z.string()),
       paths: z.record(z.string(), pathSig),
+      /** Path labels in their declared order (the order is part of the key). */
+      pathOrder: z.array(z.string()),
       env: z.record(z.string(), z.string()),
       deps: z.record(z.string(), depSig),
     }),
@@ -96,9 +100,11 @@ export type PathSig = Z.infer<Schemas["pathSig"]>;
 export type DepSig = Z.infer<Schemas["depSig"]>;
 export interface SignatureRecord {
   task: string;
-  version: number;
+  implementation: string;
   values: Record<string, Json>;
+  secrets: Record<string, string>;
   paths: Record<string, PathSig>;
+  pathOrder: string[];
   env: Record<string, string>;
   deps: Record<string, DepSig>;
 }
@@ -167,6 +173,9 @@ function isRootRecord(v: unknown): v is RootRecord {
  * visible to other processes at once; flushing to disk happens in the background. A killed process loses
  * nothing committed (the page cache survives it); a power loss may lose the last commits, never consistency. */
 export const TXN_FLAGS = 0x1 | 0x2 | 0x10000;
+/** ABORTABLE | SYNCHRONOUS_COMMIT, flushed: the commit is on disk when it returns (records of artifacts,
+ * whose files were flushed first; see durable.ts). */
+export const DURABLE_TXN_FLAGS = 0x1 | 0x2;
 
 export const HISTORY_RUNS = 50;
 export const HISTORY_KEYS = 200;
@@ -202,6 +211,11 @@ export class Store {
   /** A synchronous write transaction (see TXN_FLAGS). */
   write<T>(action: () => T): T {
     return this.env.transactionSync(action, TXN_FLAGS);
+  }
+
+  /** A synchronous write transaction that is on disk when it returns (see DURABLE_TXN_FLAGS). */
+  writeDurable<T>(action: () => T): T {
+    return this.env.transactionSync(action, DURABLE_TXN_FLAGS);
   }
 
   getSignature(key: string): SignatureRecord | undefined {
