@@ -12,6 +12,11 @@ export function hostHasMachined(): boolean {
   return hostHasSystemdManager() && existsSync("/run/dbus/system_bus_socket");
 }
 
+/** udev runs (systemd-nspawn --image= and other dissecting tools need it). */
+export function hostHasUdev(): boolean {
+  return existsSync("/run/udev/control");
+}
+
 export class RuntimeError extends Error {
   constructor(message: string) {
     super(message);

@@ -88,8 +88,9 @@ export function outputExists(machine: Machine): boolean {
   return machine.output !== "" && existsSync(machine.output);
 }
 
-/** Output formats a machine can be started from, by the verb that starts it. */
-export const DISK_FORMATS = new Set(["disk", "esp", "uki"]);
+/** Output formats that are GPT disk images (a container or VM gets them as a disk). A `uki` output is an
+ * EFI binary, which a VM boots through OVMF as its kernel. */
+export const DISK_FORMATS = new Set(["disk", "esp"]);
 
 /** The host's time zone, as firstboot wants it (e.g. "Europe/Berlin"), if it can be told. */
 export function hostTimezone(): string | null {

@@ -4,7 +4,9 @@
 //   <runtime>/<machine>          a directory image: a bind mount of the output, or with Ephemeral=yes an
 //                                overlay on it whose upper layer lives in the tmpfs (a throwaway copy
 //                                that costs nothing to make, gone with the namespace)
-//   <runtime>/<machine>.raw      a disk image: a bind mount of the file
+//   <runtime>/<machine>.raw      a disk image: a bind mount of the file, or where the program cannot
+//                                dissect it (nspawn without udev) <runtime>/<machine>, the root partition
+//                                mounted through a loop device at its offset
 //   <runtime>/<machine>.nspawn   NSpawnSettings=, where nspawn looks with --settings=trusted
 import { join } from "node:path";
 import { requireTool } from "./tools.js";
@@ -20,6 +22,9 @@ if [ "$MKOSI_KIND" = directory ]; then
   else
     mount --bind "$MKOSI_IMAGE" "$root"
   fi
+elif [ -n "$MKOSI_ROOT_OFFSET" ]; then
+  mkdir "$root"
+  mount -o "loop,offset=$MKOSI_ROOT_OFFSET,sizelimit=$MKOSI_ROOT_SIZE" "$MKOSI_IMAGE" "$root"
 else
   : > "$root.raw"
   mount --bind "$MKOSI_IMAGE" "$root.raw"
@@ -37,12 +42,14 @@ export interface ImageNamespace {
   /** Overlay a directory image (Ephemeral=yes). */
   ephemeral: boolean;
   nspawnSettings?: string | null;
+  /** A disk image's root partition, mounted by the namespace instead of handing over the file. */
+  rootPartition?: { offset: number; size: number };
 }
 
 /** Where the program sees the image: the directory, or the disk image file. */
 export function namespacedImage(ns: ImageNamespace): string {
   const root = join(ns.runtimeDir, ns.machine);
-  return ns.kind === "directory" ? root : `${root}.raw`;
+  return ns.kind === "directory" || ns.rootPartition ? root : `${root}.raw`;
 }
 
 /** The command line and environment that run `argv` in the namespace. */
@@ -67,6 +74,8 @@ export function inImageNamespace(
       MKOSI_IMAGE: ns.image,
       MKOSI_EPHEMERAL: ns.kind === "directory" && ns.ephemeral ? "1" : "",
       MKOSI_SETTINGS: ns.nspawnSettings ?? "",
+      MKOSI_ROOT_OFFSET: ns.rootPartition ? String(ns.rootPartition.offset) : "",
+      MKOSI_ROOT_SIZE: ns.rootPartition ? String(ns.rootPartition.size) : "",
     },
   };
 }

@@ -4,13 +4,16 @@
 // settings file in a tmpfs of a private mount namespace). Disk images are passed with --image= (an
 // ephemeral one is copied next to the output first).
 
+import { statSync } from "node:fs";
+import { truncate } from "node:fs/promises";
 import { credentialsOf, nspawnCredentialArgs } from "./credentials.js";
 import { ephemeralDiskCopy } from "./diskcopy.js";
 import { runForeground } from "./foreground.js";
-import { hostHasSystemdManager, RuntimeError, shouldRegister } from "./host.js";
+import { hostHasSystemdManager, hostHasUdev, RuntimeError, shouldRegister } from "./host.js";
 import { DISK_FORMATS, type Machine } from "./machine.js";
 import { runtimeMounts } from "./mounts.js";
 import { type ImageNamespace, inImageNamespace, namespacedImage } from "./namespace.js";
+import { rootPartition } from "./partitions.js";
 import { Scratch } from "./scratch.js";
 import { requireTool } from "./tools.js";
 
@@ -51,6 +54,10 @@ export async function runNspawn(request: NspawnRequest): Promise<number> {
     if (!directory && runtime.Ephemeral) {
       image = ephemeralDiskCopy(image, scratch);
     }
+    // RuntimeSize=: the disk grows (sparse) before the container sees it; systemd-repart inside can use it.
+    if (!directory && runtime.RuntimeSize && statSync(image).size < runtime.RuntimeSize) {
+      await truncate(image, runtime.RuntimeSize);
+    }
     const register = shouldRegister(runtime.Register);
     const args = [
       nspawn,
@@ -71,8 +78,13 @@ export async function runNspawn(request: NspawnRequest): Promise<number> {
       image,
       ephemeral: runtime.Ephemeral,
       nspawnSettings: runtime.NSpawnSettings,
+      // nspawn --image= dissects the disk with udev's help; without udev the root partition is mounted here.
+      rootPartition:
+        !directory && !hostHasUdev() ? rootPartition(image, machine.image.Architecture) : undefined,
     };
-    args.push(directory ? `--directory=${namespacedImage(ns)}` : `--image=${namespacedImage(ns)}`);
+    args.push(
+      directory || ns.rootPartition ? `--directory=${namespacedImage(ns)}` : `--image=${namespacedImage(ns)}`,
+    );
     args.push(...nspawnCredentialArgs(credentialsOf(machine)));
     const mounts = await runtimeMounts(machine, scratch);
     for (const mount of mounts)

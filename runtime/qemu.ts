@@ -159,7 +159,8 @@ export async function runQemu(request: VmRequest): Promise<number> {
   const { runtime, image } = machine;
   const format = image.Format;
   const isDisk = DISK_FORMATS.has(format);
-  if (!isDisk && format !== "directory" && format !== "cpio")
+  const isUki = format === "uki";
+  if (!isDisk && !isUki && format !== "directory" && format !== "cpio")
     throw new RuntimeError(`vm boots disk, esp, uki, directory and cpio images, not Format=${format}`);
   const qemuName = QEMU_BINARY[image.Architecture];
   if (!qemuName) throw new RuntimeError(`vm: no qemu for Architecture=${image.Architecture}`);
@@ -264,8 +265,9 @@ export async function runQemu(request: VmRequest): Promise<number> {
       else args.push("-device", "virtio-blk-pci,drive=mkosi,bootindex=1");
     }
 
-    // Kernel for direct boot, and its command line.
+    // Kernel for direct boot, and its command line. OVMF boots a UKI given as the kernel (fw_cfg).
     const serial = SERIAL_CONSOLE[image.Architecture];
+    if (isUki) args.push("-kernel", machine.output);
     if (directKernel) {
       const files = bootFiles(machine, firmware === "linux");
       args.push("-kernel", files.kernel);

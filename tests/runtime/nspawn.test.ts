@@ -2,8 +2,8 @@
 // their exit status, a boot to multi-user and back, Ephemeral=, RuntimeTrees=, credentials, the runtime
 // directory removed even when mkosi is killed, and the failure when there is nothing to run.
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -143,6 +143,53 @@ describe("shell and boot (systemd-nspawn)", () => {
     );
     expect(shown.code).toBe(0);
     expect(shown.stdout).toContain("Reached target multi-user.target");
+  }, 300_000);
+
+  it("runs a hand-made GPT disk image (root partition mounted without udev), Ephemeral= copying it", async () => {
+    // Until mkosi builds disk images: the image's tree as an ext4 root partition (mkfs.ext4 -d) in a GPT.
+    const disk = await mkdtemp(join("/var/tmp", "mkosi-runtime-disk-"));
+    try {
+      const part = join(disk, "root.ext4");
+      execFileSync("mkfs.ext4", ["-q", "-d", output, "-L", "root", part, "600M"]);
+      const image = join(disk, "image.raw");
+      execFileSync("truncate", ["-s", `${600 + 2}M`, image]);
+      execFileSync("sfdisk", ["-q", image], {
+        input: "label: gpt\nstart=2048, size=600MiB, type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709\n",
+      });
+      execFileSync("dd", [
+        `if=${part}`,
+        `of=${image}`,
+        "bs=1M",
+        "seek=1",
+        "conv=notrunc,sparse",
+        "status=none",
+      ]);
+      await rm(part);
+      const shown = await runMkosi(["--format=disk", "shell", "cat", "/etc/os-release"], {
+        cwd: disk,
+        env: env(),
+      });
+      expect(shown.code).toBe(0);
+      expect(shown.stdout).toMatch(/^IMAGE_ID="runtime"$/m);
+      const before = statSync(image);
+      const touched = await runMkosi(
+        ["--format=disk", "--ephemeral=yes", "shell", "touch", "/etc/ephemeral-disk"],
+        {
+          cwd: disk,
+          env: env(),
+        },
+      );
+      expect(touched.code).toBe(0);
+      expect(statSync(image).mtimeMs).toBe(before.mtimeMs);
+      const check = await runMkosi(["--format=disk", "shell", "test", "-e", "/etc/ephemeral-disk"], {
+        cwd: disk,
+        env: env(),
+      });
+      expect(check.code).toBe(1);
+      expect(readdirSync(disk)).toEqual(["image.raw"]);
+    } finally {
+      await rm(disk, { recursive: true, force: true });
+    }
   }, 300_000);
 
   it("fails clearly when there is neither an image nor a configuration", async () => {
