@@ -14,6 +14,8 @@ export interface MachineVerbOptions {
   build: boolean;
   /** The verb needs the output to exist (default true). */
   needsOutput?: boolean;
+  /** The verb's program needs real root (systemd-nspawn): say so before building anything. */
+  needsRoot?: boolean;
 }
 
 export function mainMachine(ctx: VerbContext): Machine {
@@ -38,6 +40,8 @@ export async function withMachine(
 ): Promise<number> {
   try {
     const machine = mainMachine(ctx);
+    if (options.needsRoot && (process.getuid?.() !== 0 || process.env.MKOSI_IN_USER_NAMESPACE))
+      throw new RuntimeError(`mkosi ${ctx.args.verb} needs root: systemd-nspawn cannot run unprivileged`);
     const files = ctx.config.images.flatMap((image) => image.Files);
     if (options.build) {
       if (files.length > 0) {

@@ -201,6 +201,36 @@ describe("init, documentation, dependencies", () => {
   });
 });
 
+describe("sysupdate", () => {
+  it("needs SysupdateDirectory= and a systemd-sysupdate new enough for --transfer-source=", async () => {
+    const dir = await temp("sysupdate");
+    writeFileSync(join(dir, "image.raw"), "");
+    const none = await runMkosi(["--format=disk", "sysupdate"], { cwd: dir });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain(
+      "No sysupdate definitions: set SysupdateDirectory= or add mkosi.sysupdate/",
+    );
+    await mkdir(join(dir, "mkosi.sysupdate"));
+    const run = await runMkosi(
+      ["--format=disk", "--sysupdate-directory=mkosi.sysupdate", "sysupdate", "--", "list"],
+      {
+        cwd: dir,
+      },
+    );
+    // This host's systemd (252) has no sysupdate of that age: the message says what to install.
+    const host = spawnSync("sh", [
+      "-c",
+      "command -v systemd-sysupdate || test -x /usr/lib/systemd/systemd-sysupdate",
+    ]);
+    if (host.status !== 0) {
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain("systemd-sysupdate is not installed: install the Debian package systemd");
+    } else {
+      expect(run.stderr).not.toMatch(/\bat .*\.js:\d+/);
+    }
+  });
+});
+
 describe("sandbox", () => {
   let tree = "";
   beforeAll(async () => {
