@@ -2,10 +2,10 @@
 // `mkosi build`), find the main image's output, then hand it to a runtime/ module. Errors a user can fix
 // (a missing program, a setting that does not fit) are one line, no stack trace.
 import { existsSync } from "node:fs";
+import { checkImageConfig } from "../../config/image.js";
 import { RuntimeError } from "../../runtime/host.js";
 import { type Machine, machineOf } from "../../runtime/machine.js";
 import { MissingToolError } from "../../runtime/tools.js";
-import { toImageView } from "../../tasks/image-schema.js";
 import type { VerbContext } from "../verbs/index.js";
 import { bringUpToDate } from "./uptodate.js";
 
@@ -21,7 +21,7 @@ export interface MachineVerbOptions {
 export function mainMachine(ctx: VerbContext): Machine {
   const main = ctx.config.images[ctx.config.images.length - 1];
   if (!main) throw new RuntimeError("no image is configured");
-  return machineOf(toImageView(main), ctx.args.directory ?? process.cwd());
+  return machineOf(checkImageConfig(main), ctx.args.directory ?? process.cwd());
 }
 
 /** Reports a runtime error in one line; anything else propagates (cli/main prints it too). */

@@ -27,9 +27,7 @@ export interface UpToDateOptions {
 
 /** Configure scripts, then the build on the engine. Resolves with the build's exit status. */
 export async function bringUpToDate(ctx: VerbContext, options: UpToDateOptions): Promise<number> {
-  if (
-    ctx.config.images.some((image) => ((image.ConfigureScripts as string[] | undefined) ?? []).length > 0)
-  ) {
+  if (ctx.config.images.some((image) => image.ConfigureScripts.length > 0)) {
     const { runConfigureScripts } = await import("./configure.js");
     await runConfigureScripts(ctx.config, ctx.args.directory ?? process.cwd(), ctx.args.debug);
   }
@@ -43,5 +41,6 @@ export async function bringUpToDate(ctx: VerbContext, options: UpToDateOptions):
     cmdline: options.cmdline,
     explain: ctx.args.explain,
     trace: ctx.args.trace ?? undefined,
+    check: ctx.args.check,
   });
 }
