@@ -130,3 +130,32 @@ describe("runtime settings", () => {
     expect(() => parseProfiles(["--profile", "bogus"])).toThrow("unknown profile bogus");
   });
 });
+
+describe("ssh keys", () => {
+  it("turns mkosi genkey's certificate into an OpenSSH public key", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const { sshPublicKeyOf } = await import("../../runtime/sshkey.js");
+    const dir = await mkdtemp(join(tmpdir(), "mkosi-sshkey-test-"));
+    execFileSync("openssl", [
+      "req",
+      "-new",
+      "-x509",
+      "-newkey",
+      "rsa:2048",
+      "-keyout",
+      join(dir, "mkosi.key"),
+      "-out",
+      join(dir, "mkosi.crt"),
+      "-days",
+      "1",
+      "-subj",
+      "/CN=test/",
+      "-nodes",
+    ]);
+    const key = sshPublicKeyOf(join(dir, "mkosi.crt"));
+    expect(key).toMatch(/^ssh-rsa AAAA\S+\n$/);
+    // The private key's own public half, as ssh-keygen derives it, is the same key.
+    const own = execFileSync("ssh-keygen", ["-y", "-f", join(dir, "mkosi.key")], { encoding: "utf8" });
+    expect(key.split(" ")[1]?.trim()).toBe(own.split(" ")[1]?.trim());
+  });
+});
