@@ -2,60 +2,13 @@
 // settings of its [Runtime] section read through one typed view.
 import { existsSync, readFileSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import type { ConfigTree, ImageView } from "../tasks/image.js";
+import type { ImageView } from "../tasks/image.js";
 import { outputPaths } from "../tasks/outputs.js";
 
-export interface Drive {
-  Id: string;
-  Size: number;
-  Directory: string | null;
-  Options: string | null;
-  FileId: string;
-  Flags: string[];
-}
+export type Drive = ImageView["Drives"][number];
 
-/** The [Runtime] settings as `summary --json` has them. */
-export interface RuntimeSettings {
-  Ephemeral: boolean;
-  Credentials: Record<string, string>;
-  KernelCommandLineExtra: string[];
-  KernelCommandLine: string[];
-  RuntimeTrees: ConfigTree[];
-  RuntimeSize: number | null;
-  RuntimeScratch: "enabled" | "disabled" | "auto";
-  RuntimeNetwork: "user" | "interface" | "none";
-  RuntimeBuildSources: boolean;
-  RuntimeHome: boolean;
-  UnitProperties: string[];
-  SshKey: string | null;
-  SshCertificate: string | null;
-  VirtualMachineMonitor: "qemu" | "vmspawn";
-  Machine: string | null;
-  ForwardJournal: string | null;
-  SysupdateDirectory: string | null;
-  Console: "interactive" | "read-only" | "native" | "gui";
-  CPUs: number;
-  RAM: number;
-  KVM: "enabled" | "disabled" | "auto";
-  VSock: "enabled" | "disabled" | "auto";
-  VSockCID: number;
-  TPM: "enabled" | "disabled" | "auto";
-  CDROM: boolean;
-  Removable: boolean;
-  Firmware: "auto" | "linux" | "linux-noinitrd" | "uefi" | "uefi-secure-boot" | "bios";
-  FirmwareVariables: string | null;
-  Linux: string | null;
-  Drives: Drive[];
-  QemuArgs: string[];
-  Register: "enabled" | "disabled" | "auto";
-  StorageTargetMode: "enabled" | "disabled" | "auto";
-  NSpawnSettings: string | null;
-  SecureBoot: boolean;
-  SecureBootKey: string | null;
-  SecureBootCertificate: string | null;
-  Locale: string | null;
-  Timezone: string | null;
-}
+/** The settings the runtime verbs read: the image's configuration, typed by the settings table. */
+export type RuntimeSettings = ImageView;
 
 export interface Machine {
   image: ImageView;
@@ -72,7 +25,7 @@ export interface Machine {
 
 export function machineOf(image: ImageView, configDir: string): Machine {
   const [output] = outputPaths(image, configDir);
-  const runtime = image as unknown as RuntimeSettings;
+  const runtime: RuntimeSettings = image;
   return {
     image,
     runtime,

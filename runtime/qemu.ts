@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { createHash, randomInt } from "node:crypto";
 import { closeSync, existsSync, openSync, statSync } from "node:fs";
-import { copyFile, readFile, truncate, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, truncate, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { arch } from "node:os";
 import { join } from "node:path";
@@ -121,8 +121,6 @@ function consoleArgs(mode: Machine["runtime"]["Console"]): string[] {
 async function startSwtpm(scratch: Scratch, dir: string): Promise<string[]> {
   const swtpm = requireTool("swtpm");
   const state = join(dir, "tpm");
-  await writeFile(join(dir, ".tpm-keep"), "");
-  const { mkdir } = await import("node:fs/promises");
   await mkdir(state);
   const socket = join(dir, "swtpm.sock");
   const daemon = spawn(
