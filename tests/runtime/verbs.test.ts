@@ -201,6 +201,19 @@ describe("init, documentation, dependencies", () => {
   });
 });
 
+describe("journalctl", () => {
+  it("says why there is no journal to show", async () => {
+    const dir = await temp("journal");
+    const missing = await runMkosi(["--format=directory", "journalctl"], { cwd: dir });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("does not exist, so there is no journal to inspect");
+    await mkdir(join(dir, "image/etc"), { recursive: true });
+    const fresh = await runMkosi(["--format=directory", "journalctl"], { cwd: dir });
+    expect(fresh.code).toBe(1);
+    expect(fresh.stderr).toContain("has no persistent journal (/var/log/journal)");
+  });
+});
+
 describe("sysupdate", () => {
   it("needs SysupdateDirectory= and a systemd-sysupdate new enough for --transfer-source=", async () => {
     const dir = await temp("sysupdate");
