@@ -160,6 +160,10 @@ for kver in $(ls /usr/lib/modules); do
   dracut --force --no-hostonly --add virtiofs --kver "$kver" "/boot/initrd.img-$kver"
 done
 `,
+        // Without vsock here, mkosi ssh goes through the port qemu forwards to the guest's port 22: the
+        // guest's network must be up for that.
+        "mkosi.extra/etc/systemd/network/80-mkosi-test.network":
+          "[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n",
         // Reports the state and stays up: the test ssh-es in, then powers the VM off through ssh.
         "mkosi.extra/etc/systemd/system/mkosi-test-report.service": REPORT_UNIT.replace(
           "; systemctl poweroff --no-block",
@@ -212,10 +216,10 @@ QemuArgs=-no-reboot
       expect(vm.output()).toContain("is up to date");
       expect(vm.output()).toContain("MKOSI-TEST-STATE: running");
       const state = await runMkosi(["ssh", "systemctl", "is-system-running"], { cwd: dir, env: env() });
-      expect(state.stdout.trim()).toBe("running");
+      expect(state.stdout.trim(), state.stderr).toBe("running");
       expect(state.code).toBe(0);
       const status = await runMkosi(["ssh", "sh", "-c", "'exit 3'"], { cwd: dir, env: env() });
-      expect(status.code).toBe(3);
+      expect(status.code, status.stderr).toBe(3);
       await runMkosi(["ssh", "systemctl", "poweroff"], { cwd: dir, env: env() });
       expect(await vm.exited).toBe(0);
     } finally {
