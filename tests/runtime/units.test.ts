@@ -159,3 +159,12 @@ describe("ssh keys", () => {
     expect(key.split(" ")[1]?.trim()).toBe(own.split(" ")[1]?.trim());
   });
 });
+
+describe("verbs", () => {
+  it("every verb of the man page has a handler (help is --help)", async () => {
+    const { VERBS } = await import("../../config/enums.js");
+    const { isImplemented } = await import("../../cli/verbs/index.js");
+    const missing = VERBS.filter((verb) => verb !== "help" && !isImplemented(verb));
+    expect(missing).toEqual([]);
+  });
+});
