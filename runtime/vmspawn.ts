@@ -1,7 +1,7 @@
 // `mkosi vm` with VirtualMachineMonitor=vmspawn: systemd-vmspawn (systemd v256 or newer, e.g. from a
 // tools tree) for directory and disk images, with the arguments after the verb appended.
 import { spawnSync } from "node:child_process";
-import { credentialsOf } from "./credentials.js";
+import { credentialsOf, nspawnCredentialArgs } from "./credentials.js";
 import { runForeground } from "./foreground.js";
 import { RuntimeError } from "./host.js";
 import type { Machine } from "./machine.js";
@@ -40,8 +40,7 @@ export function runVmspawn(request: VmspawnRequest): Promise<number> {
   if (runtime.VSock !== "auto") args.push(`--vsock=${runtime.VSock === "enabled" ? "yes" : "no"}`);
   if (runtime.TPM !== "auto") args.push(`--tpm=${runtime.TPM === "enabled" ? "yes" : "no"}`);
   if (runtime.Linux) args.push(`--linux=${runtime.Linux}`);
-  for (const [name, value] of credentialsOf(machine))
-    args.push(`--set-credential=${name}:${value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n")}`);
+  args.push(...nspawnCredentialArgs(credentialsOf(machine)));
   for (const tree of runtime.RuntimeTrees)
     args.push(`--bind=${tree.Source}:${runtimeTreeTarget(tree.Target)}`);
   args.push(...request.cmdline, ...runtime.KernelCommandLineExtra);
