@@ -4,6 +4,7 @@
 // same steps up to its last layer (it is not published); the other images' steps that run its programs
 // depend on that layer (see toolstree.ts).
 import type { NodeId, NodeSpec } from "../engine/api.js";
+import { formatOf } from "../formats/registry.js";
 import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
 import { PIPELINE } from "./pipeline.js";
@@ -59,7 +60,7 @@ function planImage(
     (id): id is NodeId => id !== undefined,
   );
   // Format=none stops after the build scripts; without build scripts there is nothing to do at all.
-  const last = image.Format === "none" ? (image.BuildScripts.length > 0 ? "build" : "") : undefined;
+  const last = formatOf(image.Format).buildOnly ? (image.BuildScripts.length > 0 ? "build" : "") : undefined;
   if (last === "") return [specs, { image, nodes, publish: undefined, imageCache: [] }];
   for (const step of steps) {
     if (!step.wanted(image, env)) continue;

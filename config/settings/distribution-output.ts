@@ -2,6 +2,10 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  defaultCompression as formatDefaultCompression,
+  defaultOutputExtension as formatDefaultExtension,
+} from "../../formats/naming.js";
+import {
   ARCHITECTURES,
   DISTRIBUTIONS,
   DISTRO_INFO,
@@ -139,8 +143,8 @@ function defaultCompression(c: { get(d: string): unknown }): string {
   const fmt = c.get("output_format");
   const dist = String(c.get("distribution"));
   const release = String(c.get("release") ?? "");
-  if (fmt === "oci") return "gz";
-  if (!["tar", "cpio", "uki", "esp", "addon"].includes(String(fmt))) return "none";
+  const compression = formatDefaultCompression(String(fmt));
+  if (compression !== "zstd") return compression;
   if (
     ["centos", "rhel", "rhel-ubi", "rocky", "alma"].includes(dist) &&
     /^\d+$/.test(release) &&
@@ -151,23 +155,7 @@ function defaultCompression(c: { get(d: string): unknown }): string {
 }
 
 export function defaultOutputExtension(format: unknown): string {
-  switch (format) {
-    case "disk":
-    case "esp":
-    case "sysext":
-    case "confext":
-    case "portable":
-      return "raw";
-    case "tar":
-      return "tar";
-    case "cpio":
-      return "cpio";
-    case "uki":
-    case "addon":
-      return "efi";
-    default:
-      return "";
-  }
+  return formatDefaultExtension(String(format));
 }
 
 export const OUTPUT_SETTINGS: Setting[] = [

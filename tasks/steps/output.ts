@@ -1,11 +1,13 @@
-// The output format (Format=tar, cpio; directory is placed by publish), checksum and signature
-// (Checksum=, Sign=, Key=) and manifest (ManifestFormat=) steps. Each writes its files into its own
-// artifact; publish moves copies of them into the output directory.
+// The output step (the format's producer, from the registry in formats/, on the finished image; directory
+// is placed by publish), checksum and signature (Checksum=, Sign=, Key=) and manifest (ManifestFormat=)
+// steps. Each writes its files into its own artifact; publish moves copies of them into the output
+// directory. Which of them an image has is its format descriptor's say (`steps`).
 import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { InstalledPackage } from "../../distros/index.js";
 import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
 import { outputNames } from "../../formats/naming.js";
+import { checkFormatSupported, formatOf } from "../../formats/registry.js";
 import type { OutputConfig } from "../../formats/types.js";
 import { hostTools } from "../hosttools.js";
 import type { ImageView } from "../image.js";
@@ -63,6 +65,8 @@ function manifestConfig(image: ImageView): Slice {
 interface OutputParams {
   config: Slice;
   image: NodeId;
+  /** Programs the format's producer runs (its descriptor's `tools`). */
+  tools: string[];
 }
 
 const outputTask: TaskDefinition<OutputParams> = {
@@ -72,42 +76,42 @@ const outputTask: TaskDefinition<OutputParams> = {
     values: p.config,
     paths: {
       ...(p.config.NSpawnSettings ? { NSpawnSettings: p.config.NSpawnSettings } : {}),
-      ...hostTools(["tar", "cpio", "zstd", "xz", "gzip"]),
+      ...hostTools(p.tools),
     },
     deps: { image: p.image },
   }),
   async run(ctx, p) {
     const staging = ctx.out;
     const image = ctx.deps.image!;
-    const { produceCpio, produceTar } = await import("../../formats/produce.js");
+    const { producerFor } = await import("../../formats/index.js");
     const { copyNspawnSettings } = await import("../../formats/nspawn.js");
-    const { copyTree } = await import("../../sandbox/overlay.js");
-    const produced = await withStackReadOnly(ctx, image, async (root) => {
-      if (p.config.Format === "tar")
-        return produceTar({ root, staging, config: p.config, signal: ctx.signal });
-      if (p.config.Format === "cpio") {
-        // cpio has no clamp option: SourceDateEpoch= needs a private copy whose times can be changed.
-        const copy = join(ctx.tmp, "flat");
-        await copyTree(root, copy, ctx.signal);
-        return produceCpio({ root: copy, staging, config: p.config, ownsRoot: true, signal: ctx.signal });
-      }
-      throw new Error(`Format=${p.config.Format} is not supported yet`);
-    });
+    const produce = await producerFor(p.config.Format);
+    const produced = await withStackReadOnly(ctx, image, (root) =>
+      produce({ root, staging, config: p.config, tmp: ctx.tmp, signal: ctx.signal }),
+    );
     const names = outputNames(p.config);
     await copyNspawnSettings(p.config.NSpawnSettings, staging, names.nspawn);
     return { meta: { files: produced.files } };
   },
 };
 
+/** Whether the image's format has this tail step. */
+function formatHas(image: ImageView, step: string): boolean {
+  return formatOf(image.Format).steps(image).includes(step);
+}
+
 export const output: Step<OutputParams> = {
   name: "output",
   task: outputTask,
   layer: false,
-  wanted: (image) => image.Format !== "none" && image.Format !== "directory",
+  wanted: (image) => formatHas(image, "output"),
   params: (context) => {
     const { image } = context;
+    const format = formatOf(image.Format);
+    // Fail while planning, before any work, for a format that cannot be built yet.
+    checkFormatSupported(format.name);
     const prev = imageBelow(context, "output");
-    return { config: outputConfig(image), image: prev };
+    return { config: outputConfig(image), image: prev, tools: [...format.tools] };
   },
 };
 
@@ -147,8 +151,7 @@ export const checksum: Step<ChecksumParams> = {
   name: "checksum",
   task: checksumTask,
   layer: false,
-  wanted: (image) =>
-    image.Format !== "none" && image.Format !== "directory" && (image.Checksum || image.Sign),
+  wanted: (image) => formatHas(image, "checksum"),
   params: ({ image, nodes }) => ({ config: checksumConfig(image), output: nodes.output! }),
 };
 
@@ -176,6 +179,6 @@ export const manifest: Step<ManifestParams> = {
   name: "manifest",
   task: manifestTask,
   layer: false,
-  wanted: (image) => image.Format !== "none" && image.ManifestFormat.length > 0,
+  wanted: (image) => formatHas(image, "manifest"),
   params: ({ image, nodes }) => ({ config: manifestConfig(image), cleanup: nodes.cleanup! }),
 };

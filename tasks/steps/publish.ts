@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { DeclaredInputs, Json, NodeId, TaskDefinition } from "../../engine/api.js";
 import { outputNames } from "../../formats/naming.js";
+import { formatOf } from "../../formats/registry.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { runScripts } from "../../sandbox/scripts.js";
 import { debugShellOf } from "../env.js";
@@ -118,7 +119,7 @@ export const publish: Step<Params> = {
   name: "publish",
   task,
   layer: false,
-  wanted: (image) => image.Format !== "none",
+  wanted: (image) => formatOf(image.Format).steps(image).includes("publish"),
   params: ({ image, env, prev, nodes }) => {
     const files = ["output", "checksum", "manifest"]
       .map((step) => nodes[step])
@@ -138,7 +139,8 @@ export const publish: Step<Params> = {
       uid: env.uid,
       gid: env.gid,
       cacheDir: env.cacheDir,
-      tree: image.Format === "directory" ? prev : undefined,
+      // A tree format without a producer step (directory) is the image's last layer itself.
+      tree: formatOf(image.Format).kind === "tree" && !nodes.output ? prev : undefined,
       files,
       debugShell: debugShellOf(env),
     };

@@ -5,10 +5,10 @@ import { copyTree, movePath, placeDirectory, replacePath } from "../../formats/d
 import {
   buildOutputs,
   isFormatSupported,
-  PRODUCERS,
   produceOutput,
   producerFor,
   producesOutput,
+  REGISTRY,
 } from "../../formats/index.js";
 import { outputNames } from "../../formats/naming.js";
 import { createOutputSymlink, finalizeStaging } from "../../formats/outputdir.js";
@@ -200,17 +200,18 @@ describe("finalizeStaging", () => {
 });
 
 describe("registry", () => {
-  it("maps every format, unimplemented ones with a clear error", () => {
+  it("maps every format, unimplemented ones with a clear error", async () => {
     for (const f of ["directory", "tar", "cpio", "none"]) {
       expect(isFormatSupported(f)).toBe(true);
-      expect(typeof producerFor(f)).toBe("function");
+      expect(typeof (await producerFor(f))).toBe("function");
     }
     for (const f of ["disk", "uki", "esp", "oci", "sysext", "confext", "portable", "addon"]) {
       expect(isFormatSupported(f)).toBe(false);
-      expect(() => producerFor(f)).toThrow(`Format=${f} is not supported yet`);
+      await expect(producerFor(f)).rejects.toThrow(`Format=${f} is not supported yet`);
     }
-    expect(Object.keys(PRODUCERS)).toHaveLength(12);
-    expect(() => producerFor("iso")).toThrow(/Unknown Format=iso/);
+    expect(Object.keys(REGISTRY)).toHaveLength(12);
+    for (const [name, descriptor] of Object.entries(REGISTRY)) expect(descriptor.name).toBe(name);
+    await expect(producerFor("iso")).rejects.toThrow(/Unknown Format=iso/);
     expect(producesOutput("none")).toBe(false);
     expect(producesOutput("tar")).toBe(true);
   });

@@ -1,0 +1,16 @@
+// Format=disk: a GPT disk image made by systemd-repart from mkosi.repart/ (or mkosi's default
+// definitions), `<Output>.raw[.<comp>]`.
+import { type FormatDescriptor, tailSteps } from "../descriptor.js";
+
+export const disk: FormatDescriptor = {
+  name: "disk",
+  extension: "raw",
+  compression: "none",
+  outerCompression: true,
+  kind: "file",
+  buildOnly: false,
+  keepsPackageMetadata: false,
+  tools: ["systemd-repart"],
+  steps: (config) => tailSteps(config, { output: true, checksum: true }),
+  unsupported: "Format=disk is not supported yet",
+};

@@ -1,0 +1,15 @@
+// Format=portable: an extension image (systemd-repart with mkosi's portable definitions).
+import { type FormatDescriptor, tailSteps } from "../descriptor.js";
+
+export const portable: FormatDescriptor = {
+  name: "portable",
+  extension: "raw",
+  compression: "none",
+  outerCompression: true,
+  kind: "file",
+  buildOnly: false,
+  keepsPackageMetadata: false,
+  tools: ["systemd-repart"],
+  steps: (config) => tailSteps(config, { output: true, checksum: true }),
+  unsupported: "Format=portable is not supported yet",
+};
