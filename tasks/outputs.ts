@@ -18,3 +18,7 @@ export function outputPaths(image: ImageView, configDir: string): string[] {
   const ordered = [names.withCompression, ...names.all.filter((name) => name !== names.withCompression)];
   return ordered.map((name) => join(dir, name));
 }
+
+/** Tail steps whose artifacts are output files, placed in the output directory as they are (the
+ * format's main output, split artifacts); checksums cover them, publish copies them. */
+export const FILE_STEPS = ["output", "repart", "split"] as const;

@@ -10,6 +10,7 @@ import { bootstrap, packages, volatilePackages } from "./steps/install.js";
 import { metadata } from "./steps/metadata.js";
 import { checksum, manifest, output } from "./steps/output.js";
 import { publish } from "./steps/publish.js";
+import { repartStep } from "./steps/repart.js";
 import { build, buildOverlay, finalize, postinst, prepare } from "./steps/scripts.js";
 import { skeleton } from "./steps/skeleton.js";
 import { systemdSetup } from "./steps/systemd-setup.js";
@@ -30,6 +31,7 @@ export const PIPELINE: readonly AnyStep[] = [
   systemdSetup,
   cleanup,
   finalize,
+  repartStep,
   output,
   checksum,
   manifest,

@@ -2,6 +2,7 @@
 // the command line, and an engine opened on the right cache directory.
 import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
+import { defaultSeed } from "../../config/settings/distribution-output.js";
 import type { Engine, PlannedNode } from "../../engine/api.js";
 import { openEngine } from "../../engine/index.js";
 import { defaultCacheDir, defaultPackageCacheDir, type PlanEnv } from "../../tasks/env.js";
@@ -45,6 +46,7 @@ export function planEnv(input: CommandInput): PlanEnv {
       debugShell: input.debugShell,
     },
     configJson: input.configJson,
+    randomSeed: defaultSeed(),
     uid: Number(process.env.SUDO_UID ?? process.getuid?.() ?? 0),
     gid: Number(process.env.SUDO_GID ?? process.getgid?.() ?? 0),
   };

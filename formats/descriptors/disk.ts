@@ -11,6 +11,5 @@ export const disk: FormatDescriptor = {
   buildOnly: false,
   keepsPackageMetadata: false,
   tools: ["systemd-repart"],
-  steps: (config) => tailSteps(config, { output: true, checksum: true }),
-  unsupported: "Format=disk is not supported yet",
+  steps: (config) => ["repart", ...tailSteps(config, { output: false, checksum: true })],
 };

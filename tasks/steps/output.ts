@@ -12,6 +12,7 @@ import type { OutputConfig } from "../../formats/types.js";
 import { hostTools } from "../hosttools.js";
 import type { ImageView } from "../image.js";
 import { withStackReadOnly } from "../layers.js";
+import { FILE_STEPS } from "../outputs.js";
 import { imageBelow, type Step } from "../step.js";
 
 type Slice = OutputConfig & Record<string, Json>;
@@ -117,7 +118,8 @@ export const output: Step<OutputParams> = {
 
 interface ChecksumParams {
   config: Slice;
-  output: NodeId;
+  /** The nodes whose files are summed (FILE_STEPS). */
+  files: NodeId[];
 }
 
 const checksumTask: TaskDefinition<ChecksumParams> = {
@@ -127,7 +129,7 @@ const checksumTask: TaskDefinition<ChecksumParams> = {
     values: p.config,
     // A key file (sop) is read; a gpg key id names a key in the keyring, which is not fingerprinted.
     paths: p.config.Key?.startsWith("/") ? { Key: p.config.Key } : undefined,
-    deps: { output: p.output },
+    deps: Object.fromEntries(p.files.map((id, i) => [i === 0 ? "output" : `files:${i}`, id])),
   }),
   async run(ctx, p) {
     const names = outputNames(p.config);
@@ -136,7 +138,7 @@ const checksumTask: TaskDefinition<ChecksumParams> = {
     const { signChecksums } = await import("../../formats/sign.js");
     const { copyTree } = await import("../../sandbox/overlay.js");
     await mkdir(staging, { recursive: true });
-    await copyTree(ctx.deps.output!.dir, staging, ctx.signal);
+    for (const dep of Object.values(ctx.deps)) await copyTree(dep.dir, staging, ctx.signal);
     await writeChecksums(staging, names.checksum);
     await signChecksums(staging, names, p.config, { signal: ctx.signal });
     const written = await readdir(staging);
@@ -152,7 +154,10 @@ export const checksum: Step<ChecksumParams> = {
   task: checksumTask,
   layer: false,
   wanted: (image) => formatHas(image, "checksum"),
-  params: ({ image, nodes }) => ({ config: checksumConfig(image), output: nodes.output! }),
+  params: ({ image, nodes }) => ({
+    config: checksumConfig(image),
+    files: FILE_STEPS.map((step) => nodes[step]).filter((id): id is NodeId => !!id),
+  }),
 };
 
 interface ManifestParams {

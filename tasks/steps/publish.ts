@@ -14,7 +14,7 @@ import { runScripts } from "../../sandbox/scripts.js";
 import { debugShellOf } from "../env.js";
 import type { ImageView } from "../image.js";
 import { stackKeys } from "../layers.js";
-import { outputDirectory } from "../outputs.js";
+import { FILE_STEPS, outputDirectory } from "../outputs.js";
 import type { Update } from "../outputtree.js";
 import { forgetPublished, readPublished, readPublishedListing, writePublished } from "../published.js";
 import { declareScriptInputs, type ScriptInputs, scriptInputs, scriptRunBase } from "../scriptinputs.js";
@@ -121,7 +121,7 @@ export const publish: Step<Params> = {
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("publish"),
   params: ({ image, env, prev, nodes }) => {
-    const files = ["output", "checksum", "manifest"]
+    const files = [...FILE_STEPS, "checksum", "manifest"]
       .map((step) => nodes[step])
       .filter((id): id is NodeId => !!id);
     return {

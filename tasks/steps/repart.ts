@@ -1,0 +1,256 @@
+// The repart step (Format=disk): systemd-repart from the tools tree writes the GPT disk image from the
+// finished image (mounted read-only at /buildroot) and, for a bootable image, the ESP tree (the
+// bootloader's and the UKIs' layers, seen at /efi above the image). Definitions are the user's
+// (RepartDirectories=, mkosi.repart/) or mkosi's defaults (formats/repart.ts). Its artifact holds the
+// files publish places: the disk (compressed per CompressOutput=), split partitions and the root hash.
+//
+// Key: the image and ESP layers' digests, the definitions (content), the settings below, the tools. A
+// random per-invocation Seed= is not part of the key (any seed is as good as another); a pinned one is.
+import { mkdir, readdir, rename, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Json, NodeId, PathInput, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { formatOf } from "../../formats/registry.js";
+import type { OutputConfig } from "../../formats/types.js";
+import type { ToolsTreeMount } from "../../sandbox/run.js";
+import type { ImageView } from "../image.js";
+import { LAYER_TREE, stackDirs, stackKeys } from "../layers.js";
+import { imageBelow, type Step, type StepPlanContext } from "../step.js";
+import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
+import { runTool } from "../toolrun.js";
+import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
+import { pathInputs } from "../trees.js";
+
+type Naming = OutputConfig & Record<string, Json>;
+
+export interface RepartParams {
+  naming: Naming;
+  image: NodeId;
+  /** Layers whose `efi/` holds the ESP's content (bootloader, UKIs), bottom first. */
+  esp: NodeId[];
+  /** RepartDirectories= (user definitions); empty: mkosi's defaults, made from `defaults`. */
+  definitions: string[];
+  defaults: { Distribution: string; Esp: boolean; BiosBoot: boolean } | null;
+  configDir: string;
+  /** A pinned Seed= (null: random, not an input). */
+  seed: string | null;
+  randomSeed: string | null;
+  sectorSize: number | null;
+  splitPartitions: boolean;
+  splitRoothash: boolean;
+  sourceDateEpoch: number | null;
+  passphrase: string | null;
+  verityKey: string | null;
+  verityCertificate: string | null;
+  verity: string;
+  tools: ToolsTree | null;
+  needs: ToolNeed[];
+}
+
+/** Programs repart runs (mkfs for every filesystem it may create, mcopy for vfat). */
+const REPART_TOOLS = [
+  "systemd-repart",
+  "mkfs.ext4",
+  "mkfs.vfat",
+  "mcopy",
+  "mkfs.erofs",
+  "mksquashfs",
+  "mkfs.btrfs",
+  "mkfs.xfs",
+];
+
+/** Definitions, key files and the passphrase are read from the host. */
+function pathsOf(p: RepartParams): Record<string, PathInput | null> {
+  const paths: Record<string, PathInput | null> = pathInputs(
+    p.configDir,
+    p.definitions.map((dir) => ({ setting: "RepartDirectories", path: dir })),
+  );
+  if (p.passphrase) paths.Passphrase = { path: p.passphrase };
+  if (p.verityKey?.startsWith("/")) paths.VerityKey = { path: p.verityKey };
+  if (p.verityCertificate?.startsWith("/")) paths.VerityCertificate = { path: p.verityCertificate };
+  return paths;
+}
+
+const task: TaskDefinition<RepartParams> = {
+  name: "repart",
+  version: 1,
+  inputs: (p) =>
+    withToolInputs(
+      {
+        values: {
+          ...p.naming,
+          DefaultDefinitions: p.defaults,
+          Seed: p.seed,
+          SectorSize: p.sectorSize,
+          SplitPartitions: p.splitPartitions,
+          SplitRoothash: p.splitRoothash,
+          SourceDateEpoch: p.sourceDateEpoch,
+          Verity: p.verity,
+        },
+        paths: pathsOf(p),
+        deps: { image: p.image, ...Object.fromEntries(p.esp.map((id, i) => [`esp:${i}`, id])) },
+      },
+      toolInputs(p.tools, REPART_TOOLS),
+    ),
+  run: (ctx, p) => withToolsTree(ctx, p.tools, (tools) => repart(ctx, p, tools)),
+};
+
+async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount | undefined) {
+  if (tools && p.tools?.kind === "image") checkToolsIn(tools.root, p.needs, "the default tools tree");
+  const { outputNames } = await import("../../formats/naming.js");
+  const { compressFile } = await import("../../formats/compress.js");
+  const { defaultDefinitions, parseRepartJson, repartCommand, rootHash } = await import(
+    "../../formats/repart.js"
+  );
+  const { mountOverlay } = await import("../../sandbox/overlay.js");
+  const names = outputNames(p.naming);
+  const root = join(ctx.tmp, "root");
+  const defs = join(ctx.tmp, "definitions");
+  const work = join(ctx.tmp, "out");
+  await Promise.all([mkdir(root, { recursive: true }), mkdir(defs, { recursive: true }), mkdir(work)]);
+  const binds = [{ src: work, dst: "/work/out" }];
+  const definitions: string[] = [];
+  if (p.defaults) {
+    const { getDistribution } = await import("../../distros/index.js");
+    const generated = defaultDefinitions({
+      rootFilesystem: getDistribution(p.defaults.Distribution).filesystem(),
+      esp: p.defaults.Esp,
+      biosBoot: p.defaults.BiosBoot,
+    });
+    for (const [name, text] of Object.entries(generated)) await writeFile(join(defs, name), text);
+    binds.push({ src: defs, dst: "/work/definitions/0", readOnly: true } as (typeof binds)[number]);
+    definitions.push("/work/definitions/0");
+  } else {
+    p.definitions.forEach((dir, i) => {
+      binds.push({ src: dir, dst: `/work/definitions/${i}`, readOnly: true } as (typeof binds)[number]);
+      definitions.push(`/work/definitions/${i}`);
+    });
+  }
+  if (p.passphrase)
+    binds.push({ src: p.passphrase, dst: "/work/passphrase", readOnly: true } as (typeof binds)[number]);
+  const signing = p.verity !== "disabled" && p.verityKey && p.verityCertificate;
+  if (signing) {
+    binds.push({ src: p.verityKey!, dst: "/work/verity.key", readOnly: true } as (typeof binds)[number]);
+    binds.push({
+      src: p.verityCertificate!,
+      dst: "/work/verity.crt",
+      readOnly: true,
+    } as (typeof binds)[number]);
+  }
+  // The image below, the ESP layers above it (their efi/ is the ESP's content).
+  const espDirs = p.esp.map((_, i) => join(ctx.deps[`esp:${i}`]!.dir, LAYER_TREE));
+  const mount = await mountOverlay({
+    lowers: [...stackDirs(ctx, stackKeys(ctx.deps.image)), ...espDirs],
+    target: root,
+  });
+  let json: string;
+  try {
+    json = await runTool(
+      ctx,
+      tools,
+      repartCommand({
+        root: "/buildroot",
+        definitions,
+        output: `/work/out/${names.withFormat}`,
+        seed: p.seed ?? p.randomSeed,
+        empty: "create",
+        sectorSize: p.sectorSize,
+        split: p.splitPartitions,
+        keyFile: p.passphrase ? "/work/passphrase" : null,
+        privateKey: signing ? "/work/verity.key" : null,
+        certificate: signing ? "/work/verity.crt" : null,
+      }),
+      {
+        root,
+        rootReadOnly: true,
+        binds,
+        captureStdout: true,
+        env: p.sourceDateEpoch !== null ? { SOURCE_DATE_EPOCH: String(p.sourceDateEpoch) } : {},
+      },
+    );
+  } finally {
+    await mount.unmount();
+  }
+  const partitions = parseRepartJson(json);
+  if (p.verity === "signed" && !partitions.some((part) => part.type.includes("verity-sig")))
+    throw new Error("Verity=signed, but the disk image has no verity signature partition");
+  // The disk and the split partitions, compressed as a whole when CompressOutput= asks for it.
+  for (const name of await readdir(work)) {
+    const target = name === names.withFormat ? names.withCompression : name;
+    if (names.outerCompression === "none") await rename(join(work, name), join(ctx.out, target));
+    else
+      await compressFile(
+        join(work, name),
+        join(
+          ctx.out,
+          name === names.withFormat ? target : `${name}.${names.withCompression.split(".").pop()}`,
+        ),
+        names.outerCompression,
+        { level: (p.naming.CompressLevel as number | null) ?? null, signal: ctx.signal },
+      );
+  }
+  const hash = rootHash(partitions);
+  if (hash && p.splitRoothash) await writeFile(join(ctx.out, names.splitRoothash), `${hash.hash}\n`);
+  return {
+    meta: {
+      partitions: partitions.map((part) => ({
+        type: part.type,
+        uuid: part.uuid,
+        partno: part.partno,
+        ...(part.roothash ? { roothash: part.roothash } : {}),
+        ...(part.usrhash ? { usrhash: part.usrhash } : {}),
+      })),
+    } as Json,
+  };
+}
+
+/** The tool needs of a disk image (checked while planning, or in the step for the default tree). */
+export function repartNeeds(image: ImageView): ToolNeed[] {
+  return [{ name: "systemd-repart", version: 255, why: `Format=${image.Format}` }];
+}
+
+export const repartStep: Step<RepartParams> = {
+  name: "repart",
+  task,
+  layer: false,
+  wanted: (image) => formatOf(image.Format).steps(image).includes("repart"),
+  params: (context: StepPlanContext) => {
+    const { image, env, nodes, tools } = context;
+    const needs = repartNeeds(image);
+    checkTools(tools, needs);
+    const top = imageBelow(context, "repart");
+    const esp = ["bootloader", "uki"].map((step) => nodes[step]).filter((id): id is NodeId => !!id);
+    const bootable = esp.length > 0;
+    const biosBoot = bootable && image.BiosBootloader === "grub";
+    const definitions = (image.RepartDirectories as string[] | undefined) ?? [];
+    return {
+      naming: {
+        Format: image.Format,
+        Image: image.Image,
+        Output: image.Output,
+        OutputExtension: image.OutputExtension,
+        CompressOutput: image.CompressOutput,
+        CompressLevel: image.CompressLevel,
+      },
+      image: top,
+      esp,
+      definitions,
+      defaults:
+        definitions.length > 0
+          ? null
+          : { Distribution: image.Distribution, Esp: bootable, BiosBoot: biosBoot },
+      configDir: env.configDir,
+      seed: env.randomSeed !== undefined && image.Seed === env.randomSeed ? null : image.Seed,
+      randomSeed: image.Seed,
+      sectorSize: (image.SectorSize as number | null) ?? null,
+      splitPartitions: ((image.SplitArtifacts as string[] | undefined) ?? []).includes("partitions"),
+      splitRoothash: ((image.SplitArtifacts as string[] | undefined) ?? []).includes("roothash"),
+      sourceDateEpoch: image.SourceDateEpoch,
+      passphrase: (image.Passphrase as string | null) ?? null,
+      verityKey: (image.VerityKey as string | null) ?? null,
+      verityCertificate: (image.VerityCertificate as string | null) ?? null,
+      verity: String(image.Verity ?? "auto"),
+      tools,
+      needs,
+    };
+  },
+};
