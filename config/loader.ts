@@ -354,16 +354,17 @@ export class Loader {
     this.applyCli(main);
     if (args.directory !== null) this.applyHistory(main, args.directory);
     let configdir: string | null = null;
+    // CLI includes are parsed first, into the config namespace, and not listed in Files (also with
+    // --directory=, as the default initrd's configuration is resolved).
+    const cliIncludes = (main.cli.get("include") as string[] | null) ?? [];
+    if (cliIncludes.length > 0) {
+      main.cli.delete("include");
+      main.config.set("include", cliIncludes);
+      main.recordFiles = false;
+      this.parseNewIncludes(main, "--include");
+      main.recordFiles = true;
+    }
     if (args.directory !== null) {
-      // CLI includes are parsed first, into the config namespace, and not listed in Files.
-      const cliIncludes = (main.cli.get("include") as string[] | null) ?? [];
-      if (cliIncludes.length > 0) {
-        main.cli.delete("include");
-        main.config.set("include", cliIncludes);
-        main.recordFiles = false;
-        this.parseNewIncludes(main, "--include");
-        main.recordFiles = true;
-      }
       configdir = finalizeConfigdir(args.directory);
       if (args.verb === "bump" || (args.autoBump && BUILD_VERBS.has(args.verb)))
         bumpVersion(main, configdir, this.env);

@@ -2,6 +2,7 @@
 // registry.ts. A descriptor holds every fact about its format that the rest of the program asks about
 // (default extension and compression, what the main output is, the programs it runs, the steps it adds
 // to the pipeline's tail, its producer), so nothing else branches on `Format=`.
+import type { BootConfig } from "./boot.js";
 import type { Producer } from "./produce.js";
 import type { Compression, FormatName, OutputConfig } from "./types.js";
 
@@ -9,7 +10,8 @@ import type { Compression, FormatName, OutputConfig } from "./types.js";
 export type OutputKind = "tree" | "file" | "none";
 
 /** The slice of an image's config that decides which tail steps a format adds. */
-export interface FormatStepConfig extends OutputConfig {
+export interface FormatStepConfig extends OutputConfig, BootConfig {
+  Format: string;
   ManifestFormat?: string[] | null;
 }
 

@@ -14,6 +14,8 @@ export interface CommandInput {
   images: ImageView[];
   /** The default tools tree's image (ToolsTree=default; config/'s ResolvedConfig.tools), else null. */
   tools?: ImageView | null;
+  /** The default initrd's configuration of each image that boots with one, by image name. */
+  initrds?: ReadonlyMap<string, ImageView>;
   /** The -C directory (where mkosi.conf lives). */
   directory: string;
   force: number;
