@@ -1,4 +1,6 @@
 // What the boot steps hand each other through artifact metadata.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Json } from "../engine/api.js";
 
 /** The kernel step's metadata: the kernels found (newest first) and whether a microcode initrd exists.
@@ -7,4 +9,24 @@ export interface KernelMeta {
   kernels: { version: string; image: string }[];
   microcode: boolean;
   [key: string]: Json;
+}
+
+function osReleaseField(text: string, key: string): string | undefined {
+  const match = new RegExp(`^${key}=(.*)$`, "m").exec(text);
+  return match?.[1]?.replace(/^["']|["']$/g, "");
+}
+
+/** The image's os-release (etc/ first, then usr/lib/) in a tree (boot-scan's artifact). */
+export async function osReleaseOf(root: string): Promise<{ path: string; text: string } | undefined> {
+  for (const path of ["etc/os-release", "usr/lib/os-release"]) {
+    const text = await readFile(join(root, path), "utf8").catch(() => undefined);
+    if (text !== undefined) return { path, text };
+  }
+  return undefined;
+}
+
+/** The boot loader entry token: ImageId=, else the image's IMAGE_ID= or ID= (as kernel-install would
+ * pick it for an image without a machine id), else the distribution. */
+export function entryToken(osRelease: string, imageId: string | null, distribution: string): string {
+  return imageId ?? osReleaseField(osRelease, "IMAGE_ID") ?? osReleaseField(osRelease, "ID") ?? distribution;
 }

@@ -7,6 +7,7 @@ import type { Json, NodeId, PathInput, TaskContext, TaskDefinition } from "../..
 import { efiArch } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
+import { entryToken, osReleaseOf } from "../bootfiles.js";
 import { LAYER_TREE } from "../layers.js";
 import type { Step } from "../step.js";
 import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
@@ -20,6 +21,8 @@ interface Params {
     BiosBootloader: string;
     Bootable: string;
     Architecture: string;
+    ImageId: string | null;
+    Distribution: string;
     SecureBoot: boolean;
     SecureBootAutoEnroll: boolean;
   };
@@ -108,6 +111,7 @@ async function install(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
     "--esp-path=/efi",
     "--random-seed=no",
     "--make-entry-directory=no",
+    `--entry-token=literal:${entryToken((await osReleaseOf(scan))?.text ?? "", v.ImageId, v.Distribution)}`,
   ];
   if (signing && v.SecureBootAutoEnroll)
     argv.push(
@@ -137,6 +141,8 @@ export const bootloaderStep: Step<Params> = {
         BiosBootloader: String(image.BiosBootloader ?? "none"),
         Bootable: String(image.Bootable),
         Architecture: image.Architecture,
+        ImageId: image.ImageId,
+        Distribution: image.Distribution,
         SecureBoot: image.SecureBoot === true,
         SecureBootAutoEnroll: image.SecureBootAutoEnroll !== false,
       },

@@ -13,7 +13,7 @@ import type { Json, NodeId, PathInput, TaskContext, TaskDefinition, TaskResult }
 import { efiArch } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
-import type { KernelMeta } from "../bootfiles.js";
+import { entryToken, type KernelMeta, osReleaseOf } from "../bootfiles.js";
 import { LAYER_TREE } from "../layers.js";
 import type { Step } from "../step.js";
 import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
@@ -44,11 +44,6 @@ interface Params {
   secureBootCertificate: string | null;
   tools: ToolsTree | null;
   needs: ToolNeed[];
-}
-
-function osReleaseField(text: string, key: string): string | undefined {
-  const match = new RegExp(`^${key}=(.*)$`, "m").exec(text);
-  return match?.[1]?.replace(/^["']|["']$/g, "");
 }
 
 async function readOptional(path: string): Promise<string | undefined> {
@@ -122,12 +117,8 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
       `unified kernel images need the EFI stub /${stub} in the image (Debian: install systemd-boot-efi)`,
     );
   if (uki && tools && p.tools?.kind === "image") checkToolsIn(tools.root, p.needs, "the default tools tree");
-  const osRelease =
-    (await readOptional(join(scan, "etc/os-release"))) ??
-    (await readOptional(join(scan, "usr/lib/os-release"))) ??
-    "";
-  const token =
-    v.ImageId ?? osReleaseField(osRelease, "IMAGE_ID") ?? osReleaseField(osRelease, "ID") ?? v.Distribution;
+  const osRelease = await osReleaseOf(scan);
+  const token = entryToken(osRelease?.text ?? "", v.ImageId, v.Distribution);
   const cmdline = await commandLine(scan, v.KernelCommandLine);
   // The initrds in boot order: microcode, the default initrd or Initrds=, the kernel-modules initrd.
   const initrdFiles: string[] = [];
@@ -182,7 +173,7 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
       `--linux=/work/kernel/${kernel.version}/vmlinuz`,
       ...initrds.map((i) => `--initrd=${i}`),
       "--cmdline=@/work/out/cmdline",
-      `--os-release=@/work/scan/${osRelease && (await readOptional(join(scan, "etc/os-release"))) !== undefined ? "etc" : "usr/lib"}/os-release`,
+      ...(osRelease ? [`--os-release=@/work/scan/${osRelease.path}`] : []),
       `--uname=${kernel.version}`,
       `--stub=/work/scan/${stub}`,
       `--efi-arch=${arch}`,
