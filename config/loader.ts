@@ -368,6 +368,7 @@ export class Loader {
       configdir = finalizeConfigdir(args.directory);
       if (args.verb === "bump" || (args.autoBump && BUILD_VERBS.has(args.verb)))
         bumpVersion(main, configdir, this.env);
+      refuseLegacyDefault(configdir);
       this.parseDirectory(main, configdir, { profiles: true, local: true });
     }
     const mainValues = this.finalizeAll(main);
@@ -522,6 +523,17 @@ function checkSecret(path: string): void {
       `Permissions of '${path}' of '${(mode & 0o777).toString(8).padStart(4, "0")}' are too open.\n` +
         "When creating secret files use an access mode that restricts access to the owner only.",
     );
+}
+
+/** mkosi.default (and mkosi.default.d/) is the configuration file of mkosi before v15, with other
+ * sections and settings: when it is all there is, say how to move on instead of building the defaults. */
+function refuseLegacyDefault(dir: string): void {
+  if (existsSync(join(dir, "mkosi.conf")) || existsSync(join(dir, "mkosi.conf.d"))) return;
+  const legacy = ["mkosi.default", "mkosi.default.d"].filter((name) => existsSync(join(dir, name)));
+  if (legacy.length === 0) return;
+  throw new ConfigError(
+    `${join(dir, legacy[0]!)} is the configuration of mkosi before version 15 and is not read anymore. Rename mkosi.default to mkosi.conf (and mkosi.default.d/ to mkosi.conf.d/), then check its sections: [Packages] settings moved to [Content], [Partitions] to mkosi.repart/ definitions, Format=raw_* became Format=disk, and the output settings are in [Output].`,
+  );
 }
 
 /** Use <dir>/mkosi/ when <dir> has no mkosi.conf/mkosi.tools.conf but mkosi/ does. */

@@ -2,6 +2,7 @@
 // formats make from the configuration while planning. Bootable=auto cannot look into the image before
 // it is built, so it decides from the packages: an image that installs a kernel package is bootable.
 // (A kernel that arrives another way, from an extra tree or a script, needs Bootable=yes.)
+import { normalizeFormat } from "./naming.js";
 
 /** The slice of an image's config the decision reads. */
 export interface BootConfig {
@@ -25,9 +26,10 @@ export function installsKernelPackage(config: BootConfig): boolean {
 
 /** Whether the image gets a kernel, initrd and bootloader at all (disk and esp only so far). */
 export function wantsBoot(config: BootConfig): boolean {
-  if (config.Format !== "disk" && config.Format !== "esp") return false;
+  const format = normalizeFormat(config.Format);
+  if (format !== "disk" && format !== "esp") return false;
   if (config.Bootable === "disabled") return false;
-  if (config.Format === "esp") return true;
+  if (format === "esp") return true;
   return config.Bootable === "enabled" || installsKernelPackage(config);
 }
 

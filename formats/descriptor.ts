@@ -36,6 +36,9 @@ export interface FormatDescriptor {
   /** Loads the producer of the main output (run by the "output" step when the format has one; publish
    * places a directory itself). Absent when the format has no output. */
   readonly producer?: () => Promise<Producer>;
+  /** The root partition's filesystem when the format fixes it (the 2017 raw_<fs> aliases); else the
+   * distribution's. */
+  readonly rootFilesystem?: string;
   /** Set while the format cannot be built yet: the message says so before any work starts. */
   readonly unsupported?: string;
 }

@@ -13,7 +13,7 @@
 // `<ext>` is `OutputExtension=` (default from the format: raw, tar, cpio, efi or nothing) and `<comp>` is
 // the compression's extension (`zst` for zstd, otherwise the compression's name).
 import type { FormatDescriptor } from "./descriptor.js";
-import { REGISTRY } from "./registry.js";
+import { LEGACY_FORMATS, REGISTRY } from "./registry.js";
 import {
   COMPRESSIONS,
   type Compression,
@@ -49,12 +49,16 @@ export function compressionExtension(c: Compression): string {
 }
 
 function descriptorOf(format: string): FormatDescriptor | undefined {
-  return (REGISTRY as Record<string, FormatDescriptor | undefined>)[format];
+  return (
+    (REGISTRY as Record<string, FormatDescriptor | undefined>)[format] ?? LEGACY_FORMATS[format]?.descriptor
+  );
 }
 
 /** Checks a `Format=` value. */
 export function normalizeFormat(format: string): FormatName {
   if ((FORMATS as readonly string[]).includes(format)) return format as FormatName;
+  const legacy = LEGACY_FORMATS[format];
+  if (legacy) return legacy.descriptor.name;
   throw new FormatError(`Unknown Format=${format} (expected one of: ${FORMATS.join(", ")})`);
 }
 

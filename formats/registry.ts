@@ -8,6 +8,7 @@ import { cpio } from "./descriptors/cpio.js";
 import { directory } from "./descriptors/directory.js";
 import { disk } from "./descriptors/disk.js";
 import { esp } from "./descriptors/esp.js";
+import { LEGACY_FORMATS } from "./descriptors/legacy.js";
 import { none } from "./descriptors/none.js";
 import { oci } from "./descriptors/oci.js";
 import { portable } from "./descriptors/portable.js";
@@ -31,9 +32,11 @@ export const REGISTRY: Readonly<Record<FormatName, FormatDescriptor>> = {
   addon,
 };
 
-/** The descriptor of a Format= value; throws FormatError for an unknown one. */
+/** The descriptor of a Format= value (a deprecated 2017 name included); throws FormatError for an
+ * unknown one. */
 export function formatOf(format: string): FormatDescriptor {
-  const descriptor = (REGISTRY as Record<string, FormatDescriptor | undefined>)[format];
+  const descriptor =
+    (REGISTRY as Record<string, FormatDescriptor | undefined>)[format] ?? LEGACY_FORMATS[format]?.descriptor;
   if (!descriptor) throw new FormatError(`Unknown Format=${format} (expected one of: ${FORMATS.join(", ")})`);
   return descriptor;
 }
@@ -43,3 +46,5 @@ export function checkFormatSupported(format: string): void {
   const { unsupported } = formatOf(format);
   if (unsupported) throw new FormatError(unsupported);
 }
+
+export { LEGACY_FORMATS };

@@ -5,6 +5,7 @@ import {
   defaultCompression as formatDefaultCompression,
   defaultOutputExtension as formatDefaultExtension,
 } from "../../formats/naming.js";
+import { LEGACY_FORMATS } from "../../formats/registry.js";
 import {
   ARCHITECTURES,
   DISTRIBUTIONS,
@@ -17,6 +18,7 @@ import {
 import { hostDistribution, hostRelease, parseOsRelease } from "../host.js";
 import {
   makeSplitArtifactsParser,
+  type Parser,
   parseBoolean,
   parseCompression,
   parseCompressLevel,
@@ -42,7 +44,17 @@ import type { Setting } from "./types.js";
 
 export const parseDistribution = enumOf("Distribution", DISTRIBUTIONS);
 export const parseArchitecture = enumOf("Architecture", ARCHITECTURES);
-export const parseFormat = enumOf("OutputFormat", OUTPUT_FORMATS);
+const parseModernFormat = enumOf("OutputFormat", OUTPUT_FORMATS);
+/** Format=: the modern values, and the 2017 README's names as deprecated aliases (kept as given, with a
+ * warning naming the modern settings; formats/ plans their equivalent). */
+export const parseFormat: Parser = (value, old, env) => {
+  const legacy = value ? LEGACY_FORMATS[value] : undefined;
+  if (legacy) {
+    env.warn(legacy.hint);
+    return value;
+  }
+  return parseModernFormat(value, old, env);
+};
 
 export function defaultDistribution(): string {
   return hostDistribution() ?? "custom";

@@ -29,7 +29,7 @@ export interface RepartParams {
   esp: NodeId[];
   /** RepartDirectories= (user definitions); empty: mkosi's defaults, made from `defaults`. */
   definitions: string[];
-  defaults: { Distribution: string; Esp: boolean; BiosBoot: boolean } | null;
+  defaults: { Distribution: string; Esp: boolean; BiosBoot: boolean; RootFilesystem: string | null } | null;
   configDir: string;
   /** A pinned Seed= (null: random, not an input). */
   seed: string | null;
@@ -112,7 +112,7 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
   if (p.defaults) {
     const { getDistribution } = await import("../../distros/index.js");
     const generated = defaultDefinitions({
-      rootFilesystem: getDistribution(p.defaults.Distribution).filesystem(),
+      rootFilesystem: p.defaults.RootFilesystem ?? getDistribution(p.defaults.Distribution).filesystem(),
       esp: p.defaults.Esp,
       biosBoot: p.defaults.BiosBoot,
     });
@@ -237,7 +237,12 @@ export const repartStep: Step<RepartParams> = {
       defaults:
         definitions.length > 0
           ? null
-          : { Distribution: image.Distribution, Esp: bootable, BiosBoot: biosBoot },
+          : {
+              Distribution: image.Distribution,
+              Esp: bootable,
+              BiosBoot: biosBoot,
+              RootFilesystem: formatOf(image.Format).rootFilesystem ?? null,
+            },
       configDir: env.configDir,
       seed: env.randomSeed !== undefined && image.Seed === env.randomSeed ? null : image.Seed,
       randomSeed: image.Seed,
