@@ -10,6 +10,5 @@ export const portable: FormatDescriptor = {
   buildOnly: false,
   keepsPackageMetadata: false,
   tools: ["systemd-repart"],
-  steps: (config) => tailSteps(config, { output: true, checksum: true }),
-  unsupported: "Format=portable is not supported yet",
+  steps: (config) => ["repart", ...tailSteps(config, { output: false, checksum: true })],
 };

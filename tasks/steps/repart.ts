@@ -42,8 +42,31 @@ export interface RepartParams {
   verityKey: string | null;
   verityCertificate: string | null;
   verity: string;
+  /** Extension images: their kind (mkosi's definitions, an extension-release file) and the values that
+   * file is made of. */
+  extension: {
+    kind: "sysext" | "confext" | "portable";
+    ImageId: string | null;
+    ImageVersion: string | null;
+    Architecture: string;
+  } | null;
+  /** Overlay=yes: the base trees' layer, left out of the output (only the changes to it are). */
+  base: NodeId | null;
   tools: ToolsTree | null;
   needs: ToolNeed[];
+}
+
+/** How verity is done: not at all, a hash partition, a signed one (key and certificate given), or a
+ * signature partition left empty for later (defer). */
+function verityMode(
+  p: Pick<RepartParams, "verity" | "verityKey" | "verityCertificate">,
+): "none" | "hash" | "signed" | "defer" {
+  const keys = !!(p.verityKey && p.verityCertificate);
+  if (p.verity === "disabled") return "none";
+  if (p.verity === "hash") return "hash";
+  if (p.verity === "defer") return "defer";
+  if (p.verity === "signed") return "signed";
+  return keys ? "signed" : "none";
 }
 
 /** Programs repart runs (mkfs for every filesystem it may create, mcopy for vfat). */
@@ -85,9 +108,14 @@ const task: TaskDefinition<RepartParams> = {
           SplitRoothash: p.splitRoothash,
           SourceDateEpoch: p.sourceDateEpoch,
           Verity: p.verity,
+          Extension: p.extension,
         },
         paths: pathsOf(p),
-        deps: { image: p.image, ...Object.fromEntries(p.esp.map((id, i) => [`esp:${i}`, id])) },
+        deps: {
+          image: p.image,
+          ...(p.base ? { base: p.base } : {}),
+          ...Object.fromEntries(p.esp.map((id, i) => [`esp:${i}`, id])),
+        },
       },
       toolInputs(p.tools, REPART_TOOLS),
     ),
@@ -109,7 +137,17 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
   await Promise.all([mkdir(root, { recursive: true }), mkdir(defs, { recursive: true }), mkdir(work)]);
   const binds = [{ src: work, dst: "/work/out" }];
   const definitions: string[] = [];
-  if (p.defaults) {
+  const mode = verityMode(p);
+  if (p.extension) {
+    const { extensionDefinitions } = await import("../../formats/extension.js");
+    const generated = extensionDefinitions(p.extension.kind, {
+      hash: mode !== "none",
+      signed: mode === "signed" || mode === "defer",
+    });
+    for (const [name, text] of Object.entries(generated)) await writeFile(join(defs, name), text);
+    binds.push({ src: defs, dst: "/work/definitions/0", readOnly: true } as (typeof binds)[number]);
+    definitions.push("/work/definitions/0");
+  } else if (p.defaults) {
     const { getDistribution } = await import("../../distros/index.js");
     const generated = defaultDefinitions({
       rootFilesystem: p.defaults.RootFilesystem ?? getDistribution(p.defaults.Distribution).filesystem(),
@@ -127,7 +165,8 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
   }
   if (p.passphrase)
     binds.push({ src: p.passphrase, dst: "/work/passphrase", readOnly: true } as (typeof binds)[number]);
-  const signing = p.verity !== "disabled" && p.verityKey && p.verityCertificate;
+  const signing =
+    (mode === "signed" || (mode === "defer" && !p.extension)) && p.verityKey && p.verityCertificate;
   if (signing) {
     binds.push({ src: p.verityKey!, dst: "/work/verity.key", readOnly: true } as (typeof binds)[number]);
     binds.push({
@@ -138,10 +177,14 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
   }
   // The image below, the ESP layers above it (their efi/ is the ESP's content).
   const espDirs = p.esp.map((_, i) => join(ctx.deps[`esp:${i}`]!.dir, LAYER_TREE));
-  const mount = await mountOverlay({
-    lowers: [...stackDirs(ctx, stackKeys(ctx.deps.image)), ...espDirs],
-    target: root,
-  });
+  // Overlay=yes: the layers of the base trees (and below) are not part of the output.
+  const base = new Set(ctx.deps.base ? stackKeys(ctx.deps.base) : []);
+  const stack = stackDirs(
+    ctx,
+    stackKeys(ctx.deps.image).filter((key) => !base.has(key)),
+  );
+  const extra = p.extension ? [await extensionLayer(ctx, p, stackDirs(ctx, stackKeys(ctx.deps.image)))] : [];
+  const mount = await mountOverlay({ lowers: [...stack, ...extra, ...espDirs], target: root });
   let json: string;
   try {
     json = await runTool(
@@ -158,6 +201,7 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
         keyFile: p.passphrase ? "/work/passphrase" : null,
         privateKey: signing ? "/work/verity.key" : null,
         certificate: signing ? "/work/verity.crt" : null,
+        deferPartitions: mode === "defer" ? ["root-verity-sig", "usr-verity-sig"] : [],
       }),
       {
         root,
@@ -203,10 +247,46 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
   };
 }
 
+/** A layer holding the extension-release file (made from the image's os-release), above the image. */
+async function extensionLayer(ctx: TaskContext, p: RepartParams, layers: string[]): Promise<string> {
+  const { extensionRelease, extensionReleasePath } = await import("../../formats/extension.js");
+  const { outputNames } = await import("../../formats/naming.js");
+  const { readFile } = await import("node:fs/promises");
+  const dir = join(ctx.tmp, "extension-release");
+  const ext = p.extension!;
+  const path = ext.kind === "portable" ? null : extensionReleasePath(ext.kind, outputNames(p.naming).output);
+  await mkdir(dir, { recursive: true });
+  if (!path || ext.kind === "portable") return dir;
+  let osRelease = "";
+  // The topmost layer's os-release (layers bottom first).
+  for (const layer of [...layers].reverse()) {
+    const text =
+      (await readFile(join(layer, "usr/lib/os-release"), "utf8").catch(() => undefined)) ??
+      (await readFile(join(layer, "etc/os-release"), "utf8").catch(() => undefined));
+    if (text !== undefined) {
+      osRelease = text;
+      break;
+    }
+  }
+  await mkdir(join(dir, path, ".."), { recursive: true });
+  await writeFile(
+    join(dir, path),
+    extensionRelease(ext.kind, {
+      osRelease,
+      imageId: ext.ImageId,
+      imageVersion: ext.ImageVersion,
+      architecture: ext.Architecture,
+    }),
+  );
+  return dir;
+}
+
 /** The tool needs of a disk image (checked while planning, or in the step for the default tree). */
 export function repartNeeds(image: ImageView): ToolNeed[] {
   return [{ name: "systemd-repart", version: 255, why: `Format=${image.Format}` }];
 }
+
+const EXTENSIONS = new Set(["sysext", "confext", "portable"]);
 
 export const repartStep: Step<RepartParams> = {
   name: "repart",
@@ -254,6 +334,15 @@ export const repartStep: Step<RepartParams> = {
       verityKey: (image.VerityKey as string | null) ?? null,
       verityCertificate: (image.VerityCertificate as string | null) ?? null,
       verity: String(image.Verity ?? "auto"),
+      extension: EXTENSIONS.has(formatOf(image.Format).name)
+        ? {
+            kind: formatOf(image.Format).name as "sysext" | "confext" | "portable",
+            ImageId: image.ImageId,
+            ImageVersion: image.ImageVersion,
+            Architecture: image.Architecture,
+          }
+        : null,
+      base: image.Overlay === true ? (nodes["base-trees"] ?? null) : null,
       tools,
       needs,
     };
