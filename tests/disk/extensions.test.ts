@@ -81,8 +81,8 @@ describe("extension images", () => {
     extractPartition(image, root!, fs);
     const tree = join(scratch, "confext");
     execFileSync("fsck.erofs", [`--extract=${tree}`, fs]);
-    expect(readFileSync(join(tree, "ext.conf"), "utf8")).toBe("configured\n");
-    expect(readFileSync(join(tree, "extension-release.d/extension-release.conf"), "utf8")).toMatch(
+    expect(readFileSync(join(tree, "etc/ext.conf"), "utf8")).toBe("configured\n");
+    expect(readFileSync(join(tree, "etc/extension-release.d/extension-release.conf"), "utf8")).toMatch(
       /^ID=debian\nVERSION_ID=12\nCONFEXT_ID=ext\nCONFEXT_VERSION_ID=1\.2\nCONFEXT_SCOPE=initrd system portable\nARCHITECTURE=x86-64\n$/,
     );
   }, 900_000);
