@@ -29,6 +29,9 @@ export interface FormatDescriptor {
   /** `CleanPackageMetadata=auto` keeps the package manager's metadata (the output stays usable with
    * the package manager). */
   readonly keepsPackageMetadata: boolean;
+  /** Settings the producer reads beyond the output names, compression and SourceDateEpoch= (inputs of
+   * the step that runs it). */
+  readonly settings?: readonly string[];
   /** Programs the producer runs (declared inputs of the step that runs it). */
   readonly tools: readonly string[];
   /** The pipeline steps after the image's last layer that this format has, by step name. */

@@ -10,6 +10,7 @@ export const oci: FormatDescriptor = {
   buildOnly: false,
   keepsPackageMetadata: false,
   tools: ["tar", "gzip", "zstd"],
+  settings: ["KernelCommandLine", "ImageVersion", "Architecture"],
   steps: (config) => tailSteps(config, { output: true, checksum: true }),
-  unsupported: "Format=oci is not supported yet",
+  producer: async () => (await import("../oci.js")).produceOci,
 };

@@ -36,6 +36,8 @@ function outputConfig(image: ImageView): Slice {
     CompressLevel: image.CompressLevel,
     SourceDateEpoch: image.SourceDateEpoch,
     NSpawnSettings: image.NSpawnSettings,
+    // Settings the format's producer reads beyond these (its descriptor's `settings`).
+    ...Object.fromEntries((formatOf(image.Format).settings ?? []).map((name) => [name, image[name] ?? null])),
   };
 }
 

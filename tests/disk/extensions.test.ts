@@ -1,4 +1,4 @@
-// Extension images (Format=sysext, confext, portable) of one small bookworm image: systemd-repart with
+// Extension images (Format=sysext, confext, portable) and an OCI layout (Format=oci) of one small bookworm image: systemd-repart with
 // mkosi's definitions writes an erofs root partition, and systemd-dissect recognizes each for what it is
 // (the host's systemd 252 knows system extensions and portable services; configuration extensions came
 // with 254, so the confext is checked by its partition and extension-release file instead).
@@ -92,5 +92,26 @@ describe("extension images", () => {
     const d = dissect(join(dir, "portable.raw"));
     expect(d.usePortableService).toBe(true);
     expect(d.mounts.map((m) => m.fstype)).toEqual(["erofs"]);
+  }, 900_000);
+
+  it("Format=oci is an OCI image layout skopeo accepts, with the image as its layer", async () => {
+    await build(dir, ["--format=oci", "--output=oci", "--source-date-epoch=1700000000"]);
+    const layout = join(dir, "oci");
+    const inspected = JSON.parse(
+      execFileSync("skopeo", ["inspect", `oci:${layout}`], { encoding: "utf8" }),
+    ) as {
+      Architecture: string;
+      Os: string;
+      Created: string;
+      Layers: string[];
+    };
+    expect(inspected).toMatchObject({ Architecture: "amd64", Os: "linux", Created: "2023-11-14T22:13:20Z" });
+    expect(inspected.Layers).toHaveLength(1);
+    const layer = join(layout, "blobs/sha256", inspected.Layers[0]!.replace("sha256:", ""));
+    const listing = execFileSync("sh", ["-c", 'gzip -dc "$1" | tar -tf -', "sh", layer], {
+      encoding: "utf8",
+      maxBuffer: 64 << 20,
+    });
+    expect(listing).toContain("./etc/ext.conf");
   }, 900_000);
 });
