@@ -22,6 +22,7 @@ const REGISTRY = new Map<string, () => Promise<VerbModule>>([
   ["graph", () => import("./graph.js")],
   ["clean", () => import("./clean.js")],
   ["bump", () => import("./bump.js")],
+  ["genkey", () => import("./genkey.js")],
 ]);
 
 /** Lets other modules register verbs at runtime (e.g. tests). */
