@@ -3,6 +3,7 @@
 // it is built, so it decides from the packages: an image that installs a kernel package is bootable.
 // (A kernel that arrives another way, from an extra tree or a script, needs Bootable=yes.)
 import { normalizeFormat } from "./naming.js";
+import { definitionsUseVerity } from "./repart.js";
 
 /** The slice of an image's config the decision reads. */
 export interface BootConfig {
@@ -14,6 +15,7 @@ export interface BootConfig {
   VolatilePackages?: string[] | null;
   Initrds?: string[] | null;
   SplitArtifacts?: string[] | null;
+  RepartDirectories?: string[] | null;
 }
 
 /** Package names that install a kernel (Debian's and Ubuntu's; other distributions' for later). */
@@ -48,6 +50,9 @@ export function bootSteps(config: BootConfig): string[] {
     ((loader !== "none" && loader !== "uki") || config.BiosBootloader === "grub")
   )
     steps.push("bootloader");
+  // A root hash on the command line: the UKIs wait for the first repart pass.
+  if (normalizeFormat(config.Format) === "disk" && definitionsUseVerity(config.RepartDirectories ?? []))
+    steps.push("repart-root", "roothash");
   steps.push("uki");
   return steps;
 }

@@ -5,6 +5,8 @@
 //   00-esp.conf   the EFI system partition, when the image is bootable (filled from the ESP tree)
 //   05-bios.conf  the BIOS boot partition for grub (BiosBootloader=grub)
 //   10-root.conf  the root partition, with the distribution's filesystem, holding the whole image
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { z } from "zod";
 import { FormatError } from "./types.js";
 
@@ -113,16 +115,17 @@ export function repartCommand(opts: RepartCommandOptions): string[] {
 const PartitionSchema = z
   .object({
     type: z.string(),
-    label: z.string().optional(),
-    uuid: z.string(),
-    partno: z.number(),
-    file: z.string().optional(),
-    offset: z.number().optional(),
-    raw_size: z.number().optional(),
-    roothash: z.string().optional(),
-    usrhash: z.string().optional(),
-    split_path: z.string().optional(),
-    activity: z.string().optional(),
+    label: z.string().nullish(),
+    // Deferred partitions (--defer-partitions=) are listed without a UUID or number.
+    uuid: z.string().nullish().transform((v) => v ?? ""),
+    partno: z.number().nullish().transform((v) => v ?? -1),
+    file: z.string().nullish(),
+    offset: z.number().nullish(),
+    raw_size: z.number().nullish(),
+    roothash: z.string().nullish(),
+    usrhash: z.string().nullish(),
+    split_path: z.string().nullish(),
+    activity: z.string().nullish(),
   })
   .passthrough();
 
@@ -137,7 +140,8 @@ export function parseRepartJson(text: string): RepartPartition[] {
     throw new FormatError(`systemd-repart printed no valid JSON: ${(err as Error).message}`);
   }
   const parsed = z.array(PartitionSchema).safeParse(value);
-  if (!parsed.success) throw new FormatError(`unexpected systemd-repart JSON: ${parsed.error.message}`);
+  if (!parsed.success)
+    throw new FormatError(`unexpected systemd-repart JSON (${parsed.error.message}):\n${text.slice(0, 2000)}`);
   return parsed.data;
 }
 
@@ -150,4 +154,29 @@ export function rootHash(
     if (p.usrhash && p.usrhash !== "TBD") return { kind: "usrhash", hash: p.usrhash };
   }
   return undefined;
+}
+
+/** Whether user definitions (RepartDirectories=) make verity partitions: then the root hash goes into
+ * the UKIs' command line, and the disk is written in two passes (the ESP after the UKIs). */
+export function definitionsUseVerity(dirs: readonly string[]): boolean {
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!name.endsWith(".conf")) continue;
+      const text = (() => {
+        try {
+          return readFileSync(join(dir, name), "utf8");
+        } catch {
+          return "";
+        }
+      })();
+      if (/^\s*Verity\s*=\s*(data|hash)\s*$/m.test(text)) return true;
+    }
+  }
+  return false;
 }

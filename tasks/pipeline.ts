@@ -13,7 +13,7 @@ import { kernel } from "./steps/kernel.js";
 import { metadata } from "./steps/metadata.js";
 import { checksum, manifest, output } from "./steps/output.js";
 import { publish } from "./steps/publish.js";
-import { repartStep } from "./steps/repart.js";
+import { repartRootStep, repartStep, roothashStep } from "./steps/repart.js";
 import { build, buildOverlay, finalize, postinst, prepare } from "./steps/scripts.js";
 import { skeleton } from "./steps/skeleton.js";
 import { split } from "./steps/split.js";
@@ -39,6 +39,8 @@ export const PIPELINE: readonly AnyStep[] = [
   bootScan,
   kernel,
   bootloaderStep,
+  repartRootStep,
+  roothashStep,
   ukiStep,
   split,
   repartStep,

@@ -52,6 +52,11 @@ export interface RepartParams {
   } | null;
   /** Overlay=yes: the base trees' layer, left out of the output (only the changes to it are). */
   base: NodeId | null;
+  /** Two passes for a bootable verity disk: "root" writes every partition but the ESP (whose UKI needs
+   * the root hash), "esp" adds the ESP to a copy of the first pass's disk. "all": one pass. */
+  pass: "all" | "root" | "esp";
+  /** The first pass's node (pass "esp"). */
+  first: NodeId | null;
   tools: ToolsTree | null;
   needs: ToolNeed[];
 }
@@ -109,11 +114,13 @@ const task: TaskDefinition<RepartParams> = {
           SourceDateEpoch: p.sourceDateEpoch,
           Verity: p.verity,
           Extension: p.extension,
+          Pass: p.pass,
         },
         paths: pathsOf(p),
         deps: {
           image: p.image,
           ...(p.base ? { base: p.base } : {}),
+          ...(p.first ? { first: p.first } : {}),
           ...Object.fromEntries(p.esp.map((id, i) => [`esp:${i}`, id])),
         },
       },
@@ -185,6 +192,10 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
   );
   const extra = p.extension ? [await extensionLayer(ctx, p, stackDirs(ctx, stackKeys(ctx.deps.image)))] : [];
   const mount = await mountOverlay({ lowers: [...stack, ...extra, ...espDirs], target: root });
+  // The second pass adds the ESP to a copy of the first pass's disk (same definitions, same seed).
+  const firstDisk = p.pass === "esp" ? join(ctx.deps.first!.dir, FIRST_PASS_DISK) : undefined;
+  const output = p.pass === "root" ? FIRST_PASS_DISK : names.withFormat;
+  if (firstDisk) await ctx.exec("cp", ["--sparse=always", firstDisk, join(work, output)]);
   let json: string;
   try {
     json = await runTool(
@@ -193,15 +204,18 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
       repartCommand({
         root: "/buildroot",
         definitions,
-        output: `/work/out/${names.withFormat}`,
+        output: `/work/out/${output}`,
         seed: p.seed ?? p.randomSeed,
-        empty: "create",
+        empty: firstDisk ? "allow" : "create",
         sectorSize: p.sectorSize,
-        split: p.splitPartitions,
+        split: p.splitPartitions && p.pass !== "root",
         keyFile: p.passphrase ? "/work/passphrase" : null,
         privateKey: signing ? "/work/verity.key" : null,
         certificate: signing ? "/work/verity.crt" : null,
-        deferPartitions: mode === "defer" ? ["root-verity-sig", "usr-verity-sig"] : [],
+        deferPartitions: [
+          ...(mode === "defer" ? ["root-verity-sig", "usr-verity-sig"] : []),
+          ...(p.pass === "root" ? ["esp", "xbootldr"] : []),
+        ],
       }),
       {
         root,
@@ -217,6 +231,19 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
   const partitions = parseRepartJson(json);
   if (p.verity === "signed" && !partitions.some((part) => part.type.includes("verity-sig")))
     throw new Error("Verity=signed, but the disk image has no verity signature partition");
+  const meta = {
+    partitions: partitions.map((part) => ({
+      type: part.type,
+      uuid: part.uuid,
+      partno: part.partno,
+      ...(part.roothash ? { roothash: part.roothash } : {}),
+      ...(part.usrhash ? { usrhash: part.usrhash } : {}),
+    })),
+  } as Json;
+  if (p.pass === "root") {
+    await rename(join(work, output), join(ctx.out, output));
+    return { meta };
+  }
   // The disk and the split partitions, compressed as a whole when CompressOutput= asks for it.
   for (const name of await readdir(work)) {
     const target = name === names.withFormat ? names.withCompression : name;
@@ -234,18 +261,11 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
   }
   const hash = rootHash(partitions);
   if (hash && p.splitRoothash) await writeFile(join(ctx.out, names.splitRoothash), `${hash.hash}\n`);
-  return {
-    meta: {
-      partitions: partitions.map((part) => ({
-        type: part.type,
-        uuid: part.uuid,
-        partno: part.partno,
-        ...(part.roothash ? { roothash: part.roothash } : {}),
-        ...(part.usrhash ? { usrhash: part.usrhash } : {}),
-      })),
-    } as Json,
-  };
+  return { meta };
 }
+
+/** The first pass's disk in its artifact. */
+const FIRST_PASS_DISK = "first-pass.raw";
 
 /** A layer holding the extension-release file (made from the image's os-release), above the image. */
 async function extensionLayer(ctx: TaskContext, p: RepartParams, layers: string[]): Promise<string> {
@@ -288,6 +308,51 @@ export function repartNeeds(image: ImageView): ToolNeed[] {
 
 const EXTENSIONS = new Set(["sysext", "confext", "portable"]);
 
+/** The first pass of a bootable verity disk (see RepartParams.pass): the same step, planned earlier. */
+export const repartRootStep: Step<RepartParams> = {
+  name: "repart-root",
+  task: { ...task, name: "repart" },
+  layer: false,
+  wanted: (image) => formatOf(image.Format).steps(image).includes("repart-root"),
+  params: (context) => repartStep.params(context),
+};
+
+interface RoothashParams {
+  first: NodeId;
+}
+
+/** roothash: the root hash and partition UUIDs of the first pass, alone, so the UKI reruns only when
+ * they change (not on every change of the disk's bytes). */
+export const roothashStep: Step<RoothashParams> = {
+  name: "roothash",
+  task: {
+    name: "roothash",
+    version: 1,
+    inputs: (p) => ({ deps: { first: p.first } }),
+    async run(ctx) {
+      const meta = ctx.deps.first!.meta as {
+        partitions?: { type: string; uuid: string; roothash?: string; usrhash?: string }[];
+      };
+      const partitions = meta.partitions ?? [];
+      const root = partitions.find((part) => part.roothash && part.roothash !== "TBD");
+      const usr = partitions.find((part) => part.usrhash && part.usrhash !== "TBD");
+      return {
+        meta: {
+          roothash: root?.roothash
+            ? `roothash=${root.roothash}`
+            : usr?.usrhash
+              ? `usrhash=${usr.usrhash}`
+              : null,
+          partitions: partitions.map((part) => ({ type: part.type, uuid: part.uuid })),
+        },
+      };
+    },
+  },
+  layer: false,
+  wanted: (image) => formatOf(image.Format).steps(image).includes("roothash"),
+  params: ({ nodes }) => ({ first: nodes["repart-root"]! }),
+};
+
 export const repartStep: Step<RepartParams> = {
   name: "repart",
   task,
@@ -298,8 +363,13 @@ export const repartStep: Step<RepartParams> = {
     const needs = repartNeeds(image);
     checkTools(tools, needs);
     const top = imageBelow(context, "repart");
-    const esp = ["bootloader", "uki"].map((step) => nodes[step]).filter((id): id is NodeId => !!id);
-    const bootable = esp.length > 0;
+    const twoPass = formatOf(image.Format).steps(image).includes("repart-root");
+    const pass = twoPass ? (nodes["repart-root"] ? "esp" : "root") : "all";
+    const esp =
+      pass === "root"
+        ? []
+        : ["bootloader", "uki"].map((step) => nodes[step]).filter((id): id is NodeId => !!id);
+    const bootable = esp.length > 0 || pass === "root";
     const biosBoot = bootable && image.BiosBootloader === "grub";
     const definitions = (image.RepartDirectories as string[] | undefined) ?? [];
     return {
@@ -343,6 +413,8 @@ export const repartStep: Step<RepartParams> = {
           }
         : null,
       base: image.Overlay === true ? (nodes["base-trees"] ?? null) : null,
+      pass,
+      first: pass === "esp" ? nodes["repart-root"]! : null,
       tools,
       needs,
     };

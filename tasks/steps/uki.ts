@@ -26,6 +26,8 @@ interface Params {
   /** The default initrd's output node, or none (Initrds= instead). */
   initrd: NodeId | null;
   initrds: string[];
+  /** The first repart pass's root hash and partition UUIDs (verity disks). */
+  roothash: NodeId | null;
   values: {
     KernelCommandLine: string[];
     Bootloader: string;
@@ -60,10 +62,33 @@ async function commandLine(scan: string, configured: string[]): Promise<string[]
 }
 
 /** UnifiedKernelImageFormat= with its delayed specifiers (&e entry token, &k kernel version, &h hash). */
-function entryName(format: string | null, token: string, version: string): string {
+function entryName(format: string | null, token: string, version: string, hash?: string): string {
   return (format ?? "&e-&k").replace(/&(.)/g, (_m, c: string) =>
-    c === "e" ? token : c === "k" ? version : c === "&" ? "&" : c === "h" ? "" : `&${c}`,
+    c === "e" ? token : c === "k" ? version : c === "&" ? "&" : c === "h" ? (hash ?? "") : `&${c}`,
   );
+}
+
+/** `root=PARTUUID` (and `mount.usr=PARTUUID`) get the partition's UUID; the root hash is added unless
+ * the command line names the root (or /usr) itself. */
+function finalCommandLine(
+  cmdline: string[],
+  disk: { roothash: string | null; partitions: { type: string; uuid: string }[] } | undefined,
+): string[] {
+  if (!disk) return cmdline;
+  let out = cmdline;
+  for (const [name, prefix] of [
+    ["root", "root-"],
+    ["mount.usr", "usr-"],
+  ] as const) {
+    const part = disk.partitions.find((p) => p.type.startsWith(prefix) && !p.type.includes("verity"));
+    if (part) out = out.map((arg) => (arg === `${name}=PARTUUID` ? `${name}=PARTUUID=${part.uuid}` : arg));
+  }
+  const words = out.join(" ").split(/\s+/);
+  if (disk.roothash?.startsWith("roothash=") && !words.some((w) => w.startsWith("root=")))
+    out = [...out, disk.roothash];
+  if (disk.roothash?.startsWith("usrhash=") && !words.some((w) => w.startsWith("mount.usr=")))
+    out = [...out, disk.roothash];
+  return out;
 }
 
 const task: TaskDefinition<Params> = {
@@ -82,7 +107,12 @@ const task: TaskDefinition<Params> = {
       {
         values: p.values as unknown as Record<string, Json>,
         paths,
-        deps: { scan: p.scan, kernel: p.kernel, ...(p.initrd ? { initrd: p.initrd } : {}) },
+        deps: {
+          scan: p.scan,
+          kernel: p.kernel,
+          ...(p.initrd ? { initrd: p.initrd } : {}),
+          ...(p.roothash ? { roothash: p.roothash } : {}),
+        },
       },
       toolInputs(p.tools, ["ukify", "sbsign", "systemd-sbsign"]),
     );
@@ -119,7 +149,11 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
   if (uki && tools && p.tools?.kind === "image") checkToolsIn(tools.root, p.needs, "the default tools tree");
   const osRelease = await osReleaseOf(scan);
   const token = entryToken(osRelease?.text ?? "", v.ImageId, v.Distribution);
-  const cmdline = await commandLine(scan, v.KernelCommandLine);
+  const disk = ctx.deps.roothash?.meta as
+    | { roothash: string | null; partitions: { type: string; uuid: string }[] }
+    | undefined;
+  const cmdline = finalCommandLine(await commandLine(scan, v.KernelCommandLine), disk);
+  const hash = disk?.roothash?.split("=")[1];
   // The initrds in boot order: microcode, the default initrd or Initrds=, the kernel-modules initrd.
   const initrdFiles: string[] = [];
   /** Sandbox path → host path, for type 1 entries (which copy the initrds into the ESP). */
@@ -192,7 +226,7 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
     });
     const target = v.Bootloader.startsWith("uki")
       ? `EFI/BOOT/BOOT${arch.toUpperCase()}.EFI`
-      : `EFI/Linux/${entryName(v.UnifiedKernelImageFormat, token, kernel.version)}.efi`;
+      : `EFI/Linux/${entryName(v.UnifiedKernelImageFormat ?? (hash ? "&e-&k-&h" : null), token, kernel.version, hash)}.efi`;
     await mkdir(join(esp, target, ".."), { recursive: true });
     const { rename } = await import("node:fs/promises");
     await rename(join(work, "uki.efi"), join(esp, target));
@@ -257,6 +291,7 @@ export const ukiStep: Step<Params> = {
       kernel: nodes.kernel!,
       initrd: initrd?.node ?? null,
       initrds: (image.Initrds as string[] | undefined) ?? [],
+      roothash: nodes.roothash ?? null,
       values: {
         KernelCommandLine: (image.KernelCommandLine as string[] | undefined) ?? [],
         Bootloader: String(image.Bootloader ?? "systemd-boot"),
