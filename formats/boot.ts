@@ -29,15 +29,24 @@ export function installsKernelPackage(config: BootConfig): boolean {
 /** Whether the image gets a kernel, initrd and bootloader at all (disk and esp only so far). */
 export function wantsBoot(config: BootConfig): boolean {
   const format = normalizeFormat(config.Format);
-  if (format !== "disk" && format !== "esp") return false;
+  // The uki and esp formats are the image booted as its own initrd.
+  if (format === "uki" || format === "esp") return true;
+  if (format !== "disk") return false;
   if (config.Bootable === "disabled") return false;
-  if (format === "esp") return true;
   return config.Bootable === "enabled" || installsKernelPackage(config);
 }
 
 /** Whether the default initrd (an image of the graph built from mkosi-initrd) is needed. */
 export function wantsDefaultInitrd(config: BootConfig): boolean {
-  return wantsBoot(config) && (config.Initrds ?? []).length === 0;
+  return (
+    normalizeFormat(config.Format) === "disk" && wantsBoot(config) && (config.Initrds ?? []).length === 0
+  );
+}
+
+/** Whether the image itself is the initrd of its UKI (Format=uki, esp). */
+export function imageIsInitrd(config: BootConfig): boolean {
+  const format = normalizeFormat(config.Format);
+  return format === "uki" || format === "esp";
 }
 
 /** The boot steps, in order, of an image that wants boot. */
@@ -45,9 +54,10 @@ export function bootSteps(config: BootConfig): string[] {
   if (!wantsBoot(config)) return [];
   const steps = ["boot-scan", "kernel"];
   const loader = config.Bootloader ?? "systemd-boot";
+  const format = normalizeFormat(config.Format);
   if (
-    config.Format === "disk" &&
-    ((loader !== "none" && loader !== "uki") || config.BiosBootloader === "grub")
+    (format === "disk" || format === "esp") &&
+    ((loader !== "none" && !loader.startsWith("uki")) || config.BiosBootloader === "grub")
   )
     steps.push("bootloader");
   // A root hash on the command line: the UKIs wait for the first repart pass.
@@ -61,7 +71,9 @@ export function bootSteps(config: BootConfig): string[] {
  * that has them. */
 export function splitSteps(config: BootConfig): string[] {
   if (!wantsBoot(config)) return [];
-  return (config.SplitArtifacts ?? []).filter((a) => a === "uki" || a === "kernel" || a === "initrd");
+  const split = (config.SplitArtifacts ?? []).filter((a) => a === "uki" || a === "kernel" || a === "initrd");
+  // Format=uki: the UKI is the output itself.
+  return normalizeFormat(config.Format) === "uki" ? ["main", ...split.filter((a) => a !== "uki")] : split;
 }
 
 /** EFI architecture names (ukify's --efi-arch, the stub's and BOOT<ARCH>.EFI's suffix). */

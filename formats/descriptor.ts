@@ -42,6 +42,10 @@ export interface FormatDescriptor {
   /** The root partition's filesystem when the format fixes it (the 2017 raw_<fs> aliases); else the
    * distribution's. */
   readonly rootFilesystem?: string;
+  /** The image holds only an ESP (Format=esp). */
+  readonly espOnly?: boolean;
+  /** An extension image: repart uses mkosi's definitions for this kind. */
+  readonly extensionKind?: "sysext" | "confext" | "portable";
   /** Set while the format cannot be built yet: the message says so before any work starts. */
   readonly unsupported?: string;
 }

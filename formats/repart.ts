@@ -62,6 +62,22 @@ export function defaultDefinitions(opts: DefaultDefinitionsOptions): Record<stri
   return defs;
 }
 
+/** Format=esp's one partition: the ESP tree, with room to spare (vfat needs at least 32M; 4K sectors
+ * need more). */
+export function espOnlyDefinition(contentBytes: number, sectorSize: number | null): string {
+  const minimum = (sectorSize ?? 512) > 512 ? 260 << 20 : 36 << 20;
+  const size = Math.max(Math.ceil(contentBytes * 1.1) + (10 << 20), minimum);
+  return [
+    "[Partition]",
+    "Type=esp",
+    "Format=vfat",
+    `CopyFiles=${ESP_SOURCE}:/`,
+    `SizeMinBytes=${size}`,
+    `SizeMaxBytes=${size + 4096}`,
+    "",
+  ].join("\n");
+}
+
 export interface RepartCommandOptions {
   /** Where the image root is in the sandbox. */
   root: string;
@@ -117,8 +133,14 @@ const PartitionSchema = z
     type: z.string(),
     label: z.string().nullish(),
     // Deferred partitions (--defer-partitions=) are listed without a UUID or number.
-    uuid: z.string().nullish().transform((v) => v ?? ""),
-    partno: z.number().nullish().transform((v) => v ?? -1),
+    uuid: z
+      .string()
+      .nullish()
+      .transform((v) => v ?? ""),
+    partno: z
+      .number()
+      .nullish()
+      .transform((v) => v ?? -1),
     file: z.string().nullish(),
     offset: z.number().nullish(),
     raw_size: z.number().nullish(),
@@ -141,7 +163,9 @@ export function parseRepartJson(text: string): RepartPartition[] {
   }
   const parsed = z.array(PartitionSchema).safeParse(value);
   if (!parsed.success)
-    throw new FormatError(`unexpected systemd-repart JSON (${parsed.error.message}):\n${text.slice(0, 2000)}`);
+    throw new FormatError(
+      `unexpected systemd-repart JSON (${parsed.error.message}):\n${text.slice(0, 2000)}`,
+    );
   return parsed.data;
 }
 

@@ -7,6 +7,7 @@ export const confext: FormatDescriptor = {
   compression: "none",
   outerCompression: true,
   kind: "file",
+  extensionKind: "confext",
   buildOnly: false,
   keepsPackageMetadata: false,
   tools: ["systemd-repart"],

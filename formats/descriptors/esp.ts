@@ -1,4 +1,5 @@
 // Format=esp: a disk image holding only an EFI system partition with the image's UKI.
+import { bootSteps, splitSteps } from "../boot.js";
 import { type FormatDescriptor, tailSteps } from "../descriptor.js";
 
 export const esp: FormatDescriptor = {
@@ -7,9 +8,14 @@ export const esp: FormatDescriptor = {
   compression: "zstd",
   outerCompression: false,
   kind: "file",
+  espOnly: true,
   buildOnly: false,
   keepsPackageMetadata: false,
   tools: ["systemd-repart", "ukify"],
-  steps: (config) => tailSteps(config, { output: true, checksum: true }),
-  unsupported: "Format=esp is not supported yet",
+  steps: (config) => [
+    ...bootSteps(config),
+    ...(splitSteps(config).length > 0 ? ["split"] : []),
+    "repart",
+    ...tailSteps(config, { output: false, checksum: true }),
+  ],
 };

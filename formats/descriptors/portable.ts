@@ -7,6 +7,7 @@ export const portable: FormatDescriptor = {
   compression: "none",
   outerCompression: true,
   kind: "file",
+  extensionKind: "portable",
   buildOnly: false,
   keepsPackageMetadata: false,
   tools: ["systemd-repart"],

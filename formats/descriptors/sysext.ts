@@ -7,6 +7,7 @@ export const sysext: FormatDescriptor = {
   compression: "none",
   outerCompression: true,
   kind: "file",
+  extensionKind: "sysext",
   buildOnly: false,
   keepsPackageMetadata: false,
   tools: ["systemd-repart"],

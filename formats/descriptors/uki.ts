@@ -1,4 +1,5 @@
 // Format=uki: a unified kernel image (ukify) whose initrd is the whole image.
+import { bootSteps } from "../boot.js";
 import { type FormatDescriptor, tailSteps } from "../descriptor.js";
 
 export const uki: FormatDescriptor = {
@@ -10,6 +11,5 @@ export const uki: FormatDescriptor = {
   buildOnly: false,
   keepsPackageMetadata: false,
   tools: ["ukify"],
-  steps: (config) => tailSteps(config, { output: true, checksum: true }),
-  unsupported: "Format=uki is not supported yet",
+  steps: (config) => [...bootSteps(config), "split", ...tailSteps(config, { output: false, checksum: true })],
 };

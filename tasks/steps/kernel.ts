@@ -6,6 +6,7 @@
 import { link, lstat, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { type BootConfig, imageIsInitrd } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { KernelMeta } from "../bootfiles.js";
 import { LAYER_TREE } from "../layers.js";
@@ -163,7 +164,8 @@ export const kernel: Step<Params> = {
       image.Distribution === "debian" && ["sid", "testing", "unstable"].includes(image.Release);
     return {
       scan: nodes["boot-scan"]!,
-      modulesInitrd: image.KernelModulesInitrd !== false,
+      // An image that is its own initrd (Format=uki, esp) has its modules already.
+      modulesInitrd: image.KernelModulesInitrd !== false && !imageIsInitrd(image as BootConfig),
       include: (image.KernelInitrdModules as string[] | undefined) ?? [],
       exclude: (image.KernelModulesInitrdExclude as string[] | undefined) ?? [],
       defaults: initrd?.kernelModules ?? [],

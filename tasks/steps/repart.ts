@@ -29,7 +29,14 @@ export interface RepartParams {
   esp: NodeId[];
   /** RepartDirectories= (user definitions); empty: mkosi's defaults, made from `defaults`. */
   definitions: string[];
-  defaults: { Distribution: string; Esp: boolean; BiosBoot: boolean; RootFilesystem: string | null } | null;
+  defaults: {
+    Distribution: string;
+    Esp: boolean;
+    BiosBoot: boolean;
+    RootFilesystem: string | null;
+    /** Format=esp: nothing but the ESP, sized to its content. */
+    EspOnly: boolean;
+  } | null;
   configDir: string;
   /** A pinned Seed= (null: random, not an input). */
   seed: string | null;
@@ -152,6 +159,17 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
       signed: mode === "signed" || mode === "defer",
     });
     for (const [name, text] of Object.entries(generated)) await writeFile(join(defs, name), text);
+    binds.push({ src: defs, dst: "/work/definitions/0", readOnly: true } as (typeof binds)[number]);
+    definitions.push("/work/definitions/0");
+  } else if (p.defaults?.EspOnly) {
+    const { espOnlyDefinition } = await import("../../formats/repart.js");
+    const espDirs = p.esp.map((_, i) => join(ctx.deps[`esp:${i}`]!.dir, LAYER_TREE));
+    let bytes = 0;
+    for (const dir of espDirs) {
+      const { stdout } = await ctx.exec("du", ["-sb", "--", dir], { captureStdout: true });
+      bytes += Number(stdout.split(/\s/)[0]);
+    }
+    await writeFile(join(defs, "00-esp.conf"), espOnlyDefinition(bytes, p.sectorSize));
     binds.push({ src: defs, dst: "/work/definitions/0", readOnly: true } as (typeof binds)[number]);
     definitions.push("/work/definitions/0");
   } else if (p.defaults) {
@@ -306,8 +324,6 @@ export function repartNeeds(image: ImageView): ToolNeed[] {
   return [{ name: "systemd-repart", version: 255, why: `Format=${image.Format}` }];
 }
 
-const EXTENSIONS = new Set(["sysext", "confext", "portable"]);
-
 /** The first pass of a bootable verity disk (see RepartParams.pass): the same step, planned earlier. */
 export const repartRootStep: Step<RepartParams> = {
   name: "repart-root",
@@ -392,6 +408,7 @@ export const repartStep: Step<RepartParams> = {
               Esp: bootable,
               BiosBoot: biosBoot,
               RootFilesystem: formatOf(image.Format).rootFilesystem ?? null,
+              EspOnly: formatOf(image.Format).espOnly === true,
             },
       configDir: env.configDir,
       seed: env.randomSeed !== undefined && image.Seed === env.randomSeed ? null : image.Seed,
@@ -404,9 +421,9 @@ export const repartStep: Step<RepartParams> = {
       verityKey: (image.VerityKey as string | null) ?? null,
       verityCertificate: (image.VerityCertificate as string | null) ?? null,
       verity: String(image.Verity ?? "auto"),
-      extension: EXTENSIONS.has(formatOf(image.Format).name)
+      extension: formatOf(image.Format).extensionKind
         ? {
-            kind: formatOf(image.Format).name as "sysext" | "confext" | "portable",
+            kind: formatOf(image.Format).extensionKind!,
             ImageId: image.ImageId,
             ImageVersion: image.ImageVersion,
             Architecture: image.Architecture,

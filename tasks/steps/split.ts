@@ -22,7 +22,7 @@ interface Params {
 
 const task: TaskDefinition<Params> = {
   name: "split",
-  version: 1,
+  version: 2,
   inputs: (p) => ({
     values: { ...p.naming, SplitArtifacts: p.artifacts },
     deps: { uki: p.uki, kernel: p.kernel, ...(p.initrd ? { initrd: p.initrd } : {}) },
@@ -38,11 +38,19 @@ const task: TaskDefinition<Params> = {
     );
     if (p.artifacts.includes("uki") && entries[0])
       await copyFile(join(ctx.deps.uki!.dir, LAYER_TREE, "efi", entries[0]), join(ctx.out, names.splitUki));
+    // Format=uki: the newest kernel's UKI is the output.
+    if (p.artifacts.includes("main")) {
+      if (!entries[0]) throw new Error("Format=uki: the image has no kernel to make a UKI of");
+      await copyFile(join(ctx.deps.uki!.dir, LAYER_TREE, "efi", entries[0]), join(ctx.out, names.withFormat));
+    }
     if (p.artifacts.includes("kernel"))
       await copyFile(join(kernelDir, newest.version, "vmlinuz"), join(ctx.out, names.splitKernel));
     if (p.artifacts.includes("initrd")) {
       const parts: Buffer[] = [];
       if (meta.microcode) parts.push(await readFile(join(kernelDir, "microcode.initrd")));
+      // Format=uki, esp: the image's own initrd, kept by the uki step.
+      const own = await readFile(join(ctx.deps.uki!.dir, "image-initrd/initrd")).catch(() => undefined);
+      if (own) parts.push(own);
       if (ctx.deps.initrd) {
         const dir = ctx.deps.initrd.dir;
         for (const name of (await readdir(dir)).sort()) parts.push(await readFile(join(dir, name)));

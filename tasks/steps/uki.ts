@@ -10,7 +10,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Json, NodeId, PathInput, TaskContext, TaskDefinition, TaskResult } from "../../engine/api.js";
-import { efiArch } from "../../formats/boot.js";
+import { type BootConfig, efiArch, imageIsInitrd } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
 import { entryToken, type KernelMeta, osReleaseOf } from "../bootfiles.js";
@@ -28,6 +28,10 @@ interface Params {
   initrds: string[];
   /** The first repart pass's root hash and partition UUIDs (verity disks). */
   roothash: NodeId | null;
+  /** Format=uki, esp: the image (its last layer) is the initrd, as a cpio compressed with
+   * CompressOutput=. */
+  image: NodeId | null;
+  compression: string;
   values: {
     KernelCommandLine: string[];
     Bootloader: string;
@@ -61,6 +65,9 @@ async function commandLine(scan: string, configured: string[]): Promise<string[]
   return [...(own?.trim() ? [own.trim()] : []), ...configured];
 }
 
+/** Where the uki step keeps the image's initrd (Format=uki, esp) in its artifact. */
+const IMAGE_INITRD_DIR = "image-initrd";
+
 /** UnifiedKernelImageFormat= with its delayed specifiers (&e entry token, &k kernel version, &h hash). */
 function entryName(format: string | null, token: string, version: string, hash?: string): string {
   return (format ?? "&e-&k").replace(/&(.)/g, (_m, c: string) =>
@@ -93,7 +100,7 @@ function finalCommandLine(
 
 const task: TaskDefinition<Params> = {
   name: "uki",
-  version: 1,
+  version: 2,
   inputs: (p) => {
     const paths: Record<string, PathInput | null> = {};
     p.initrds.forEach((path, i) => {
@@ -105,13 +112,17 @@ const task: TaskDefinition<Params> = {
     }
     return withToolInputs(
       {
-        values: p.values as unknown as Record<string, Json>,
+        values: {
+          ...(p.values as unknown as Record<string, Json>),
+          ...(p.image ? { Compression: p.compression } : {}),
+        },
         paths,
         deps: {
           scan: p.scan,
           kernel: p.kernel,
           ...(p.initrd ? { initrd: p.initrd } : {}),
           ...(p.roothash ? { roothash: p.roothash } : {}),
+          ...(p.image ? { image: p.image } : {}),
         },
       },
       toolInputs(p.tools, ["ukify", "sbsign", "systemd-sbsign"]),
@@ -172,6 +183,25 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
       initrdFiles.push(`/work/initrd/${name}`);
       hostPaths.set(`/work/initrd/${name}`, join(dir, name));
     }
+  }
+  if (ctx.deps.image) {
+    // The image as the initrd (Format=uki, esp). Its times are left as they are: the root is shared.
+    const { makeCpio } = await import("../../formats/cpio.js");
+    const { withStackReadOnly } = await import("../layers.js");
+    // Kept in the artifact (beside the ESP tree) for SplitArtifacts=initrd.
+    const dir = join(ctx.out, IMAGE_INITRD_DIR);
+    await mkdir(dir, { recursive: true });
+    await withStackReadOnly(ctx, ctx.deps.image, (root) =>
+      makeCpio(root, join(dir, "initrd"), {
+        compression: p.compression,
+        clampMtimes: false,
+        ownerRoot: true,
+        signal: ctx.signal,
+      }),
+    );
+    binds.push({ src: dir, dst: "/work/image-initrd", readOnly: true });
+    initrdFiles.push("/work/image-initrd/initrd");
+    hostPaths.set("/work/image-initrd/initrd", join(dir, "initrd"));
   }
   p.initrds.forEach((path, i) => {
     binds.push({ src: path, dst: `/work/initrds/${i}`, readOnly: true });
@@ -281,7 +311,8 @@ export const ukiStep: Step<Params> = {
   task,
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("uki"),
-  params: ({ image, nodes, initrd, tools }) => {
+  params: (context) => {
+    const { image, nodes, initrd, tools } = context;
     const needs = image.UnifiedKernelImages === "disabled" ? [] : ukiNeeds();
     // Without a tools tree, a host without ukify can still make type 1 entries (UnifiedKernelImages=auto).
     if (image.UnifiedKernelImages === "enabled" || String(image.Bootloader).startsWith("uki"))
@@ -292,6 +323,8 @@ export const ukiStep: Step<Params> = {
       initrd: initrd?.node ?? null,
       initrds: (image.Initrds as string[] | undefined) ?? [],
       roothash: nodes.roothash ?? null,
+      image: imageIsInitrd(image as BootConfig) ? (context.prev ?? null) : null,
+      compression: image.CompressOutput === "none" ? "none" : String(image.CompressOutput ?? "zstd"),
       values: {
         KernelCommandLine: (image.KernelCommandLine as string[] | undefined) ?? [],
         Bootloader: String(image.Bootloader ?? "systemd-boot"),
