@@ -4,17 +4,19 @@
 // off. Then what reruns: an extra file reruns repart (the kernel, initrd, UKI and bootloader stay
 // cached); KernelCommandLine= reruns the UKI and repart (the initrd stays cached); a kernel package change
 // reruns everything from the packages on.
+import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { build, diskTree, graph, join, ran, TYPE } from "./harness.js";
+import { build, DISK_CACHE, diskTree, graph, join, ran, TYPE } from "./harness.js";
 import { gpt, peSections, vfatList, vfatRead } from "./inspect.js";
 import { bootUefi } from "./qemu.js";
 
 const conf = (cmdline: string, kernel = "linux-image-amd64") => `[Output]
 Format=disk
 ImageId=boot
+Seed=0e9a6fe0-68f6-408c-bbeb-136054d87ffe
 
 [Content]
 Packages=${kernel}
@@ -22,6 +24,7 @@ Packages=${kernel}
          systemd-boot-efi
          udev
 Bootable=yes
+SourceDateEpoch=1700000000
 KernelInitrdModules=default
 KernelCommandLine=${cmdline}`;
 
@@ -130,4 +133,19 @@ describe("bootable disk", () => {
     expect(status["initrd/output"]).toBe("cached");
     writeFileSync(join(dir, "mkosi.conf"), before);
   }, 600_000);
+
+  it("two builds from scratch give the identical UKI and disk (SourceDateEpoch=, Seed=)", async () => {
+    const sha = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
+    const before = { uki: sha(join(dir, "boot.efi")), disk: sha(image()) };
+    // Forget the image's and the default initrd's nodes (not the tools tree's): the next build is cold.
+    const { openEngine } = await import("../../engine/index.js");
+    const status = await graph(dir);
+    const engine = await openEngine({ cacheDir: DISK_CACHE });
+    await engine.forget(Object.keys(status).filter((id) => !id.startsWith("tools/")));
+    await engine.close();
+    const run = await build(dir);
+    expect(ran(run)).toEqual(expect.arrayContaining(["packages", "kernel", "uki", "repart"]));
+    expect(ran(run, "initrd")).toContain("packages");
+    expect({ uki: sha(join(dir, "boot.efi")), disk: sha(image()) }).toEqual(before);
+  }, 2_400_000);
 });

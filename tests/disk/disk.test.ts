@@ -15,11 +15,11 @@ import { ext4Cat, extractPartition, gpt } from "./inspect.js";
 const CONF = `[Output]
 Format=disk
 ImageId=plain
+Seed=7d2c2a8e-6f36-4b5a-9d1e-0a0c3c3f6a11
 
 [Content]
 Packages=dbus
-SourceDateEpoch=1700000000
-Seed=7d2c2a8e-6f36-4b5a-9d1e-0a0c3c3f6a11`;
+SourceDateEpoch=1700000000`;
 
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
