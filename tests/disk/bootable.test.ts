@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "nod
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { build, DISK_CACHE, diskTree, graph, join, ran, TYPE } from "./harness.js";
+import { build, DISK_CACHE, diskTree, graph, join, ran, TYPE, takeDiskTurn } from "./harness.js";
 import { gpt, peSections, vfatList, vfatRead } from "./inspect.js";
 import { bootUefi } from "./qemu.js";
 
@@ -48,7 +48,9 @@ describe("bootable disk", () => {
     return esp.start * table.sectorSize;
   };
 
+  let release = () => {};
   beforeAll(async () => {
+    release = await takeDiskTurn();
     dir = await diskTree(conf("console=ttyS0 systemd.firstboot=no systemd.show_status=1"), {
       "mkosi.extra/etc/systemd/system/boot-ok.service": BOOT_OK_UNIT,
       "mkosi.extra/etc/motd": "first\n",
@@ -58,9 +60,10 @@ describe("bootable disk", () => {
     mkdirSync(wants, { recursive: true });
     symlinkSync("../boot-ok.service", join(wants, "boot-ok.service"));
     scratch = await mkdtemp(join(tmpdir(), "mkosi-boot-"));
-  });
+  }, 3_600_000);
   afterAll(() => {
     for (const d of [dir, scratch]) if (d) rmSync(d, { recursive: true, force: true });
+    release();
   });
 
   it("has an ESP with systemd-boot and a UKI of kernel, initrd and command line", async () => {

@@ -9,7 +9,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMkosi } from "../pipeline/harness.js";
-import { build, DISK_CACHE, diskTree, join, ran, TYPE } from "./harness.js";
+import { build, DISK_CACHE, diskTree, join, ran, TYPE, takeDiskTurn } from "./harness.js";
 import { ext4Cat, extractPartition, gpt } from "./inspect.js";
 
 const CONF = `[Output]
@@ -27,12 +27,15 @@ describe("Format=disk", () => {
   let dir = "";
   let scratch = "";
 
+  let release = () => {};
   beforeAll(async () => {
+    release = await takeDiskTurn();
     dir = await diskTree(CONF, { "mkosi.extra/etc/motd": "disk image\n" });
     scratch = await mkdtemp(join(tmpdir(), "mkosi-disk-"));
-  });
+  }, 3_600_000);
   afterAll(() => {
     for (const d of [dir, scratch]) if (d) rmSync(d, { recursive: true, force: true });
+    release();
   });
 
   it("fails before any work without a tools tree on a host with an old systemd", async () => {

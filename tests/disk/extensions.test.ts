@@ -7,7 +7,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { build, diskTree, join, TYPE } from "./harness.js";
+import { build, diskTree, join, TYPE, takeDiskTurn } from "./harness.js";
 import { extractPartition, gpt } from "./inspect.js";
 
 const CONF = `[Output]
@@ -42,16 +42,19 @@ describe("extension images", () => {
   let dir = "";
   let scratch = "";
 
+  let release = () => {};
   beforeAll(async () => {
+    release = await takeDiskTurn();
     dir = await diskTree(CONF, {
       "mkosi.extra/usr/lib/os-release": OS_RELEASE,
       "mkosi.extra/usr/lib/systemd/system/ext-hello.service": "[Service]\nExecStart=/bin/true\n",
       "mkosi.extra/etc/ext.conf": "configured\n",
     });
     scratch = await mkdtemp(join(tmpdir(), "mkosi-ext-"));
-  });
+  }, 3_600_000);
   afterAll(() => {
     for (const d of [dir, scratch]) if (d) rmSync(d, { recursive: true, force: true });
+    release();
   });
 
   it("Format=sysext is a system extension of /usr with an extension-release file", async () => {

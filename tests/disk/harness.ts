@@ -1,6 +1,7 @@
 // Disk image tests: config trees that build with the default tools tree (Debian testing: systemd-repart,
 // ukify, bootctl), through the host's mirror, in one graph cache shared by every disk test, so the tools
 // tree (and the default initrd) is built once. Keys are content hashes: sharing is as safe as one cache.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { EngineEvent } from "../../engine/api.js";
 import { hostMirrors, type MkosiRun, makeTree, PACKAGE_CACHE, runMkosi } from "../pipeline/harness.js";
@@ -68,3 +69,36 @@ export const TYPE = {
   esp: "c12a7328-f81f-11d2-ba4b-00a0c93ec93b",
   biosBoot: "21686148-6449-6e6f-744e-656564454649",
 };
+
+/**
+ * The disk test files take turns: they share one cache, assert what stays cached between builds, and
+ * two of them forget the image's nodes (by node id, which every file's "main" image shares) for a cold
+ * rebuild. A directory next to the cache is the lock (mkdir is atomic); a holder that died leaves its pid
+ * behind, and the lock is taken over. Returns the release function.
+ */
+export async function takeDiskTurn(): Promise<() => void> {
+  const lock = `${DISK_CACHE}.test-lock`;
+  mkdirSync(join(DISK_CACHE, ".."), { recursive: true });
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, "pid"), String(process.pid));
+      return () => rmSync(lock, { recursive: true, force: true });
+    } catch {
+      let holder = 0;
+      try {
+        holder = Number(readFileSync(join(lock, "pid"), "utf8"));
+      } catch {
+        // being written: wait
+      }
+      let alive = holder > 0;
+      try {
+        if (holder > 0) process.kill(holder, 0);
+      } catch {
+        alive = false;
+      }
+      if (holder > 0 && !alive) rmSync(lock, { recursive: true, force: true });
+      else await new Promise((resolve) => setTimeout(resolve, 2000));
+    }
+  }
+}

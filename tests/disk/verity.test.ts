@@ -8,7 +8,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runMkosi } from "../pipeline/harness.js";
-import { build, DISK_CACHE, diskTree, join, ran, TYPE } from "./harness.js";
+import { build, DISK_CACHE, diskTree, join, ran, TYPE, takeDiskTurn } from "./harness.js";
 import { extractPartition, gpt, peSections, vfatList, vfatRead } from "./inspect.js";
 
 const CONF = `[Output]
@@ -43,14 +43,17 @@ describe("verity and SecureBoot", () => {
   let dir = "";
   let scratch = "";
 
+  let release = () => {};
   beforeAll(async () => {
+    release = await takeDiskTurn();
     dir = await diskTree(CONF, DEFINITIONS);
     scratch = await mkdtemp(join(tmpdir(), "mkosi-verity-"));
     const genkey = await runMkosi(["genkey"], { cwd: dir, env: { MKOSI_CACHE_DIR: DISK_CACHE } });
     expect(genkey.code, genkey.stderr).toBe(0);
-  });
+  }, 3_600_000);
   afterAll(() => {
     for (const d of [dir, scratch]) if (d) rmSync(d, { recursive: true, force: true });
+    release();
   });
 
   it("puts the root hash of a verified root into the signed UKI", async () => {
