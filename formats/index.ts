@@ -16,6 +16,7 @@ import { createOutputSymlink } from "./outputdir.js";
 import { type ProduceContext, type ProduceResult, type Producer, produceSplitTar } from "./produce.js";
 import { checkFormatSupported, formatOf } from "./registry.js";
 import { type SignOptions, signChecksums } from "./sign.js";
+import { FormatError } from "./types.js";
 
 export * from "./checksum.js";
 export * from "./compress.js";
@@ -48,7 +49,12 @@ export function producesOutput(format: string): boolean {
 export async function producerFor(format: string): Promise<Producer> {
   const descriptor = formatOf(normalizeFormat(format));
   checkFormatSupported(descriptor.name);
-  return descriptor.producer ? descriptor.producer() : produceNone;
+  if (descriptor.producer) return descriptor.producer();
+  if (descriptor.kind === "none") return produceNone;
+  // disk, esp, uki, sysext, …: made by pipeline steps (repart, uki) from more than the finished root.
+  throw new FormatError(
+    `Format=${descriptor.name} is made by the pipeline's steps, not by a producer of the root`,
+  );
 }
 
 /** Runs the producer of `ctx.config.Format`. */

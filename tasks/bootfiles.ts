@@ -30,3 +30,34 @@ export async function osReleaseOf(root: string): Promise<{ path: string; text: s
 export function entryToken(osRelease: string, imageId: string | null, distribution: string): string {
   return imageId ?? osReleaseField(osRelease, "IMAGE_ID") ?? osReleaseField(osRelease, "ID") ?? distribution;
 }
+
+/** Settings formats/boot.ts reads to decide which boot steps an image has: they shape the graph (which
+ * nodes exist and what they depend on), which keys cover through the dependencies. */
+export const SHAPE_ONLY = {
+  Bootable: "only whether the image boots, which the graph's shape says (this node exists)",
+  Bootloader: "only which boot steps exist (the graph's shape)",
+  BiosBootloader: "only which boot steps exist (the graph's shape)",
+  Packages: "only whether a kernel package makes Bootable=auto boot (the graph's shape)",
+  VolatilePackages: "only whether a kernel package makes Bootable=auto boot (the graph's shape)",
+  Initrds: "only whether there is a default initrd to depend on (the graph's shape)",
+  RepartDirectories: "only whether the UKI waits for a verity root hash (the graph's shape)",
+  Checksum: "only whether a checksum node follows (the graph's shape)",
+  Sign: "only whether a checksum node follows (the graph's shape)",
+  ManifestFormat: "only whether a manifest node follows (the graph's shape)",
+} as const;
+
+/** What formats/boot.ts reads, for Step.reads of the steps that call it. */
+export const BOOT_SHAPE_READS = [
+  "Format",
+  "Bootable",
+  "Bootloader",
+  "BiosBootloader",
+  "Packages",
+  "VolatilePackages",
+  "Initrds",
+  "SplitArtifacts",
+  "RepartDirectories",
+  "Checksum",
+  "Sign",
+  "ManifestFormat",
+] as const;

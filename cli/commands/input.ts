@@ -1,6 +1,7 @@
 // Turns the loaded configuration and parsed arguments into the input of the build and graph commands.
 import { defaultInitrdConfig } from "../../config/initrd.js";
 import { imageConfigJson } from "../../config/json.js";
+import { jsonKey, SETTINGS } from "../../config/settings/index.js";
 import { type BootConfig, wantsDefaultInitrd } from "../../formats/boot.js";
 import type { ImageView } from "../../tasks/image.js";
 import { toImageView } from "../../tasks/image-schema.js";
@@ -41,6 +42,7 @@ export function commandInput({ config, args }: VerbContext): CommandInput {
     debugShell: args.debugShell,
     debugWorkspace: args.debugWorkspace,
     json: args.json,
+    secretSettings: SETTINGS.filter((setting) => setting.secret).map((setting) => jsonKey(setting.dest)),
     configJson: (image) => {
       const original = raw.get(image);
       if (!original) throw new Error(`internal error: no configuration for image ${image.Image}`);

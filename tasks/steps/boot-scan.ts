@@ -7,6 +7,7 @@
 import { chmod, chown, copyFile, link, lstat, mkdir, readdir, readlink, symlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import { formatOf } from "../../formats/registry.js";
 import { LAYER_TREE, stackDirs, stackKeys, withStackReadOnly } from "../layers.js";
 import { imageBelow, type Step } from "../step.js";
@@ -75,7 +76,7 @@ async function collect(root: string, layers: string[], out: string, rel: string)
 
 const task: TaskDefinition<Params> = {
   name: "boot-scan",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => ({ deps: { image: p.image } }),
   async run(ctx: TaskContext) {
     const top = ctx.deps.image!;
@@ -95,6 +96,7 @@ const task: TaskDefinition<Params> = {
 export const bootScan: Step<Params> = {
   name: "boot-scan",
   task,
+  reads: [],
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("boot-scan"),
   params: (context) => ({ image: imageBelow(context, "boot-scan") }),

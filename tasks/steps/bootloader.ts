@@ -3,7 +3,8 @@
 // enrollment when asked. Reads only boot-scan's artifact and the signing keys.
 import { copyFile, mkdir, readdir, rename } from "node:fs/promises";
 import { join } from "node:path";
-import type { Json, NodeId, PathInput, TaskContext, TaskDefinition } from "../../engine/api.js";
+import type { Json, NodeId, PathDeclaration, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import { efiArch } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
@@ -34,12 +35,13 @@ interface Params {
 
 const task: TaskDefinition<Params> = {
   name: "bootloader",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => {
-    const paths: Record<string, PathInput | null> = {};
+    const paths: PathDeclaration[] = [];
     if (p.values.SecureBoot) {
-      if (p.secureBootKey?.startsWith("/")) paths.SecureBootKey = { path: p.secureBootKey };
-      if (p.secureBootCertificate) paths.SecureBootCertificate = { path: p.secureBootCertificate };
+      if (p.secureBootKey?.startsWith("/"))
+        paths.push(["SecureBootKey", { path: p.secureBootKey, secret: true }]);
+      if (p.secureBootCertificate) paths.push(["SecureBootCertificate", { path: p.secureBootCertificate }]);
     }
     return withToolInputs(
       { values: p.values as unknown as Record<string, Json>, paths, deps: { scan: p.scan } },
@@ -127,6 +129,17 @@ async function install(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
 export const bootloaderStep: Step<Params> = {
   name: "bootloader",
   task,
+  reads: (image) => [
+    "Bootloader",
+    "BiosBootloader",
+    "Bootable",
+    "Architecture",
+    "ImageId",
+    "Distribution",
+    "SecureBoot",
+    "SecureBootAutoEnroll",
+    ...(image.SecureBoot === true ? (["SecureBootKey", "SecureBootCertificate"] as const) : []),
+  ],
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("bootloader"),
   params: ({ image, nodes, tools }) => {
@@ -146,8 +159,9 @@ export const bootloaderStep: Step<Params> = {
         SecureBoot: image.SecureBoot === true,
         SecureBootAutoEnroll: image.SecureBootAutoEnroll !== false,
       },
-      secureBootKey: (image.SecureBootKey as string | null) ?? null,
-      secureBootCertificate: (image.SecureBootCertificate as string | null) ?? null,
+      secureBootKey: image.SecureBoot === true ? ((image.SecureBootKey as string | null) ?? null) : null,
+      secureBootCertificate:
+        image.SecureBoot === true ? ((image.SecureBootCertificate as string | null) ?? null) : null,
       tools,
       needs,
     };

@@ -2,22 +2,32 @@
 // PackageDirectories= and dependency images' packages as a local repository) and volatile packages
 // (VolatilePackages=, installed after the build scripts). Bootstrap is its own node so that adding a
 // package does not reinstall the base system.
+
 import { join } from "node:path";
 import type { DistroConfig } from "../../distros/index.js";
-import type { DeclaredInputs, NodeId, PathInput, TaskContext, TaskDefinition } from "../../engine/api.js";
+import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { withLayer } from "../layers.js";
-import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
-import { externalLinkDigests } from "../sandboxtrees.js";
+import {
+  DISTRO_SETTINGS,
+  distroConfig,
+  distroConfigJson,
+  packageCacheResource,
+  packageManagerContext,
+} from "../packaging.js";
+import { sandboxLinkDigests } from "../sandboxtrees.js";
 import type { Step, StepPlanContext } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 import { pathInputs } from "../trees.js";
 
 interface Params {
   config: DistroConfig;
+  /** The packages to install and the setting that lists them (Packages=, VolatilePackages=). */
   packages: string[];
+  packagesSetting: "Packages" | "VolatilePackages";
   packageDirectories: string[];
   sandboxTrees: ConfigTree[];
   /** Digests of files that symlinks in the sandbox trees point to (read through by apt). */
@@ -37,7 +47,7 @@ interface Params {
 }
 
 function inputs(p: Params): DeclaredInputs {
-  const paths: Record<string, PathInput> = pathInputs(p.base, [
+  const paths = pathInputs(p.base, [
     ...p.sandboxTrees.map((tree) => ({ setting: "SandboxTrees", path: tree.Source, target: tree.Target })),
     ...p.packageDirectories.map((dir) => ({ setting: "PackageDirectories", path: dir })),
   ]);
@@ -48,7 +58,11 @@ function inputs(p: Params): DeclaredInputs {
   });
   return withToolInputs(
     {
-      values: { ...distroConfigJson(p.config), Packages: p.packages, SandboxTreeLinks: p.sandboxLinks },
+      values: {
+        ...distroConfigJson(p.config),
+        ...(p.packages.length > 0 ? { [p.packagesSetting]: p.packages } : {}),
+        SandboxTreeLinks: p.sandboxLinks,
+      },
       paths,
       deps,
     },
@@ -71,7 +85,7 @@ async function localRepository(ctx: TaskContext, p: Params): Promise<string | un
 function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
   return {
     name,
-    version: 1,
+    implementation: implementationDigest(import.meta.url),
     inputs,
     resources: (p) => [packageCacheResource(p.packageCacheDir)],
     async run(ctx, p) {
@@ -101,6 +115,7 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
 
 function params(
   { image, env, prev, nodes, dependencyBuilds, tools }: StepPlanContext,
+  packagesSetting: Params["packagesSetting"],
   packages: string[],
   packageDirectories: string[],
 ): Params {
@@ -108,9 +123,10 @@ function params(
   return {
     config: distroConfig(image),
     packages,
+    packagesSetting,
     packageDirectories,
     sandboxTrees: image.SandboxTrees,
-    sandboxLinks: externalLinkDigests(image.SandboxTrees),
+    sandboxLinks: sandboxLinkDigests(env, image.SandboxTrees),
     base: env.configDir,
     packageCacheDir: env.packageCacheDir,
     metadata: nodes.metadata,
@@ -122,34 +138,55 @@ function params(
   };
 }
 
+/** What the install steps read: the package manager's slice, their package lists and directories, the
+ * sandbox trees, and CacheOnly= (which only decides whether the network may be used). */
+const reads = [
+  ...DISTRO_SETTINGS,
+  "Packages",
+  "PackageDirectories",
+  "VolatilePackages",
+  "VolatilePackageDirectories",
+  "SandboxTrees",
+  "CacheOnly",
+] as const;
+const unkeyed = {
+  CacheOnly: "from the cache or the network, a successful install installs the same packages",
+};
+
 const hasPackageManager = (image: ImageView) =>
   image.Distribution !== "custom" && image.BaseTrees.length === 0;
 
 export const bootstrap: Step<Params> = {
   name: "bootstrap",
   task: installTask("bootstrap", true),
+  reads,
+  unkeyed,
   layer: true,
   wanted: hasPackageManager,
-  params: (context) => params(context, [], []),
+  params: (context) => params(context, "Packages", [], []),
 };
 
 export const packages: Step<Params> = {
   name: "packages",
   task: installTask("packages", false),
+  reads,
+  unkeyed,
   layer: true,
   wanted: (image) =>
     image.Distribution !== "custom" &&
     (image.Packages.length > 0 || image.PackageDirectories.length > 0 || image.Dependencies.length > 0),
-  params: (context) => params(context, context.image.Packages, context.image.PackageDirectories),
+  params: (context) => params(context, "Packages", context.image.Packages, context.image.PackageDirectories),
 };
 
 export const volatilePackages: Step<Params> = {
   name: "volatile-packages",
   task: installTask("volatile-packages", false),
+  reads,
+  unkeyed,
   layer: true,
   wanted: (image) => image.Distribution !== "custom" && image.VolatilePackages.length > 0,
   params: (context) => {
-    const p = params(context, context.image.VolatilePackages, [
+    const p = params(context, "VolatilePackages", context.image.VolatilePackages, [
       ...context.image.PackageDirectories,
       ...context.image.VolatilePackageDirectories,
     ]);

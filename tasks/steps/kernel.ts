@@ -6,6 +6,7 @@
 import { link, lstat, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import { type BootConfig, imageIsInitrd } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { KernelMeta } from "../bootfiles.js";
@@ -14,6 +15,16 @@ import type { Step } from "../step.js";
 
 interface Params {
   scan: NodeId;
+  /** The settings as read (the key), and what follows from them. */
+  settings: {
+    Format: string;
+    Distribution: string;
+    Release: string;
+    KernelModulesInitrd: boolean;
+    KernelInitrdModules: string[];
+    KernelModulesInitrdExclude: string[];
+    SourceDateEpoch: number | null;
+  };
   modulesInitrd: boolean;
   include: string[];
   exclude: string[];
@@ -126,16 +137,9 @@ async function microcodeInitrd(ctx: TaskContext, p: Params, root: string, dest: 
 
 const task: TaskDefinition<Params> = {
   name: "kernel",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => ({
-    values: {
-      KernelModulesInitrd: p.modulesInitrd,
-      KernelInitrdModules: p.include,
-      KernelModulesInitrdExclude: p.exclude,
-      DefaultInitrdModules: p.defaults,
-      Compression: p.compression,
-      SourceDateEpoch: p.sourceDateEpoch,
-    },
+    values: { ...p.settings, DefaultInitrdModules: p.defaults },
     deps: { scan: p.scan },
   }),
   async run(ctx, p) {
@@ -156,6 +160,15 @@ const task: TaskDefinition<Params> = {
 export const kernel: Step<Params> = {
   name: "kernel",
   task,
+  reads: [
+    "Format",
+    "Distribution",
+    "Release",
+    "KernelModulesInitrd",
+    "KernelInitrdModules",
+    "KernelModulesInitrdExclude",
+    "SourceDateEpoch",
+  ],
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("kernel"),
   params: ({ image, nodes, initrd }) => {
@@ -164,6 +177,15 @@ export const kernel: Step<Params> = {
       image.Distribution === "debian" && ["sid", "testing", "unstable"].includes(image.Release);
     return {
       scan: nodes["boot-scan"]!,
+      settings: {
+        Format: image.Format,
+        Distribution: image.Distribution,
+        Release: image.Release,
+        KernelModulesInitrd: image.KernelModulesInitrd as boolean,
+        KernelInitrdModules: (image.KernelInitrdModules as string[] | undefined) ?? [],
+        KernelModulesInitrdExclude: (image.KernelModulesInitrdExclude as string[] | undefined) ?? [],
+        SourceDateEpoch: image.SourceDateEpoch,
+      },
       // An image that is its own initrd (Format=uki, esp) has its modules already.
       modulesInitrd: image.KernelModulesInitrd !== false && !imageIsInitrd(image as BootConfig),
       include: (image.KernelInitrdModules as string[] | undefined) ?? [],

@@ -6,6 +6,7 @@ import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { InstalledPackage } from "../../distros/index.js";
 import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import { outputNames } from "../../formats/naming.js";
 import { checkFormatSupported, formatOf } from "../../formats/registry.js";
 import type { OutputConfig } from "../../formats/types.js";
@@ -13,6 +14,7 @@ import { hostTools } from "../hosttools.js";
 import type { ImageView } from "../image.js";
 import { withStackReadOnly } from "../layers.js";
 import { FILE_STEPS } from "../outputs.js";
+import type { SettingName } from "../settings-view.js";
 import { imageBelow, type Step } from "../step.js";
 
 type Slice = OutputConfig & Record<string, Json>;
@@ -74,13 +76,13 @@ interface OutputParams {
 
 const outputTask: TaskDefinition<OutputParams> = {
   name: "output",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => ({
     values: p.config,
-    paths: {
-      ...(p.config.NSpawnSettings ? { NSpawnSettings: p.config.NSpawnSettings } : {}),
+    paths: [
+      ...(p.config.NSpawnSettings ? [["NSpawnSettings", p.config.NSpawnSettings] as const] : []),
       ...hostTools(p.tools),
-    },
+    ],
     deps: { image: p.image },
   }),
   async run(ctx, p) {
@@ -106,6 +108,17 @@ function formatHas(image: ImageView, step: string): boolean {
 export const output: Step<OutputParams> = {
   name: "output",
   task: outputTask,
+  // Plus what the format's producer reads (its descriptor's `settings`).
+  reads: (image) => [
+    "Format",
+    "Output",
+    "OutputExtension",
+    "CompressOutput",
+    "CompressLevel",
+    "SourceDateEpoch",
+    "NSpawnSettings",
+    ...((formatOf(image.Format).settings ?? []) as SettingName[]),
+  ],
   layer: false,
   wanted: (image) => formatHas(image, "output"),
   params: (context) => {
@@ -126,11 +139,11 @@ interface ChecksumParams {
 
 const checksumTask: TaskDefinition<ChecksumParams> = {
   name: "checksum",
-  version: 2,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => ({
     values: p.config,
     // A key file (sop) is read; a gpg key id names a key in the keyring, which is not fingerprinted.
-    paths: p.config.Key?.startsWith("/") ? { Key: p.config.Key } : undefined,
+    paths: p.config.Key?.startsWith("/") ? [["Key", p.config.Key]] : undefined,
     deps: Object.fromEntries(p.files.map((id, i) => [i === 0 ? "output" : `files:${i}`, id])),
   }),
   async run(ctx, p) {
@@ -154,6 +167,17 @@ const checksumTask: TaskDefinition<ChecksumParams> = {
 export const checksum: Step<ChecksumParams> = {
   name: "checksum",
   task: checksumTask,
+  reads: [
+    "Format",
+    "Output",
+    "OutputExtension",
+    "CompressOutput",
+    "Checksum",
+    "Sign",
+    "Key",
+    "OpenPGPTool",
+    "Environment",
+  ],
   layer: false,
   wanted: (image) => formatHas(image, "checksum"),
   params: ({ image, nodes }) => ({
@@ -169,7 +193,7 @@ interface ManifestParams {
 
 const manifestTask: TaskDefinition<ManifestParams> = {
   name: "manifest",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => ({ values: p.config, deps: { packages: p.cleanup } }),
   async run(ctx, p) {
     const meta = ctx.deps.packages!.meta as { packages?: InstalledPackage[] } | null;
@@ -185,6 +209,18 @@ const manifestTask: TaskDefinition<ManifestParams> = {
 export const manifest: Step<ManifestParams> = {
   name: "manifest",
   task: manifestTask,
+  reads: [
+    "Format",
+    "Output",
+    "OutputExtension",
+    "CompressOutput",
+    "ManifestFormat",
+    "ImageId",
+    "ImageVersion",
+    "Distribution",
+    "Release",
+    "Architecture",
+  ],
   layer: false,
   wanted: (image) => formatHas(image, "manifest"),
   params: ({ image, nodes }) => ({ config: manifestConfig(image), cleanup: nodes.cleanup! }),

@@ -4,9 +4,11 @@
 // what it publishes and where; the build forces it when the output at the path is not the one this key
 // published (tasks/published.ts keeps that record). A directory output is updated in place from the layers
 // that changed when the record vouches for the previous one, and copied whole otherwise.
+
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { DeclaredInputs, Json, NodeId, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import { outputNames } from "../../formats/naming.js";
 import { formatOf } from "../../formats/registry.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
@@ -46,10 +48,11 @@ function inputs(p: Params): DeclaredInputs {
   });
   return {
     values: { ...p.values, ...declared.values, OutputDirectory: p.outputDirectory },
-    paths: {
+    paths: [
       ...declared.paths,
-      ...(p.values.NSpawnSettings ? { NSpawnSettings: String(p.values.NSpawnSettings) } : {}),
-    },
+      ...(p.values.NSpawnSettings ? [["NSpawnSettings", String(p.values.NSpawnSettings)] as const] : []),
+    ],
+    secrets: declared.secrets,
     env: declared.env,
     deps,
   };
@@ -57,7 +60,7 @@ function inputs(p: Params): DeclaredInputs {
 
 const task: TaskDefinition<Params> = {
   name: "publish",
-  version: 2,
+  implementation: implementationDigest(import.meta.url),
   inputs,
   async run(ctx, p) {
     const names = outputNames(p.image);
@@ -118,6 +121,25 @@ const task: TaskDefinition<Params> = {
 export const publish: Step<Params> = {
   name: "publish",
   task,
+  // Post-output scripts see the whole configuration; without them publishing reads what names and places
+  // the outputs.
+  reads: (image) =>
+    image.PostOutputScripts.length > 0
+      ? "all"
+      : [
+          "Format",
+          "Output",
+          "OutputExtension",
+          "CompressOutput",
+          "OutputMode",
+          "OutputDirectory",
+          "SourceDateEpoch",
+          "NSpawnSettings",
+          "PostOutputScripts",
+        ],
+  unkeyed: {
+    Seed: "random on every invocation unless configured; $MKOSI_CONFIG in keys leaves it out",
+  },
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("publish"),
   params: ({ image, env, prev, nodes }) => {
@@ -135,7 +157,7 @@ export const publish: Step<Params> = {
         SourceDateEpoch: image.SourceDateEpoch,
         NSpawnSettings: image.NSpawnSettings,
       },
-      scripts: scriptInputs("postoutput", image.PostOutputScripts, image, env, false),
+      scripts: scriptInputs("postoutput", image.PostOutputScripts, image, env),
       uid: env.uid,
       gid: env.gid,
       cacheDir: env.cacheDir,

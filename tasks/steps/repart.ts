@@ -8,12 +8,15 @@
 // random per-invocation Seed= is not part of the key (any seed is as good as another); a pinned one is.
 import { mkdir, readdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Json, NodeId, PathInput, TaskContext, TaskDefinition } from "../../engine/api.js";
+import type { Json, NodeId, PathDeclaration, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import { formatOf } from "../../formats/registry.js";
 import type { OutputConfig } from "../../formats/types.js";
 import type { ToolsTreeMount } from "../../sandbox/run.js";
+import { BOOT_SHAPE_READS, SHAPE_ONLY } from "../bootfiles.js";
 import type { ImageView } from "../image.js";
 import { LAYER_TREE, stackDirs, stackKeys } from "../layers.js";
+import type { SettingName } from "../settings-view.js";
 import { imageBelow, type Step, type StepPlanContext } from "../step.js";
 import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
 import { runTool } from "../toolrun.js";
@@ -64,6 +67,8 @@ export interface RepartParams {
   pass: "all" | "root" | "esp";
   /** The first pass's node (pass "esp"). */
   first: NodeId | null;
+  /** Settings read as they are (the key covers them under their names). */
+  settings: Record<string, Json>;
   tools: ToolsTree | null;
   needs: ToolNeed[];
 }
@@ -94,20 +99,20 @@ const REPART_TOOLS = [
 ];
 
 /** Definitions, key files and the passphrase are read from the host. */
-function pathsOf(p: RepartParams): Record<string, PathInput | null> {
-  const paths: Record<string, PathInput | null> = pathInputs(
+function pathsOf(p: RepartParams): PathDeclaration[] {
+  const paths: PathDeclaration[] = pathInputs(
     p.configDir,
     p.definitions.map((dir) => ({ setting: "RepartDirectories", path: dir })),
   );
-  if (p.passphrase) paths.Passphrase = { path: p.passphrase };
-  if (p.verityKey?.startsWith("/")) paths.VerityKey = { path: p.verityKey };
-  if (p.verityCertificate?.startsWith("/")) paths.VerityCertificate = { path: p.verityCertificate };
+  if (p.passphrase) paths.push(["Passphrase", { path: p.passphrase, secret: true }]);
+  if (p.verityKey?.startsWith("/")) paths.push(["VerityKey", { path: p.verityKey, secret: true }]);
+  if (p.verityCertificate?.startsWith("/")) paths.push(["VerityCertificate", { path: p.verityCertificate }]);
   return paths;
 }
 
 const task: TaskDefinition<RepartParams> = {
   name: "repart",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) =>
     withToolInputs(
       {
@@ -122,6 +127,7 @@ const task: TaskDefinition<RepartParams> = {
           Verity: p.verity,
           Extension: p.extension,
           Pass: p.pass,
+          ...p.settings,
         },
         paths: pathsOf(p),
         deps: {
@@ -324,10 +330,38 @@ export function repartNeeds(image: ImageView): ToolNeed[] {
   return [{ name: "systemd-repart", version: 255, why: `Format=${image.Format}` }];
 }
 
+const REPART_READS = [
+  ...BOOT_SHAPE_READS,
+  "Output",
+  "OutputExtension",
+  "CompressOutput",
+  "CompressLevel",
+  "Distribution",
+  "Seed",
+  "SectorSize",
+  "SourceDateEpoch",
+  "Passphrase",
+  "VerityKey",
+  "VerityCertificate",
+  "Verity",
+  "ImageId",
+  "ImageVersion",
+  "Architecture",
+  "Overlay",
+] as const satisfies readonly SettingName[];
+
+const REPART_UNKEYED = {
+  ...SHAPE_ONLY,
+  Seed: "a random per-invocation seed is no input (any is as good as another); a pinned one is keyed as Seed",
+  RepartDirectories: "the definition directories are path inputs by content",
+};
+
 /** The first pass of a bootable verity disk (see RepartParams.pass): the same step, planned earlier. */
 export const repartRootStep: Step<RepartParams> = {
   name: "repart-root",
   task: { ...task, name: "repart" },
+  reads: REPART_READS,
+  unkeyed: REPART_UNKEYED,
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("repart-root"),
   params: (context) => repartStep.params(context),
@@ -343,7 +377,7 @@ export const roothashStep: Step<RoothashParams> = {
   name: "roothash",
   task: {
     name: "roothash",
-    version: 1,
+    implementation: implementationDigest(import.meta.url),
     inputs: (p) => ({ deps: { first: p.first } }),
     async run(ctx) {
       const meta = ctx.deps.first!.meta as {
@@ -364,6 +398,7 @@ export const roothashStep: Step<RoothashParams> = {
       };
     },
   },
+  reads: [],
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("roothash"),
   params: ({ nodes }) => ({ first: nodes["repart-root"]! }),
@@ -372,6 +407,8 @@ export const roothashStep: Step<RoothashParams> = {
 export const repartStep: Step<RepartParams> = {
   name: "repart",
   task,
+  reads: REPART_READS,
+  unkeyed: REPART_UNKEYED,
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("repart"),
   params: (context: StepPlanContext) => {
@@ -430,6 +467,23 @@ export const repartStep: Step<RepartParams> = {
           }
         : null,
       base: image.Overlay === true ? (nodes["base-trees"] ?? null) : null,
+      settings: {
+        Format: image.Format,
+        Output: image.Output,
+        OutputExtension: image.OutputExtension,
+        CompressOutput: image.CompressOutput,
+        CompressLevel: image.CompressLevel,
+        Distribution: image.Distribution,
+        BiosBootloader: (image.BiosBootloader as Json | undefined) ?? null,
+        SectorSize: (image.SectorSize as Json | undefined) ?? null,
+        SplitArtifacts: (image.SplitArtifacts as Json | undefined) ?? [],
+        SourceDateEpoch: image.SourceDateEpoch,
+        Verity: (image.Verity as Json | undefined) ?? null,
+        ImageId: image.ImageId,
+        ImageVersion: image.ImageVersion,
+        Architecture: image.Architecture,
+        Overlay: (image.Overlay as Json | undefined) ?? null,
+      },
       pass,
       first: pass === "esp" ? nodes["repart-root"]! : null,
       tools,

@@ -4,17 +4,20 @@
 import { copyFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import { splitSteps } from "../../formats/boot.js";
 import { outputNames } from "../../formats/naming.js";
 import { formatOf } from "../../formats/registry.js";
 import type { OutputConfig } from "../../formats/types.js";
 import type { KernelMeta } from "../bootfiles.js";
+import { SHAPE_ONLY } from "../bootfiles.js";
 import { LAYER_TREE } from "../layers.js";
 import type { Step } from "../step.js";
 
 interface Params {
   naming: OutputConfig & Record<string, Json>;
   artifacts: string[];
+  splitArtifacts: string[];
   uki: NodeId;
   kernel: NodeId;
   initrd: NodeId | null;
@@ -22,9 +25,9 @@ interface Params {
 
 const task: TaskDefinition<Params> = {
   name: "split",
-  version: 2,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => ({
-    values: { ...p.naming, SplitArtifacts: p.artifacts },
+    values: { ...p.naming, SplitArtifacts: p.splitArtifacts, Artifacts: p.artifacts },
     deps: { uki: p.uki, kernel: p.kernel, ...(p.initrd ? { initrd: p.initrd } : {}) },
   }),
   async run(ctx, p) {
@@ -68,6 +71,21 @@ const task: TaskDefinition<Params> = {
 export const split: Step<Params> = {
   name: "split",
   task,
+  reads: [
+    "Format",
+    "Output",
+    "OutputExtension",
+    "CompressOutput",
+    "SplitArtifacts",
+    "Bootable",
+    "Bootloader",
+    "BiosBootloader",
+    "Packages",
+    "VolatilePackages",
+    "Initrds",
+    "RepartDirectories",
+  ],
+  unkeyed: SHAPE_ONLY,
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("split"),
   params: ({ image, nodes, initrd }) => ({
@@ -79,6 +97,7 @@ export const split: Step<Params> = {
       CompressOutput: image.CompressOutput,
     },
     artifacts: splitSteps(image),
+    splitArtifacts: (image.SplitArtifacts as string[] | undefined) ?? [],
     uki: nodes.uki!,
     kernel: nodes.kernel!,
     initrd: initrd?.node ?? null,

@@ -9,11 +9,19 @@
 // is not an input, so a change to the root filesystem does not rebuild the UKIs.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Json, NodeId, PathInput, TaskContext, TaskDefinition, TaskResult } from "../../engine/api.js";
+import type {
+  Json,
+  NodeId,
+  PathDeclaration,
+  TaskContext,
+  TaskDefinition,
+  TaskResult,
+} from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import { type BootConfig, efiArch, imageIsInitrd } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
-import { entryToken, type KernelMeta, osReleaseOf } from "../bootfiles.js";
+import { BOOT_SHAPE_READS, entryToken, type KernelMeta, osReleaseOf, SHAPE_ONLY } from "../bootfiles.js";
 import { LAYER_TREE } from "../layers.js";
 import type { Step } from "../step.js";
 import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
@@ -32,6 +40,8 @@ interface Params {
    * CompressOutput=. */
   image: NodeId | null;
   compression: string;
+  format: string;
+  compressOutput: string;
   values: {
     KernelCommandLine: string[];
     Bootloader: string;
@@ -100,21 +110,20 @@ function finalCommandLine(
 
 const task: TaskDefinition<Params> = {
   name: "uki",
-  version: 2,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => {
-    const paths: Record<string, PathInput | null> = {};
-    p.initrds.forEach((path, i) => {
-      paths[`Initrds[${i}]`] = { path };
-    });
+    const paths: PathDeclaration[] = p.initrds.map((path, i) => [`Initrds[${i}]`, { path }]);
     if (p.values.SecureBoot) {
-      if (p.secureBootKey?.startsWith("/")) paths.SecureBootKey = { path: p.secureBootKey };
-      if (p.secureBootCertificate) paths.SecureBootCertificate = { path: p.secureBootCertificate };
+      if (p.secureBootKey?.startsWith("/"))
+        paths.push(["SecureBootKey", { path: p.secureBootKey, secret: true }]);
+      if (p.secureBootCertificate) paths.push(["SecureBootCertificate", { path: p.secureBootCertificate }]);
     }
     return withToolInputs(
       {
         values: {
           ...(p.values as unknown as Record<string, Json>),
-          ...(p.image ? { Compression: p.compression } : {}),
+          Format: p.format,
+          CompressOutput: p.compressOutput,
         },
         paths,
         deps: {
@@ -309,6 +318,22 @@ export function ukiNeeds(): ToolNeed[] {
 export const ukiStep: Step<Params> = {
   name: "uki",
   task,
+  reads: (image) => [
+    ...BOOT_SHAPE_READS,
+    "CompressOutput",
+    "KernelCommandLine",
+    "UnifiedKernelImages",
+    "UnifiedKernelImageFormat",
+    "ImageId",
+    "Distribution",
+    "Architecture",
+    "SecureBoot",
+    "SecureBootSignTool",
+    "Splash",
+    "SourceDateEpoch",
+    ...(image.SecureBoot === true ? (["SecureBootKey", "SecureBootCertificate"] as const) : []),
+  ],
+  unkeyed: { ...SHAPE_ONLY, Initrds: "path inputs (Initrds[i])" },
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("uki"),
   params: (context) => {
@@ -325,6 +350,8 @@ export const ukiStep: Step<Params> = {
       roothash: nodes.roothash ?? null,
       image: imageIsInitrd(image as BootConfig) ? (context.prev ?? null) : null,
       compression: image.CompressOutput === "none" ? "none" : String(image.CompressOutput ?? "zstd"),
+      format: image.Format,
+      compressOutput: image.CompressOutput,
       values: {
         KernelCommandLine: (image.KernelCommandLine as string[] | undefined) ?? [],
         Bootloader: String(image.Bootloader ?? "systemd-boot"),
@@ -339,8 +366,9 @@ export const ukiStep: Step<Params> = {
         Splash: (image.Splash as string | null) ?? null,
         SourceDateEpoch: image.SourceDateEpoch,
       },
-      secureBootKey: (image.SecureBootKey as string | null) ?? null,
-      secureBootCertificate: (image.SecureBootCertificate as string | null) ?? null,
+      secureBootKey: image.SecureBoot === true ? ((image.SecureBootKey as string | null) ?? null) : null,
+      secureBootCertificate:
+        image.SecureBoot === true ? ((image.SecureBootCertificate as string | null) ?? null) : null,
       tools,
       needs,
     };
