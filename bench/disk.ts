@@ -14,6 +14,8 @@ const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const OURS = join(REPO, "bin/mkosi");
 const UPSTREAM = process.env.MKOSI_UPSTREAM;
 const RUNS = Number(process.argv[2] ?? 3);
+/** Upstream's runs take long (a cold build is minutes): fewer of them when time is short. */
+const UPSTREAM_RUNS = Number(process.env.MKOSI_BENCH_UPSTREAM_RUNS ?? RUNS);
 const ROOT = process.env.MKOSI_BENCH_DIR ?? "/var/cache/mkosi-ts-bench/disk";
 
 function hostMirror(): string {
@@ -140,7 +142,7 @@ function upstream(command: string): Scenarios {
     rmSync(warm, { recursive: true, force: true });
   }
   const result: Scenarios = { cold: [], extra: [], cmdline: [] };
-  for (let run = 0; run < RUNS; run++) {
+  for (let run = 0; run < UPSTREAM_RUNS; run++) {
     const dir = makeTree(packages);
     try {
       spawnSync("cp", ["-a", tools, join(dir, "mkosi.tools")]);
@@ -153,7 +155,7 @@ function upstream(command: string): Scenarios {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    process.stderr.write(`upstream run ${run + 1}/${RUNS}: ${JSON.stringify(result)}\n`);
+    process.stderr.write(`upstream run ${run + 1}/${UPSTREAM_RUNS}: ${JSON.stringify(result)}\n`);
   }
   return result;
 }
