@@ -97,9 +97,21 @@ async function modulesInitrd(ctx: TaskContext, p: Params, root: string, version:
   const metadata = (await readdir(join(root, base)))
     .filter((n) => n.startsWith("modules."))
     .map((n) => `${base}/${n}`);
-  const files = withParents([...modules.map((m) => `${base}/${m}`), ...metadata, ...firmware]);
+  const leaves = [...modules.map((m) => `${base}/${m}`), ...metadata, ...firmware];
+  const files = withParents(leaves);
   ctx.log(`kernel ${version}: ${modules.length} of ${all.length} modules, ${firmware.size} firmware files`);
-  await makeCpio(root, dest, {
+  // cpio keeps mtimes: with SourceDateEpoch= the files (depmod's metadata is as new as the build, the
+  // directories as new as boot-scan) are archived from a private copy clamped to the epoch.
+  let source = root;
+  if (p.sourceDateEpoch !== null) {
+    source = join(ctx.tmp, `modules-${version}`);
+    await mkdir(source, { recursive: true });
+    for (let i = 0; i < leaves.length; i += 500)
+      await ctx.exec("cp", ["-a", "--parents", "-t", source, "--", ...leaves.slice(i, i + 500)], { cwd: root });
+    const { normalizeMtime } = await import("../../formats/mtime.js");
+    await normalizeMtime(source, p.sourceDateEpoch);
+  }
+  await makeCpio(source, dest, {
     files,
     compression: p.compression,
     sourceDateEpoch: p.sourceDateEpoch,
