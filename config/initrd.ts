@@ -20,7 +20,7 @@ function initrdAssignments(image: ImageConfig, toolsTree: string | null): [strin
     out.push([name, String(value)]);
   };
   for (const name of ["Distribution", "Release", "Architecture", "Mirror", "LocalMirror"])
-    put(name, image[name]);
+    put(name, (image as Record<string, unknown>)[name]);
   put("RepositoryKeyCheck", image.RepositoryKeyCheck);
   put("RepositoryKeyFetch", image.RepositoryKeyFetch);
   for (const repository of (image.Repositories as string[] | undefined) ?? [])
@@ -45,7 +45,8 @@ function initrdAssignments(image: ImageConfig, toolsTree: string | null): [strin
   put("ImageId", image.ImageId);
   put("ImageVersion", image.ImageVersion);
   put("SourceDateEpoch", image.SourceDateEpoch);
-  for (const name of ["Locale", "LocaleMessages", "Keymap", "Timezone", "Hostname"]) put(name, image[name]);
+  for (const name of ["Locale", "LocaleMessages", "Keymap", "Timezone", "Hostname"])
+    put(name, (image as Record<string, unknown>)[name]);
   const password = image.RootPassword as [string, boolean] | null | undefined;
   if (password) put("RootPassword", password[1] ? `hashed:${password[0]}` : password[0]);
   for (const [key, value] of Object.entries((image.Environment as Record<string, string> | undefined) ?? {}))

@@ -8,7 +8,7 @@ import { cpio } from "./descriptors/cpio.js";
 import { directory } from "./descriptors/directory.js";
 import { disk } from "./descriptors/disk.js";
 import { esp } from "./descriptors/esp.js";
-import { LEGACY_FORMATS } from "./descriptors/legacy.js";
+import { LEGACY_FORMAT_NAMES, LEGACY_FORMATS } from "./descriptors/legacy.js";
 import { none } from "./descriptors/none.js";
 import { oci } from "./descriptors/oci.js";
 import { portable } from "./descriptors/portable.js";
@@ -47,4 +47,4 @@ export function checkFormatSupported(format: string): void {
   if (unsupported) throw new FormatError(unsupported);
 }
 
-export { LEGACY_FORMATS };
+export { LEGACY_FORMAT_NAMES, LEGACY_FORMATS };

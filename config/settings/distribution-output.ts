@@ -5,7 +5,7 @@ import {
   defaultCompression as formatDefaultCompression,
   defaultOutputExtension as formatDefaultExtension,
 } from "../../formats/naming.js";
-import { LEGACY_FORMATS } from "../../formats/registry.js";
+import { LEGACY_FORMAT_NAMES, LEGACY_FORMATS } from "../../formats/registry.js";
 import {
   ARCHITECTURES,
   DISTRIBUTIONS,
@@ -16,14 +16,16 @@ import {
   RPM_DISTRIBUTIONS,
 } from "../enums.js";
 import { hostDistribution, hostRelease, parseOsRelease } from "../host.js";
+import { oneOf } from "../shape.js";
 import {
+  itemParser,
   makeSplitArtifactsParser,
-  type Parser,
   parseBoolean,
   parseCompression,
   parseCompressLevel,
   parseFilename,
   parseMode,
+  parser,
   parseSectorSize,
   parseString,
   parseUuid,
@@ -47,14 +49,17 @@ export const parseArchitecture = enumOf("Architecture", ARCHITECTURES);
 const parseModernFormat = enumOf("OutputFormat", OUTPUT_FORMATS);
 /** Format=: the modern values, and the 2017 README's names as deprecated aliases (kept as given, with a
  * warning naming the modern settings; formats/ plans their equivalent). */
-export const parseFormat: Parser = (value, old, env) => {
-  const legacy = value ? LEGACY_FORMATS[value] : undefined;
-  if (legacy) {
-    env.warn(legacy.hint);
+type LegacyFormat = (typeof LEGACY_FORMAT_NAMES)[number];
+const isLegacyFormat = (value: string): value is LegacyFormat =>
+  (LEGACY_FORMAT_NAMES as readonly string[]).includes(value);
+export const parseFormat = parser(oneOf([...OUTPUT_FORMATS, ...LEGACY_FORMAT_NAMES]), (value, old, env) => {
+  if (value && isLegacyFormat(value)) {
+    env.warn(LEGACY_FORMATS[value].hint);
     return value;
   }
   return parseModernFormat(value, old, env);
-};
+});
+const parseManifestFormat = enumOf("ManifestFormat", MANIFEST_FORMATS);
 
 export function defaultDistribution(): string {
   return hostDistribution() ?? "custom";
@@ -91,7 +96,7 @@ export function defaultSeed(): string {
   return processSeed;
 }
 
-export const DISTRIBUTION_SETTINGS: Setting[] = [
+export const DISTRIBUTION_SETTINGS = [
   def("Distribution", "Distribution", "universal", "value", parseDistribution, {
     short: "d",
     defaultFactory: () => defaultDistribution(),
@@ -149,7 +154,7 @@ export const DISTRIBUTION_SETTINGS: Setting[] = [
     help: "Repositories to use",
     metavar: "REPOS",
   }),
-];
+] as const satisfies readonly Setting[];
 
 function defaultCompression(c: { get(d: string): unknown }): string {
   const fmt = c.get("output_format");
@@ -170,7 +175,7 @@ export function defaultOutputExtension(format: unknown): string {
   return formatDefaultExtension(String(format));
 }
 
-export const OUTPUT_SETTINGS: Setting[] = [
+export const OUTPUT_SETTINGS = [
   def("Format", "Output", "local", "value", parseFormat, {
     dest: "output_format",
     long: ["format"],
@@ -188,7 +193,15 @@ export const OUTPUT_SETTINGS: Setting[] = [
     "local",
     "list",
     list({
-      item: (v) => enumOf("ManifestFormat", MANIFEST_FORMATS)(v, null, { cwd: "/", env: {}, warn: () => {} }),
+      item: itemParser(
+        oneOf(MANIFEST_FORMATS),
+        (v) =>
+          parseManifestFormat(v, null, {
+            cwd: "/",
+            env: {},
+            warn: () => {},
+          }) as (typeof MANIFEST_FORMATS)[number],
+      ),
     }),
     {
       help: "Manifest Format",
@@ -223,7 +236,7 @@ export const OUTPUT_SETTINGS: Setting[] = [
     help: "Set the compression level to use",
     metavar: "LEVEL",
   }),
-  def("OutputDirectory", "Output", "universal", "optional", path(), {
+  def("OutputDirectory", "Output", "universal", "optional", path({ required: false }), {
     dest: "output_dir",
     tools: true,
     short: "O",
@@ -285,7 +298,7 @@ export const OUTPUT_SETTINGS: Setting[] = [
     help: "Clean script to run after cleanup",
     metavar: "PATH",
   }),
-];
+] as const satisfies readonly Setting[];
 
 export function existsAny(paths: string[]): string | null {
   for (const p of paths) if (existsSync(p)) return p;

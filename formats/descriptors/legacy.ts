@@ -10,7 +10,12 @@ function rawDisk(filesystem: string): FormatDescriptor {
   return { ...disk, rootFilesystem: filesystem };
 }
 
-export const LEGACY_FORMATS: Readonly<Record<string, { descriptor: FormatDescriptor; hint: string }>> = {
+export const LEGACY_FORMAT_NAMES = ["raw_ext4", "raw_btrfs", "raw_xfs", "raw_squashfs", "subvolume"] as const;
+
+export const LEGACY_FORMATS: Readonly<
+  Record<string, { descriptor: FormatDescriptor; hint: string }> &
+    Record<(typeof LEGACY_FORMAT_NAMES)[number], { descriptor: FormatDescriptor; hint: string }>
+> = {
   raw_ext4: {
     descriptor: rawDisk("ext4"),
     hint: "Format=raw_ext4 is deprecated: use Format=disk (the root partition is ext4 on Debian; other filesystems through a mkosi.repart/ definition with Format=)",

@@ -107,7 +107,9 @@ async function modulesInitrd(ctx: TaskContext, p: Params, root: string, version:
     source = join(ctx.tmp, `modules-${version}`);
     await mkdir(source, { recursive: true });
     for (let i = 0; i < leaves.length; i += 500)
-      await ctx.exec("cp", ["-a", "--parents", "-t", source, "--", ...leaves.slice(i, i + 500)], { cwd: root });
+      await ctx.exec("cp", ["-a", "--parents", "-t", source, "--", ...leaves.slice(i, i + 500)], {
+        cwd: root,
+      });
     const { normalizeMtime } = await import("../../formats/mtime.js");
     await normalizeMtime(source, p.sourceDateEpoch);
   }

@@ -39,7 +39,12 @@ function outputConfig(image: ImageView): Slice {
     SourceDateEpoch: image.SourceDateEpoch,
     NSpawnSettings: image.NSpawnSettings,
     // Settings the format's producer reads beyond these (its descriptor's `settings`).
-    ...Object.fromEntries((formatOf(image.Format).settings ?? []).map((name) => [name, image[name] ?? null])),
+    ...Object.fromEntries(
+      (formatOf(image.Format).settings ?? []).map((name) => [
+        name,
+        (image as unknown as Record<string, Json>)[name] ?? null,
+      ]),
+    ),
   };
 }
 
@@ -49,7 +54,7 @@ function checksumConfig(image: ImageView): Slice {
     Checksum: image.Checksum,
     Sign: image.Sign,
     Key: image.Key,
-    OpenPGPTool: (image.OpenPGPTool as string | null | undefined) ?? null,
+    OpenPGPTool: image.OpenPGPTool,
     // $GNUPGHOME for gpg may come from Environment=.
     Environment: image.Environment,
   };

@@ -60,6 +60,8 @@ function inputs(p: Params): DeclaredInputs {
 
 const task: TaskDefinition<Params> = {
   name: "publish",
+  // Its product is the output directory: running it again would act on the user's output.
+  checkable: false,
   implementation: implementationDigest(import.meta.url),
   inputs,
   async run(ctx, p) {
