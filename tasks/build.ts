@@ -20,6 +20,8 @@ export interface BuildRequest {
   images: ImageView[];
   /** The default tools tree's image (ToolsTree=default), if any. */
   tools?: ImageView | null;
+  /** The default initrds' configurations by image name (plan.ts planInitrds). */
+  initrds?: ReadonlyMap<string, ImageView>;
   env: PlanEnv;
   engine: Engine;
   onEvent?: (event: EngineEvent) => void;
@@ -201,10 +203,14 @@ export async function build(request: BuildRequest): Promise<BuildResult> {
     });
     if (!synced.ok) {
       if (syncDone) request.onEvent?.(syncDone);
-      return { plan: planBuild(images, env, request.tools), summary: synced, upToDate: false };
+      return {
+        plan: planBuild(images, env, request.tools, request.initrds),
+        summary: synced,
+        upToDate: false,
+      };
     }
   }
-  const plan = planBuild(images, env, request.tools);
+  const plan = planBuild(images, env, request.tools, request.initrds);
   const syncIds = new Set(syncNodes.map((node) => node.id));
   const shared = plan.nodes.filter((node) => syncIds.has(node.id)).length;
   await applyForce(plan, env, engine);

@@ -74,7 +74,7 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
   process.once("SIGTERM", onTerminate);
   try {
     if (input.explain) {
-      const plan = planBuild(input.images, env, input.tools);
+      const plan = planBuild(input.images, env, input.tools, input.initrds);
       const explanations = await engine.explain(plan.nodes);
       const color = shouldColor(process.stderr);
       process.stderr.write(`${renderExplain(explanations, { nodes: plannedNodes(plan), color })}\n`);
@@ -83,6 +83,7 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
     const result = await build({
       images: input.images,
       tools: input.tools,
+      initrds: input.initrds,
       env: {
         ...env,
         options: {

@@ -18,7 +18,7 @@ export async function cleanCommand(input: CommandInput): Promise<number> {
   if (input.force >= 1) {
     const engine = await openCache(env);
     try {
-      const plan = planBuild(input.images, env, input.tools);
+      const plan = planBuild(input.images, env, input.tools, input.initrds);
       const forgotten = await engine.forget(plan.nodes.map((node) => node.id));
       process.stderr.write(`‣ Removed ${forgotten} cache entries\n`);
     } finally {

@@ -15,7 +15,7 @@ export async function graphCommand(input: GraphCommandInput): Promise<number> {
   const env = planEnv(input);
   const engine = await openCache(env);
   try {
-    const plan = planBuild(input.images, env, input.tools);
+    const plan = planBuild(input.images, env, input.tools, input.initrds);
     const explanations = await engine.explain(plan.nodes);
     const graphInput = { nodes: plannedNodes(plan), explanations };
     const color = shouldColor(process.stdout);

@@ -2,6 +2,7 @@
 // the command line, and an engine opened on the right cache directory.
 import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
+import { defaultSeed } from "../../config/settings/distribution-output.js";
 import type { Engine, PlannedNode } from "../../engine/api.js";
 import { unmountStaleMounts } from "../../engine/fsutil.js";
 import { openEngine } from "../../engine/index.js";
@@ -14,6 +15,8 @@ export interface CommandInput {
   images: ImageView[];
   /** The default tools tree's image (ToolsTree=default; config/'s ResolvedConfig.tools), else null. */
   tools?: ImageView | null;
+  /** The default initrd's configuration of each image that boots with one, by image name. */
+  initrds?: ReadonlyMap<string, ImageView>;
   /** The -C directory (where mkosi.conf lives). */
   directory: string;
   force: number;
@@ -48,6 +51,7 @@ export function planEnv(input: CommandInput): PlanEnv {
       debugShell: input.debugShell,
     },
     configJson: input.configJson,
+    randomSeed: defaultSeed(),
     secretSettings: input.secretSettings,
     uid: Number(process.env.SUDO_UID ?? process.getuid?.() ?? 0),
     gid: Number(process.env.SUDO_GID ?? process.getgid?.() ?? 0),

@@ -107,9 +107,11 @@ const task: TaskDefinition<Params> = {
         });
       }
       const installed = distribution ? await distribution.listInstalled(root) : [];
-      // auto keeps the metadata for directory and tar images (they stay usable with apt), like mkosi.
+      // auto keeps the metadata where the format says so (directory and tar images stay usable with apt),
+      // like mkosi.
+      const { formatOf } = await import("../../formats/registry.js");
       const clean =
-        p.cleanPackageMetadata === "auto" && (p.format === "directory" || p.format === "tar")
+        p.cleanPackageMetadata === "auto" && formatOf(p.format).keepsPackageMetadata
           ? "no"
           : p.cleanPackageMetadata === "enabled"
             ? "yes"

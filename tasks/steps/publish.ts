@@ -10,12 +10,13 @@ import { join } from "node:path";
 import type { DeclaredInputs, Json, NodeId, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import { outputNames } from "../../formats/naming.js";
+import { formatOf } from "../../formats/registry.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { runScripts } from "../../sandbox/scripts.js";
 import { debugShellOf } from "../env.js";
 import type { ImageView } from "../image.js";
 import { stackKeys } from "../layers.js";
-import { outputDirectory } from "../outputs.js";
+import { FILE_STEPS, outputDirectory } from "../outputs.js";
 import type { Update } from "../outputtree.js";
 import {
   claimOutputs,
@@ -158,9 +159,9 @@ export const publish: Step<Params> = {
     Seed: "random on every invocation unless configured; $MKOSI_CONFIG in keys leaves it out",
   },
   layer: false,
-  wanted: (image) => image.Format !== "none",
+  wanted: (image) => formatOf(image.Format).steps(image).includes("publish"),
   params: ({ image, env, prev, nodes }) => {
-    const files = ["output", "checksum", "manifest"]
+    const files = [...FILE_STEPS, "checksum", "manifest"]
       .map((step) => nodes[step])
       .filter((id): id is NodeId => !!id);
     return {
@@ -178,7 +179,8 @@ export const publish: Step<Params> = {
       uid: env.uid,
       gid: env.gid,
       cacheDir: env.cacheDir,
-      tree: image.Format === "directory" ? prev : undefined,
+      // A tree format without a producer step (directory) is the image's last layer itself.
+      tree: formatOf(image.Format).kind === "tree" && !nodes.output ? prev : undefined,
       files,
       debugShell: debugShellOf(env),
     };
