@@ -2,6 +2,7 @@ import { mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises"
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageTypeOf } from "../../distros/index.js";
+import { CommandError } from "../../engine/command.js";
 import { checksumLine, sha256File, writeChecksums } from "../../formats/checksum.js";
 import {
   changelogReport,
@@ -12,7 +13,6 @@ import {
 } from "../../formats/manifest.js";
 import { copyNspawnSettings } from "../../formats/nspawn.js";
 import { gpgSignCommand, signChecksums, signFile, wantsSignature } from "../../formats/sign.js";
-import { FormatError } from "../../formats/types.js";
 import { sh, tempDir } from "./helpers.js";
 
 let base: string;
@@ -144,7 +144,7 @@ describe("signature", () => {
         key: "nobody@nowhere.invalid",
         killAgent: true,
       }),
-    ).rejects.toThrow(FormatError);
+    ).rejects.toThrow(CommandError);
     await expect(stat(join(staging, "y.gpg"))).rejects.toThrow();
     await expect(signFile(sums, join(staging, "z.gpg"), { tool: "sqop" })).rejects.toThrow(
       "Signing key is mandatory when using SOP signing",
