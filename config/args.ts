@@ -36,6 +36,10 @@ export interface ParsedArgs {
   trace: string | null;
   why: string | null;
   graphFormat: string;
+  /** Ours: the remote cache (cli/commands/remote.ts). */
+  cacheRemote: string | null;
+  cachePush: boolean;
+  cacheSecretKey: string | null;
   /** Setting options in command-line order. */
   assignments: CliAssignment[];
 }
@@ -62,6 +66,9 @@ export function defaultArgs(overrides: Partial<ParsedArgs> = {}): ParsedArgs {
     trace: null,
     why: null,
     graphFormat: "text",
+    cacheRemote: null,
+    cachePush: false,
+    cacheSecretKey: null,
     assignments: [],
     ...overrides,
   };

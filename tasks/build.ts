@@ -37,6 +37,11 @@ export async function applyForce(plan: BuildPlan, env: PlanEnv, engine: Engine):
   if (force >= 3) await rm(env.packageCacheDir, { recursive: true, force: true });
 }
 
+/** Cached here, or in the remote cache (pulled instead of run): either way it will not run. */
+function servedFromCache(status: NodeExplanation["status"] | undefined): boolean {
+  return status === "cached" || status === "remote";
+}
+
 /** Which nodes must run even though their key is cached. */
 export async function forcedNodes(
   plan: BuildPlan,
@@ -50,14 +55,14 @@ export async function forcedNodes(
     // The output at the path must be this publish node's: outputs the user removed or replaced, or that
     // a build of other inputs (an older key, another cache) published since, are published again.
     const publish = image.publish ? byId.get(image.publish) : undefined;
-    if (publish?.status === "cached") {
+    if (publish && servedFromCache(publish.status)) {
       const [main] = outputPaths(image.image, env.configDir);
       const record = main ? await readPublished(env.cacheDir, main) : undefined;
       if (!record || record.key !== publish.key) forced.push(publish.id);
     }
     if (env.options.rerunBuildScripts && image.nodes.build) forced.push(image.nodes.build);
     const metadata = image.nodes.metadata;
-    if (metadata && status.get(metadata) === "cached" && wantsMetadataRefresh(image.image, image, status))
+    if (metadata && servedFromCache(status.get(metadata)) && wantsMetadataRefresh(image.image, image, status))
       forced.push(metadata);
   }
   return forced;
@@ -79,9 +84,10 @@ function wantsMetadataRefresh(
   const installers = ["bootstrap", "packages", "build-overlay", "volatile-packages"]
     .map((step) => plan.nodes[step])
     .filter((id): id is NodeId => id !== undefined);
-  const anyRuns = installers.some((id) => status.get(id) !== "cached");
-  if (mode === "never") return Object.values(plan.nodes).some((id) => status.get(id) !== "cached");
-  if (image.Incremental !== "no") return anyRuns && plan.imageCache.some((id) => status.get(id) !== "cached");
+  const runs = (id: NodeId) => !servedFromCache(status.get(id));
+  const anyRuns = installers.some(runs);
+  if (mode === "never") return Object.values(plan.nodes).some(runs);
+  if (image.Incremental !== "no") return anyRuns && plan.imageCache.some(runs);
   return anyRuns;
 }
 

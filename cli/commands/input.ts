@@ -4,6 +4,7 @@ import { jsonKey, SETTINGS } from "../../config/settings/index.js";
 import type { ImageView } from "../../tasks/image.js";
 import { toImageView } from "../../tasks/image-schema.js";
 import type { VerbContext } from "../verbs/index.js";
+import { remoteOption, secretKeyOption } from "./remote.js";
 import type { CommandInput } from "./session.js";
 
 export function commandInput({ config, args }: VerbContext): CommandInput {
@@ -27,6 +28,8 @@ export function commandInput({ config, args }: VerbContext): CommandInput {
     debugShell: args.debugShell,
     debugWorkspace: args.debugWorkspace,
     json: args.json,
+    remote: remoteOption(args),
+    secretKey: secretKeyOption(args),
     secretSettings: SETTINGS.filter((setting) => setting.secret).map((setting) => jsonKey(setting.dest)),
     configJson: (image) => {
       const original = raw.get(image);

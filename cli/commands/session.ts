@@ -2,7 +2,7 @@
 // the command line, and an engine opened on the right cache directory.
 import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
-import type { Engine, PlannedNode } from "../../engine/api.js";
+import type { Engine, PlannedNode, RemoteCacheOptions } from "../../engine/api.js";
 import { openEngine } from "../../engine/index.js";
 import { defaultCacheDir, defaultPackageCacheDir, type PlanEnv } from "../../tasks/env.js";
 import type { ImageView } from "../../tasks/image.js";
@@ -29,6 +29,9 @@ export interface CommandInput {
   configJson(image: ImageView): string;
   /** JSON names of the secret settings. */
   secretSettings: readonly string[];
+  /** The remote cache (--cache-remote, --cache-push) and the secret key shared with it. */
+  remote?: RemoteCacheOptions;
+  secretKey?: Buffer;
 }
 
 export function planEnv(input: CommandInput): PlanEnv {
@@ -55,10 +58,15 @@ export function planEnv(input: CommandInput): PlanEnv {
 
 export async function openCache(
   env: PlanEnv,
-  options: { keepFailedWorkspaces?: boolean } = {},
+  options: { keepFailedWorkspaces?: boolean; remote?: RemoteCacheOptions; secretKey?: Buffer } = {},
 ): Promise<Engine> {
   await mkdir(env.packageCacheDir, { recursive: true });
-  return openEngine({ cacheDir: env.cacheDir, keepFailedWorkspaces: options.keepFailedWorkspaces });
+  return openEngine({
+    cacheDir: env.cacheDir,
+    keepFailedWorkspaces: options.keepFailedWorkspaces,
+    remote: options.remote,
+    secretKey: options.secretKey,
+  });
 }
 
 export function plannedNodes(plan: BuildPlan): PlannedNode[] {
