@@ -90,7 +90,8 @@ export const SPECIAL_PARTS: Record<string, (dir: string) => void> = {
   large(dir) {
     const chunk = createHash("sha256").update("seed").digest();
     const buf = Buffer.alloc(6 << 20);
-    for (let i = 0; i < buf.length; i += chunk.length) chunk.copy(buf, i, 0, Math.min(chunk.length, buf.length - i));
+    for (let i = 0; i < buf.length; i += chunk.length)
+      chunk.copy(buf, i, 0, Math.min(chunk.length, buf.length - i));
     writeFileSync(join(dir, "large.bin"), buf);
     writeFileSync(join(dir, "empty"), "");
   },
@@ -102,7 +103,7 @@ export function makeSpecialTree(dir: string, parts = Object.keys(SPECIAL_PARTS))
 }
 
 /** getfattr's name escapes (\ooo) back to bytes, as a latin1 string. */
-function unescape(s: string): string {
+function unescapeName(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 }
 
@@ -116,7 +117,7 @@ function xattrsOf(dir: string): Map<string, string> {
   for (const block of out.split("\n\n")) {
     const lines = block.trim().split("\n");
     if (lines.length < 2 || !lines[0]!.startsWith("# file: ")) continue;
-    const name = unescape(lines[0]!.slice(8)).replace(/^\.\/?/, "");
+    const name = unescapeName(lines[0]!.slice(8)).replace(/^\.\/?/, "");
     map.set(name, lines.slice(1).map(unescape).sort().join(","));
   }
   return map;
@@ -134,7 +135,8 @@ export function strictListing(dir: string): string[] {
     if (st.isFile()) {
       extra = createHash("sha256").update(readFileSync(abs)).digest("hex");
       inodes.set(st.ino, [...(inodes.get(st.ino) ?? []), rel]);
-    } else if (st.isSymbolicLink()) extra = `-> ${readlinkSync(abs, { encoding: "buffer" }).toString("latin1")}`;
+    } else if (st.isSymbolicLink())
+      extra = `-> ${readlinkSync(abs, { encoding: "buffer" }).toString("latin1")}`;
     else if (st.isCharacterDevice() || st.isBlockDevice()) extra = `rdev ${st.rdev}`;
     const type = st.isFile()
       ? "f"

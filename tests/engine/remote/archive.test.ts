@@ -3,11 +3,11 @@
 import { execFileSync } from "node:child_process";
 import { createReadStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packTree, unpackTree } from "../../../engine/remote/archive.js";
 import { makeSpecialTree, SPECIAL_PARTS, strictListing } from "../../helpers/special-tree.js";
 import { cleanup, tempDir } from "../helpers.js";
-import { pipeline } from "node:stream/promises";
 
 let root: string;
 beforeAll(async () => {
