@@ -14,7 +14,7 @@
 // are recorded, so local gc and other processes treat it like a node being built.
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream, existsSync } from "node:fs";
-import { mkdir, rename } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -54,6 +54,8 @@ export interface RemoteHooks {
   emit?: (event: EngineEvent) => void;
   signal?: AbortSignal;
   protect?: (key: string) => void;
+  /** Told (synchronously) the moment a pulled key is committed, before anyone can find it locally. */
+  pulled?: (key: string) => void;
 }
 
 export interface RemoteEntry {
@@ -209,9 +211,10 @@ export class RemoteCache {
       p = (async () => {
         const e = entry ?? (await this.lookup(key, hooks, id));
         if (!e || this.down !== undefined) return undefined;
-        // The layers below first (outside the limit: they take slots of their own).
-        await this.pullRetained(e, hooks);
-        return await this.pullLimit.run(() => this.materialize(e, id ?? e.record.output.nodeId, hooks));
+        // The layers below are pulled alongside; they must be here before this one is committed.
+        const below = this.pullRetained(e, hooks);
+        below.catch(() => undefined);
+        return await this.materialize(e, id ?? e.record.output.nodeId, hooks, below);
       })().catch((err) => this.failed(err, hooks, key, "pull of", id));
       this.pulls.set(key, p);
       void p.then((o) => {
@@ -237,6 +240,7 @@ export class RemoteCache {
     entry: RemoteEntry,
     id: NodeId,
     hooks: RemoteHooks,
+    below: Promise<void>,
   ): Promise<DepOutput | undefined> {
     const { state } = this;
     const { key, record } = entry;
@@ -251,23 +255,30 @@ export class RemoteCache {
     const work = join(state.tmpDir, `${state.ownerTag}-pull-${randomBytes(6).toString("hex")}`);
     try {
       hooks.protect?.(key);
-      const started = now();
       const out = join(work, "out");
-      await mkdir(out, { recursive: true });
-      this.tell({ type: "pulling", time: started, id, key, bytes: entry.layer.size }, hooks);
-      const blob = join(work, "blob");
-      await this.download(entry.layer, blob, id, hooks);
-      const unpack = unpackTree(out, hooks.signal);
-      await Promise.all([pipeline(createReadStream(blob), unpack.input), unpack.done]);
-      const tree = await state.fp.tree(out, [], { cache: false, storeManifests: false });
-      if (tree.fp !== record.output.tree)
-        throw new PullError("the unpacked tree does not match the record's fingerprint");
+      // Transfers and unpacking take a slot; waiting for the layers below does not.
+      const { started, tree } = await this.pullLimit.run(async () => {
+        const started = now();
+        await mkdir(out, { recursive: true });
+        this.tell({ type: "pulling", time: started, id, key, bytes: entry.layer.size }, hooks);
+        const blob = join(work, "blob");
+        await this.download(entry.layer, blob, id, hooks);
+        const unpack = unpackTree(out, hooks.signal);
+        await Promise.all([pipeline(createReadStream(blob), unpack.input), unpack.done]);
+        await rm(blob, { force: true });
+        const tree = await state.fp.tree(out, [], { cache: false, storeManifests: false });
+        if (tree.fp !== record.output.tree)
+          throw new PullError("the unpacked tree does not match the record's fingerprint");
+        return { started, tree };
+      });
+      await below;
       const retained = record.output.retain.map((k) => state.store.getOutput(k)?.digest ?? "");
       const digest = digestOf({ tree: tree.fp, meta: record.output.meta, retain: retained });
       if (digest !== record.output.digest) throw new PullError("the output digest does not match the record");
       if (hooks.signal?.aborted) return undefined;
       await this.commit(entry, id, out, tree.bytes);
       committed = true;
+      hooks.pulled?.(key);
       const durationMs = now() - started;
       this.tell({ type: "pulled", time: now(), id, key, bytes: entry.layer.size, durationMs }, hooks);
       return { id, key, digest, dir: artifactPath(state, key), meta: record.output.meta };

@@ -16,16 +16,19 @@ export class RunPulls {
   private readonly started = new Map<string, Promise<DepOutput | undefined>>();
   /** Keys this run pulled (their nodes count as pulled). */
   readonly pulledKeys = new Set<string>();
+  private readonly hooks: RemoteHooks;
 
   constructor(
     private readonly remote: RemoteCache,
     private readonly plan: Plan,
     private readonly keys: Keys,
     private readonly state: EngineState,
-    private readonly hooks: RemoteHooks,
+    hooks: RemoteHooks,
     /** Whether a node may be served from a cache at all (not forced, not "always"). */
     private readonly eligible: (n: PlanNode) => boolean,
-  ) {}
+  ) {
+    this.hooks = { ...hooks, pulled: (key) => this.pulledKeys.add(key) };
+  }
 
   /** The node's key missed the local cache: pull it, if the remote has it. */
   pull(n: PlanNode, key: string): Promise<DepOutput | undefined> {
@@ -41,9 +44,7 @@ export class RunPulls {
       const { digest, meta } = entry.record.output;
       this.known.set(n.id, { id: n.id, key, digest, dir: artifactPath(this.state, key), meta });
       void this.ahead(n);
-      const o = await this.remote.pull(key, this.hooks, n.id, entry);
-      if (o) this.pulledKeys.add(key);
-      return o;
+      return await this.remote.pull(key, this.hooks, n.id, entry);
     })();
     this.started.set(key, p);
     // Identical nodes of this engine wait for it instead of pulling or running it again.
