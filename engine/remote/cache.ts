@@ -69,6 +69,12 @@ class PullError extends Error {
   override name = "PullError";
 }
 
+/** The layers an entry stacks on are not here (their own pull failed, or they differ here): nothing wrong
+ * with the entry itself, which a later attempt may pull once they are. */
+class LayersBelowMissing extends Error {
+  override name = "LayersBelowMissing";
+}
+
 export class RemoteCache {
   readonly location: RemoteLocation;
   readonly pushEnabled: boolean;
@@ -134,7 +140,7 @@ export class RemoteCache {
 
   /** Reports a failure: the registry's (once, then the remote is off) or one entry's. */
   private failed(err: unknown, hooks: RemoteHooks, key: string, what: string, id?: NodeId): undefined {
-    if (hooks.signal?.aborted) return undefined;
+    if (hooks.signal?.aborted || err instanceof LayersBelowMissing) return undefined;
     if (err instanceof RemoteUnavailable || err instanceof RemoteRejected) {
       if (this.down === undefined) {
         this.down = err.message;
@@ -228,9 +234,9 @@ export class RemoteCache {
   private async pullRetained(entry: RemoteEntry, hooks: RemoteHooks): Promise<void> {
     for (const [k, digest] of Object.entries(entry.record.retained)) {
       const o = this.localOutput(k) ?? (await this.pull(k, hooks));
-      if (!o) throw new PullError(`retained artifact ${k.slice(0, 12)} is not available`);
+      if (!o) throw new LayersBelowMissing(`retained artifact ${k.slice(0, 12)} is not available`);
       if (o.digest !== digest)
-        throw new PullError(
+        throw new LayersBelowMissing(
           `retained artifact ${k.slice(0, 12)} differs here (digest ${o.digest.slice(0, 12)})`,
         );
     }

@@ -47,6 +47,10 @@ export class RunPulls {
       return await this.remote.pull(key, this.hooks, n.id, entry);
     })();
     this.started.set(key, p);
+    // Not pulled (yet): keying proper may try again, e.g. once the layers below were built here.
+    void p.then((o) => {
+      if (!o && this.started.get(key) === p) this.started.delete(key);
+    });
     // Identical nodes of this engine wait for it instead of pulling or running it again.
     const producing = this.state.producing;
     if (!producing.has(key)) {

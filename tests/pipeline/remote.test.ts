@@ -42,7 +42,14 @@ function of<T extends EngineEvent["type"]>(
   return events.filter((e) => e.type === type) as Extract<EngineEvent, { type: T }>[];
 }
 
-/** The tree without mtimes (for nodes rebuilt from sources written at another time). */
+/** Everything about the image tree (names, types, modes, owners, sizes, mtimes, link targets, content
+ * hashes, hard links, xattrs) except a directory's own size, which depends on the file system's history
+ * (ext4 does not shrink directories), not on the tree. */
+function listing(dir: string): string[] {
+  return describeTree(dir).map((l) => l.replace(/^(\S+ d \S+ \S+) \d+ /, "$1 - "));
+}
+
+/** The listing without mtimes (for nodes rebuilt from sources written at another time). */
 function withoutTimes(lines: string[]): string[] {
   return lines.map((l) => l.replace(/^(\S+ \S+ \S+ \S+ \S+) \S+/, "$1"));
 }
@@ -87,7 +94,7 @@ describe("remote cache: the bookworm example on two machines", () => {
     for (const d of [dirA, dirB]) if (d) await rm(d, { recursive: true, force: true });
   });
 
-  it("B's graph shows every node as remote, with its size", async () => {
+  it("B's graph shows every node but publish as remote, with its size", async () => {
     const g = await runMkosi(["--cache-remote", reg.url(), "graph", "--format=json"], {
       cwd: dirB,
       env: env(dirB, ".cache-graph"),
@@ -96,8 +103,12 @@ describe("remote cache: the bookworm example on two machines", () => {
     const json = JSON.parse(g.stdout) as {
       nodes: { id: string; status: string; remote: { bytes: number } | null }[];
     };
-    expect(json.nodes.map((n) => n.status)).toEqual(json.nodes.map(() => "remote"));
-    expect(json.nodes.every((n) => (n.remote?.bytes ?? 0) > 0)).toBe(true);
+    // publish's key covers its output path, which differs between the two machines' trees.
+    const status = Object.fromEntries(json.nodes.map((n) => [n.id, n.status]));
+    expect(status).toEqual(
+      Object.fromEntries(nodes.map((id) => [id, id === "main/publish" ? "will-run" : "remote"])),
+    );
+    expect(json.nodes.every((n) => n.status !== "remote" || (n.remote?.bytes ?? 0) > 0)).toBe(true);
   }, 120_000);
 
   it("B pulls every node, runs only publish, and its image equals A's byte for byte", async () => {
@@ -113,7 +124,7 @@ describe("remote cache: the bookworm example on two machines", () => {
     expect(of(b.events, "pulled").every((e) => e.bytes > 0)).toBe(true);
     expect(of(b.events, "warning")).toEqual([]);
     expect(of(b.events, "done")[0]).toMatchObject({ ok: true, ran: 1, pulled: nodes.length - 1 });
-    expect(describeTree(output(dirB))).toEqual(describeTree(output(dirA)));
+    expect(listing(output(dirB))).toEqual(listing(output(dirA)));
   }, 900_000);
 
   it("through htpasswd auth: A pushes what its cache has, B pulls it with the credentials file", async () => {
@@ -137,7 +148,7 @@ describe("remote cache: the bookworm example on two machines", () => {
     expect(b.code, b.stderr).toBe(0);
     expect(b.ran).toEqual(["main/publish"]);
     expect(of(b.events, "pulled")).toHaveLength(nodes.length - 1);
-    expect(describeTree(output(dirB))).toEqual(describeTree(output(dirA)));
+    expect(listing(output(dirB))).toEqual(listing(output(dirA)));
   }, 900_000);
 
   it("a corrupt blob in the registry: B detects it and rebuilds that node", async () => {
@@ -165,7 +176,7 @@ describe("remote cache: the bookworm example on two machines", () => {
     expect(warnings[0]).toMatch(/extras|does not match its digest/);
     expect(b.ran.sort()).toEqual(["main/extras", "main/publish"]);
     // Rebuilt from B's own mkosi.extra (same content, other mtimes): the same image otherwise.
-    expect(withoutTimes(describeTree(output(dirB)))).toEqual(withoutTimes(describeTree(output(dirA))));
+    expect(withoutTimes(listing(output(dirB)))).toEqual(withoutTimes(listing(output(dirA))));
   }, 900_000);
 
   it("a changed mkosi.extra on B pulls everything below extras and runs the rest", async () => {

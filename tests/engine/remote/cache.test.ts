@@ -201,6 +201,28 @@ describe("remote cache through a registry", () => {
     expect(b.summary.outputs["main/upper"]!.digest).toBe(a.summary.outputs["main/upper"]!.digest);
   });
 
+  it("a corrupt lower layer: it is rebuilt here, and the layers stacked on it are still pulled", async () => {
+    const url = repo();
+    const a = await build("a", { url, push: true });
+    const baseKey = a.summary.outputs["main/base"]!.key;
+    const client = new RegistryClient(parseRemoteLocation(url), {
+      timeoutMs: 5000,
+      credentials: async () => undefined,
+    });
+    const manifest = parseManifest((await client.getManifest(baseKey))!.body);
+    client.close();
+    const fd = openSync(registry.blobPath(manifest.layers[0].digest), "r+");
+    writeSync(fd, Buffer.from("garbage"), 0, 7, 100);
+    closeSync(fd);
+    const b = await build("b", { url });
+    expect(b.summary.ok).toBe(true);
+    expect(b.runs).toEqual(["base"]);
+    expect(b.summary.pulled?.sort()).toEqual(["main/top", "main/upper"]);
+    const w = warnings(b.events.events);
+    expect(w).toHaveLength(1);
+    expect(w[0]).toMatch(/does not match its digest/);
+  });
+
   it("a registry that is down: one warning, everything built locally", async () => {
     const url = repo();
     await build("a", { url, push: true });
