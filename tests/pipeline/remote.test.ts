@@ -151,12 +151,15 @@ describe("remote cache: the bookworm example on two machines", () => {
     expect(listing(output(dirB))).toEqual(listing(output(dirA)));
   }, 900_000);
 
+  // The skeleton node: its output does not depend on when or where it is built. (Overlay layers do: the
+  // kernel stamps each upper directory with a random trusted.overlay.uuid, which the tree fingerprint
+  // covers, so a layer rebuilt here gets another digest and the layers above it are rebuilt too.)
   it("a corrupt blob in the registry: B detects it and rebuilds that node", async () => {
     const client = new RegistryClient(parseRemoteLocation(reg.url()), {
       timeoutMs: 10_000,
       credentials: async () => undefined,
     });
-    const manifest = parseManifest((await client.getManifest(keys["main/extras"]!))!.body);
+    const manifest = parseManifest((await client.getManifest(keys["main/skeleton"]!))!.body);
     client.close();
     const layer = manifest.layers[0];
     const fd = openSync(reg.blobPath(layer.digest), "r+");
@@ -173,9 +176,10 @@ describe("remote cache: the bookworm example on two machines", () => {
     expect(b.code, b.stderr).toBe(0);
     const warnings = of(b.events, "warning").map((e) => e.message);
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toMatch(/extras|does not match its digest/);
-    expect(b.ran.sort()).toEqual(["main/extras", "main/publish"]);
-    // Rebuilt from B's own mkosi.extra (same content, other mtimes): the same image otherwise.
+    expect(warnings[0]).toMatch(/does not match its digest/);
+    expect(b.ran.sort()).toEqual(["main/publish", "main/skeleton"]);
+    expect(of(b.events, "pulled")).toHaveLength(nodes.length - 2);
+    // Rebuilt here (same content, other mtimes): the same image otherwise.
     expect(withoutTimes(listing(output(dirB)))).toEqual(withoutTimes(listing(output(dirA))));
   }, 900_000);
 
