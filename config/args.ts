@@ -35,6 +35,8 @@ export interface ParsedArgs {
   explain: boolean;
   trace: string | null;
   why: string | null;
+  /** `--check[=N]` (build): re-execute cached steps (all, or N chosen at random) and compare outputs. */
+  check: boolean | number;
   graphFormat: string;
   /** Ours: the remote cache (cli/commands/remote.ts). */
   cacheRemote: string | null;
@@ -65,6 +67,7 @@ export function defaultArgs(overrides: Partial<ParsedArgs> = {}): ParsedArgs {
     explain: false,
     trace: null,
     why: null,
+    check: false,
     graphFormat: "text",
     cacheRemote: null,
     cachePush: false,

@@ -6,6 +6,9 @@ import type { ExecOptions, ExecResult, NodeId } from "./api.js";
 
 export const LOG_TAIL_LINES = 20;
 
+/** Output that says a file system is full (as tools print it, and Node's ENOSPC). */
+export const DISK_FULL = /No space left on device|ENOSPC/i;
+
 /** A command failed or was cancelled. Carries what a renderer needs to show the failure. */
 export class TaskCommandError extends Error {
   readonly command: string[];
@@ -62,6 +65,9 @@ export class NodeLog {
   private stream: WriteStream;
   private ring: string[] = [];
   private closed = false;
+  /** The first line that says the disk is full: it stays in the failure's tail even when later output
+   * pushed it out of the ring (dpkg goes on listing every package it could not install). */
+  private diskFull: string | undefined;
 
   constructor(
     readonly id: NodeId,
@@ -75,6 +81,7 @@ export class NodeLog {
   }
 
   line(line: string, stream: "stdout" | "stderr" = "stdout"): void {
+    if (this.diskFull === undefined && DISK_FULL.test(line)) this.diskFull = line;
     this.ring.push(line);
     if (this.ring.length > LOG_TAIL_LINES) this.ring.shift();
     if (!this.closed) this.stream.write(`${line}\n`);
@@ -82,7 +89,8 @@ export class NodeLog {
   }
 
   tail(): string[] {
-    return [...this.ring];
+    if (this.diskFull === undefined || this.ring.includes(this.diskFull)) return [...this.ring];
+    return [this.diskFull, ...this.ring.slice(1)];
   }
 
   close(): Promise<void> {

@@ -29,6 +29,7 @@ import { spawn } from "node:child_process";
 import { existsSync, lstatSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
+import { DISK_FULL } from "../engine/exec.js";
 import { BUILDROOT } from "./paths.js";
 
 export type OutputStream = "stdout" | "stderr";
@@ -111,11 +112,16 @@ export function runCommand(cmd: readonly string[], opts: CommandOptions = {}): P
       killTimer.unref();
     };
     opts.signal?.addEventListener("abort", onAbort, { once: true });
+    // The first line that says the disk is full stays in the tail (later output would push it out).
+    let diskFull: string | undefined;
     const push = (line: string, stream: OutputStream) => {
+      if (diskFull === undefined && DISK_FULL.test(line)) diskFull = line;
       tail.push(line);
       if (tail.length > tailMax) tail.shift();
       opts.onOutput?.(line, stream);
     };
+    const finalTail = () =>
+      diskFull === undefined || tail.includes(diskFull) ? tail : [diskFull, ...tail.slice(1)];
     const closed: Promise<void>[] = [];
     if (opts.captureStdout) {
       child.stdout!.setEncoding("utf8");
@@ -148,7 +154,7 @@ export function runCommand(cmd: readonly string[], opts: CommandOptions = {}): P
       }
       const exitCode = code ?? 128;
       if (aborted || ((opts.check ?? true) && (code !== 0 || sig))) {
-        reject(new CommandError(cmd, code, sig, tail, aborted));
+        reject(new CommandError(cmd, code, sig, finalTail(), aborted));
         return;
       }
       resolvePromise({ exitCode, stdout: chunks.join("") });

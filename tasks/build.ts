@@ -1,17 +1,27 @@
 // One `mkosi build`: plan the graph for all images, decide what must be refreshed or forced (CacheOnly=,
 // Incremental=, -f, --rerun-build-scripts), run it on the engine and report.
 import { rm } from "node:fs/promises";
+import { preflight } from "../distros/preflight.js";
 import type { Engine, EngineEvent, NodeExplanation, NodeId, RunSummary } from "../engine/api.js";
 import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
 import { outputPaths } from "./outputs.js";
+import { distroConfig } from "./packaging.js";
 import { type BuildPlan, planBuild, planSync } from "./plan.js";
-import { readPublished } from "./published.js";
+import {
+  foreignOutputs,
+  foreignOutputsMessage,
+  type PublishedRecord,
+  publishedTreeUntouched,
+  readPublished,
+} from "./published.js";
 
 export interface BuildRequest {
   images: ImageView[];
   /** The default tools tree's image (ToolsTree=default), if any. */
   tools?: ImageView | null;
+  /** The default initrds' configurations by image name (plan.ts planInitrds). */
+  initrds?: ReadonlyMap<string, ImageView>;
   env: PlanEnv;
   engine: Engine;
   onEvent?: (event: EngineEvent) => void;
@@ -42,27 +52,87 @@ function servedFromCache(status: NodeExplanation["status"] | undefined): boolean
   return status === "cached" || status === "remote";
 }
 
+/** An output path holds something this tool did not publish there (a user's file or directory). */
+export class ForeignOutputError extends Error {
+  constructor(readonly paths: string[]) {
+    super(foreignOutputsMessage(paths));
+    this.name = "ForeignOutputError";
+  }
+}
+
+/**
+ * Before any work: the outputs of every image whose publish step will run must be absent or published by
+ * this cache (tasks/published.ts); a user's file or directory at an output path is replaced only with -f
+ * (which removed them already).
+ */
+export async function checkOutputsOwned(
+  plan: BuildPlan,
+  env: PlanEnv,
+  explanations: NodeExplanation[],
+  forced: NodeId[],
+): Promise<void> {
+  const status = new Map(explanations.map((e) => [e.id, e.status]));
+  const foreign: string[] = [];
+  for (const image of plan.images) {
+    const publish = image.publish;
+    if (!publish || (servedFromCache(status.get(publish)) && !forced.includes(publish))) continue;
+    foreign.push(...(await foreignOutputs(env.cacheDir, outputPaths(image.image, env.configDir))));
+  }
+  if (foreign.length > 0) throw new ForeignOutputError(foreign);
+}
+
+/** What was published at an image's main output path, and whether it is still as published. */
+export interface PublishedState {
+  record: PublishedRecord | undefined;
+  untouched: boolean;
+}
+
+/**
+ * Reads each image's publish record and checks its output against it (for a directory, its listing: a
+ * `find` over the tree, without reading contents). Started before the cache is consulted so that the
+ * listing runs alongside it.
+ */
+export function checkPublished(plan: BuildPlan, env: PlanEnv): Map<NodeId, Promise<PublishedState>> {
+  const checks = new Map<NodeId, Promise<PublishedState>>();
+  for (const image of [...(plan.tools ? [plan.tools] : []), ...plan.images]) {
+    const [main] = outputPaths(image.image, env.configDir);
+    if (!image.publish || !main) continue;
+    const check = readPublished(env.cacheDir, main).then(async (record) => ({
+      record,
+      untouched: record !== undefined && (await publishedTreeUntouched(env.cacheDir, record)),
+    }));
+    check.catch(() => undefined);
+    checks.set(image.publish, check);
+  }
+  return checks;
+}
+
 /** Which nodes must run even though their key is cached. */
 export async function forcedNodes(
   plan: BuildPlan,
   env: PlanEnv,
   explanations: NodeExplanation[],
+  published: Map<NodeId, Promise<PublishedState>> = checkPublished(plan, env),
 ): Promise<NodeId[]> {
   const byId = new Map(explanations.map((e) => [e.id, e]));
   const status = new Map(explanations.map((e) => [e.id, e.status]));
   const forced: NodeId[] = [];
   for (const image of [...(plan.tools ? [plan.tools] : []), ...plan.images]) {
-    // The output at the path must be this publish node's: outputs the user removed or replaced, or that
-    // a build of other inputs (an older key, another cache) published since, are published again.
+    // The output at the path must be this publish node's, as it published it: outputs the user removed,
+    // replaced or edited, or that a build of other inputs (an older key) published since, are published
+    // again.
     const publish = image.publish ? byId.get(image.publish) : undefined;
     if (publish && servedFromCache(publish.status)) {
-      const [main] = outputPaths(image.image, env.configDir);
-      const record = main ? await readPublished(env.cacheDir, main) : undefined;
-      if (!record || record.key !== publish.key) forced.push(publish.id);
+      const state = await published.get(publish.id);
+      if (!state?.record || state.record.key !== publish.key || !state.untouched) forced.push(publish.id);
     }
     if (env.options.rerunBuildScripts && image.nodes.build) forced.push(image.nodes.build);
     const metadata = image.nodes.metadata;
-    if (metadata && servedFromCache(status.get(metadata)) && wantsMetadataRefresh(image.image, image, status))
+    if (
+      metadata &&
+      servedFromCache(status.get(metadata)) &&
+      wantsMetadataRefresh(image.image, image, status, env.options.force)
+    )
       forced.push(metadata);
   }
   return forced;
@@ -70,17 +140,20 @@ export async function forcedNodes(
 
 /**
  * CacheOnly= decides whether the repository metadata is synced again. `always` and `metadata`: never.
- * `never`: on every build that runs anything. `auto`: unless the cached image (Incremental=) is usable,
- * and only when something that installs packages has to run anyway, so a no-op rebuild never touches
- * the network.
+ * `-f` (as upstream's forced sync): always otherwise; the steps that install packages key on the synced
+ * metadata's digest, so they rerun only if the repositories changed. `never`: on every build that runs
+ * anything. `auto`: unless the cached image (Incremental=) is usable, and only when something that
+ * installs packages has to run anyway, so a plain rebuild never touches the network.
  */
 function wantsMetadataRefresh(
   image: ImageView,
   plan: BuildPlan["images"][number],
   status: Map<NodeId, NodeExplanation["status"]>,
+  force: number,
 ): boolean {
   const mode = image.CacheOnly;
   if (mode === "always" || mode === "metadata") return false;
+  if (force >= 1) return true;
   const installers = ["bootstrap", "packages", "build-overlay", "volatile-packages"]
     .map((step) => plan.nodes[step])
     .filter((id): id is NodeId => id !== undefined);
@@ -107,8 +180,21 @@ function foldDone(first: DoneEvent, second: DoneEvent, shared: number): DoneEven
   };
 }
 
+/** Can this machine build every image's distribution? Before any work (see distros/preflight.ts). */
+function checkDistributions(images: ImageView[], tools: ImageView | null | undefined): void {
+  const of = (image: ImageView, toolsTree: string | null) => ({
+    name: image.Image,
+    config: distroConfig(image),
+    toolsTree,
+    sandboxTrees: image.SandboxTrees,
+  });
+  // The default tools tree is built with the host's programs.
+  preflight([...(tools ? [of(tools, null)] : []), ...images.map((image) => of(image, image.ToolsTree))]);
+}
+
 export async function build(request: BuildRequest): Promise<BuildResult> {
   const { images, env, engine } = request;
+  checkDistributions(images, request.tools);
   const syncNodes = planSync(images, env, request.tools);
   // Sync scripts run first, in a run of their own; the user sees one build, so their run's "done" is
   // folded into the image graph's (or shown alone when they fail).
@@ -123,20 +209,27 @@ export async function build(request: BuildRequest): Promise<BuildResult> {
     });
     if (!synced.ok) {
       if (syncDone) request.onEvent?.(syncDone);
-      return { plan: planBuild(images, env, request.tools), summary: synced, upToDate: false };
+      return {
+        plan: planBuild(images, env, request.tools, request.initrds),
+        summary: synced,
+        upToDate: false,
+      };
     }
   }
-  const plan = planBuild(images, env, request.tools);
+  const plan = planBuild(images, env, request.tools, request.initrds);
   const syncIds = new Set(syncNodes.map((node) => node.id));
   const shared = plan.nodes.filter((node) => syncIds.has(node.id)).length;
   await applyForce(plan, env, engine);
+  const published = checkPublished(plan, env);
   const explanations = await engine.explain(plan.nodes);
-  const forceRun = await forcedNodes(plan, env, explanations);
+  const forceRun = await forcedNodes(plan, env, explanations, published);
+  await checkOutputsOwned(plan, env, explanations, forceRun);
   const strict = new Set(
     plan.images.filter((image) => image.image.Incremental === "strict").flatMap((image) => image.imageCache),
   );
   const summary = await engine.run(plan.nodes, {
     forceRun,
+    check: env.options.check,
     signal: request.signal,
     onEvent: (event) =>
       request.onEvent?.(event.type === "done" && syncDone ? foldDone(syncDone, event, shared) : event),

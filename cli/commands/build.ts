@@ -1,10 +1,11 @@
 // `mkosi build`: plan, explain (--explain), run on the engine with a renderer for the terminal, a plain
 // log for pipes or JSON events (--json), and report "up to date" when nothing had to run.
 import { readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { EngineEvent } from "../../engine/api.js";
 import { build } from "../../tasks/build.js";
-import { outputPaths } from "../../tasks/outputs.js";
+import { outputDirectory, outputPaths } from "../../tasks/outputs.js";
 import { planBuild } from "../../tasks/plan.js";
 import { shouldColor } from "../render/format.js";
 import { createRenderer, renderExplain } from "../render/index.js";
@@ -16,6 +17,8 @@ export interface BuildCommandInput extends CommandInput {
   explain: boolean;
   /** --trace FILE: write a Chrome trace of the build. */
   trace?: string;
+  /** --check[=N]: re-execute cached steps and compare their outputs. */
+  check?: boolean | number;
 }
 
 async function wipeBuildDirectories(input: CommandInput): Promise<void> {
@@ -28,6 +31,17 @@ async function wipeBuildDirectories(input: CommandInput): Promise<void> {
   }
 }
 
+/** Directories a build writes to: the host directories that hold one stay writable for it. */
+function writableDirectories(input: CommandInput, env: ReturnType<typeof planEnv>): string[] {
+  const dirs = [env.cacheDir, env.packageCacheDir, input.directory, tmpdir()];
+  for (const image of input.images) {
+    dirs.push(outputDirectory(image, input.directory));
+    if (image.BuildDirectory) dirs.push(image.BuildDirectory);
+    if (image.CacheDirectory) dirs.push(image.CacheDirectory);
+  }
+  return dirs;
+}
+
 export async function buildCommand(input: BuildCommandInput): Promise<number> {
   if (process.getuid?.() !== 0) {
     process.stderr.write(
@@ -36,6 +50,9 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
     return 1;
   }
   const env = planEnv(input);
+  // In mkosi's own mount namespace (bin/mkosi), the host's /usr, /etc, ... become read-only for the build.
+  const { protectHostDirectories } = await import("../../sandbox/namespace.js");
+  await protectHostDirectories(writableDirectories(input, env));
   const engine = await openCache(env, {
     keepFailedWorkspaces: input.debugWorkspace,
     remote: input.remote,
@@ -61,7 +78,7 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
   process.once("SIGTERM", onTerminate);
   try {
     if (input.explain) {
-      const plan = planBuild(input.images, env, input.tools);
+      const plan = planBuild(input.images, env, input.tools, input.initrds);
       const explanations = await engine.explain(plan.nodes);
       const color = shouldColor(process.stderr);
       process.stderr.write(`${renderExplain(explanations, { nodes: plannedNodes(plan), color })}\n`);
@@ -70,16 +87,21 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
     const result = await build({
       images: input.images,
       tools: input.tools,
+      initrds: input.initrds,
       env: {
         ...env,
-        options: { ...env.options, rerunBuildScripts: env.options.rerunBuildScripts || input.wipeBuildDir },
+        options: {
+          ...env.options,
+          rerunBuildScripts: env.options.rerunBuildScripts || input.wipeBuildDir,
+          check: input.check ?? false,
+        },
         terminal: terminal.handoff,
       },
       engine,
       signal: abort.signal,
       onEvent: (event: EngineEvent) => renderer.onEvent(event),
     });
-    if (result.upToDate && !input.json) {
+    if (result.upToDate && !input.check && !input.json) {
       // Through the renderer while it still owns the terminal, so the ink view does not overdraw it.
       const say = (text: string) => (renderer.note ? renderer.note(text) : process.stderr.write(`${text}\n`));
       for (const image of result.plan.images) {

@@ -15,12 +15,10 @@ export async function graphCommand(input: GraphCommandInput): Promise<number> {
   const env = planEnv(input);
   const engine = await openCache(env, { remote: input.remote, secretKey: input.secretKey });
   try {
-    const plan = planBuild(input.images, env, input.tools);
+    const plan = planBuild(input.images, env, input.tools, input.initrds);
     const explanations = await engine.explain(plan.nodes, {
       onEvent: (event) => {
-        if (event.type === "warning")
-          process.stderr.write(`mkosi: warning: ${event.message}
-`);
+        if (event.type === "warning") process.stderr.write(`mkosi: warning: ${event.message}\n`);
       },
     });
     const graphInput = { nodes: plannedNodes(plan), explanations };

@@ -2,6 +2,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  defaultCompression as formatDefaultCompression,
+  defaultOutputExtension as formatDefaultExtension,
+} from "../../formats/naming.js";
+import { LEGACY_FORMAT_NAMES, LEGACY_FORMATS } from "../../formats/registry.js";
+import {
   ARCHITECTURES,
   DISTRIBUTIONS,
   DISTRO_INFO,
@@ -11,13 +16,16 @@ import {
   RPM_DISTRIBUTIONS,
 } from "../enums.js";
 import { hostDistribution, hostRelease, parseOsRelease } from "../host.js";
+import { oneOf } from "../shape.js";
 import {
+  itemParser,
   makeSplitArtifactsParser,
   parseBoolean,
   parseCompression,
   parseCompressLevel,
   parseFilename,
   parseMode,
+  parser,
   parseSectorSize,
   parseString,
   parseUuid,
@@ -38,7 +46,20 @@ import type { Setting } from "./types.js";
 
 export const parseDistribution = enumOf("Distribution", DISTRIBUTIONS);
 export const parseArchitecture = enumOf("Architecture", ARCHITECTURES);
-export const parseFormat = enumOf("OutputFormat", OUTPUT_FORMATS);
+const parseModernFormat = enumOf("OutputFormat", OUTPUT_FORMATS);
+/** Format=: the modern values, and the 2017 README's names as deprecated aliases (kept as given, with a
+ * warning naming the modern settings; formats/ plans their equivalent). */
+type LegacyFormat = (typeof LEGACY_FORMAT_NAMES)[number];
+const isLegacyFormat = (value: string): value is LegacyFormat =>
+  (LEGACY_FORMAT_NAMES as readonly string[]).includes(value);
+export const parseFormat = parser(oneOf([...OUTPUT_FORMATS, ...LEGACY_FORMAT_NAMES]), (value, old, env) => {
+  if (value && isLegacyFormat(value)) {
+    env.warn(LEGACY_FORMATS[value].hint);
+    return value;
+  }
+  return parseModernFormat(value, old, env);
+});
+const parseManifestFormat = enumOf("ManifestFormat", MANIFEST_FORMATS);
 
 export function defaultDistribution(): string {
   return hostDistribution() ?? "custom";
@@ -75,7 +96,7 @@ export function defaultSeed(): string {
   return processSeed;
 }
 
-export const DISTRIBUTION_SETTINGS: Setting[] = [
+export const DISTRIBUTION_SETTINGS = [
   def("Distribution", "Distribution", "universal", "value", parseDistribution, {
     short: "d",
     defaultFactory: () => defaultDistribution(),
@@ -133,14 +154,14 @@ export const DISTRIBUTION_SETTINGS: Setting[] = [
     help: "Repositories to use",
     metavar: "REPOS",
   }),
-];
+] as const satisfies readonly Setting[];
 
 function defaultCompression(c: { get(d: string): unknown }): string {
   const fmt = c.get("output_format");
   const dist = String(c.get("distribution"));
   const release = String(c.get("release") ?? "");
-  if (fmt === "oci") return "gz";
-  if (!["tar", "cpio", "uki", "esp", "addon"].includes(String(fmt))) return "none";
+  const compression = formatDefaultCompression(String(fmt));
+  if (compression !== "zstd") return compression;
   if (
     ["centos", "rhel", "rhel-ubi", "rocky", "alma"].includes(dist) &&
     /^\d+$/.test(release) &&
@@ -151,26 +172,10 @@ function defaultCompression(c: { get(d: string): unknown }): string {
 }
 
 export function defaultOutputExtension(format: unknown): string {
-  switch (format) {
-    case "disk":
-    case "esp":
-    case "sysext":
-    case "confext":
-    case "portable":
-      return "raw";
-    case "tar":
-      return "tar";
-    case "cpio":
-      return "cpio";
-    case "uki":
-    case "addon":
-      return "efi";
-    default:
-      return "";
-  }
+  return formatDefaultExtension(String(format));
 }
 
-export const OUTPUT_SETTINGS: Setting[] = [
+export const OUTPUT_SETTINGS = [
   def("Format", "Output", "local", "value", parseFormat, {
     dest: "output_format",
     long: ["format"],
@@ -188,7 +193,15 @@ export const OUTPUT_SETTINGS: Setting[] = [
     "local",
     "list",
     list({
-      item: (v) => enumOf("ManifestFormat", MANIFEST_FORMATS)(v, null, { cwd: "/", env: {}, warn: () => {} }),
+      item: itemParser(
+        oneOf(MANIFEST_FORMATS),
+        (v) =>
+          parseManifestFormat(v, null, {
+            cwd: "/",
+            env: {},
+            warn: () => {},
+          }) as (typeof MANIFEST_FORMATS)[number],
+      ),
     }),
     {
       help: "Manifest Format",
@@ -223,7 +236,7 @@ export const OUTPUT_SETTINGS: Setting[] = [
     help: "Set the compression level to use",
     metavar: "LEVEL",
   }),
-  def("OutputDirectory", "Output", "universal", "optional", path(), {
+  def("OutputDirectory", "Output", "universal", "optional", path({ required: false }), {
     dest: "output_dir",
     tools: true,
     short: "O",
@@ -285,7 +298,7 @@ export const OUTPUT_SETTINGS: Setting[] = [
     help: "Clean script to run after cleanup",
     metavar: "PATH",
   }),
-];
+] as const satisfies readonly Setting[];
 
 export function existsAny(paths: string[]): string | null {
   for (const p of paths) if (existsSync(p)) return p;

@@ -3,7 +3,7 @@
 
 import { rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { DistroConfig } from "../../distros/index.js";
+import { type DistroConfig, loadInstaller, packageManagerTools } from "../../distros/index.js";
 import type { Json, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
@@ -13,6 +13,7 @@ import type { ConfigTree, Feature } from "../image.js";
 import { withLayer } from "../layers.js";
 import {
   DISTRO_SETTINGS,
+  DISTRO_UNKEYED,
   distroConfig,
   distroConfigJson,
   packageCacheResource,
@@ -21,6 +22,7 @@ import {
 import { sandboxLinkDigests, sandboxTreeInputs } from "../sandboxtrees.js";
 import { imageBelow, type Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
+import { removeVolatileFiles } from "../volatile.js";
 
 interface Params {
   config: DistroConfig;
@@ -44,29 +46,8 @@ interface Params {
   tools: ToolsTree | null;
 }
 
-/** Per-machine state that package installation creates and an image must not ship: every machine that
- * boots the image gets its own. */
-const MACHINE_STATE = [
-  "var/lib/dbus/machine-id",
-  "var/lib/systemd/random-seed",
-  "var/lib/systemd/credential.secret",
-  "etc/machine-info",
-];
-
-/** Logs and caches that record when they were written: dropped when SourceDateEpoch= asks for a
- * reproducible image. */
-const TIMESTAMPED = [
-  "var/log/dpkg.log",
-  "var/log/alternatives.log",
-  "var/log/apt/history.log",
-  "var/log/apt/term.log",
-  "var/log/apt/eipp.log.xz",
-  "var/cache/ldconfig/aux-cache",
-];
-
 async function removeMachineState(root: string, p: Params): Promise<void> {
-  const paths = [...MACHINE_STATE, ...(p.sourceDateEpoch !== null ? TIMESTAMPED : [])];
-  await Promise.all(paths.map((path) => rm(join(root, path), { force: true })));
+  await removeVolatileFiles(root);
   // An image without MachineId= gets a new machine id on first boot (systemd's "uninitialized").
   if (!p.machineId && (await stat(join(root, "etc")).catch(() => undefined)))
     await writeFile(join(root, "etc/machine-id"), "uninitialized\n");
@@ -84,6 +65,8 @@ const task: TaskDefinition<Params> = {
   name: "cleanup",
   implementation: implementationDigest(import.meta.url),
   inputs: (p) => {
+    const tools = packageManagerTools(p.config.Distribution);
+    const removes = p.removePackages.length > 0;
     const own = {
       values: {
         ...distroConfigJson(p.config),
@@ -94,23 +77,23 @@ const task: TaskDefinition<Params> = {
         MachineId: p.machineId,
         SourceDateEpoch: p.sourceDateEpoch,
       },
-      // dpkg-query (on the host) lists the installed packages; find and touch are coreutils-stable.
-      paths: hostTools(["dpkg-query"]),
+      // The package manager's query tool lists the installed packages (dpkg-query, rpm); find and touch
+      // are coreutils-stable. A host tool that removal runs as well (rpm) is declared once, below.
+      paths: hostTools(tools.query.filter((t) => !(removes && !p.tools && tools.install.includes(t)))),
       deps: { image: p.prev, ...(p.metadata ? { metadata: p.metadata } : {}) },
     };
-    // Removing packages runs apt (from the tools tree when there is one) with the sandbox trees.
-    if (p.removePackages.length === 0) return own;
+    // Removing packages runs the package manager (from the tools tree when there is one) with the
+    // sandbox trees.
+    if (!removes) return own;
     return withToolInputs(
       withToolInputs(own, sandboxTreeInputs(p.base, p.sandboxTrees, p.sandboxLinks)),
-      toolInputs(p.tools, ["apt-get", "dpkg"]),
+      toolInputs(p.tools, tools.install),
     );
   },
   resources: (p) => [packageCacheResource(p.packageCacheDir)],
   async run(ctx, p) {
     return withLayer(ctx, ctx.deps.image, async ({ root }) => {
-      const distribution = p.metadata
-        ? (await import("../../distros/index.js")).getDistribution(p.config.Distribution)
-        : undefined;
+      const distribution = p.metadata ? await loadInstaller(p.config.Distribution) : undefined;
       if (distribution && p.removePackages.length > 0) {
         await withToolsTree(ctx, p.tools, (tools) => {
           const pm = packageManagerContext(ctx, p.config, {
@@ -124,9 +107,11 @@ const task: TaskDefinition<Params> = {
         });
       }
       const installed = distribution ? await distribution.listInstalled(root) : [];
-      // auto keeps the metadata for directory and tar images (they stay usable with apt), like mkosi.
+      // auto keeps the metadata where the format says so (directory and tar images stay usable with apt),
+      // like mkosi.
+      const { formatOf } = await import("../../formats/registry.js");
       const clean =
-        p.cleanPackageMetadata === "auto" && (p.format === "directory" || p.format === "tar")
+        p.cleanPackageMetadata === "auto" && formatOf(p.format).keepsPackageMetadata
           ? "no"
           : p.cleanPackageMetadata === "enabled"
             ? "yes"
@@ -170,6 +155,7 @@ export const cleanup: Step<Params> = {
     "SourceDateEpoch",
     "SandboxTrees",
   ],
+  unkeyed: DISTRO_UNKEYED,
   layer: true,
   wanted: () => true,
   params: (context) => {

@@ -4,15 +4,22 @@
 // package does not reinstall the base system.
 
 import { join } from "node:path";
-import type { DistroConfig } from "../../distros/index.js";
+import {
+  type DistroConfig,
+  hasPackageManager,
+  loadInstaller,
+  packageManagerTools,
+} from "../../distros/index.js";
 import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
+import { hostTools } from "../hosttools.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { withLayer } from "../layers.js";
 import {
   DISTRO_SETTINGS,
+  DISTRO_UNKEYED,
   distroConfig,
   distroConfigJson,
   packageCacheResource,
@@ -22,9 +29,13 @@ import { sandboxLinkDigests } from "../sandboxtrees.js";
 import type { Step, StepPlanContext } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 import { pathInputs } from "../trees.js";
+import { prepareBaseSystem, removeVolatileFiles, resetMachineId } from "../volatile.js";
 
 interface Params {
   config: DistroConfig;
+  /** MachineId=: written before Packages= are installed, as mkosi does, and put back after every install
+   * (package scripts may generate a random one). */
+  machineId: string | null;
   /** The packages to install and the setting that lists them (Packages=, VolatilePackages=). */
   packages: string[];
   packagesSetting: "Packages" | "VolatilePackages";
@@ -47,10 +58,15 @@ interface Params {
 }
 
 function inputs(p: Params): DeclaredInputs {
-  const paths = pathInputs(p.base, [
-    ...p.sandboxTrees.map((tree) => ({ setting: "SandboxTrees", path: tree.Source, target: tree.Target })),
-    ...p.packageDirectories.map((dir) => ({ setting: "PackageDirectories", path: dir })),
-  ]);
+  const tools = packageManagerTools(p.config.Distribution);
+  const paths = [
+    ...pathInputs(p.base, [
+      ...p.sandboxTrees.map((tree) => ({ setting: "SandboxTrees", path: tree.Source, target: tree.Target })),
+      ...p.packageDirectories.map((dir) => ({ setting: "PackageDirectories", path: dir })),
+    ]),
+    // A local repository is indexed on the host (dpkg-deb, createrepo_c, repo-add).
+    ...(p.packageDirectories.length > 0 || p.dependencyBuilds.length > 0 ? hostTools(tools.index) : []),
+  ];
   const deps: Record<string, NodeId> = { metadata: p.metadata };
   if (p.prev) deps.image = p.prev;
   p.dependencyBuilds.forEach((id, i) => {
@@ -61,12 +77,13 @@ function inputs(p: Params): DeclaredInputs {
       values: {
         ...distroConfigJson(p.config),
         ...(p.packages.length > 0 ? { [p.packagesSetting]: p.packages } : {}),
+        MachineId: p.machineId,
         SandboxTreeLinks: p.sandboxLinks,
       },
       paths,
       deps,
     },
-    toolInputs(p.tools, ["apt-get", "dpkg"]),
+    toolInputs(p.tools, tools.install),
   );
 }
 
@@ -76,9 +93,8 @@ async function localRepository(ctx: TaskContext, p: Params): Promise<string | un
     if (label.startsWith("packages-of:")) dirs.push(join(dep.dir, "packages"));
   }
   if (dirs.length === 0) return undefined;
-  const repo = await (await import("../../distros/index.js"))
-    .getDistribution(p.config.Distribution)
-    .createLocalRepository(dirs, join(ctx.tmp, "repository"), ctx.signal);
+  const installer = await loadInstaller(p.config.Distribution);
+  const repo = await installer.createLocalRepository(dirs, join(ctx.tmp, "repository"), ctx.signal);
   return repo?.dir;
 }
 
@@ -89,8 +105,7 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
     inputs,
     resources: (p) => [packageCacheResource(p.packageCacheDir)],
     async run(ctx, p) {
-      const { getDistribution } = await import("../../distros/index.js");
-      const distribution = getDistribution(p.config.Distribution);
+      const installer = await loadInstaller(p.config.Distribution);
       const metadataDir = ctx.deps.metadata!.dir;
       const repository = await localRepository(ctx, p);
       return withToolsTree(ctx, p.tools, (tools) => {
@@ -104,8 +119,12 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
         });
         return withLayer(ctx, ctx.deps.image, async ({ root }) => {
           const network = !p.offline;
-          if (bootstrap) await distribution.bootstrap(pm, root, { extraPackages: p.packages, network });
-          else if (p.packages.length > 0) await distribution.install(pm, root, p.packages, { network });
+          if (bootstrap) {
+            await installer.bootstrap(pm, root, { extraPackages: p.packages, network });
+            await prepareBaseSystem(root, p.machineId);
+          } else if (p.packages.length > 0) await installer.install(pm, root, p.packages, { network });
+          await resetMachineId(root, p.machineId);
+          await removeVolatileFiles(root);
           return undefined;
         });
       });
@@ -122,6 +141,7 @@ function params(
   if (!nodes.metadata) throw new Error(`${image.Image}: package installation needs repository metadata`);
   return {
     config: distroConfig(image),
+    machineId: image.MachineId,
     packages,
     packagesSetting,
     packageDirectories,
@@ -148,13 +168,15 @@ const reads = [
   "VolatilePackageDirectories",
   "SandboxTrees",
   "CacheOnly",
+  "MachineId",
 ] as const;
 const unkeyed = {
   CacheOnly: "from the cache or the network, a successful install installs the same packages",
+  ...DISTRO_UNKEYED,
 };
 
-const hasPackageManager = (image: ImageView) =>
-  image.Distribution !== "custom" && image.BaseTrees.length === 0;
+const bootstraps = (image: ImageView) =>
+  hasPackageManager(image.Distribution) && image.BaseTrees.length === 0;
 
 export const bootstrap: Step<Params> = {
   name: "bootstrap",
@@ -162,7 +184,7 @@ export const bootstrap: Step<Params> = {
   reads,
   unkeyed,
   layer: true,
-  wanted: hasPackageManager,
+  wanted: bootstraps,
   params: (context) => params(context, "Packages", [], []),
 };
 
@@ -173,7 +195,7 @@ export const packages: Step<Params> = {
   unkeyed,
   layer: true,
   wanted: (image) =>
-    image.Distribution !== "custom" &&
+    hasPackageManager(image.Distribution) &&
     (image.Packages.length > 0 || image.PackageDirectories.length > 0 || image.Dependencies.length > 0),
   params: (context) => params(context, "Packages", context.image.Packages, context.image.PackageDirectories),
 };
@@ -184,7 +206,7 @@ export const volatilePackages: Step<Params> = {
   reads,
   unkeyed,
   layer: true,
-  wanted: (image) => image.Distribution !== "custom" && image.VolatilePackages.length > 0,
+  wanted: (image) => hasPackageManager(image.Distribution) && image.VolatilePackages.length > 0,
   params: (context) => {
     const p = params(context, "VolatilePackages", context.image.VolatilePackages, [
       ...context.image.PackageDirectories,
