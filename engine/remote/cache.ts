@@ -85,6 +85,8 @@ export class RemoteCache {
   private readonly lookups = new Map<string, Promise<RemoteEntry | undefined>>();
   private readonly pulls = new Map<string, Promise<DepOutput | undefined>>();
   private readonly pushes = new Map<string, Promise<boolean>>();
+  /** Why pushes stopped while pulls go on (the registry refused one). */
+  private pushRefused: string | undefined;
   /** Keys whose remote entry proved unusable: not asked for again. */
   private readonly bad = new Set<string>();
   /** Warnings raised while nobody listened (an explain without onEvent): told to the next listener. */
@@ -141,6 +143,14 @@ export class RemoteCache {
   /** Reports a failure: the registry's (once, then the remote is off) or one entry's. */
   private failed(err: unknown, hooks: RemoteHooks, key: string, what: string, id?: NodeId): undefined {
     if (hooks.signal?.aborted || err instanceof LayersBelowMissing) return undefined;
+    // Refused a push (credentials that may only pull): stop pushing, keep pulling.
+    if (err instanceof RemoteRejected && what === "push of") {
+      if (this.pushRefused === undefined) {
+        this.pushRefused = err.message;
+        this.warn(hooks, `remote cache ${this.location.url} refused a push (${err.message}): not pushing`);
+      }
+      return undefined;
+    }
     if (err instanceof RemoteUnavailable || err instanceof RemoteRejected) {
       if (this.down === undefined) {
         this.down = err.message;
@@ -372,7 +382,8 @@ export class RemoteCache {
 
   /** Makes sure the registry has a key's entry (and those of the artifacts it retains). True when it has. */
   push(key: string, hooks: RemoteHooks, id?: NodeId): Promise<boolean> {
-    if (!this.pushEnabled || this.down !== undefined) return Promise.resolve(false);
+    if (!this.pushEnabled || this.down !== undefined || this.pushRefused !== undefined)
+      return Promise.resolve(false);
     let p = this.pushes.get(key);
     if (!p) {
       p = this.pushEntry(key, hooks, id).catch((err) => this.failed(err, hooks, key, "push of", id) ?? false);

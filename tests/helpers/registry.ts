@@ -31,8 +31,8 @@ export async function freePort(): Promise<number> {
 export interface RegistryOptions {
   /** htpasswd auth with this user and password. */
   basic?: { user: string; password: string };
-  /** Token auth: a token server that accepts this user and password. */
-  token?: { user: string; password: string };
+  /** Token auth: a token server that accepts this user and password (granting pulls only, if asked). */
+  token?: { user: string; password: string; pullOnly?: boolean };
   /** Serve TLS with a certificate for 127.0.0.1 signed by a CA in `ca` (PEM). */
   tls?: boolean;
 }
@@ -71,6 +71,7 @@ function tokenServer(
   password: string,
   issuer: string,
   service: string,
+  pullOnly: boolean,
 ): Promise<{ server: http.Server; port: number; certFile: string }> {
   openssl(
     [
@@ -114,7 +115,15 @@ function tokenServer(
       nbf: now - 10,
       iat: now,
       jti: randomBytes(8).toString("hex"),
-      access: name ? [{ type: "repository", name, actions: (actions ?? "").split(",") }] : [],
+      access: name
+        ? [
+            {
+              type: "repository",
+              name,
+              actions: (actions ?? "").split(",").filter((a) => !pullOnly || a === "pull"),
+            },
+          ]
+        : [],
     };
     const signing = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const sig = createSign("RSA-SHA256").update(signing).sign(key);
@@ -229,6 +238,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Test
       options.token.password,
       "test-issuer",
       "test-registry",
+      options.token.pullOnly ?? false,
     );
     token = t;
     lines.push(

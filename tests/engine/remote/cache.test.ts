@@ -239,6 +239,25 @@ describe("remote cache through a registry", () => {
     }
   });
 
+  it("credentials that may only pull: one warning, no pushes, the build goes on", async () => {
+    const readOnly = await startRegistry({ token: { user: "dev", password: "pw", pullOnly: true } });
+    try {
+      const b = await build("b", {
+        url: readOnly.url("test/read-only"),
+        push: true,
+        env: { REGISTRY_AUTH_FILE: readOnly.authFile!, HOME: readOnly.dir },
+      });
+      expect(b.summary.ok).toBe(true);
+      expect(b.runs.sort()).toEqual(["base", "top", "upper"]);
+      expect(b.events.of("pushed")).toEqual([]);
+      const w = warnings(b.events.events);
+      expect(w).toHaveLength(1);
+      expect(w[0]).toMatch(/refused a push .*access denied.*: not pushing/);
+    } finally {
+      await readOnly.close();
+    }
+  });
+
   it("a registry that does not answer: one warning after the timeout, everything built locally", async () => {
     const silent = net.createServer(() => undefined);
     await new Promise<void>((r) => silent.listen(0, "127.0.0.1", () => r()));
