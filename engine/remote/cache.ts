@@ -404,7 +404,7 @@ export class RemoteCache {
     const retained: Record<string, string> = {};
     for (const k of rec.retain) {
       if (!(await this.push(k, hooks)))
-        throw new PullError(`retained artifact ${k.slice(0, 12)} was not pushed`);
+        throw new LayersBelowMissing(`retained artifact ${k.slice(0, 12)} was not pushed`);
       retained[k] = store.getOutput(k)?.digest ?? "";
     }
     return this.pushLimit.run(async () => {
