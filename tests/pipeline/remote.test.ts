@@ -168,6 +168,8 @@ describe("remote cache: the bookworm example on two machines", () => {
     writeSync(fd, byte, 0, 1, layer.size - 8);
     closeSync(fd);
 
+    // Each fresh cache is a new machine: an output another cache published is not its to replace.
+    await rm(output(dirB), { recursive: true, force: true });
     const b = await runMkosi(["--cache-remote", reg.url(), "--json", "build"], {
       cwd: dirB,
       env: env(dirB, ".cache-b-corrupt"),
@@ -184,6 +186,7 @@ describe("remote cache: the bookworm example on two machines", () => {
 
   it("a changed mkosi.extra on B pulls everything below extras and runs the rest", async () => {
     await appendFile(join(dirB, "mkosi.extra/etc/motd"), "changed on B\n");
+    await rm(output(dirB), { recursive: true, force: true });
     // (The registry whose skeleton blob the previous test corrupted would make skeleton run too.)
     const b = await runMkosi(["--cache-remote", regAuth.url(), "--json", "build"], {
       cwd: dirB,
