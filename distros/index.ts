@@ -1,6 +1,7 @@
-// The registry of distributions (small data modules, cheap to import: config/ reads default releases and
-// filesystems here) and the binding of a distribution to its package manager's implementation, which
-// is loaded only when a step runs.
+// The registry of distributions: small data modules, cheap to import (config/ reads default releases and
+// filesystems here, output steps package types). The binding of a distribution to its package manager's
+// implementation is in installer.ts, so that only the steps that run a package manager depend on its code
+// (their implementation digests cover it).
 import { alma } from "./alma.js";
 import { arch } from "./arch.js";
 import { azure } from "./azure.js";
@@ -91,37 +92,4 @@ export function distributionArchitecture(d: Distribution, arch: string): string 
   const a = d.architectures[arch];
   if (!a) throw new DistributionError(`Architecture ${arch} is not supported by ${d.prettyName}`);
   return a;
-}
-
-async function loadPackageManager(name: PackageManagerName): Promise<PackageManager> {
-  switch (name) {
-    case "apt":
-      return (await import("./pm/apt.js")).apt as PackageManager;
-    case "dnf":
-      return (await import("./pm/dnf.js")).dnf as PackageManager;
-    case "zypper":
-      return (await import("./pm/zypper.js")).zypper as PackageManager;
-    case "pacman":
-      return (await import("./pm/pacman.js")).pacman as PackageManager;
-    default:
-      throw new DistributionError(`The ${name} package manager is not supported yet`);
-  }
-}
-
-/** The distribution bound to its package manager's implementation. */
-export async function loadInstaller(name: string): Promise<Installer> {
-  const d = distribution(name);
-  const pm = await loadPackageManager(d.packageManager);
-  return {
-    distribution: d,
-    packageManager: pm,
-    syncMetadata: (ctx) => pm.syncMetadata(ctx, d),
-    bootstrap: (ctx, root, options) => pm.bootstrap(ctx, d, root, options),
-    install: (ctx, root, packages, options) => pm.install(ctx, d, root, packages, options),
-    remove: (ctx, root, packages) => pm.remove(ctx, d, root, packages),
-    listInstalled: (root) => pm.listInstalled(root, d),
-    cleanMetadata: (root, mode) => pm.cleanMetadata(root, mode, d),
-    createLocalRepository: (dirs, repoDir, signal) => pm.createLocalRepository(dirs, repoDir, signal),
-    scriptSupport: (ctx) => pm.scriptSupport(ctx, d),
-  };
 }

@@ -8,13 +8,7 @@ import type { ImageView } from "./image.js";
 import { outputPaths } from "./outputs.js";
 import { distroConfig } from "./packaging.js";
 import { type BuildPlan, planBuild, planSync } from "./plan.js";
-import {
-  foreignOutputs,
-  foreignOutputsMessage,
-  type PublishedRecord,
-  publishedTreeUntouched,
-  readPublished,
-} from "./published.js";
+import { foreignOutputs, foreignOutputsMessage, type OutputState, outputState } from "./published.js";
 
 export interface BuildRequest {
   images: ImageView[];
@@ -33,6 +27,9 @@ export interface BuildResult {
   summary: RunSummary;
   /** Nothing ran: every output was already up to date. */
   upToDate: boolean;
+  /** Outputs changed since they were published, kept as they are (the configuration still builds what was
+   * published there; -f replaces them). */
+  kept?: string[];
 }
 
 /** -f: remove outputs; -ff: also forget this config's cache entries; -fff: also the package cache. */
@@ -81,50 +78,65 @@ export async function checkOutputsOwned(
   if (foreign.length > 0) throw new ForeignOutputError(foreign);
 }
 
-/** What was published at an image's main output path, and whether it is still as published. */
-export interface PublishedState {
-  record: PublishedRecord | undefined;
-  untouched: boolean;
-}
-
-/**
- * Reads each image's publish record and checks its output against it (for a directory, its listing: a
- * `find` over the tree, without reading contents). Started before the cache is consulted so that the
- * listing runs alongside it.
- */
-export function checkPublished(plan: BuildPlan, env: PlanEnv): Map<NodeId, Promise<PublishedState>> {
-  const checks = new Map<NodeId, Promise<PublishedState>>();
+/** The state of each image's main output (tasks/published.ts), by its publish node. Started before the cache
+ * is consulted so that the listing of a directory output (a `find`) runs alongside it. */
+export function checkPublished(
+  plan: BuildPlan,
+  env: PlanEnv,
+): Map<NodeId, Promise<OutputState & { path: string }>> {
+  const checks = new Map<NodeId, Promise<OutputState & { path: string }>>();
   for (const image of [...(plan.tools ? [plan.tools] : []), ...plan.images]) {
     const [main] = outputPaths(image.image, env.configDir);
     if (!image.publish || !main) continue;
-    const check = readPublished(env.cacheDir, main).then(async (record) => ({
-      record,
-      untouched: record !== undefined && (await publishedTreeUntouched(env.cacheDir, record)),
-    }));
+    const check = outputState(env.cacheDir, main).then((state) => ({ ...state, path: main }));
     check.catch(() => undefined);
     checks.set(image.publish, check);
   }
   return checks;
 }
 
-/** Which nodes must run even though their key is cached. */
+/** Outputs changed since they were published (a boot that was not ephemeral, an edit by hand): their
+ * changes are the user's. Kept when the configuration still builds what was published there; a build that
+ * would replace one stops before any work unless -f removed it. */
+export class ChangedOutputError extends Error {
+  constructor(readonly paths: string[]) {
+    super(
+      `${paths.join(", ")} ${paths.length === 1 ? "was" : "were"} changed since mkosi published ${
+        paths.length === 1 ? "it" : "them"
+      } (a boot or shell that was not ephemeral, or an edit), and building would replace ${
+        paths.length === 1 ? "it" : "them"
+      }, losing those changes. Use --force to replace ${paths.length === 1 ? "it" : "them"}, or Ephemeral=yes to run images without changing them.`,
+    );
+    this.name = "ChangedOutputError";
+  }
+}
+
+/** Which nodes must run even though their key is cached; which changed outputs are kept as they are. */
 export async function forcedNodes(
   plan: BuildPlan,
   env: PlanEnv,
   explanations: NodeExplanation[],
-  published: Map<NodeId, Promise<PublishedState>> = checkPublished(plan, env),
-): Promise<NodeId[]> {
+  published: Map<NodeId, Promise<OutputState & { path: string }>> = checkPublished(plan, env),
+): Promise<{ forced: NodeId[]; kept: string[] }> {
   const byId = new Map(explanations.map((e) => [e.id, e]));
   const status = new Map(explanations.map((e) => [e.id, e.status]));
   const forced: NodeId[] = [];
+  const kept: string[] = [];
+  const changed: string[] = [];
   for (const image of [...(plan.tools ? [plan.tools] : []), ...plan.images]) {
-    // The output at the path must be this publish node's, as it published it: outputs the user removed,
-    // replaced or edited, or that a build of other inputs (an older key) published since, are published
-    // again.
     const publish = image.publish ? byId.get(image.publish) : undefined;
-    if (publish && servedFromCache(publish.status)) {
-      const state = await published.get(publish.id);
-      if (!state?.record || state.record.key !== publish.key || !state.untouched) forced.push(publish.id);
+    const state = publish ? await published.get(publish.id) : undefined;
+    if (publish && state) {
+      // Pulled from the remote cache counts as cached: it is not the local output either way.
+      const cached = servedFromCache(publish.status);
+      if (state.changed) {
+        // The user's changes: kept when the configuration still builds what was published there.
+        if (cached && state.record?.key === publish.key) kept.push(state.path);
+        else changed.push(state.path);
+      } else if (cached && (!state.present || !state.record || state.record.key !== publish.key)) {
+        // Removed, never recorded, or published by other inputs (an older key): publish again.
+        forced.push(publish.id);
+      }
     }
     if (env.options.rerunBuildScripts && image.nodes.build) forced.push(image.nodes.build);
     const metadata = image.nodes.metadata;
@@ -135,7 +147,8 @@ export async function forcedNodes(
     )
       forced.push(metadata);
   }
-  return forced;
+  if (changed.length > 0) throw new ChangedOutputError(changed);
+  return { forced, kept };
 }
 
 /**
@@ -222,7 +235,7 @@ export async function build(request: BuildRequest): Promise<BuildResult> {
   await applyForce(plan, env, engine);
   const published = checkPublished(plan, env);
   const explanations = await engine.explain(plan.nodes);
-  const forceRun = await forcedNodes(plan, env, explanations, published);
+  const { forced: forceRun, kept } = await forcedNodes(plan, env, explanations, published);
   await checkOutputsOwned(plan, env, explanations, forceRun);
   const strict = new Set(
     plan.images.filter((image) => image.image.Incremental === "strict").flatMap((image) => image.imageCache),
@@ -238,5 +251,5 @@ export async function build(request: BuildRequest): Promise<BuildResult> {
         ? `Incremental=strict: the cached image for ${explanation.group ?? explanation.id} is out of date`
         : undefined,
   });
-  return { plan, summary, upToDate: summary.ok && summary.ran.length === 0 };
+  return { plan, summary, upToDate: summary.ok && summary.ran.length === 0, kept };
 }

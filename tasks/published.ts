@@ -84,12 +84,8 @@ function isRecord(value: unknown, path: string): value is PublishedRecord {
   );
 }
 
-/** The record for `outputPath`, if there is one and the output there is still the one it describes
- * (same inode and change time). */
-export async function readPublished(
-  cacheDir: string,
-  outputPath: string,
-): Promise<PublishedRecord | undefined> {
+/** The record for `outputPath`, whether or not the output there is still the one it describes. */
+async function readRecord(cacheDir: string, outputPath: string): Promise<PublishedRecord | undefined> {
   let text: string;
   try {
     text = await readFile(recordPath(cacheDir, outputPath), "utf8");
@@ -102,10 +98,42 @@ export async function readPublished(
   } catch {
     return undefined;
   }
-  if (!isRecord(value, outputPath)) return undefined;
+  return isRecord(value, outputPath) ? value : undefined;
+}
+
+/** The record for `outputPath`, if there is one and the output there is still the one it describes
+ * (same inode and change time). */
+export async function readPublished(
+  cacheDir: string,
+  outputPath: string,
+): Promise<PublishedRecord | undefined> {
+  const value = await readRecord(cacheDir, outputPath);
+  if (!value) return undefined;
   const id = await outputIdentity(outputPath);
   if (!id || id.ino !== value.ino || id.ctime !== value.ctime) return undefined;
   return value;
+}
+
+/** What is at an output path, as far as the record of what was published there tells. */
+export interface OutputState {
+  /** Something is at the path. */
+  present: boolean;
+  /** The record of what this cache published there (present or not, changed or not). */
+  record: PublishedRecord | undefined;
+  /** It is what this cache published, but changed since (a boot that was not ephemeral, an edit): the
+   * changes are the user's, and only -f may replace them. */
+  changed: boolean;
+}
+
+export async function outputState(cacheDir: string, outputPath: string): Promise<OutputState> {
+  const id = await outputIdentity(outputPath);
+  const record = await readRecord(cacheDir, outputPath);
+  if (!id || !record) return { present: id !== undefined, record, changed: false };
+  // Another inode: not what was published there (replaced, e.g. by the user's own directory): whose it is
+  // is for the claims to say (ownsOutput), as for an output without a record.
+  if (id.ino !== record.ino) return { present: true, record: undefined, changed: false };
+  const same = id.ctime === record.ctime && (await publishedTreeUntouched(cacheDir, record));
+  return { present: true, record, changed: !same };
 }
 
 /** The listing of a directory output a record describes, if it is the one the record names. */

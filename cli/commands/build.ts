@@ -101,12 +101,15 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
       signal: abort.signal,
       onEvent: (event: EngineEvent) => renderer.onEvent(event),
     });
+    // Through the renderer while it still owns the terminal, so the ink view does not overdraw it.
+    const say = (text: string) => (renderer.note ? renderer.note(text) : process.stderr.write(`${text}\n`));
+    const kept = new Set(result.kept ?? []);
+    for (const path of kept)
+      say(`${path} was changed since it was published: kept as it is (mkosi -f build replaces it)`);
     if (result.upToDate && !input.check && !input.json) {
-      // Through the renderer while it still owns the terminal, so the ink view does not overdraw it.
-      const say = (text: string) => (renderer.note ? renderer.note(text) : process.stderr.write(`${text}\n`));
       for (const image of result.plan.images) {
         const [main] = outputPaths(image.image, input.directory);
-        if (main) say(`${main} is up to date`);
+        if (main && !kept.has(main)) say(`${main} is up to date`);
       }
     }
     await renderer.close();

@@ -3,7 +3,8 @@
 
 import { rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type DistroConfig, loadInstaller, packageManagerTools } from "../../distros/index.js";
+import { type DistroConfig, packageManagerTools } from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 import type { Json, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";

@@ -4,12 +4,8 @@
 // package does not reinstall the base system.
 
 import { join } from "node:path";
-import {
-  type DistroConfig,
-  hasPackageManager,
-  loadInstaller,
-  packageManagerTools,
-} from "../../distros/index.js";
+import { type DistroConfig, hasPackageManager, packageManagerTools } from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";

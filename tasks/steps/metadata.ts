@@ -2,12 +2,8 @@
 // repositories. When it reruns is decided by CacheOnly= (see tasks/build.ts): a no-op rebuild never
 // refreshes it.
 
-import {
-  type DistroConfig,
-  hasPackageManager,
-  loadInstaller,
-  packageManagerTools,
-} from "../../distros/index.js";
+import { type DistroConfig, hasPackageManager, packageManagerTools } from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 import type { TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import type { ConfigTree } from "../image.js";

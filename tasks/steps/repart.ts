@@ -179,9 +179,9 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
     binds.push({ src: defs, dst: "/work/definitions/0", readOnly: true } as (typeof binds)[number]);
     definitions.push("/work/definitions/0");
   } else if (p.defaults) {
-    const { getDistribution } = await import("../../distros/index.js");
+    const { distribution } = await import("../../distros/index.js");
     const generated = defaultDefinitions({
-      rootFilesystem: p.defaults.RootFilesystem ?? getDistribution(p.defaults.Distribution).filesystem(),
+      rootFilesystem: p.defaults.RootFilesystem ?? distribution(p.defaults.Distribution).filesystem,
       esp: p.defaults.Esp,
       biosBoot: p.defaults.BiosBoot,
     });

@@ -5,10 +5,10 @@ import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import {
   type DistroConfig,
-  loadInstaller,
   packageManagerTools,
   type ScriptPackageManagerSupport,
 } from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff, ToolsTreeMount } from "../../sandbox/run.js";

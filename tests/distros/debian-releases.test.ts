@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadInstaller } from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 import type { PackageManagerContext } from "../../distros/types.js";
 import { bookworm, canRunApt, ensureDir, METADATA_CACHE, PACKAGE_CACHE } from "./helpers.js";
 

@@ -5,7 +5,7 @@ import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFil
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadInstaller } from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 
 const debian = await loadInstaller("debian");
 

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadInstaller } from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 import type { DistroConfig } from "../../distros/types.js";
 import { unmountUnder, withOverlay } from "../../sandbox/overlay.js";
 import { ensureDir } from "./helpers.js";

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseArgs } from "../../cli/args.js";
 import { checkImageConfig } from "../../config/image.js";
 import { loadConfig } from "../../config/loader.js";
-import { loadInstaller } from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 import { distroConfig } from "../../tasks/packaging.js";
 import { listCases, renderConf } from "../helpers/distro-oracle.mjs";
 

@@ -2,7 +2,8 @@
 // from CI, so only their configuration is tested), LocalMirror=, RepositoryKeyCheck=, apt.conf.
 import { describe, expect, it } from "vitest";
 import { debian } from "../../distros/debian.js";
-import { distribution, distributionArchitecture, loadInstaller } from "../../distros/index.js";
+import { distribution, distributionArchitecture } from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 import { kali } from "../../distros/kali.js";
 import { renderAptConf, renderDeb822 } from "../../distros/pm/apt.js";
 import type { DistroConfig } from "../../distros/types.js";

@@ -7,7 +7,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadInstaller } from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 import type { DistroConfig, PackageManagerContext } from "../../distros/types.js";
 import { unmountUnder, withOverlay } from "../../sandbox/overlay.js";
 import { runScripts } from "../../sandbox/scripts.js";

@@ -1,7 +1,8 @@
 // Item 10 of the safety issue: an output edited by hand so that it keeps its size and modification time
-// is noticed by the next build, which publishes it again, instead of calling it up to date. A directory
-// output is compared with the listing recorded when it was published (change times, which user space
-// cannot set back); a file output by its own change time.
+// is noticed by the next build, instead of being called up to date. The edit is the user's: the output is
+// kept as it is (and said so) while the configuration still builds what was published there, and replaced
+// only with -f. A directory output is compared with the listing recorded when it was published (change
+// times, which user space cannot set back); a file output by its own change time.
 import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -32,20 +33,24 @@ describe.skipIf(skip !== undefined)(`hand-edited outputs${skip ? ` (skipped: ${s
     for (const tree of trees) await tree.remove();
   });
 
-  it("a directory output edited deep inside is published again", async () => {
+  it("a directory output edited deep inside is noticed, kept, and replaced by -f", async () => {
     const tree = await makeTree(customTree());
     trees.push(tree);
     await buildJson(tree);
     expect((await buildJson(tree)).ran).toEqual([]);
     const motd = join(tree.dir, "image_1.0/etc/motd");
     editKeepingSizeAndTime(motd);
-    const { ran } = await buildJson(tree);
-    expect(ran).toEqual(["main/publish"]);
+    const kept = await buildJson(tree);
+    expect(kept.ran).toEqual([]);
+    expect(kept.run.stderr).toMatch(/image_1\.0 was changed since it was published: kept as it is/);
+    expect(readFileSync(motd, "utf8")).not.toBe("hello\n");
+    const forced = await buildJson(tree, ["-f"]);
+    expect(forced.ran).toContain("main/publish");
     expect(readFileSync(motd, "utf8")).toBe("hello\n");
     expect((await buildJson(tree)).ran).toEqual([]);
   });
 
-  it("a file output edited in place is published again", async () => {
+  it("a file output edited in place is noticed, kept, and replaced by -f", async () => {
     const tree = await makeTree(customTree());
     trees.push(tree);
     await tree.write({
@@ -55,8 +60,11 @@ describe.skipIf(skip !== undefined)(`hand-edited outputs${skip ? ` (skipped: ${s
     const tar = join(tree.dir, readdirSync(tree.dir).find((name) => name.startsWith("image_1.0.tar"))!);
     const original = readFileSync(tar);
     editKeepingSizeAndTime(tar);
-    const { ran } = await buildJson(tree);
-    expect(ran).toEqual(["main/publish"]);
+    const kept = await buildJson(tree);
+    expect(kept.ran).toEqual([]);
+    expect(kept.run.stderr).toMatch(/was changed since it was published: kept as it is/);
+    expect(readFileSync(tar).equals(original)).toBe(false);
+    await buildJson(tree, ["-f"]);
     expect(readFileSync(tar).equals(original)).toBe(true);
   });
 });
