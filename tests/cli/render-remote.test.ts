@@ -1,6 +1,7 @@
 // Remote cache events in the renderers: pulls and pushes with bytes in the plain log and the summary, the
 // warning line, and the build state's counts.
 import { describe, expect, test } from "vitest";
+import { stripAnsi } from "../../cli/render/format.js";
 import { BuildState, PlainRenderer, replay } from "../../cli/render/index.js";
 import type { EngineEvent } from "../../engine/api.js";
 import { FakeStream } from "./helpers.js";
@@ -100,5 +101,19 @@ describe("remote cache events", () => {
     expect(state.node("main/bootstrap")).toMatchObject({ state: "cached", pulled: { bytes: 39_000_000 } });
     expect(state.transfers()).toEqual({ pulled: 1, pulledBytes: 39_000_000, pushed: 1, pushedBytes: 3_300 });
     expect(state.pushing).toBe(0);
+  });
+
+  test("terminal view: a pulling node is live with its bytes, then a finished line says what was pulled", async () => {
+    const { renderFrame } = await import("../../cli/render/ink/renderer.js");
+    const all = events();
+    const state = new BuildState();
+    for (const e of all.slice(0, 4)) state.apply(e);
+    const live = stripAnsi(renderFrame(state, { now: T + 1000 }));
+    expect(live).toMatch(/bootstrap 998ms 20 MB\/39 MB \(51%\) · pulling/);
+    expect(live).toMatch(/1 pulling/);
+    for (const e of all.slice(4)) state.apply(e);
+    const done = stripAnsi(renderFrame(state, { now: T + 4000 }));
+    expect(done).toMatch(/◦ \[main\] bootstrap pulled 39 MB in 2\.9s/);
+    expect(done).toMatch(/1 pulled \(39 MB\), 1 pushed \(3\.3 kB\)/);
   });
 });
