@@ -318,6 +318,11 @@ export interface RunOptions {
   /** Fail (instead of running) when a node for which this returns true would have to run
    * (Incremental=strict). */
   forbidRun?: (explanation: NodeExplanation) => string | undefined;
+  /** A cached output is used only when this returns true (default: always). For a node whose product
+   * lives outside the cache (a published output), the caller checks that the product is still the one this
+   * key made: the key is final only once the node's dependencies have run (early cutoff can bring back an
+   * older key), so the check cannot be made while planning. A rejected node runs (reason "forced"). */
+  acceptCached?: (id: NodeId, key: string) => boolean;
   /** Re-execute cached nodes after the run (nothing is committed) and compare their fresh outputs with the
    * cached ones (`mkosi --check build`, like `nix build --check`): `true` for every checkable cached node, a
    * number for a random sample of that many. */

@@ -349,6 +349,8 @@ export class RunSession {
       return this.failInputs(n, err);
     }
     const hist = guess ? guess.last : state.store.getLast(n.id);
+    // A cache hit the caller rejects runs as forced (and is not taken from another process either).
+    if (this.options.acceptCached?.(n.id, n.key) === false) this.forced.add(n.id);
     const isForced = this.forced.has(n.id);
     const always = n.spec.task.cache === "always";
     if (!isForced && !always) {

@@ -65,14 +65,12 @@ export class ForeignOutputError extends Error {
 export async function checkOutputsOwned(
   plan: BuildPlan,
   env: PlanEnv,
-  explanations: NodeExplanation[],
-  forced: NodeId[],
+  mayPublish: (publish: NodeId) => boolean,
 ): Promise<void> {
-  const status = new Map(explanations.map((e) => [e.id, e.status]));
   const foreign: string[] = [];
   for (const image of plan.images) {
     const publish = image.publish;
-    if (!publish || (servedFromCache(status.get(publish)) && !forced.includes(publish))) continue;
+    if (!publish || !mayPublish(publish)) continue;
     foreign.push(...(await foreignOutputs(env.cacheDir, outputPaths(image.image, env.configDir))));
   }
   if (foreign.length > 0) throw new ForeignOutputError(foreign);
@@ -111,33 +109,22 @@ export class ChangedOutputError extends Error {
   }
 }
 
-/** Which nodes must run even though their key is cached; which changed outputs are kept as they are. */
-export async function forcedNodes(
-  plan: BuildPlan,
-  env: PlanEnv,
-  explanations: NodeExplanation[],
-  published: Map<NodeId, Promise<OutputState & { path: string }>> = checkPublished(plan, env),
-): Promise<{ forced: NodeId[]; kept: string[] }> {
-  const byId = new Map(explanations.map((e) => [e.id, e]));
+/**
+ * Whether a cached publish step's output is still what that key published: present, recorded for that key,
+ * and not changed since. A changed one is the user's: it is kept (accepted) when the key is the one that
+ * published it, and otherwise the step may not run (see `changedOutput`). Decided when the publish step's
+ * key is final (after early cutoff), not while planning.
+ */
+export function acceptPublished(state: OutputState, key: string): boolean {
+  if (state.changed) return state.record?.key === key;
+  return state.present && state.record?.key === key;
+}
+
+/** Which nodes must run even though their key is cached (besides publish steps, see acceptPublished). */
+export function forcedNodes(plan: BuildPlan, env: PlanEnv, explanations: NodeExplanation[]): NodeId[] {
   const status = new Map(explanations.map((e) => [e.id, e.status]));
   const forced: NodeId[] = [];
-  const kept: string[] = [];
-  const changed: string[] = [];
   for (const image of [...(plan.tools ? [plan.tools] : []), ...plan.images]) {
-    const publish = image.publish ? byId.get(image.publish) : undefined;
-    const state = publish ? await published.get(publish.id) : undefined;
-    if (publish && state) {
-      // Pulled from the remote cache counts as cached: it is not the local output either way.
-      const cached = servedFromCache(publish.status);
-      if (state.changed) {
-        // The user's changes: kept when the configuration still builds what was published there.
-        if (cached && state.record?.key === publish.key) kept.push(state.path);
-        else changed.push(state.path);
-      } else if (cached && (!state.present || !state.record || state.record.key !== publish.key)) {
-        // Removed, never recorded, or published by other inputs (an older key): publish again.
-        forced.push(publish.id);
-      }
-    }
     if (env.options.rerunBuildScripts && image.nodes.build) forced.push(image.nodes.build);
     const metadata = image.nodes.metadata;
     if (
@@ -147,8 +134,7 @@ export async function forcedNodes(
     )
       forced.push(metadata);
   }
-  if (changed.length > 0) throw new ChangedOutputError(changed);
-  return { forced, kept };
+  return forced;
 }
 
 /**
@@ -233,10 +219,25 @@ export async function build(request: BuildRequest): Promise<BuildResult> {
   const syncIds = new Set(syncNodes.map((node) => node.id));
   const shared = plan.nodes.filter((node) => syncIds.has(node.id)).length;
   await applyForce(plan, env, engine);
-  const published = checkPublished(plan, env);
+  const checks = checkPublished(plan, env);
   const explanations = await engine.explain(plan.nodes);
-  const { forced: forceRun, kept } = await forcedNodes(plan, env, explanations, published);
-  await checkOutputsOwned(plan, env, explanations, forceRun);
+  const forceRun = forcedNodes(plan, env, explanations);
+  const states = new Map<NodeId, OutputState & { path: string }>();
+  for (const [id, check] of checks) states.set(id, await check);
+  // Before any work: would publishing replace a changed output, or a user's file? Where the publish step's
+  // key is still pending (a step before it runs), it would most likely change: a changed output stops the
+  // build here too, rather than after the work (acceptCached and forbidRun below decide for the rest).
+  const byId = new Map(explanations.map((e) => [e.id, e]));
+  const early = (id: NodeId): "cached" | "runs" | "pending" => {
+    const e = byId.get(id);
+    if (!e?.key || e.status === "pending-deps") return "pending";
+    const state = states.get(id);
+    return e.status === "cached" && (!state || acceptPublished(state, e.key)) ? "cached" : "runs";
+  };
+  const changed = [...states].filter(([id, state]) => state.changed && early(id) !== "cached");
+  if (changed.length > 0) throw new ChangedOutputError(changed.map(([, state]) => state.path));
+  await checkOutputsOwned(plan, env, (id) => early(id) !== "cached");
+  const kept = new Set<string>();
   const strict = new Set(
     plan.images.filter((image) => image.image.Incremental === "strict").flatMap((image) => image.imageCache),
   );
@@ -246,10 +247,19 @@ export async function build(request: BuildRequest): Promise<BuildResult> {
     signal: request.signal,
     onEvent: (event) =>
       request.onEvent?.(event.type === "done" && syncDone ? foldDone(syncDone, event, shared) : event),
-    forbidRun: (explanation) =>
-      strict.has(explanation.id)
-        ? `Incremental=strict: the cached image for ${explanation.group ?? explanation.id} is out of date`
-        : undefined,
+    acceptCached: (id, key) => {
+      const state = states.get(id);
+      if (!state) return true;
+      const accepted = acceptPublished(state, key);
+      if (accepted && state.changed) kept.add(state.path);
+      return accepted;
+    },
+    forbidRun: (explanation) => {
+      if (strict.has(explanation.id))
+        return `Incremental=strict: the cached image for ${explanation.group ?? explanation.id} is out of date`;
+      const state = states.get(explanation.id);
+      return state?.changed ? new ChangedOutputError([state.path]).message : undefined;
+    },
   });
-  return { plan, summary, upToDate: summary.ok && summary.ran.length === 0, kept };
+  return { plan, summary, upToDate: summary.ok && summary.ran.length === 0, kept: [...kept] };
 }
