@@ -44,6 +44,11 @@ export async function applyForce(plan: BuildPlan, env: PlanEnv, engine: Engine):
   if (force >= 3) await rm(env.packageCacheDir, { recursive: true, force: true });
 }
 
+/** Cached here, or in the remote cache (pulled instead of run): either way it will not run. */
+function servedFromCache(status: NodeExplanation["status"] | undefined): boolean {
+  return status === "cached" || status === "remote";
+}
+
 /** An output path holds something this tool did not publish there (a user's file or directory). */
 export class ForeignOutputError extends Error {
   constructor(readonly paths: string[]) {
@@ -124,7 +129,7 @@ export function forcedNodes(plan: BuildPlan, env: PlanEnv, explanations: NodeExp
     const metadata = image.nodes.metadata;
     if (
       metadata &&
-      status.get(metadata) === "cached" &&
+      servedFromCache(status.get(metadata)) &&
       wantsMetadataRefresh(image.image, image, status, env.options.force)
     )
       forced.push(metadata);
@@ -151,9 +156,10 @@ function wantsMetadataRefresh(
   const installers = ["bootstrap", "packages", "build-overlay", "volatile-packages"]
     .map((step) => plan.nodes[step])
     .filter((id): id is NodeId => id !== undefined);
-  const anyRuns = installers.some((id) => status.get(id) !== "cached");
-  if (mode === "never") return Object.values(plan.nodes).some((id) => status.get(id) !== "cached");
-  if (image.Incremental !== "no") return anyRuns && plan.imageCache.some((id) => status.get(id) !== "cached");
+  const runs = (id: NodeId) => !servedFromCache(status.get(id));
+  const anyRuns = installers.some(runs);
+  if (mode === "never") return Object.values(plan.nodes).some(runs);
+  if (image.Incremental !== "no") return anyRuns && plan.imageCache.some(runs);
   return anyRuns;
 }
 

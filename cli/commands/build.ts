@@ -53,7 +53,11 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
   // In mkosi's own mount namespace (bin/mkosi), the host's /usr, /etc, ... become read-only for the build.
   const { protectHostDirectories } = await import("../../sandbox/namespace.js");
   await protectHostDirectories(writableDirectories(input, env));
-  const engine = await openCache(env, { keepFailedWorkspaces: input.debugWorkspace });
+  const engine = await openCache(env, {
+    keepFailedWorkspaces: input.debugWorkspace,
+    remote: input.remote,
+    secretKey: input.secretKey,
+  });
   const abort = new AbortController();
   const stream = input.json ? process.stdout : process.stderr;
   const renderer = await createRenderer({

@@ -6,6 +6,7 @@ import { jsonKey, SETTINGS } from "../../config/settings/index.js";
 import { type BootConfig, wantsDefaultInitrd } from "../../formats/boot.js";
 import type { ImageView } from "../../tasks/image.js";
 import type { VerbContext } from "../verbs/index.js";
+import { remoteOption, secretKeyOption } from "./remote.js";
 import type { CommandInput } from "./session.js";
 
 export function commandInput({ config, args }: VerbContext): CommandInput {
@@ -42,6 +43,8 @@ export function commandInput({ config, args }: VerbContext): CommandInput {
     debugShell: args.debugShell,
     debugWorkspace: args.debugWorkspace,
     json: args.json,
+    remote: remoteOption(args),
+    secretKey: secretKeyOption(args),
     secretSettings: SETTINGS.filter((setting) => setting.secret).map((setting) => jsonKey(setting.dest)),
     configJson: (image) => {
       const original = raw.get(image);

@@ -3,7 +3,7 @@
 import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import { defaultSeed } from "../../config/settings/distribution-output.js";
-import type { Engine, PlannedNode } from "../../engine/api.js";
+import type { Engine, PlannedNode, RemoteCacheOptions } from "../../engine/api.js";
 import { unmountStaleMounts } from "../../engine/fsutil.js";
 import { openEngine } from "../../engine/index.js";
 import { defaultCacheDir, defaultPackageCacheDir, type PlanEnv } from "../../tasks/env.js";
@@ -33,6 +33,9 @@ export interface CommandInput {
   configJson(image: ImageView): string;
   /** JSON names of the secret settings. */
   secretSettings: readonly string[];
+  /** The remote cache (--cache-remote, --cache-push) and the secret key shared with it. */
+  remote?: RemoteCacheOptions;
+  secretKey?: Buffer;
 }
 
 export function planEnv(input: CommandInput): PlanEnv {
@@ -60,12 +63,17 @@ export function planEnv(input: CommandInput): PlanEnv {
 
 export async function openCache(
   env: PlanEnv,
-  options: { keepFailedWorkspaces?: boolean } = {},
+  options: { keepFailedWorkspaces?: boolean; remote?: RemoteCacheOptions; secretKey?: Buffer } = {},
 ): Promise<Engine> {
   await mkdir(env.packageCacheDir, { recursive: true });
   // Mounts of builds killed in this mount namespace (where mkosi got none of its own).
   unmountStaleMounts(env.cacheDir);
-  return openEngine({ cacheDir: env.cacheDir, keepFailedWorkspaces: options.keepFailedWorkspaces });
+  return openEngine({
+    cacheDir: env.cacheDir,
+    keepFailedWorkspaces: options.keepFailedWorkspaces,
+    remote: options.remote,
+    secretKey: options.secretKey,
+  });
 }
 
 export function plannedNodes(plan: BuildPlan): PlannedNode[] {

@@ -4,7 +4,7 @@ import type { CheckResult, NodeExplanation, PlannedNode, TaskFailure } from "../
 import { DISK_FULL } from "../../engine/exec.js";
 import { buildModel } from "../graph/model.js";
 import { statusText } from "../graph/reason.js";
-import { formatCommand, formatDuration, type Paint, pad, painter } from "./format.js";
+import { formatBytes, formatCommand, formatDuration, type Paint, pad, painter } from "./format.js";
 import type { BuildState } from "./state.js";
 
 export interface FailureOptions {
@@ -52,6 +52,9 @@ export function formatSummary(state: BuildState, options: { color?: boolean; now
   const parts = [`${plural(ran, "node")} run`, `${cached} cached`];
   const saved = state.savedMs();
   if (saved > 0) parts[1] += ` (saved ${formatDuration(saved)})`;
+  const t = state.transfers();
+  if (t.pulled > 0) parts.push(`${t.pulled} pulled (${formatBytes(t.pulledBytes)})`);
+  if (t.pushed > 0) parts.push(`${t.pushed} pushed (${formatBytes(t.pushedBytes)})`);
   if (failed > 0) parts.push(`${failed} failed`);
   if (c.skipped > 0) parts.push(`${c.skipped} skipped`);
   const head = !done
