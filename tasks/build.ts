@@ -68,12 +68,19 @@ export async function checkOutputsOwned(
   mayPublish: (publish: NodeId) => boolean,
 ): Promise<void> {
   const foreign: string[] = [];
+  const changed: string[] = [];
   for (const image of plan.images) {
     const publish = image.publish;
     if (!publish || !mayPublish(publish)) continue;
-    foreign.push(...(await foreignOutputs(env.cacheDir, outputPaths(image.image, env.configDir))));
+    const paths = outputPaths(image.image, env.configDir);
+    foreign.push(...(await foreignOutputs(env.cacheDir, paths)));
+    // The main output of an earlier Format= or Output= now in the way of another output (a directory
+    // where a tar's symlink goes): replaced like the main output, so not when it was changed.
+    for (const path of paths.slice(1))
+      if ((await outputState(env.cacheDir, path)).changed) changed.push(path);
   }
   if (foreign.length > 0) throw new ForeignOutputError(foreign);
+  if (changed.length > 0) throw new ChangedOutputError(changed);
 }
 
 /** The state of each image's main output (tasks/published.ts), by its publish node. Started before the cache

@@ -18,7 +18,7 @@
 // (`foreignOutputs`) and names it. Claims are made before the staged entries move into place and never
 // dropped by an interrupted publish, so the output of a killed build is still ours to replace.
 import { createHash } from "node:crypto";
-import { lstat, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { syncFileSystem } from "../engine/durable.js";
 import { decodeNames, encodeName } from "../engine/filenames.js";
@@ -230,10 +230,16 @@ async function readOwned(cacheDir: string, outputPath: string): Promise<OwnedRec
   return parseOwned(text, outputPath) ?? empty;
 }
 
-function parseOwned(text: string, outputPath: string): OwnedRecord | undefined {
+/** The claims in `text`: of the image whose main output is `outputPath`, or of any image without it. */
+function parseOwned(text: string, outputPath?: string): OwnedRecord | undefined {
   try {
     const value = JSON.parse(text) as OwnedRecord;
-    if (value?.version !== 1 || value.path !== outputPath || typeof value.entries !== "object")
+    if (
+      value?.version !== 1 ||
+      typeof value.path !== "string" ||
+      (outputPath !== undefined && value.path !== outputPath) ||
+      typeof value.entries !== "object"
+    )
       return undefined;
     for (const ids of Object.values(value.entries)) {
       if (
@@ -261,8 +267,20 @@ async function writeOwned(cacheDir: string, record: OwnedRecord): Promise<void> 
 export async function ownsOutput(cacheDir: string, outputPath: string, path: string): Promise<boolean> {
   const id = await identityOf(path);
   if (!id) return false;
-  const claimed = (await readOwned(cacheDir, outputPath)).entries[basename(path)] ?? [];
-  return claimed.some((c) => c.ino === id.ino && c.birth === id.birth);
+  const claims = (record: OwnedRecord) =>
+    (record.entries[basename(path)] ?? []).some((c) => c.ino === id.ino && c.birth === id.birth);
+  if (claims(await readOwned(cacheDir, outputPath))) return true;
+  // Claimed by a publish of the same directory under another main output: the image's Format= or
+  // Output= changed (a directory output, then a tar whose symlink takes the directory's name).
+  const dir = dirname(outputPath);
+  const names = await readdir(join(cacheDir, "owned")).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.endsWith(".json")) continue;
+    const text = await readFile(join(cacheDir, "owned", name), "utf8").catch(() => undefined);
+    const record = text === undefined ? undefined : parseOwned(text);
+    if (record && dirname(record.path) === dir && claims(record)) return true;
+  }
+  return false;
 }
 
 /** The paths among `paths` (outputs of the image whose main output is `paths[0]`) that exist and were not

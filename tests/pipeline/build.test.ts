@@ -137,6 +137,9 @@ describe("bookworm image", () => {
         "--register=no",
         "--keep-unit",
         "--timezone=off",
+        // Read-only: a container run writes into the tree (mount points, /etc), which makes it an output
+        // changed since it was published (kept from the next build that would replace it).
+        "--read-only",
         "--pipe",
         "-D",
         image,

@@ -127,6 +127,12 @@ describe("directory output across rebuilds", () => {
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/was changed since mkosi published it .* Use --force to replace it/);
     expect(refused.ran).toEqual([]);
+    // So does one of another format, whose symlink would take the changed directory's name.
+    const otherFormat = await main.raw(["--json", "--format=tar", "build"]);
+    expect(otherFormat.code).not.toBe(0);
+    expect(otherFormat.stderr).toContain(`${main.output} was changed since mkosi published it`);
+    expect(otherFormat.ran).toEqual([]);
+    expect(readFileSync(changed, "utf8")).toBe(`X${before.slice(1)}`);
     // -f replaces it.
     const forced = await main.raw(["-f", "build"]);
     expect(forced.code, forced.stderr).toBe(0);
