@@ -1,0 +1,224 @@
+// Images that read other images' outputs (%O/… in BaseTrees=, ExtraTrees=, SkeletonTrees=, ToolsTree=,
+// split artifacts written through $OUTPUTDIR, scripts that read the output directory): a change in the
+// producer reaches the consumer in the same build, and no step of the consumer that reads the producer's
+// output starts before the producer's publish has finished. Distribution=custom images build in a
+// fraction of a second, so every case is a real build.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { EngineEvent } from "../../engine/api.js";
+import { type MkosiRun, makeTree, runMkosi } from "./harness.js";
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+async function tree(files: Record<string, string>): Promise<string> {
+  const dir = await makeTree({ files });
+  dirs.push(dir);
+  // Outputs go to mkosi.output/ when it exists (else into the configuration directory itself).
+  mkdirSync(join(dir, "mkosi.output"), { recursive: true });
+  return dir;
+}
+
+async function build(dir: string, args: string[] = []): Promise<MkosiRun> {
+  const run = await runMkosi(["--json", ...args, "build"], {
+    cwd: dir,
+    env: { MKOSI_CACHE_DIR: join(dir, ".cache") },
+  });
+  if (run.code !== 0)
+    throw new Error(`build failed (${run.code}):\n${run.stderr}\n${run.stdout.slice(-4000)}`);
+  return run;
+}
+
+function write(dir: string, path: string, content: string): void {
+  mkdirSync(dirname(join(dir, path)), { recursive: true });
+  writeFileSync(join(dir, path), content, content.startsWith("#!") ? { mode: 0o755 } : {});
+}
+
+/** Index of the event that made `id`'s output available (finished or cached). */
+function available(events: EngineEvent[], id: string): number {
+  return events.findIndex((e) => (e.type === "finished" || e.type === "cached") && e.id === id);
+}
+
+/** Every consumer step that started did so after the producer's output was available. */
+function expectAfter(run: MkosiRun, producer: string, consumers: string[]): void {
+  const ready = available(run.events, producer);
+  expect(ready, `${producer} finished or cached`).toBeGreaterThanOrEqual(0);
+  for (const consumer of consumers) {
+    const started = run.events.findIndex((e) => e.type === "started" && e.id === consumer);
+    if (started >= 0) expect(started, `${consumer} starts after ${producer}`).toBeGreaterThan(ready);
+  }
+}
+
+const CUSTOM = "[Distribution]\nDistribution=custom\n";
+
+/** A directory subimage `alpha` with one file whose content the tests change. */
+function alpha(content: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    "mkosi.images/alpha/mkosi.conf": "[Output]\nFormat=directory\n",
+    "mkosi.images/alpha/mkosi.extra/etc/alpha": content,
+    ...extra,
+  };
+}
+
+describe("a main image reading a subimage's output", () => {
+  it("BaseTrees=%O/alpha: the new base in the same build (the stale-base case)", async () => {
+    const dir = await tree({
+      "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=alpha\n\n[Output]\nFormat=directory\n\n[Content]\nBaseTrees=%O/alpha\n`,
+      "mkosi.extra/etc/main": "main\n",
+      ...alpha("one\n"),
+    });
+    const first = await build(dir);
+    expect(readFileSync(join(dir, "mkosi.output/image/etc/alpha"), "utf8")).toBe("one\n");
+    expectAfter(first, "alpha/publish", ["main/base-trees"]);
+
+    write(dir, "mkosi.images/alpha/mkosi.extra/etc/alpha", "two\n");
+    const second = await build(dir);
+    expect(readFileSync(join(dir, "mkosi.output/image/etc/alpha"), "utf8")).toBe("two\n");
+    expectAfter(second, "alpha/publish", ["main/base-trees"]);
+    expect(second.ran).toContain("main/base-trees");
+
+    // Nothing changed: nothing runs.
+    const third = await build(dir);
+    expect(third.ran).toEqual([]);
+  });
+
+  it("ExtraTrees= and SkeletonTrees= with %O/alpha as the source", async () => {
+    const dir = await tree({
+      "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=alpha\n\n[Output]\nFormat=directory\n\n[Content]\nExtraTrees=%O/alpha:/extra-alpha\nSkeletonTrees=%O/alpha:/skeleton-alpha\n`,
+      ...alpha("one\n"),
+    });
+    const first = await build(dir);
+    expect(readFileSync(join(dir, "mkosi.output/image/extra-alpha/etc/alpha"), "utf8")).toBe("one\n");
+    expect(readFileSync(join(dir, "mkosi.output/image/skeleton-alpha/etc/alpha"), "utf8")).toBe("one\n");
+    expectAfter(first, "alpha/publish", ["main/extras", "main/skeleton"]);
+
+    write(dir, "mkosi.images/alpha/mkosi.extra/etc/alpha", "two\n");
+    const second = await build(dir);
+    expect(readFileSync(join(dir, "mkosi.output/image/extra-alpha/etc/alpha"), "utf8")).toBe("two\n");
+    expect(readFileSync(join(dir, "mkosi.output/image/skeleton-alpha/etc/alpha"), "utf8")).toBe("two\n");
+    expectAfter(second, "alpha/publish", ["main/extras", "main/skeleton"]);
+  });
+
+  it("a tar output (%O/alpha.tar.zst) as an extra tree", async () => {
+    const dir = await tree({
+      "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=alpha\n\n[Output]\nFormat=directory\n\n[Content]\nExtraTrees=%O/alpha.tar.zst:/from-tar\n`,
+      "mkosi.images/alpha/mkosi.conf": "[Output]\nFormat=tar\n",
+      "mkosi.images/alpha/mkosi.extra/etc/alpha": "one\n",
+    });
+    const first = await build(dir);
+    expect(readFileSync(join(dir, "mkosi.output/image/from-tar/etc/alpha"), "utf8")).toBe("one\n");
+    expectAfter(first, "alpha/publish", ["main/extras"]);
+
+    write(dir, "mkosi.images/alpha/mkosi.extra/etc/alpha", "two\n");
+    const second = await build(dir);
+    expect(readFileSync(join(dir, "mkosi.output/image/from-tar/etc/alpha"), "utf8")).toBe("two\n");
+    expectAfter(second, "alpha/publish", ["main/extras"]);
+  });
+
+  it("a split artifact written through $OUTPUTDIR (%O/alpha.root-%a.raw) as a single-file extra tree", async () => {
+    const postinst = (text: string) =>
+      `#!/bin/sh\nset -e\nprintf '${text}' > "$OUTPUTDIR/alpha.root-$(uname -m | tr _ -).raw"\n`;
+    const dir = await tree({
+      "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=alpha\n\n[Output]\nFormat=directory\n\n[Content]\nExtraTrees=%O/alpha.root-%a.raw:/usr/share/alpha.raw\n`,
+      ...alpha("one\n", { "mkosi.images/alpha/mkosi.postinst": postinst("split one") }),
+    });
+    const first = await build(dir);
+    expect(readFileSync(join(dir, "mkosi.output/image/usr/share/alpha.raw"), "utf8")).toBe("split one");
+    expectAfter(first, "alpha/publish", ["main/extras"]);
+
+    write(dir, "mkosi.images/alpha/mkosi.postinst", postinst("split two"));
+    const second = await build(dir);
+    expect(readFileSync(join(dir, "mkosi.output/image/usr/share/alpha.raw"), "utf8")).toBe("split two");
+    expectAfter(second, "alpha/publish", ["main/extras"]);
+  });
+
+  it("a script that reads the output directory: the whole dependency is its input", async () => {
+    const dir = await tree({
+      "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=alpha\n\n[Output]\nFormat=directory\nOutputDirectory=mkosi.output\n`,
+      // The build sources (the configuration directory) hold the output directory: the script reads
+      // alpha's output through them, which the planner cannot see.
+      "mkosi.postinst": '#!/bin/sh\nset -e\ncat "$SRCDIR/mkosi.output/alpha/etc/alpha" > "$BUILDROOT/etc/copied"\n',
+      ...alpha("one\n"),
+    });
+    const first = await build(dir);
+    expect(readFileSync(join(dir, "mkosi.output/image/etc/copied"), "utf8")).toBe("one\n");
+    expectAfter(first, "alpha/publish", ["main/postinst"]);
+
+    write(dir, "mkosi.images/alpha/mkosi.extra/etc/alpha", "two\n");
+    const second = await build(dir);
+    expect(readFileSync(join(dir, "mkosi.output/image/etc/copied"), "utf8")).toBe("two\n");
+    expectAfter(second, "alpha/publish", ["main/postinst"]);
+  });
+
+  it("ToolsTree=%O/tools: the steps that run programs use the new tree", async () => {
+    // A tiny tools tree: dash and the C library, plus a program the main image's script runs.
+    const usr = await mkdtemp(join(tmpdir(), "mkosi-tiny-usr-"));
+    dirs.push(usr);
+    const libs = execFileSync("ldd", ["/usr/bin/dash"], { encoding: "utf8" })
+      .split("\n")
+      .map((line) => /(\/\S+)/.exec(line)?.[1])
+      .filter((path): path is string => !!path);
+    for (const path of ["/usr/bin/dash", ...libs]) {
+      const real = execFileSync("realpath", [path], { encoding: "utf8" }).trim();
+      const target = join(usr, real.startsWith("/usr/") ? real : `/usr${real}`);
+      mkdirSync(dirname(target), { recursive: true });
+      execFileSync("cp", [real, target]);
+    }
+    for (const [link, to] of [
+      ["bin", "usr/bin"],
+      ["lib", "usr/lib"],
+      ["lib64", "usr/lib64"],
+      ["usr/bin/sh", "dash"],
+    ])
+      execFileSync("ln", ["-sfn", to!, join(usr, link!)]);
+    const tool = (version: string) => `#!/bin/sh\necho "tool ${version}"\n`;
+    const dir = await tree({
+      "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=tools\n\n[Output]\nFormat=directory\n\n[Build]\nToolsTree=%O/tools\n`,
+      "mkosi.postinst": '#!/bin/sh\nset -e\ntiny-tool > "$BUILDROOT/etc/tool"\n',
+      "mkosi.images/tools/mkosi.conf": `[Output]\nFormat=directory\n\n[Content]\nBaseTrees=${usr}\n`,
+      "mkosi.images/tools/mkosi.extra/usr/bin/tiny-tool": tool("one"),
+    });
+    const first = await build(dir);
+    expect(readFileSync(join(dir, "mkosi.output/image/etc/tool"), "utf8")).toBe("tool one\n");
+    expectAfter(first, "tools/publish", ["main/postinst"]);
+
+    write(dir, "mkosi.images/tools/mkosi.extra/usr/bin/tiny-tool", tool("two"));
+    const second = await build(dir);
+    expect(readFileSync(join(dir, "mkosi.output/image/etc/tool"), "utf8")).toBe("tool two\n");
+    expectAfter(second, "tools/publish", ["main/postinst"]);
+    expect((await build(dir)).ran).toEqual([]);
+  });
+
+  it("a producer that reruns with identical output leaves its consumers cached", async () => {
+    const dir = await tree({
+      "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=alpha\n\n[Output]\nFormat=directory\n\n[Content]\nBaseTrees=%O/alpha\n`,
+      ...alpha("one\n", {
+        // Reads $MKOSI_CONFIG (so it reruns on any configuration change) but writes the same file.
+        "mkosi.images/alpha/mkosi.postinst": '#!/bin/sh\necho fixed > "$BUILDROOT/etc/fixed"\n',
+      }),
+    });
+    await build(dir);
+    write(dir, "mkosi.images/alpha/mkosi.conf", "[Output]\nFormat=directory\n\n[Build]\nEnvironment=UNUSED=1\n");
+    const second = await build(dir);
+    expect(second.ran).toContain("alpha/postinst");
+    expect(second.ran.filter((id) => id.startsWith("main/"))).toEqual([]);
+  });
+
+  it("an output removed by hand is published again, and its consumers stay cached", async () => {
+    const dir = await tree({
+      "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=alpha\n\n[Output]\nFormat=directory\n\n[Content]\nBaseTrees=%O/alpha\n`,
+      ...alpha("one\n"),
+    });
+    await build(dir);
+    rmSync(join(dir, "mkosi.output/alpha"), { recursive: true });
+    const second = await build(dir);
+    expect(second.ran).toEqual(["alpha/publish"]);
+    expect(existsSync(join(dir, "mkosi.output/alpha/etc/alpha"))).toBe(true);
+  });
+});
