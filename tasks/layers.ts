@@ -1,33 +1,152 @@
 // Image trees are stacks of overlayfs layers. Each tree-modifying node runs with the merged view of the
 // layers below it mounted read-write, and its artifact is the overlay upper directory: storing a step
 // costs what the step changed, not the size of the image.
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
+//
+// A layer's identity is content, never the keys of the layers below it. Its output digest (computed by
+// the engine from the artifact) covers:
+//   - its upper tree: file contents, types, modes, ownership, xattrs (overlayfs whiteouts and opaque
+//     markers included), symlink targets, device numbers;
+//   - its metadata: how many layers lie below it, and what the step reports (installed packages, …);
+//   - the output digest of the layer directly below it (the one artifact it retains), which in turn
+//     covers everything below: a Merkle chain over the whole stack.
+// It deliberately does not cover timestamps (mtime/ctime/atime: SourceDateEpoch= normalises the published
+// output, not the layers), inode numbers and hard-link structure, overlayfs' own bookkeeping xattrs
+// (`overlay.origin` file handles of the lower inodes a file was copied up from, `overlay.impure`,
+// `overlay.uuid`, `overlay.nlink`: removed from the upper tree before it is stored, see
+// normalizeUpper), or the artifact keys of the layers below. So a lower layer that reruns and yields
+// identical content leaves every layer above it cached, even one that has to rerun for its own reasons.
+//
+// The stack a layer was built on is not part of its output (keys would defeat the above): it is kept in a
+// small record next to the engine's artifacts, `<cache>/layer-stacks/<key>`, the keys of the layers below
+// it, bottom first, written while the layer is produced. A cached layer is mounted on exactly that stack
+// (its lower layer is retained by the artifact, and so on down), or, if its key was produced again on
+// other lower artifacts of identical content, on those.
+import { execFile } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { promisify } from "node:util";
 import type { DepOutput, Json, TaskContext, TaskResult } from "../engine/api.js";
 
-/** Metadata every layer artifact carries: the artifact keys of the layers below it, bottom first. */
+const execFileP = promisify(execFile);
+
+/** Metadata every layer artifact carries: how many layers lie below it. */
 export interface LayerMeta {
-  layers: string[];
+  depth: number;
   [key: string]: Json;
 }
 
 /** Subdirectory of a layer artifact that holds the overlay upper tree. */
 export const LAYER_TREE = "tree";
 
-export function layerMeta(dep: DepOutput): LayerMeta {
-  const meta = dep.meta as Partial<LayerMeta> | null;
-  return { ...(meta ?? {}), layers: Array.isArray(meta?.layers) ? meta.layers : [] } as LayerMeta;
+/** Directory of the stack records, next to the engine's artifacts (`<cache>/artifacts/<key>`). */
+function recordDir(artifact: string): string {
+  return join(dirname(dirname(artifact)), "layer-stacks");
+}
+
+/** Keys of the layers the artifact `key` (at `dir`) was built on, bottom first, from its record; undefined
+ * when there is no record. */
+function readRecord(dir: string, key: string): string[] | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(recordDir(dir), key), "utf8");
+  } catch {
+    return undefined;
+  }
+  const value = JSON.parse(text) as { below?: unknown };
+  if (!Array.isArray(value.below) || !value.below.every((k) => typeof k === "string"))
+    throw new Error(`${join(recordDir(dir), key)}: not a layer stack record`);
+  return value.below as string[];
 }
 
 /** Artifact keys of the full stack ending with `top`, bottom first. */
 export function stackKeys(top: DepOutput | undefined): string[] {
   if (!top) return [];
-  return [...layerMeta(top).layers, top.key];
+  const meta = (top.meta ?? {}) as { depth?: unknown; layers?: unknown };
+  // Layers stored before stack records existed list the keys below them in their metadata.
+  if (Array.isArray(meta.layers)) return [...(meta.layers as string[]), top.key];
+  const depth = typeof meta.depth === "number" ? meta.depth : 0;
+  if (depth === 0) return [top.key];
+  const below = readRecord(top.dir, top.key);
+  if (!below || below.length !== depth)
+    throw new Error(
+      `the layer stack record of ${top.id} (${join(recordDir(top.dir), top.key)}) is missing or damaged; ` +
+        "`mkosi -ff build` rebuilds the image",
+    );
+  return [...below, top.key];
 }
 
 /** Directories of a stack's layers, bottom first. */
 export function stackDirs(ctx: Pick<TaskContext, "artifactDir">, keys: string[]): string[] {
   return keys.map((key) => join(ctx.artifactDir(key), LAYER_TREE));
+}
+
+/**
+ * The stack this layer (being produced under `ctx.key` on `below`) is recorded on. A record already there
+ * for the key, whose layers are all still in the cache, is kept: the key fixes the content of the layers
+ * below it, so that stack is as good as `below`, and the artifact the cache may already hold for the key
+ * retains it. Otherwise `below` is recorded.
+ */
+async function recordStack(ctx: TaskContext, prev: DepOutput, below: string[]): Promise<string[]> {
+  const existing = readRecord(prev.dir, ctx.key);
+  if (existing && existing.length === below.length) {
+    try {
+      if (stackDirs(ctx, existing).every((dir) => existsSync(dir))) return existing;
+    } catch {
+      // A layer of it left the cache: record the stack this run used.
+    }
+  }
+  const dir = recordDir(prev.dir);
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, ctx.key);
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify({ below })}\n`);
+  await rename(tmp, file);
+  return below;
+}
+
+/** overlayfs bookkeeping in an upper directory that says nothing about its content (see the top). */
+const BOOKKEEPING = /^(trusted|user)\.overlay\.(origin|impure|uuid|nlink)$/;
+
+/** getfattr's escaping of file names (octal escapes of special bytes). */
+function unescapeName(name: string): string {
+  return Buffer.from(
+    name.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8))),
+    "latin1",
+  ).toString();
+}
+
+/** Remove overlayfs' bookkeeping xattrs from an upper tree, so its digest depends on its content only. */
+export async function normalizeUpper(upper: string, signal?: AbortSignal): Promise<void> {
+  const { stdout } = await execFileP(
+    "getfattr",
+    ["--recursive", "--physical", "--absolute-names", "--match", BOOKKEEPING.source, upper],
+    { maxBuffer: 1 << 30, signal },
+  ).catch((err: { stdout?: string; code?: number }) => {
+    // getfattr exits 1 when some file has no attributes to show but still prints the others.
+    if (typeof err.stdout === "string" && err.code === 1) return { stdout: err.stdout };
+    throw err;
+  });
+  const byName = new Map<string, string[]>();
+  let file: string | undefined;
+  for (const line of stdout.split("\n")) {
+    if (line.startsWith("# file: ")) file = unescapeName(line.slice("# file: ".length));
+    else if (file && line !== "") {
+      // Names only (no --dump): one per line.
+      const name = line.trim();
+      if (!BOOKKEEPING.test(name)) continue;
+      const files = byName.get(name) ?? [];
+      files.push(file);
+      byName.set(name, files);
+    }
+  }
+  for (const [name, files] of byName) {
+    for (let i = 0; i < files.length; i += 500) {
+      await execFileP("setfattr", ["--no-dereference", "--remove", name, ...files.slice(i, i + 500)], {
+        signal,
+      });
+    }
+  }
 }
 
 export interface LayerRun {
@@ -39,7 +158,7 @@ export interface LayerRun {
 
 /**
  * Run `body` with the image (the stack below `prev`, plus this node's empty layer) mounted at a scratch
- * mount point, and return the TaskResult that records the stack and keeps the lower layers alive.
+ * mount point, and return the TaskResult that records the stack and keeps the layer below alive.
  */
 export async function withLayer(
   ctx: TaskContext,
@@ -51,7 +170,7 @@ export async function withLayer(
   const upper = join(ctx.out, LAYER_TREE);
   await mkdir(upper, { recursive: true });
   let extra: Json | undefined;
-  if (lowers.length === 0) {
+  if (!prev) {
     // The first layer has nothing below it: write straight into the artifact.
     extra = await body({ root: upper, lowers });
   } else {
@@ -65,10 +184,13 @@ export async function withLayer(
     } finally {
       await mount.unmount();
     }
+    await normalizeUpper(upper, ctx.signal);
   }
-  const meta: LayerMeta = { layers: below };
+  const meta: LayerMeta = { depth: below.length };
   if (extra && typeof extra === "object" && !Array.isArray(extra)) Object.assign(meta, extra);
-  return { meta, retain: below };
+  if (!prev) return { meta };
+  const recorded = await recordStack(ctx, prev, below);
+  return { meta, retain: [recorded[recorded.length - 1]!] };
 }
 
 /** Mount the full stack ending at `top` read-only and run `body` on it. */

@@ -4,6 +4,14 @@
 // same steps up to its last layer (it is not published); the other images' steps that run its programs
 // depend on that layer (see toolstree.ts).
 import type { NodeId, NodeSpec } from "../engine/api.js";
+import {
+  crossImageTask,
+  dependencyClosure,
+  type ImageOutputs,
+  imageOutputs,
+  OutputMap,
+  runsScripts,
+} from "./crossimage.js";
 import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
 import { PIPELINE } from "./pipeline.js";
@@ -45,12 +53,20 @@ export function nodeId(image: ImageView, step: string): NodeId {
   return `${image.Image}/${step}`;
 }
 
+/** What a step of one image may read of the images built before it (see crossimage.ts). */
+interface CrossImage {
+  map: OutputMap;
+  /** The nodes standing for the whole of each image in Dependencies= (for steps that run scripts). */
+  whole: NodeId[];
+}
+
 function planImage(
   image: ImageView,
   env: PlanEnv,
   builds: Map<string, NodeId>,
   tools: ToolsTree | null,
   steps: readonly AnyStep[] = PIPELINE,
+  cross?: CrossImage,
 ): [NodeSpec[], ImagePlan] {
   const specs: NodeSpec[] = [];
   const nodes: Record<string, NodeId> = {};
@@ -65,7 +81,10 @@ function planImage(
     if (!step.wanted(image, env)) continue;
     const context: StepPlanContext = { image, env, prev, nodes, dependencyBuilds, tools };
     const id = nodeId(image, step.name);
-    specs.push({ id, task: step.task, params: step.params(context), group: image.Image, label: step.name });
+    const task = cross
+      ? crossImageTask(step.task, cross.map, runsScripts(step.name, image) ? cross.whole : [])
+      : step.task;
+    specs.push({ id, task, params: step.params(context), group: image.Image, label: step.name });
     nodes[step.name] = id;
     if (step.layer) prev = id;
     if (step.name === last) break;
@@ -134,11 +153,43 @@ export function planBuild(images: ImageView[], env: PlanEnv, tools?: ImageView |
     nodes.push(...specs);
     toolsPlan = plan;
   }
-  for (const image of images) {
-    const [specs, plan] = planImage(image, env, builds, toolsTreeOf(image, toolsPlan?.top));
+  const outputs = images.map((image) =>
+    imageOutputs(image, env.configDir, image.Format !== "none" ? nodeId(image, "publish") : undefined),
+  );
+  const byName = new Map(images.map((image) => [image.Image, image]));
+  const finals = new Map<string, NodeId>();
+  images.forEach((image, index) => {
+    const cross = crossImageOf(image, outputs.slice(0, index), outputs, byName, finals);
+    const tools = producedToolsTree(toolsTreeOf(image, toolsPlan?.top), cross?.map);
+    const [specs, plan] = planImage(image, env, builds, tools, PIPELINE, cross);
     nodes.push(...specs);
     plans.push(plan);
     if (plan.nodes.build) builds.set(image.Image, plan.nodes.build);
-  }
+    const final = plan.publish ?? plan.nodes.build;
+    if (final) finals.set(image.Image, final);
+  });
   return { nodes, images: plans, ...(toolsPlan ? { tools: toolsPlan } : {}) };
+}
+
+/** What `image` may read of the images before it; undefined when there is nothing (the first image). */
+function crossImageOf(
+  image: ImageView,
+  before: ImageOutputs[],
+  all: ImageOutputs[],
+  byName: Map<string, ImageView>,
+  finals: Map<string, NodeId>,
+): CrossImage | undefined {
+  const whole = dependencyClosure(image, byName)
+    .map((name) => finals.get(name))
+    .filter((id): id is NodeId => id !== undefined)
+    .sort();
+  if (whole.length === 0 && !before.some((outputs) => outputs.node)) return undefined;
+  return { map: new OutputMap(before, all), whole };
+}
+
+/** ToolsTree=%O/…: the tools tree is another image's output; its publish node stands for it. */
+function producedToolsTree(tools: ToolsTree | null, map: OutputMap | undefined): ToolsTree | null {
+  if (tools?.kind !== "path" || !map) return tools;
+  const reading = map.read(tools.path);
+  return reading.kind === "inside" ? { ...tools, producers: reading.nodes } : tools;
 }

@@ -13,6 +13,7 @@ import { withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
 import { imageBelow, type Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
+import { sandboxTreeDirs } from "../trees.js";
 
 interface Params {
   config: DistroConfig;
@@ -96,11 +97,12 @@ const task: TaskDefinition<Params> = {
         ? (await import("../../distros/index.js")).getDistribution(p.config.Distribution)
         : undefined;
       if (distribution && p.removePackages.length > 0) {
+        const sandboxTrees = await sandboxTreeDirs(ctx, p.sandboxTrees);
         await withToolsTree(ctx, p.tools, (tools) => {
           const pm = packageManagerContext(ctx, p.config, {
             metadataDir: ctx.deps.metadata!.dir,
             packageCacheDir: p.packageCacheDir,
-            sandboxTrees: p.sandboxTrees,
+            sandboxTrees,
             debugShell: p.debugShell,
             tools,
           });

@@ -13,7 +13,7 @@ import { distroConfig, distroConfigJson, packageCacheResource, packageManagerCon
 import { externalLinkDigests } from "../sandboxtrees.js";
 import type { Step, StepPlanContext } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
-import { pathInputs } from "../trees.js";
+import { pathInputs, sandboxTreeDirs } from "../trees.js";
 
 interface Params {
   config: DistroConfig;
@@ -43,9 +43,8 @@ function inputs(p: Params): DeclaredInputs {
   ]);
   const deps: Record<string, NodeId> = { metadata: p.metadata };
   if (p.prev) deps.image = p.prev;
-  p.dependencyBuilds.forEach((id, i) => {
-    deps[`packages-of:${i}`] = id;
-  });
+  // Labelled by node id ("build/build"): explain names the image whose packages changed.
+  for (const id of p.dependencyBuilds) deps[id] = id;
   return withToolInputs(
     {
       values: { ...distroConfigJson(p.config), Packages: p.packages, SandboxTreeLinks: p.sandboxLinks },
@@ -58,8 +57,10 @@ function inputs(p: Params): DeclaredInputs {
 
 async function localRepository(ctx: TaskContext, p: Params): Promise<string | undefined> {
   const dirs = [...p.packageDirectories];
-  for (const [label, dep] of Object.entries(ctx.deps)) {
-    if (label.startsWith("packages-of:")) dirs.push(join(dep.dir, "packages"));
+  for (const id of p.dependencyBuilds) {
+    const dep = ctx.deps[id];
+    if (!dep) throw new Error(`internal error: ${ctx.id} does not depend on ${id}`);
+    dirs.push(join(dep.dir, "packages"));
   }
   if (dirs.length === 0) return undefined;
   const repo = await (await import("../../distros/index.js"))
@@ -79,11 +80,12 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
       const distribution = getDistribution(p.config.Distribution);
       const metadataDir = ctx.deps.metadata!.dir;
       const repository = await localRepository(ctx, p);
+      const sandboxTrees = await sandboxTreeDirs(ctx, p.sandboxTrees);
       return withToolsTree(ctx, p.tools, (tools) => {
         const pm = packageManagerContext(ctx, p.config, {
           metadataDir,
           packageCacheDir: p.packageCacheDir,
-          sandboxTrees: p.sandboxTrees,
+          sandboxTrees,
           localRepository: repository,
           debugShell: p.debugShell,
           tools,

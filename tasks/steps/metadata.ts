@@ -11,7 +11,7 @@ import { distroConfig, packageManagerContext, repositoryInputs } from "../packag
 import { externalLinkDigests } from "../sandboxtrees.js";
 import type { Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
-import { treeInputs } from "../trees.js";
+import { sandboxTreeDirs, treeInputs } from "../trees.js";
 
 interface Params {
   config: DistroConfig;
@@ -36,12 +36,13 @@ const task: TaskDefinition<Params> = {
     ),
   async run(ctx, p) {
     const distribution = (await import("../../distros/index.js")).getDistribution(p.config.Distribution);
+    const sandboxTrees = await sandboxTreeDirs(ctx, p.sandboxTrees);
     await withToolsTree(ctx, p.tools, (tools) =>
       distribution.syncMetadata(
         packageManagerContext(ctx, p.config, {
           metadataDir: ctx.out,
           packageCacheDir: p.packageCacheDir,
-          sandboxTrees: p.sandboxTrees,
+          sandboxTrees,
           tools,
         }),
       ),

@@ -6,11 +6,12 @@
 // that changed when the record vouches for the previous one, and copied whole otherwise.
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { DeclaredInputs, Json, NodeId, TaskDefinition } from "../../engine/api.js";
+import type { DeclaredInputs, DepOutput, Json, NodeId, TaskDefinition } from "../../engine/api.js";
 import { outputNames } from "../../formats/naming.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { runScripts } from "../../sandbox/scripts.js";
 import { debugShellOf } from "../env.js";
+import { pathExists } from "../fsutil.js";
 import type { ImageView } from "../image.js";
 import { stackKeys } from "../layers.js";
 import { outputDirectory } from "../outputs.js";
@@ -32,6 +33,8 @@ interface Params {
   tree: NodeId | undefined;
   /** Artifacts whose files are published as they are (output, checksum, manifest). */
   files: NodeId[];
+  /** Layers of script steps (postinst, finalize) whose $OUTPUTDIR files are published. */
+  scriptOutputs: NodeId[];
   /** --debug-shell (not an input: it only acts after a failure). */
   debugShell?: TerminalHandoff;
 }
@@ -43,6 +46,7 @@ function inputs(p: Params): DeclaredInputs {
   p.files.forEach((id, i) => {
     deps[`files:${i}`] = id;
   });
+  for (const id of p.scriptOutputs) deps[`outputdir:${id}`] = id;
   return {
     values: { ...p.values, ...declared.values, OutputDirectory: p.outputDirectory },
     paths: {
@@ -54,9 +58,22 @@ function inputs(p: Params): DeclaredInputs {
   };
 }
 
+/**
+ * What identifies the published files, so that the output digest of this node (which images reading
+ * them key on, see crossimage.ts) changes exactly when they do: the digests of what was published and
+ * the settings that shape the files (names, modes, times). Post-output scripts and an nspawn settings
+ * file can change anything: then this node's key stands for the content.
+ */
+function publishedContent(deps: Record<string, DepOutput>, p: Params, key: string): Json {
+  const digests: Record<string, string> = {};
+  for (const [label, dep] of Object.entries(deps)) digests[label] = dep.digest;
+  const opaque = p.scripts.scripts.length > 0 || p.values.NSpawnSettings !== null;
+  return { digests, values: { ...p.values, OutputDirectory: p.outputDirectory }, ...(opaque ? { key } : {}) };
+}
+
 const task: TaskDefinition<Params> = {
   name: "publish",
-  version: 2,
+  version: 3,
   inputs,
   async run(ctx, p) {
     const names = outputNames(p.image);
@@ -90,6 +107,9 @@ const task: TaskDefinition<Params> = {
       }
       for (const [label, dep] of Object.entries(ctx.deps)) {
         if (label.startsWith("files:")) await copyTree(dep.dir, staging);
+        // Files scripts wrote to $OUTPUTDIR (the layer artifact's "output" directory, if any).
+        if (label.startsWith("outputdir:") && (await pathExists(join(dep.dir, "output"))))
+          await copyTree(join(dep.dir, "output"), staging);
       }
       await runScripts({
         ...scriptRunBase(ctx, p),
@@ -107,7 +127,7 @@ const task: TaskDefinition<Params> = {
           scripts: p.scripts.scripts.length > 0,
         });
       } else await writePublished(p.cacheDir, record);
-      return { meta: { published } };
+      return { meta: { published, content: publishedContent(ctx.deps, p, ctx.key) } };
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
@@ -140,6 +160,7 @@ export const publish: Step<Params> = {
       cacheDir: env.cacheDir,
       tree: image.Format === "directory" ? prev : undefined,
       files,
+      scriptOutputs: ["postinst", "finalize"].map((step) => nodes[step]).filter((id): id is NodeId => !!id),
       debugShell: debugShellOf(env),
     };
   },

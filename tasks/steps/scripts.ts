@@ -13,6 +13,7 @@ import { distroConfig, distroConfigJson, packageCacheResource, packageManagerCon
 import { declareScriptInputs, type ScriptInputs, scriptInputs, scriptRunBase } from "../scriptinputs.js";
 import type { Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
+import { sandboxTreeDirs } from "../trees.js";
 
 interface Params {
   scripts: ScriptInputs;
@@ -42,9 +43,11 @@ function inputs(p: Params): DeclaredInputs {
   if (p.buildPackages) Object.assign(values, { BuildPackages: p.buildPackages });
   if (p.cmdline) Object.assign(values, { cmdline: p.cmdline, BuildDirectory: p.buildDir ?? null });
   const own: DeclaredInputs = { paths: declared.paths, values, env: declared.env, deps };
-  // Scripts run whatever they like from the tools tree: the default tools tree's digest is an input, a
-  // tools tree directory (like the host) is not fingerprinted as a whole (BuildPackages= need apt).
-  return p.tools?.kind === "image" || (p.buildPackages?.length ?? 0) > 0
+  // Scripts run whatever they like from the tools tree: the default tools tree's digest is an input (and
+  // so is the output digest of an image that builds the tree, ToolsTree=%O/…), a tools tree directory
+  // (like the host) is not fingerprinted as a whole (BuildPackages= need apt).
+  const producedTools = p.tools?.kind === "path" && p.tools.producers !== undefined;
+  return p.tools?.kind === "image" || producedTools || (p.buildPackages?.length ?? 0) > 0
     ? withToolInputs(own, toolInputs(p.tools, p.buildPackages?.length ? ["apt-get", "dpkg"] : []))
     : own;
 }
@@ -54,19 +57,19 @@ async function packageManagerSupport(
   p: Params,
   tools: ToolsTreeMount | undefined,
 ): Promise<ScriptPackageManagerSupport | undefined> {
-  const pm = imagePackageManager(ctx, p, tools);
+  const pm = await imagePackageManager(ctx, p, tools);
   if (!pm) return undefined;
   return (await import("../../distros/index.js")).getDistribution(p.config.Distribution).scriptSupport(pm);
 }
 
 /** The package manager context of a script step, when the image has repository metadata. */
-function imagePackageManager(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined) {
+async function imagePackageManager(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined) {
   const metadata = ctx.deps.metadata;
   if (!metadata) return undefined;
   return packageManagerContext(ctx, p.config, {
     metadataDir: metadata.dir,
     packageCacheDir: p.packageCacheDir,
-    sandboxTrees: p.sandboxTrees,
+    sandboxTrees: await sandboxTreeDirs(ctx, p.sandboxTrees),
     debugShell: p.debugShell,
     tools,
   });
@@ -146,8 +149,8 @@ const buildOverlayTask: TaskDefinition<Params> = {
       if (p.buildPackages && p.buildPackages.length > 0) {
         const buildPackages = p.buildPackages;
         const { getDistribution } = await import("../../distros/index.js");
-        await withToolsTree(ctx, p.tools, (tools) => {
-          const pm = imagePackageManager(ctx, p, tools);
+        await withToolsTree(ctx, p.tools, async (tools) => {
+          const pm = await imagePackageManager(ctx, p, tools);
           if (!pm) throw new Error("BuildPackages= needs a distribution with a package manager");
           return getDistribution(p.config.Distribution).install(pm, root, buildPackages);
         });

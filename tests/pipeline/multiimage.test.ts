@@ -88,21 +88,41 @@ describe("a main image reading a subimage's output", () => {
     expect(third.ran).toEqual([]);
   });
 
-  it("ExtraTrees= and SkeletonTrees= with %O/alpha as the source", async () => {
+  it("ExtraTrees=%O/alpha as a tree source", async () => {
     const dir = await tree({
-      "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=alpha\n\n[Output]\nFormat=directory\n\n[Content]\nExtraTrees=%O/alpha:/extra-alpha\nSkeletonTrees=%O/alpha:/skeleton-alpha\n`,
+      "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=alpha\n\n[Output]\nFormat=directory\n\n[Content]\nExtraTrees=%O/alpha:/extra-alpha\n`,
       ...alpha("one\n"),
     });
     const first = await build(dir);
     expect(readFileSync(join(dir, "mkosi.output/image/extra-alpha/etc/alpha"), "utf8")).toBe("one\n");
-    expect(readFileSync(join(dir, "mkosi.output/image/skeleton-alpha/etc/alpha"), "utf8")).toBe("one\n");
-    expectAfter(first, "alpha/publish", ["main/extras", "main/skeleton"]);
+    expectAfter(first, "alpha/publish", ["main/extras"]);
 
     write(dir, "mkosi.images/alpha/mkosi.extra/etc/alpha", "two\n");
     const second = await build(dir);
     expect(readFileSync(join(dir, "mkosi.output/image/extra-alpha/etc/alpha"), "utf8")).toBe("two\n");
+    expectAfter(second, "alpha/publish", ["main/extras"]);
+  });
+
+  it("SkeletonTrees=%O/alpha (which, as upstream, must exist when the configuration is read)", async () => {
+    const dir = await tree({
+      "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=alpha\n\n[Output]\nFormat=directory\n`,
+      ...alpha("one\n"),
+    });
+    await build(dir);
+    write(
+      dir,
+      "mkosi.conf",
+      `${CUSTOM}\n[Config]\nDependencies=alpha\n\n[Output]\nFormat=directory\n\n[Content]\nSkeletonTrees=%O/alpha:/skeleton-alpha\n`,
+    );
+    write(dir, "mkosi.images/alpha/mkosi.extra/etc/alpha", "two\n");
+    const second = await build(dir);
     expect(readFileSync(join(dir, "mkosi.output/image/skeleton-alpha/etc/alpha"), "utf8")).toBe("two\n");
-    expectAfter(second, "alpha/publish", ["main/extras", "main/skeleton"]);
+    expectAfter(second, "alpha/publish", ["main/skeleton"]);
+
+    write(dir, "mkosi.images/alpha/mkosi.extra/etc/alpha", "three\n");
+    const third = await build(dir);
+    expect(readFileSync(join(dir, "mkosi.output/image/skeleton-alpha/etc/alpha"), "utf8")).toBe("three\n");
+    expectAfter(third, "alpha/publish", ["main/skeleton"]);
   });
 
   it("a tar output (%O/alpha.tar.zst) as an extra tree", async () => {
@@ -143,7 +163,8 @@ describe("a main image reading a subimage's output", () => {
       "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=alpha\n\n[Output]\nFormat=directory\nOutputDirectory=mkosi.output\n`,
       // The build sources (the configuration directory) hold the output directory: the script reads
       // alpha's output through them, which the planner cannot see.
-      "mkosi.postinst": '#!/bin/sh\nset -e\ncat "$SRCDIR/mkosi.output/alpha/etc/alpha" > "$BUILDROOT/etc/copied"\n',
+      "mkosi.postinst":
+        '#!/bin/sh\nset -e\nmkdir -p "$BUILDROOT/etc"\ncat "$SRCDIR/mkosi.output/alpha/etc/alpha" > "$BUILDROOT/etc/copied"\n',
       ...alpha("one\n"),
     });
     const first = await build(dir);
@@ -157,18 +178,21 @@ describe("a main image reading a subimage's output", () => {
   });
 
   it("ToolsTree=%O/tools: the steps that run programs use the new tree", async () => {
-    // A tiny tools tree: dash and the C library, plus a program the main image's script runs.
+    // A tiny tools tree: dash, mkdir and their libraries, plus a program the main image's script runs.
     const usr = await mkdtemp(join(tmpdir(), "mkosi-tiny-usr-"));
     dirs.push(usr);
-    const libs = execFileSync("ldd", ["/usr/bin/dash"], { encoding: "utf8" })
-      .split("\n")
-      .map((line) => /(\/\S+)/.exec(line)?.[1])
-      .filter((path): path is string => !!path);
-    for (const path of ["/usr/bin/dash", ...libs]) {
-      const real = execFileSync("realpath", [path], { encoding: "utf8" }).trim();
-      const target = join(usr, real.startsWith("/usr/") ? real : `/usr${real}`);
+    const programs = ["/usr/bin/dash", "/usr/bin/mkdir"];
+    const libs = programs.flatMap((program) =>
+      execFileSync("ldd", [program], { encoding: "utf8" })
+        .split("\n")
+        .map((line) => /(\/\S+)/.exec(line)?.[1])
+        .filter((path): path is string => !!path),
+    );
+    for (const path of new Set([...programs, ...libs])) {
+      // At the path the loader asks for (/lib64/ld-linux-x86-64.so.2, …), below /usr (merged /usr).
+      const target = join(usr, path.startsWith("/usr/") ? path : `/usr${path}`);
       mkdirSync(dirname(target), { recursive: true });
-      execFileSync("cp", [real, target]);
+      execFileSync("cp", ["--dereference", path, target]);
     }
     for (const [link, to] of [
       ["bin", "usr/bin"],
@@ -178,20 +202,29 @@ describe("a main image reading a subimage's output", () => {
     ])
       execFileSync("ln", ["-sfn", to!, join(usr, link!)]);
     const tool = (version: string) => `#!/bin/sh\necho "tool ${version}"\n`;
+    const main = `${CUSTOM}\n[Config]\nDependencies=tools\n\n[Output]\nFormat=directory\n`;
+    // ToolsTree= must exist when the configuration is read (as upstream): build the tree first.
     const dir = await tree({
-      "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=tools\n\n[Output]\nFormat=directory\n\n[Build]\nToolsTree=%O/tools\n`,
-      "mkosi.postinst": '#!/bin/sh\nset -e\ntiny-tool > "$BUILDROOT/etc/tool"\n',
+      "mkosi.conf": main,
       "mkosi.images/tools/mkosi.conf": `[Output]\nFormat=directory\n\n[Content]\nBaseTrees=${usr}\n`,
       "mkosi.images/tools/mkosi.extra/usr/bin/tiny-tool": tool("one"),
     });
-    const first = await build(dir);
-    expect(readFileSync(join(dir, "mkosi.output/image/etc/tool"), "utf8")).toBe("tool one\n");
-    expectAfter(first, "tools/publish", ["main/postinst"]);
-
+    await build(dir);
+    write(dir, "mkosi.conf", `${main}\n[Build]\nToolsTree=%O/tools\n`);
+    write(
+      dir,
+      "mkosi.postinst",
+      '#!/bin/sh\nset -e\nmkdir -p "$BUILDROOT/etc"\ntiny-tool > "$BUILDROOT/etc/tool"\n',
+    );
     write(dir, "mkosi.images/tools/mkosi.extra/usr/bin/tiny-tool", tool("two"));
     const second = await build(dir);
     expect(readFileSync(join(dir, "mkosi.output/image/etc/tool"), "utf8")).toBe("tool two\n");
     expectAfter(second, "tools/publish", ["main/postinst"]);
+
+    write(dir, "mkosi.images/tools/mkosi.extra/usr/bin/tiny-tool", tool("three"));
+    const third = await build(dir);
+    expect(readFileSync(join(dir, "mkosi.output/image/etc/tool"), "utf8")).toBe("tool three\n");
+    expectAfter(third, "tools/publish", ["main/postinst"]);
     expect((await build(dir)).ran).toEqual([]);
   });
 
@@ -200,11 +233,16 @@ describe("a main image reading a subimage's output", () => {
       "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=alpha\n\n[Output]\nFormat=directory\n\n[Content]\nBaseTrees=%O/alpha\n`,
       ...alpha("one\n", {
         // Reads $MKOSI_CONFIG (so it reruns on any configuration change) but writes the same file.
-        "mkosi.images/alpha/mkosi.postinst": '#!/bin/sh\necho fixed > "$BUILDROOT/etc/fixed"\n',
+        "mkosi.images/alpha/mkosi.postinst":
+          '#!/bin/sh\nmkdir -p "$BUILDROOT/etc"\necho fixed > "$BUILDROOT/etc/fixed"\n',
       }),
     });
     await build(dir);
-    write(dir, "mkosi.images/alpha/mkosi.conf", "[Output]\nFormat=directory\n\n[Build]\nEnvironment=UNUSED=1\n");
+    write(
+      dir,
+      "mkosi.images/alpha/mkosi.conf",
+      "[Output]\nFormat=directory\n\n[Build]\nEnvironment=UNUSED=1\n",
+    );
     const second = await build(dir);
     expect(second.ran).toContain("alpha/postinst");
     expect(second.ran.filter((id) => id.startsWith("main/"))).toEqual([]);
