@@ -109,6 +109,17 @@ export function buildProgram(state: {
   flag("--explain", "Before building, print which steps will run and why");
   p.addOption(new Option("--trace <file>", "Write a Chrome trace of the build (open in Perfetto)"));
   p.addOption(
+    new Option(
+      "-j, --jobs <n>",
+      "Run at most this many steps at once (default: the number of CPUs)",
+    ).argParser((v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1)
+        throw new UsageError(`--jobs: expected a positive integer, got ${v}`);
+      return n;
+    }),
+  );
+  p.addOption(
     new Option("--why <node>", "graph: explain in full why one step will run (e.g. main/packages)"),
   );
   flag("-h, --help", "Show this help");
@@ -117,7 +128,7 @@ export function buildProgram(state: {
   p.addOption(new Option("--default <path>").hideHelp());
   p.addOption(new Option("--cache <path>").hideHelp());
 
-  const usedShorts = new Set(["f", "C", "B", "w", "R", "h"]);
+  const usedShorts = new Set(["f", "C", "B", "w", "R", "h", "j"]);
   for (const s of SETTINGS) {
     const record = (option: string) => (v: string | undefined) => {
       state.assignments.push({
@@ -214,6 +225,7 @@ export function parseArgs(argv: string[], cwd = process.cwd()): ParseResult {
     trace: o.trace ? resolve(cwd, String(o.trace)) : null,
     why: o.why ? String(o.why) : null,
     graphFormat: "text",
+    jobs: typeof o.jobs === "number" ? o.jobs : null,
     assignments: state.assignments,
   };
   // `mkosi graph --format=dot`: --format names the graph's format there (text, dot, json, mermaid never

@@ -36,6 +36,8 @@ export interface ParsedArgs {
   trace: string | null;
   why: string | null;
   graphFormat: string;
+  /** -j/--jobs: how many steps run at once (null: the CPU count). Ours, not upstream's. */
+  jobs: number | null;
   /** Setting options in command-line order. */
   assignments: CliAssignment[];
 }
@@ -62,6 +64,7 @@ export function defaultArgs(overrides: Partial<ParsedArgs> = {}): ParsedArgs {
     trace: null,
     why: null,
     graphFormat: "text",
+    jobs: null,
     assignments: [],
     ...overrides,
   };

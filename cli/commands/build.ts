@@ -36,7 +36,7 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
     return 1;
   }
   const env = planEnv(input);
-  const engine = await openCache(env, { keepFailedWorkspaces: input.debugWorkspace });
+  const engine = await openCache(env, { keepFailedWorkspaces: input.debugWorkspace, jobs: input.jobs });
   const abort = new AbortController();
   const stream = input.json ? process.stdout : process.stderr;
   const renderer = await createRenderer({

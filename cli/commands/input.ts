@@ -26,6 +26,7 @@ export function commandInput({ config, args }: VerbContext): CommandInput {
     debugShell: args.debugShell,
     debugWorkspace: args.debugWorkspace,
     json: args.json,
+    ...(args.jobs ? { jobs: args.jobs } : {}),
     configJson: (image) => {
       const original = raw.get(image);
       if (!original) throw new Error(`internal error: no configuration for image ${image.Image}`);

@@ -25,6 +25,8 @@ export interface CommandInput {
   /** --debug-workspace: keep a failed step's workspace. */
   debugWorkspace: boolean;
   json: boolean;
+  /** -j/--jobs: steps run at once (undefined: the CPU count). */
+  jobs?: number;
   /** $MKOSI_CONFIG for one image. */
   configJson(image: ImageView): string;
 }
@@ -52,10 +54,14 @@ export function planEnv(input: CommandInput): PlanEnv {
 
 export async function openCache(
   env: PlanEnv,
-  options: { keepFailedWorkspaces?: boolean } = {},
+  options: { keepFailedWorkspaces?: boolean; jobs?: number } = {},
 ): Promise<Engine> {
   await mkdir(env.packageCacheDir, { recursive: true });
-  return openEngine({ cacheDir: env.cacheDir, keepFailedWorkspaces: options.keepFailedWorkspaces });
+  return openEngine({
+    cacheDir: env.cacheDir,
+    keepFailedWorkspaces: options.keepFailedWorkspaces,
+    ...(options.jobs ? { concurrency: options.jobs } : {}),
+  });
 }
 
 export function plannedNodes(plan: BuildPlan): PlannedNode[] {

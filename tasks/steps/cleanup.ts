@@ -90,7 +90,8 @@ const task: TaskDefinition<Params> = {
     // Removing packages runs apt, from the tools tree when there is one.
     return p.removePackages.length > 0 ? withToolInputs(own, toolInputs(p.tools, ["apt-get", "dpkg"])) : own;
   },
-  resources: (p) => [packageCacheResource(p.packageCacheDir)],
+  // Only removing packages runs the package manager.
+  resources: (p) => (p.removePackages.length > 0 ? [packageCacheResource(p.packageCacheDir)] : []),
   async run(ctx, p) {
     return withLayer(ctx, ctx.deps.image, async ({ root }) => {
       const distribution = p.metadata

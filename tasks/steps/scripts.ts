@@ -92,6 +92,12 @@ async function run(
   });
 }
 
+/** Scripts may install packages (mkosi-install, apt) when the image has a package manager: then they
+ * hold the package cache. Without one (Distribution=custom) scripts of different images run at once. */
+function scriptResources(p: Params): string[] {
+  return p.metadata ? [packageCacheResource(p.packageCacheDir)] : [];
+}
+
 function baseParams(
   kind: ScriptKind,
   scripts: string[],
@@ -122,7 +128,7 @@ const prepareTask: TaskDefinition<Params> = {
   name: "prepare",
   version: 1,
   inputs,
-  resources: (p) => [packageCacheResource(p.packageCacheDir)],
+  resources: scriptResources,
   run: (ctx, p) =>
     withLayer(ctx, ctx.deps.image, async ({ root }) => {
       await run(ctx, p, root, { phase: "final" });
@@ -143,7 +149,7 @@ const buildOverlayTask: TaskDefinition<Params> = {
   name: "build-overlay",
   version: 1,
   inputs,
-  resources: (p) => [packageCacheResource(p.packageCacheDir)],
+  resources: scriptResources,
   run: (ctx, p) =>
     withLayer(ctx, ctx.deps.image, async ({ root }) => {
       if (p.buildPackages && p.buildPackages.length > 0) {
@@ -236,7 +242,7 @@ function layerScriptStep(name: string, kind: ScriptKind, pick: (image: ImageView
     name,
     version: 1,
     inputs,
-    resources: (p) => [packageCacheResource(p.packageCacheDir)],
+    resources: scriptResources,
     run: (ctx, p) =>
       withLayer(ctx, ctx.deps.image, async ({ root }) => {
         // $OUTPUTDIR: files scripts put there are published next to the image.

@@ -260,3 +260,60 @@ describe("a main image reading a subimage's output", () => {
     expect(existsSync(join(dir, "mkosi.output/alpha/etc/alpha"))).toBe(true);
   });
 });
+
+/** Most nodes running at once during a build, from its started/finished events. */
+function maxConcurrent(events: EngineEvent[]): number {
+  let running = 0;
+  let most = 0;
+  for (const e of events) {
+    if (e.type === "started") most = Math.max(most, ++running);
+    else if (e.type === "finished" || e.type === "failed") running--;
+  }
+  return most;
+}
+
+describe("independent images", () => {
+  // Each image's post-installation script announces itself and waits for the other's announcement: the
+  // build can only succeed if both scripts run at the same time (they give up after 60 s).
+  const rendezvous = (me: string, other: string) =>
+    `#!/bin/sh\nset -e\ntouch "$SRCDIR/${me}.here"\ni=0\nwhile [ ! -e "$SRCDIR/${other}.here" ]; do\n  i=$((i + 1)); [ $i -lt 600 ] || exit 1; sleep 0.1\ndone\n`;
+
+  it("run concurrently, and -j1 runs one step at a time", async () => {
+    const dir = await tree({
+      "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=alpha,beta\n\n[Output]\nFormat=none\n`,
+      "mkosi.images/alpha/mkosi.conf": "[Output]\nFormat=directory\n",
+      "mkosi.images/alpha/mkosi.postinst": rendezvous("alpha", "beta"),
+      "mkosi.images/beta/mkosi.conf": "[Output]\nFormat=directory\n",
+      "mkosi.images/beta/mkosi.postinst": rendezvous("beta", "alpha"),
+    });
+    const run = await build(dir, ["--jobs", "2"]);
+    expect(run.ran).toEqual(expect.arrayContaining(["alpha/postinst", "beta/postinst"]));
+    expect(maxConcurrent(run.events)).toBe(2);
+
+    // One job: never two steps at once (and no rendezvous: the scripts no longer wait).
+    for (const image of ["alpha", "beta"])
+      write(dir, `mkosi.images/${image}/mkosi.postinst`, "#!/bin/sh\necho serial\n");
+    const serial = await build(dir, ["-j1"]);
+    expect(serial.ran).toEqual(expect.arrayContaining(["alpha/postinst", "beta/postinst"]));
+    expect(maxConcurrent(serial.events)).toBe(1);
+  });
+
+  it("identical steps of different images run once", async () => {
+    // Two subimages with the same content: every step up to the output has the same key in both.
+    const dir = await tree({
+      "mkosi.conf": `${CUSTOM}\n[Config]\nDependencies=alpha,beta\n\n[Output]\nFormat=none\n`,
+      "mkosi.images/alpha/mkosi.conf": "[Output]\nFormat=directory\n\n[Content]\nExtraTrees=%D/shared\n",
+      "mkosi.images/beta/mkosi.conf": "[Output]\nFormat=directory\n\n[Content]\nExtraTrees=%D/shared\n",
+      "shared/etc/shared": "same\n",
+    });
+    const run = await build(dir);
+    for (const step of ["skeleton", "extras", "config-files", "systemd-setup", "cleanup"]) {
+      const started = run.ran.filter((id) => id === `alpha/${step}` || id === `beta/${step}`);
+      expect(started, step).toHaveLength(1);
+    }
+    // Each image is published (different names), both with the shared content.
+    expect(run.ran).toEqual(expect.arrayContaining(["alpha/publish", "beta/publish"]));
+    for (const image of ["alpha", "beta"])
+      expect(readFileSync(join(dir, `mkosi.output/${image}/etc/shared`), "utf8")).toBe("same\n");
+  });
+});
