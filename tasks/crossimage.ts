@@ -7,7 +7,7 @@
 // Steps that read nothing of another image keep no edge to it and run in parallel with it.
 import { readdirSync } from "node:fs";
 import { isAbsolute, relative, resolve } from "node:path";
-import type { DeclaredInputs, NodeId, PathInput, TaskDefinition } from "../engine/api.js";
+import type { DeclaredInputs, NodeId, PathDeclaration, PathInput, TaskDefinition } from "../engine/api.js";
 import { outputNames } from "../formats/naming.js";
 import type { ImageView } from "./image.js";
 import { outputDirectory } from "./outputs.js";
@@ -137,8 +137,8 @@ export function crossImageInputs(inputs: DeclaredInputs, map: OutputMap, whole: 
   };
   let paths = inputs.paths;
   if (inputs.paths) {
-    paths = {};
-    for (const [label, input] of Object.entries(inputs.paths)) {
+    const kept: PathDeclaration[] = [];
+    for (const [label, input] of inputs.paths) {
       const declared = pathOf(input);
       const reading = declared ? map.read(declared.path, declared.exclude) : { kind: "unrelated" as const };
       if (reading.kind === "inside") {
@@ -148,11 +148,12 @@ export function crossImageInputs(inputs: DeclaredInputs, map: OutputMap, whole: 
       if (reading.kind === "contains" && declared) {
         reading.nodes.forEach(depend);
         const exclude = [...new Set([...(declared.exclude ?? []), ...reading.exclude])].sort();
-        paths[label] = exclude.length > 0 ? { path: declared.path, exclude } : { path: declared.path };
+        kept.push([label, { ...declared, exclude }]);
         continue;
       }
-      paths[label] = input;
+      kept.push([label, input]);
     }
+    paths = kept;
   }
   whole.forEach(depend);
   const result: DeclaredInputs = { ...inputs };

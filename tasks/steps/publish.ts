@@ -4,9 +4,11 @@
 // what it publishes and where; the build forces it when the output at the path is not the one this key
 // published (tasks/published.ts keeps that record). A directory output is updated in place from the layers
 // that changed when the record vouches for the previous one, and copied whole otherwise.
+
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { DeclaredInputs, DepOutput, Json, NodeId, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import { outputNames } from "../../formats/naming.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { runScripts } from "../../sandbox/scripts.js";
@@ -49,10 +51,11 @@ function inputs(p: Params): DeclaredInputs {
   for (const id of p.scriptOutputs) deps[`outputdir:${id}`] = id;
   return {
     values: { ...p.values, ...declared.values, OutputDirectory: p.outputDirectory },
-    paths: {
+    paths: [
       ...declared.paths,
-      ...(p.values.NSpawnSettings ? { NSpawnSettings: String(p.values.NSpawnSettings) } : {}),
-    },
+      ...(p.values.NSpawnSettings ? [["NSpawnSettings", String(p.values.NSpawnSettings)] as const] : []),
+    ],
+    secrets: declared.secrets,
     env: declared.env,
     deps,
   };
@@ -73,7 +76,7 @@ function publishedContent(deps: Record<string, DepOutput>, p: Params, key: strin
 
 const task: TaskDefinition<Params> = {
   name: "publish",
-  version: 3,
+  implementation: implementationDigest(import.meta.url),
   inputs,
   async run(ctx, p) {
     const names = outputNames(p.image);
@@ -154,7 +157,7 @@ export const publish: Step<Params> = {
         SourceDateEpoch: image.SourceDateEpoch,
         NSpawnSettings: image.NSpawnSettings,
       },
-      scripts: scriptInputs("postoutput", image.PostOutputScripts, image, env, false),
+      scripts: scriptInputs("postoutput", image.PostOutputScripts, image, env),
       uid: env.uid,
       gid: env.gid,
       cacheDir: env.cacheDir,
