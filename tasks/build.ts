@@ -66,8 +66,8 @@ export async function forcedNodes(
 /**
  * CacheOnly= decides whether the repository metadata is synced again. `always` and `metadata`: never.
  * `never`: on every build that runs anything. `auto`: unless the cached image (Incremental=) is usable,
- * and only when something that installs packages has to run anyway, so a no-op rebuild never touches
- * the network.
+ * and only when something that installs packages has to run anyway for its own inputs, so a no-op
+ * rebuild, or one where only other images' packages or scripts changed, never touches the network.
  */
 function wantsMetadataRefresh(
   image: ImageView,
@@ -79,7 +79,10 @@ function wantsMetadataRefresh(
   const installers = ["bootstrap", "packages", "build-overlay", "volatile-packages"]
     .map((step) => plan.nodes[step])
     .filter((id): id is NodeId => id !== undefined);
-  const anyRuns = installers.some((id) => status.get(id) !== "cached");
+  // Only installers whose own inputs changed: one that merely waits for an upstream node (packages
+  // another image builds, a script's layer) may well turn out cached, and if it does run it installs
+  // the same selections from the metadata it was keyed on.
+  const anyRuns = installers.some((id) => status.get(id) === "will-run");
   if (mode === "never") return Object.values(plan.nodes).some((id) => status.get(id) !== "cached");
   if (image.Incremental !== "no") return anyRuns && plan.imageCache.some((id) => status.get(id) !== "cached");
   return anyRuns;

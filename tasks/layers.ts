@@ -144,6 +144,11 @@ export async function normalizeUpper(upper: string, signal?: AbortSignal): Promi
     for (let i = 0; i < files.length; i += 500) {
       await execFileP("setfattr", ["--no-dereference", "--remove", name, ...files.slice(i, i + 500)], {
         signal,
+      }).catch((err: { stderr?: string }) => {
+        // A hard-linked file is listed once per name: its attribute is gone after the first.
+        const errors = (err.stderr ?? "").split("\n").filter((l) => l && !l.endsWith("No such attribute"));
+        if (errors.length > 0 || err.stderr === undefined)
+          throw new Error(`removing ${name} from ${upper}: ${errors.slice(0, 3).join("; ") || String(err)}`);
       });
     }
   }

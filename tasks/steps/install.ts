@@ -134,16 +134,20 @@ export const bootstrap: Step<Params> = {
   task: installTask("bootstrap", true),
   layer: true,
   wanted: hasPackageManager,
-  params: (context) => params(context, [], []),
+  // The distribution's base system only: packages other images build ($PACKAGEDIR) are for the steps
+  // that install packages by name (the spec: "available for installation … using VolatilePackages="),
+  // so a rebuilt package never reinstalls the base system, and bootstrap runs while they are built.
+  params: (context) => ({ ...params(context, [], []), dependencyBuilds: [] }),
 };
 
 export const packages: Step<Params> = {
   name: "packages",
   task: installTask("packages", false),
   layer: true,
+  // Dependency images' packages are installable here too (by name, as upstream's shared repository
+  // allows), but there is nothing to install without Packages= or PackageDirectories=.
   wanted: (image) =>
-    image.Distribution !== "custom" &&
-    (image.Packages.length > 0 || image.PackageDirectories.length > 0 || image.Dependencies.length > 0),
+    image.Distribution !== "custom" && (image.Packages.length > 0 || image.PackageDirectories.length > 0),
   params: (context) => params(context, context.image.Packages, context.image.PackageDirectories),
 };
 
