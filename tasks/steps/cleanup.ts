@@ -11,7 +11,13 @@ import { debugShellOf } from "../env.js";
 import { hostTools } from "../hosttools.js";
 import type { ConfigTree, Feature } from "../image.js";
 import { withLayer } from "../layers.js";
-import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
+import {
+  DISTRO_SETTINGS,
+  distroConfig,
+  distroConfigJson,
+  packageCacheResource,
+  packageManagerContext,
+} from "../packaging.js";
 import { sandboxLinkDigests, sandboxTreeInputs } from "../sandboxtrees.js";
 import { imageBelow, type Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
@@ -157,6 +163,16 @@ const task: TaskDefinition<Params> = {
 export const cleanup: Step<Params> = {
   name: "cleanup",
   task,
+  reads: [
+    ...DISTRO_SETTINGS,
+    "RemovePackages",
+    "RemoveFiles",
+    "CleanPackageMetadata",
+    "Format",
+    "MachineId",
+    "SourceDateEpoch",
+    "SandboxTrees",
+  ],
   layer: true,
   wanted: () => true,
   params: (context) => {
@@ -170,7 +186,8 @@ export const cleanup: Step<Params> = {
       format: image.Format,
       machineId: image.MachineId,
       sourceDateEpoch: image.SourceDateEpoch,
-      sandboxTrees: image.SandboxTrees,
+      // Only apt (removing packages) reads the sandbox trees.
+      sandboxTrees: image.RemovePackages.length > 0 ? image.SandboxTrees : [],
       sandboxLinks: image.RemovePackages.length > 0 ? sandboxLinkDigests(env, image.SandboxTrees) : {},
       base: env.configDir,
       packageCacheDir: env.packageCacheDir,

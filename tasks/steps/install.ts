@@ -11,7 +11,13 @@ import type { TerminalHandoff } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { withLayer } from "../layers.js";
-import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
+import {
+  DISTRO_SETTINGS,
+  distroConfig,
+  distroConfigJson,
+  packageCacheResource,
+  packageManagerContext,
+} from "../packaging.js";
 import { sandboxLinkDigests } from "../sandboxtrees.js";
 import type { Step, StepPlanContext } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
@@ -19,7 +25,9 @@ import { pathInputs, sandboxTreeDirs } from "../trees.js";
 
 interface Params {
   config: DistroConfig;
+  /** The packages to install and the setting that lists them (Packages=, VolatilePackages=). */
   packages: string[];
+  packagesSetting: "Packages" | "VolatilePackages";
   packageDirectories: string[];
   sandboxTrees: ConfigTree[];
   /** Digests of files that symlinks in the sandbox trees point to (read through by apt). */
@@ -49,7 +57,11 @@ function inputs(p: Params): DeclaredInputs {
   for (const id of p.dependencyBuilds) deps[id] = id;
   return withToolInputs(
     {
-      values: { ...distroConfigJson(p.config), Packages: p.packages, SandboxTreeLinks: p.sandboxLinks },
+      values: {
+        ...distroConfigJson(p.config),
+        ...(p.packages.length > 0 ? { [p.packagesSetting]: p.packages } : {}),
+        SandboxTreeLinks: p.sandboxLinks,
+      },
       paths,
       deps,
     },
@@ -105,6 +117,7 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
 
 function params(
   { image, env, prev, nodes, dependencyBuilds, tools }: StepPlanContext,
+  packagesSetting: Params["packagesSetting"],
   packages: string[],
   packageDirectories: string[],
 ): Params {
@@ -112,6 +125,7 @@ function params(
   return {
     config: distroConfig(image),
     packages,
+    packagesSetting,
     packageDirectories,
     sandboxTrees: image.SandboxTrees,
     sandboxLinks: sandboxLinkDigests(env, image.SandboxTrees),
@@ -126,38 +140,59 @@ function params(
   };
 }
 
+/** What the install steps read: the package manager's slice, their package lists and directories, the
+ * sandbox trees, and CacheOnly= (which only decides whether the network may be used). */
+const reads = [
+  ...DISTRO_SETTINGS,
+  "Packages",
+  "PackageDirectories",
+  "VolatilePackages",
+  "VolatilePackageDirectories",
+  "SandboxTrees",
+  "CacheOnly",
+] as const;
+const unkeyed = {
+  CacheOnly: "from the cache or the network, a successful install installs the same packages",
+};
+
 const hasPackageManager = (image: ImageView) =>
   image.Distribution !== "custom" && image.BaseTrees.length === 0;
 
 export const bootstrap: Step<Params> = {
   name: "bootstrap",
   task: installTask("bootstrap", true),
+  reads,
+  unkeyed,
   layer: true,
   wanted: hasPackageManager,
   // The distribution's base system only: packages other images build ($PACKAGEDIR) are for the steps
   // that install packages by name (the spec: "available for installation … using VolatilePackages="),
   // so a rebuilt package never reinstalls the base system, and bootstrap runs while they are built.
-  params: (context) => ({ ...params(context, [], []), dependencyBuilds: [] }),
+  params: (context) => ({ ...params(context, "Packages", [], []), dependencyBuilds: [] }),
 };
 
 export const packages: Step<Params> = {
   name: "packages",
   task: installTask("packages", false),
+  reads,
+  unkeyed,
   layer: true,
   // Dependency images' packages are installable here too (by name, as upstream's shared repository
   // allows), but there is nothing to install without Packages= or PackageDirectories=.
   wanted: (image) =>
     image.Distribution !== "custom" && (image.Packages.length > 0 || image.PackageDirectories.length > 0),
-  params: (context) => params(context, context.image.Packages, context.image.PackageDirectories),
+  params: (context) => params(context, "Packages", context.image.Packages, context.image.PackageDirectories),
 };
 
 export const volatilePackages: Step<Params> = {
   name: "volatile-packages",
   task: installTask("volatile-packages", false),
+  reads,
+  unkeyed,
   layer: true,
   wanted: (image) => image.Distribution !== "custom" && image.VolatilePackages.length > 0,
   params: (context) => {
-    const p = params(context, context.image.VolatilePackages, [
+    const p = params(context, "VolatilePackages", context.image.VolatilePackages, [
       ...context.image.PackageDirectories,
       ...context.image.VolatilePackageDirectories,
     ]);

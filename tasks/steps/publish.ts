@@ -140,6 +140,25 @@ const task: TaskDefinition<Params> = {
 export const publish: Step<Params> = {
   name: "publish",
   task,
+  // Post-output scripts see the whole configuration; without them publishing reads what names and places
+  // the outputs.
+  reads: (image) =>
+    image.PostOutputScripts.length > 0
+      ? "all"
+      : [
+          "Format",
+          "Output",
+          "OutputExtension",
+          "CompressOutput",
+          "OutputMode",
+          "OutputDirectory",
+          "SourceDateEpoch",
+          "NSpawnSettings",
+          "PostOutputScripts",
+        ],
+  unkeyed: {
+    Seed: "random on every invocation unless configured; $MKOSI_CONFIG in keys leaves it out",
+  },
   layer: false,
   wanted: (image) => image.Format !== "none",
   params: ({ image, env, prev, nodes }) => {

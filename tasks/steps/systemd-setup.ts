@@ -267,6 +267,16 @@ async function updateHwdb(ctx: TaskContext, p: Params, root: string): Promise<vo
 export const systemdSetup: Step<Params> = {
   name: "systemd-setup",
   task,
+  reads: [
+    "Locale",
+    "LocaleMessages",
+    "Keymap",
+    "Timezone",
+    "Hostname",
+    "RootPassword",
+    "RootShell",
+    "SourceDateEpoch",
+  ],
   layer: true,
   wanted: () => true,
   params: (context) => {
