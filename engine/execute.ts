@@ -1,0 +1,296 @@
+// Running one node: the cross-process claim on its key, resource locks, the task in a fresh work
+// directory, the output digest, and the atomic commit (rename, then one LMDB transaction).
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, rename } from "node:fs/promises";
+import { join } from "node:path";
+import type {
+  DepOutput,
+  EngineEvent,
+  Json,
+  NodeExplanation,
+  RunRecord,
+  TaskContext,
+  TaskFailure,
+} from "./api.js";
+import { fsyncDirectory, syncFileSystem } from "./durable.js";
+import { digestOf, toJson } from "./encoding.js";
+import { NodeLog, runCommand, TaskCommandError } from "./exec.js";
+import { removeTree } from "./fsutil.js";
+import type { Collector } from "./gc.js";
+import type { Keys } from "./keys.js";
+import type { PlanNode } from "./plan.js";
+import { isAlive } from "./proc.js";
+import { artifactPath, type EngineState, logFileOf, now, trashPath } from "./state.js";
+import { HISTORY_KEYS, HISTORY_RUNS, type OutputRecord } from "./store.js";
+
+export type Execution =
+  | { kind: "ok"; output: DepOutput }
+  | { kind: "cached"; output: DepOutput }
+  | { kind: "failed"; failure: TaskFailure }
+  | { kind: "cancelled" };
+
+export class Executor {
+  constructor(
+    private readonly state: EngineState,
+    private readonly keys: Keys,
+    private readonly collector: Collector,
+    private readonly keepFailedWorkspaces: boolean,
+    /** Flush commits to disk in a safe order (off only for benchmarks that measure its cost). */
+    private readonly durable = true,
+  ) {}
+
+  /** Runs one node: locks, in-flight claim, task, output digest, commit. */
+  async execute(
+    n: PlanNode,
+    signal: AbortSignal,
+    emit: (e: EngineEvent) => void,
+    isForced: boolean,
+    protect: (key: string) => void,
+  ): Promise<Execution> {
+    const key = n.key!;
+    const id = n.id;
+    const logFile = logFileOf(this.state, id);
+    const task = n.spec.task;
+    let resources: string[] = [];
+    try {
+      resources = task.resources?.(n.spec.params) ?? [];
+    } catch (e) {
+      return {
+        kind: "failed",
+        failure: { message: `resources(): ${(e as Error).message}`, logTail: [], logFile },
+      };
+    }
+    const mayReuse = !isForced && task.cache !== "always";
+    // Another process may be producing the same key: wait for it rather than duplicate the work.
+    let claimed = false;
+    for (;;) {
+      if (signal.aborted) return { kind: "cancelled" };
+      const c = this.state.coord.claim(key);
+      if (c.kind === "claimed") {
+        claimed = true;
+        break;
+      }
+      if (c.kind === "done" && mayReuse) {
+        const out = this.keys.cachedOutput(id, key);
+        if (out) return { kind: "cached", output: out };
+        // A record without its directory: produce it again (the commit replaces the record).
+        const c2 = this.forceClaim(key);
+        if (c2) {
+          claimed = true;
+          break;
+        }
+      } else if (c.kind === "done") {
+        if (this.forceClaim(key)) {
+          claimed = true;
+          break;
+        }
+      }
+      emit({
+        type: "waiting",
+        time: now(),
+        id,
+        on: `process ${c.kind === "busy" ? c.owner.pid : "?"} building ${key.slice(0, 12)}`,
+      });
+      await this.state.coord.waitInflight(key, signal);
+    }
+    let locked = false;
+    let keepWork = false;
+    const work = join(this.state.tmpDir, `${this.state.ownerTag}-${randomBytes(6).toString("hex")}`);
+    const outDir = join(work, "out");
+    const scratch = join(work, "tmp");
+    const log = new NodeLog(id, logFile, (line, stream) =>
+      emit({ type: "log", time: now(), id, stream, line }),
+    );
+    const nodeAbort = new AbortController();
+    const onAbort = () => nodeAbort.abort(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    const started = now();
+    try {
+      locked = await this.state.coord.acquire(resources, signal, (on) =>
+        emit({ type: "waiting", time: now(), id, on }),
+      );
+      if (!locked) return { kind: "cancelled" };
+      await mkdir(outDir, { recursive: true });
+      await mkdir(scratch, { recursive: true });
+      const deps: Record<string, DepOutput> = {};
+      for (const [label, depId] of n.deps) {
+        const d = n.partial!.sig.deps[label]!;
+        deps[label] = {
+          id: depId,
+          key: d.key,
+          digest: d.digest,
+          dir: artifactPath(this.state, d.key),
+          meta: this.state.store.getOutput(d.key)?.meta ?? null,
+        };
+      }
+      const ctx: TaskContext = {
+        id,
+        key,
+        out: outDir,
+        tmp: scratch,
+        deps,
+        signal: nodeAbort.signal,
+        logFile,
+        log: (line, stream) => log.line(line, stream),
+        progress: (update) => emit({ type: "progress", time: now(), id, update }),
+        exec: (file, args, opts) => runCommand(log, nodeAbort.signal, file, args, opts),
+        artifactDir: (k) => {
+          if (!this.state.store.getOutput(k)) throw new Error(`artifact ${k} is not in the cache`);
+          protect(k);
+          return artifactPath(this.state, k);
+        },
+      };
+      emit({
+        type: "started",
+        time: started,
+        id,
+        key,
+        explanation: (n as PlanNode & { expl: NodeExplanation }).expl,
+      });
+      let result: Awaited<ReturnType<typeof task.run>>;
+      try {
+        result = await task.run(ctx, n.spec.params);
+      } catch (err) {
+        if (signal.aborted) return { kind: "cancelled" };
+        const failure: TaskFailure = {
+          message: (err as Error)?.message ?? String(err),
+          logTail: log.tail(),
+          logFile,
+        };
+        if (err instanceof TaskCommandError) {
+          failure.command = err.command;
+          if (err.exitCode !== undefined) failure.exitCode = err.exitCode;
+          failure.logTail = err.logTail;
+        }
+        if (this.keepFailedWorkspaces) {
+          keepWork = true;
+          failure.message += ` (workspace kept at ${work})`;
+        }
+        return { kind: "failed", failure };
+      }
+      if (signal.aborted) return { kind: "cancelled" };
+      // Output digest: the tree, its metadata, and the digests of artifacts it refers to.
+      let meta: Json = null;
+      let retain: string[] = [];
+      try {
+        meta = result?.meta === undefined ? null : toJson(result.meta);
+        retain = [...new Set(result?.retain ?? [])].sort();
+      } catch (err) {
+        return {
+          kind: "failed",
+          failure: {
+            message: `invalid task result: ${(err as Error).message}`,
+            logTail: log.tail(),
+            logFile,
+          },
+        };
+      }
+      const retained: Record<string, string> = {};
+      for (const k of retain) {
+        const r = this.state.store.getOutput(k);
+        if (!r)
+          return {
+            kind: "failed",
+            failure: { message: `retained artifact ${k} is not in the cache`, logTail: log.tail(), logFile },
+          };
+        retained[k] = r.digest;
+      }
+      const tree = await this.state.fp.tree(outDir, [], { cache: false, storeManifests: false });
+      const digest = digestOf({ tree: tree.fp, meta, retain: Object.values(retained) });
+      if (signal.aborted) return { kind: "cancelled" };
+      const durationMs = now() - started;
+      const output: DepOutput = { id, key, digest, dir: artifactPath(this.state, key), meta };
+      const prevDigest = this.state.store.getLast(id)?.digest;
+      await log.close();
+      await this.commit(n, key, outDir, {
+        digest,
+        tree: tree.fp,
+        meta,
+        retain,
+        bytes: tree.bytes,
+        durationMs,
+        createdAt: now(),
+        nodeId: id,
+        task: n.taskName,
+      });
+      claimed = false;
+      protect(key);
+      emit({
+        type: "finished",
+        time: now(),
+        id,
+        key,
+        digest,
+        durationMs,
+        bytes: tree.bytes,
+        unchangedOutput: prevDigest === digest,
+      });
+      void this.collector.maybeEvict();
+      return { kind: "ok", output };
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      nodeAbort.abort();
+      await log.close();
+      if (claimed) this.state.coord.unclaim(key);
+      if (locked) this.state.coord.release(resources);
+      if (!keepWork) await removeTree(work).catch(() => undefined);
+    }
+  }
+
+  /** Take over a key whose record exists but whose artifact is gone or must be replaced. */
+  private forceClaim(key: string): boolean {
+    return this.state.store.write(() => {
+      const rec = this.state.store.getOwner(this.state.store.inflight, key);
+      if (rec && isAlive(rec) && rec.token !== this.state.coord.owner.token) return false;
+      this.state.store.inflight.putSync(key, this.state.coord.owner);
+      return true;
+    });
+  }
+
+  /** Flush the output's files, rename it into place, then one durable LMDB transaction (durable.ts). */
+  private async commit(n: PlanNode, key: string, outDir: string, rec: OutputRecord): Promise<void> {
+    const dest = artifactPath(this.state, key);
+    if (this.durable) await syncFileSystem(outDir);
+    const existing = this.state.store.getOutput(key);
+    if (existing && existsSync(dest) && existing.digest === rec.digest) {
+      // Same output again (forced or "always" node): keep the committed tree, refresh the records.
+    } else {
+      if (existing) {
+        // Replacing a committed output: first stop trusting it, then move it away.
+        this.state.store.write(() => {
+          this.state.store.out.removeSync(key);
+        });
+      }
+      if (existsSync(dest)) {
+        const trash = trashPath(this.state);
+        await rename(dest, trash);
+        this.state.background.push(removeTree(trash).catch(() => undefined));
+      }
+      await rename(outDir, dest);
+      if (this.durable) fsyncDirectory(this.state.artifactsDir);
+    }
+    const sig = n.partial!.sig;
+    const run: RunRecord = {
+      key,
+      digest: rec.digest,
+      durationMs: rec.durationMs,
+      bytes: rec.bytes,
+      finishedAt: rec.createdAt,
+    };
+    const write = this.durable ? this.state.store.writeDurable : this.state.store.write;
+    write.call(this.state.store, () => {
+      const hist = this.state.store.getHistory(n.id) ?? { runs: [], keys: [] };
+      hist.runs = [...hist.runs, run].slice(-HISTORY_RUNS);
+      hist.keys = [...hist.keys.filter((k) => k !== key), key].slice(-HISTORY_KEYS);
+      this.state.store.sig.putSync(key, sig);
+      this.state.store.out.putSync(key, rec);
+      this.state.store.lru.putSync(key, rec.createdAt);
+      this.state.store.hist.putSync(n.id, hist);
+      this.state.store.last.putSync(n.id, { key, digest: rec.digest, used: rec.createdAt });
+      this.state.store.inflight.removeSync(key);
+    });
+    this.state.coord.claimCommitted(key);
+    this.collector.committed(rec.bytes, existing?.bytes ?? 0);
+  }
+}
