@@ -38,6 +38,9 @@ export interface PlanEnv {
   gid: number;
   /** How a debug shell gets the terminal (the CLI pauses its progress view); default: plainTerminal. */
   terminal?: TerminalHandoff;
+  /** Directories this invocation writes, of every image and the tools tree (output, build and cache
+   * directories): never part of any image's build sources. Filled in by the planner. */
+  ownDirectories?: readonly string[];
 }
 
 const fallbackTerminal = plainTerminal();

@@ -14,6 +14,7 @@ import {
 } from "./crossimage.js";
 import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
+import { outputDirectory } from "./outputs.js";
 import { PIPELINE } from "./pipeline.js";
 import { checkDeclaredReads, settingsView, wholeImage } from "./settings-view.js";
 import type { AnyStep, StepPlanContext } from "./step.js";
@@ -126,7 +127,8 @@ function viewEnv(env: PlanEnv): PlanEnv {
 /** The sync scripts of every image: run before the image graph is planned (see steps/sync.ts). With a
  * default tools tree (`tools`) they run with it, so its nodes come first in this graph too (the image
  * graph then finds them cached). */
-export function planSync(images: ImageView[], env: PlanEnv, tools?: ImageView | null): NodeSpec[] {
+export function planSync(images: ImageView[], baseEnv: PlanEnv, tools?: ImageView | null): NodeSpec[] {
+  const env = withOwnDirectories(baseEnv, [...images, tools]);
   const wanted = images.filter((image) => sync.wanted(image, env));
   if (wanted.length === 0) return [];
   const toolsSpecs: NodeSpec[] = [];
@@ -164,9 +166,25 @@ function planToolsTree(tools: ImageView, env: PlanEnv): [NodeSpec[], ImagePlan &
   return [specs, { ...plan, top }];
 }
 
+/** `env` with the directories every image of this invocation writes (see PlanEnv.ownDirectories). */
+function withOwnDirectories(env: PlanEnv, images: readonly (ImageView | null | undefined)[]): PlanEnv {
+  const own = new Set<string>();
+  for (const image of images) {
+    if (!image) continue;
+    if (image.Format !== "none") own.add(outputDirectory(image, env.configDir));
+    for (const dir of [image.BuildDirectory, image.CacheDirectory, image.PackageCacheDirectory])
+      if (dir) own.add(dir);
+  }
+  // The configuration directory itself is the default output directory: its own entries are excluded by
+  // name (sourceExcludes), the directory is not.
+  own.delete(env.configDir);
+  return { ...env, ownDirectories: [...own].sort() };
+}
+
 /** Plan every image. `images` are in build order (dependencies first, main last), as config/ gives them;
  * `tools` is the default tools tree's image (ToolsTree=default), if any. */
-export function planBuild(images: ImageView[], env: PlanEnv, tools?: ImageView | null): BuildPlan {
+export function planBuild(images: ImageView[], baseEnv: PlanEnv, tools?: ImageView | null): BuildPlan {
+  const env = withOwnDirectories(baseEnv, [...images, tools]);
   const nodes: NodeSpec[] = [];
   const plans: ImagePlan[] = [];
   const builds = new Map<string, NodeId>();

@@ -194,3 +194,31 @@ describe("OutputMap", () => {
     });
   });
 });
+
+describe("build sources and the directories this invocation writes", () => {
+  it("no image's build sources hold another image's output, build or cache directory", () => {
+    const tools = image({
+      Image: "tools",
+      Output: "tools",
+      OutputDirectory: null,
+      PrepareScripts: [`${DIR}/mkosi.tools.conf/mkosi.prepare`],
+      BuildScripts: [],
+      PostInstallationScripts: [],
+      FinalizeScripts: [],
+    });
+    const main = image({
+      OutputDirectory: `${DIR}/build/mkosi.output`,
+      BuildDirectory: `${DIR}/build/mkosi.builddir`,
+      CacheDirectory: `${DIR}/build/mkosi.cache`,
+    });
+    const plan = planBuild([main], planEnv(), tools);
+    const prepare = plan.nodes.find((node) => node.id === "tools/prepare");
+    if (!prepare) throw new Error("no tools/prepare");
+    const sources = (prepare.task.inputs(prepare.params).paths ?? []).find(([label]) =>
+      label.startsWith("BuildSources"),
+    );
+    expect(sources?.[1]).toMatchObject({
+      exclude: expect.arrayContaining(["build/mkosi.builddir", "build/mkosi.cache", "build/mkosi.output"]),
+    });
+  });
+});
