@@ -102,7 +102,8 @@ function fixture(tool: Tool): string {
   sources(join(dir, "mkosi/mkosi.sandbox"));
   write(
     join(dir, "mkosi/mkosi.local.conf"),
-    `[Build]\nIncremental=yes\nPackageCacheDirectory=${tool.packageCache}\n`,
+    // Upstream's Incremental= needs a cache directory.
+    `[Build]\nIncremental=yes\nCacheDirectory=../build/mkosi.cache\nPackageCacheDirectory=${tool.packageCache}\n`,
   );
   for (const path of ["build/mkosi.output", "build/mkosi.builddir", "build/mkosi.cache"])
     mkdirSync(join(dir, path), { recursive: true });

@@ -57,7 +57,7 @@ export async function forcedNodes(
     }
     if (env.options.rerunBuildScripts && image.nodes.build) forced.push(image.nodes.build);
     const metadata = image.nodes.metadata;
-    if (metadata && status.get(metadata) === "cached" && wantsMetadataRefresh(image.image, image, status))
+    if (metadata && status.get(metadata) === "cached" && wantsMetadataRefresh(image.image, image, byId))
       forced.push(metadata);
   }
   return forced;
@@ -66,25 +66,30 @@ export async function forcedNodes(
 /**
  * CacheOnly= decides whether the repository metadata is synced again. `always` and `metadata`: never.
  * `never`: on every build that runs anything. `auto`: unless the cached image (Incremental=) is usable,
- * and only when something that installs packages has to run anyway for its own inputs, so a no-op
- * rebuild, or one where only other images' packages or scripts changed, never touches the network.
+ * and only when something that installs packages has to run anyway, so a no-op rebuild never touches the
+ * network. An installer that only waits for another image (the packages a build image makes) does not
+ * count: it may well turn out cached (identical packages), and if it runs it installs them from the local
+ * repository, whatever the remote metadata says.
  */
 function wantsMetadataRefresh(
   image: ImageView,
   plan: BuildPlan["images"][number],
-  status: Map<NodeId, NodeExplanation["status"]>,
+  byId: Map<NodeId, NodeExplanation>,
 ): boolean {
   const mode = image.CacheOnly;
   if (mode === "always" || mode === "metadata") return false;
+  const status = (id: NodeId) => byId.get(id)?.status;
   const installers = ["bootstrap", "packages", "build-overlay", "volatile-packages"]
     .map((step) => plan.nodes[step])
     .filter((id): id is NodeId => id !== undefined);
-  // Only installers whose own inputs changed: one that merely waits for an upstream node (packages
-  // another image builds, a script's layer) may well turn out cached, and if it does run it installs
-  // the same selections from the metadata it was keyed on.
-  const anyRuns = installers.some((id) => status.get(id) === "will-run");
-  if (mode === "never") return Object.values(plan.nodes).some((id) => status.get(id) !== "cached");
-  if (image.Incremental !== "no") return anyRuns && plan.imageCache.some((id) => status.get(id) !== "cached");
+  const own = (id: NodeId) => id.startsWith(`${image.Image}/`);
+  const anyRuns = installers.some((id) => {
+    const explanation = byId.get(id);
+    if (explanation?.status === "will-run") return true;
+    return explanation?.status === "pending-deps" && explanation.upstream.some(own);
+  });
+  if (mode === "never") return Object.values(plan.nodes).some((id) => status(id) !== "cached");
+  if (image.Incremental !== "no") return anyRuns && plan.imageCache.some((id) => status(id) !== "cached");
   return anyRuns;
 }
 
