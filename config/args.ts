@@ -35,6 +35,8 @@ export interface ParsedArgs {
   explain: boolean;
   trace: string | null;
   why: string | null;
+  /** `--check[=N]` (build): re-execute cached steps (all, or N chosen at random) and compare outputs. */
+  check: boolean | number;
   graphFormat: string;
   /** -j/--jobs: how many steps run at once (null: the CPU count). Ours, not upstream's. */
   jobs: number | null;
@@ -63,6 +65,7 @@ export function defaultArgs(overrides: Partial<ParsedArgs> = {}): ParsedArgs {
     explain: false,
     trace: null,
     why: null,
+    check: false,
     graphFormat: "text",
     jobs: null,
     assignments: [],

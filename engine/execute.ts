@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import type {
+  CheckResult,
   DepOutput,
   EngineEvent,
   Json,
@@ -14,8 +15,9 @@ import type {
   TaskFailure,
 } from "./api.js";
 import { fsyncDirectory, syncFileSystem } from "./durable.js";
-import { digestOf, toJson } from "./encoding.js";
+import { digestOf, jsonEqual, toJson } from "./encoding.js";
 import { NodeLog, runCommand, TaskCommandError } from "./exec.js";
+import { diffTrees, type TreeFingerprint } from "./fingerprint.js";
 import { removeTree } from "./fsutil.js";
 import type { Collector } from "./gc.js";
 import type { Keys } from "./keys.js";
@@ -23,6 +25,19 @@ import type { PlanNode } from "./plan.js";
 import { isAlive } from "./proc.js";
 import { artifactPath, type EngineState, logFileOf, now, trashPath } from "./state.js";
 import { HISTORY_KEYS, HISTORY_RUNS, type OutputRecord } from "./store.js";
+
+/** A task's fresh output, not committed yet. */
+interface Produced {
+  kind: "produced";
+  /** Work directory to remove once the output is committed or compared. */
+  work: string;
+  outDir: string;
+  digest: string;
+  tree: TreeFingerprint;
+  meta: Json;
+  retain: string[];
+  durationMs: number;
+}
 
 export type Execution =
   | { kind: "ok"; output: DepOutput }
@@ -95,7 +110,69 @@ export class Executor {
       await this.state.coord.waitInflight(key, signal);
     }
     let locked = false;
+    try {
+      locked = await this.state.coord.acquire(resources, signal, (on) =>
+        emit({ type: "waiting", time: now(), id, on }),
+      );
+      if (!locked) return { kind: "cancelled" };
+      const produced = await this.produce(n, signal, emit, protect, logFile);
+      if (produced.kind !== "produced") return produced;
+      try {
+        const { digest, tree, meta, retain, durationMs } = produced;
+        const output: DepOutput = { id, key, digest, dir: artifactPath(this.state, key), meta };
+        const prevDigest = this.state.store.getLast(id)?.digest;
+        await this.commit(n, key, produced.outDir, {
+          digest,
+          tree: tree.fp,
+          meta,
+          retain,
+          bytes: tree.bytes,
+          durationMs,
+          createdAt: now(),
+          nodeId: id,
+          task: n.taskName,
+        });
+        claimed = false;
+        protect(key);
+        emit({
+          type: "finished",
+          time: now(),
+          id,
+          key,
+          digest,
+          durationMs,
+          bytes: tree.bytes,
+          unchangedOutput: prevDigest === digest,
+        });
+        void this.collector.maybeEvict();
+        return { kind: "ok", output };
+      } finally {
+        await removeTree(produced.work).catch(() => undefined);
+      }
+    } finally {
+      if (claimed) this.state.coord.unclaim(key);
+      if (locked) this.state.coord.release(resources);
+    }
+  }
+
+  /**
+   * Run the node's task into a fresh work directory and compute its output digest: the tree, its
+   * metadata, and the digests of the artifacts it refers to. The caller owns `work` (the produced tree is
+   * `outDir` inside it) and removes it.
+   */
+  private async produce(
+    n: PlanNode,
+    signal: AbortSignal,
+    emit: (e: EngineEvent) => void,
+    protect: (key: string) => void,
+    logFile: string,
+    started: "started" | "checking" = "started",
+  ): Promise<Produced | { kind: "failed"; failure: TaskFailure } | { kind: "cancelled" }> {
+    const key = n.key!;
+    const id = n.id;
+    const task = n.spec.task;
     let keepWork = false;
+    let handedOver = false;
     const work = join(this.state.tmpDir, `${this.state.ownerTag}-${randomBytes(6).toString("hex")}`);
     const outDir = join(work, "out");
     const scratch = join(work, "tmp");
@@ -105,12 +182,8 @@ export class Executor {
     const nodeAbort = new AbortController();
     const onAbort = () => nodeAbort.abort(signal.reason);
     signal.addEventListener("abort", onAbort, { once: true });
-    const started = now();
+    const startedAt = now();
     try {
-      locked = await this.state.coord.acquire(resources, signal, (on) =>
-        emit({ type: "waiting", time: now(), id, on }),
-      );
-      if (!locked) return { kind: "cancelled" };
       await mkdir(outDir, { recursive: true });
       await mkdir(scratch, { recursive: true });
       const deps: Record<string, DepOutput> = {};
@@ -140,14 +213,16 @@ export class Executor {
           protect(k);
           return artifactPath(this.state, k);
         },
+        keyedDigest: (data) => this.keys.keyed(data),
       };
-      emit({
-        type: "started",
-        time: started,
-        id,
-        key,
-        explanation: (n as PlanNode & { expl: NodeExplanation }).expl,
-      });
+      if (started === "started")
+        emit({
+          type: "started",
+          time: startedAt,
+          id,
+          key,
+          explanation: (n as PlanNode & { expl: NodeExplanation }).expl,
+        });
       let result: Awaited<ReturnType<typeof task.run>>;
       try {
         result = await task.run(ctx, n.spec.params);
@@ -170,7 +245,6 @@ export class Executor {
         return { kind: "failed", failure };
       }
       if (signal.aborted) return { kind: "cancelled" };
-      // Output digest: the tree, its metadata, and the digests of artifacts it refers to.
       let meta: Json = null;
       let retain: string[] = [];
       try {
@@ -196,45 +270,80 @@ export class Executor {
           };
         retained[k] = r.digest;
       }
-      const tree = await this.state.fp.tree(outDir, [], { cache: false, storeManifests: false });
+      const tree = await this.state.fp.tree(outDir, [], {
+        cache: false,
+        storeManifests: started === "checking",
+      });
       const digest = digestOf({ tree: tree.fp, meta, retain: Object.values(retained) });
       if (signal.aborted) return { kind: "cancelled" };
-      const durationMs = now() - started;
-      const output: DepOutput = { id, key, digest, dir: artifactPath(this.state, key), meta };
-      const prevDigest = this.state.store.getLast(id)?.digest;
-      await log.close();
-      await this.commit(n, key, outDir, {
-        digest,
-        tree: tree.fp,
-        meta,
-        retain,
-        bytes: tree.bytes,
-        durationMs,
-        createdAt: now(),
-        nodeId: id,
-        task: n.taskName,
-      });
-      claimed = false;
-      protect(key);
-      emit({
-        type: "finished",
-        time: now(),
-        id,
-        key,
-        digest,
-        durationMs,
-        bytes: tree.bytes,
-        unchangedOutput: prevDigest === digest,
-      });
-      void this.collector.maybeEvict();
-      return { kind: "ok", output };
+      handedOver = true;
+      return { kind: "produced", work, outDir, digest, tree, meta, retain, durationMs: now() - startedAt };
     } finally {
       signal.removeEventListener("abort", onAbort);
       nodeAbort.abort();
       await log.close();
-      if (claimed) this.state.coord.unclaim(key);
-      if (locked) this.state.coord.release(resources);
-      if (!keepWork) await removeTree(work).catch(() => undefined);
+      if (!handedOver && !keepWork) await removeTree(work).catch(() => undefined);
+    }
+  }
+
+  /**
+   * `--check`: run a cached node again (its dependencies' committed outputs as inputs, nothing committed)
+   * and compare the fresh output with the cached one. A difference means the task is not deterministic or
+   * reads something its key does not cover.
+   */
+  async recheck(
+    n: PlanNode,
+    signal: AbortSignal,
+    emit: (e: EngineEvent) => void,
+    protect: (key: string) => void,
+  ): Promise<CheckResult> {
+    const id = n.id;
+    const cached = this.state.store.getOutput(n.key!);
+    if (!cached) return { id, status: "failed", message: "the cached output disappeared" };
+    let resources: string[] = [];
+    try {
+      resources = n.spec.task.resources?.(n.spec.params) ?? [];
+    } catch (e) {
+      return { id, status: "failed", message: `resources(): ${(e as Error).message}` };
+    }
+    const locked = await this.state.coord.acquire(resources, signal, (on) =>
+      emit({ type: "waiting", time: now(), id, on }),
+    );
+    if (!locked) return { id, status: "failed", message: "cancelled" };
+    try {
+      const produced = await this.produce(
+        n,
+        signal,
+        emit,
+        protect,
+        `${logFileOf(this.state, id)}.check`,
+        "checking",
+      );
+      if (produced.kind === "cancelled") return { id, status: "failed", message: "cancelled" };
+      if (produced.kind === "failed") return { id, status: "failed", message: produced.failure.message };
+      try {
+        if (produced.digest === cached.digest) return { id, status: "same", digest: cached.digest };
+        // Which files differ: fingerprint the cached tree with its directory manifests, then diff.
+        const before = await this.state.fp.tree(artifactPath(this.state, n.key!), [], {
+          cache: false,
+          storeManifests: true,
+        });
+        await this.state.fp.flush();
+        const files = diffTrees(this.state.store, before.fp, produced.tree.fp);
+        const result: CheckResult = {
+          id,
+          status: "differs",
+          cachedDigest: cached.digest,
+          freshDigest: produced.digest,
+          metaChanged: !jsonEqual(cached.meta, produced.meta),
+        };
+        if (files) result.files = files;
+        return result;
+      } finally {
+        await removeTree(produced.work).catch(() => undefined);
+      }
+    } finally {
+      this.state.coord.release(resources);
     }
   }
 

@@ -113,6 +113,7 @@ export class RunSession {
     else if (this.signal.aborted) this.onAbort();
     else for (const n of plan.order) if (n.depIds.length === 0 && n.state === "pending") this.key(n);
     await this.allDone;
+    if (this.options.check && !this.signal.aborted) await this.check(this.options.check);
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.signal.removeEventListener("abort", onAbort);
     outer?.removeEventListener("abort", onOuterAbort);
@@ -136,6 +137,36 @@ export class RunSession {
     });
     if (this.listenerError) throw this.listenerError;
     return summary;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // --check: re-execute cached nodes, compare outputs
+
+  private async check(how: true | number): Promise<void> {
+    let candidates = this.plan.order.filter(
+      (n) => n.state === "cached" && n.spec.task.checkable !== false && n.spec.task.cache !== "always",
+    );
+    if (typeof how === "number") {
+      // A random sample (Fisher-Yates), re-executed in plan order.
+      const picked = [...candidates];
+      for (let i = picked.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [picked[i], picked[j]] = [picked[j]!, picked[i]!];
+      }
+      const chosen = new Set(picked.slice(0, Math.max(0, how)));
+      candidates = candidates.filter((n) => chosen.has(n));
+    }
+    const checks: NonNullable<RunSummary["checks"]> = [];
+    // One at a time: the point is a faithful re-execution, not speed.
+    for (const n of candidates) {
+      if (this.signal.aborted) break;
+      this.emit({ type: "checking", time: now(), id: n.id, key: n.key! });
+      const result = await this.host.executor.recheck(n, this.signal, this.emit, this.protect);
+      checks.push(result);
+      if (result.status !== "same") this.summary.ok = false;
+      this.emit({ type: "checked", time: now(), id: n.id, result });
+    }
+    this.summary.checks = checks;
   }
 
   // -------------------------------------------------------------------------------------------

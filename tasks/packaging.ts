@@ -34,7 +34,7 @@ export function distroConfig(image: ImageView): DistroConfig {
     WithDocs: image.WithDocs,
     WithRecommends: image.WithRecommends,
     Bootable: image.Bootable,
-    ProxyUrl: (image.ProxyUrl as string | null | undefined) ?? null,
+    ProxyUrl: image.ProxyUrl,
   };
 }
 

@@ -101,7 +101,7 @@ function ephemeralSources(kind: ScriptKind, image: ImageView): ScriptInputs["eph
   const mode = image.BuildSourcesEphemeral;
   if (kind === "sync" || mode === "no") return false;
   if (mode === "buildcache" && kind === "build") {
-    const dir = (image.BuildSubdirectory as string | null | undefined) ?? image.BuildDirectory;
+    const dir = image.BuildSubdirectory ?? image.BuildDirectory;
     if (!dir)
       throw new Error(
         "BuildSourcesEphemeral=buildcache was configured, but there is no build directory: configure BuildDirectory= or create mkosi.builddir/",

@@ -22,6 +22,7 @@ import { sandboxLinkDigests, sandboxTreeInputs } from "../sandboxtrees.js";
 import { imageBelow, type Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 import { sandboxTreeDirs } from "../trees.js";
+import { removeVolatileFiles } from "../volatile.js";
 
 interface Params {
   config: DistroConfig;
@@ -45,29 +46,8 @@ interface Params {
   tools: ToolsTree | null;
 }
 
-/** Per-machine state that package installation creates and an image must not ship: every machine that
- * boots the image gets its own. */
-const MACHINE_STATE = [
-  "var/lib/dbus/machine-id",
-  "var/lib/systemd/random-seed",
-  "var/lib/systemd/credential.secret",
-  "etc/machine-info",
-];
-
-/** Logs and caches that record when they were written: dropped when SourceDateEpoch= asks for a
- * reproducible image. */
-const TIMESTAMPED = [
-  "var/log/dpkg.log",
-  "var/log/alternatives.log",
-  "var/log/apt/history.log",
-  "var/log/apt/term.log",
-  "var/log/apt/eipp.log.xz",
-  "var/cache/ldconfig/aux-cache",
-];
-
 async function removeMachineState(root: string, p: Params): Promise<void> {
-  const paths = [...MACHINE_STATE, ...(p.sourceDateEpoch !== null ? TIMESTAMPED : [])];
-  await Promise.all(paths.map((path) => rm(join(root, path), { force: true })));
+  await removeVolatileFiles(root);
   // An image without MachineId= gets a new machine id on first boot (systemd's "uninitialized").
   if (!p.machineId && (await stat(join(root, "etc")).catch(() => undefined)))
     await writeFile(join(root, "etc/machine-id"), "uninitialized\n");

@@ -22,9 +22,13 @@ import { sandboxLinkDigests } from "../sandboxtrees.js";
 import type { Step, StepPlanContext } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 import { pathInputs, sandboxTreeDirs } from "../trees.js";
+import { prepareBaseSystem, removeVolatileFiles, resetMachineId } from "../volatile.js";
 
 interface Params {
   config: DistroConfig;
+  /** MachineId=: written before Packages= are installed, as mkosi does, and put back after every install
+   * (package scripts may generate a random one). */
+  machineId: string | null;
   /** The packages to install and the setting that lists them (Packages=, VolatilePackages=). */
   packages: string[];
   packagesSetting: "Packages" | "VolatilePackages";
@@ -60,6 +64,7 @@ function inputs(p: Params): DeclaredInputs {
       values: {
         ...distroConfigJson(p.config),
         ...(p.packages.length > 0 ? { [p.packagesSetting]: p.packages } : {}),
+        MachineId: p.machineId,
         SandboxTreeLinks: p.sandboxLinks,
       },
       paths,
@@ -106,8 +111,12 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
         });
         return withLayer(ctx, ctx.deps.image, async ({ root }) => {
           const network = !p.offline;
-          if (bootstrap) await distribution.bootstrap(pm, root, { extraPackages: p.packages, network });
-          else if (p.packages.length > 0) await distribution.install(pm, root, p.packages, { network });
+          if (bootstrap) {
+            await distribution.bootstrap(pm, root, { extraPackages: p.packages, network });
+            await prepareBaseSystem(root, p.machineId);
+          } else if (p.packages.length > 0) await distribution.install(pm, root, p.packages, { network });
+          await resetMachineId(root, p.machineId);
+          await removeVolatileFiles(root);
           return undefined;
         });
       });
@@ -124,6 +133,7 @@ function params(
   if (!nodes.metadata) throw new Error(`${image.Image}: package installation needs repository metadata`);
   return {
     config: distroConfig(image),
+    machineId: image.MachineId,
     packages,
     packagesSetting,
     packageDirectories,
@@ -150,6 +160,7 @@ const reads = [
   "VolatilePackageDirectories",
   "SandboxTrees",
   "CacheOnly",
+  "MachineId",
 ] as const;
 const unkeyed = {
   CacheOnly: "from the cache or the network, a successful install installs the same packages",

@@ -44,7 +44,7 @@ function checksumConfig(image: ImageView): Slice {
     Checksum: image.Checksum,
     Sign: image.Sign,
     Key: image.Key,
-    OpenPGPTool: (image.OpenPGPTool as string | null | undefined) ?? null,
+    OpenPGPTool: image.OpenPGPTool,
     // $GNUPGHOME for gpg may come from Environment=.
     Environment: image.Environment,
   };

@@ -76,6 +76,8 @@ function publishedContent(deps: Record<string, DepOutput>, p: Params, key: strin
 
 const task: TaskDefinition<Params> = {
   name: "publish",
+  // Its product is the output directory: running it again would act on the user's output.
+  checkable: false,
   implementation: implementationDigest(import.meta.url),
   inputs,
   async run(ctx, p) {

@@ -250,7 +250,7 @@ export const build: Step<Params> = {
   params: ({ image, env, prev, nodes, tools }) => ({
     ...baseParams("build", image.BuildScripts, image, env, nodes["build-overlay"] ?? prev, nodes, tools),
     cmdline: env.options.cmdline,
-    buildDir: (image.BuildSubdirectory as string | null | undefined) ?? image.BuildDirectory,
+    buildDir: image.BuildSubdirectory ?? image.BuildDirectory,
   }),
 };
 

@@ -62,5 +62,4 @@ describe.runIf(hasStrace)("durable commits", () => {
     await cleanup(dir);
     await cleanup(workerDir);
   });
-
 });
