@@ -181,7 +181,8 @@ for (const scenario of scenarios) {
   for (let run = 0; run < RUNS; run++) {
     for (const tool of tools) {
       const seconds = scenario.measure(tool);
-      (results[scenario.name]![tool.name] ??= []).push(seconds);
+      const byTool = results[scenario.name]!;
+      byTool[tool.name] = [...(byTool[tool.name] ?? []), seconds];
       process.stderr.write(
         `${scenario.name}: ${tool.name} run ${run + 1}/${RUNS}: ${seconds.toFixed(1)} s\n`,
       );

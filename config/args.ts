@@ -40,6 +40,10 @@ export interface ParsedArgs {
   graphFormat: string;
   /** -j/--jobs: how many steps run at once (null: the CPU count). Ours, not upstream's. */
   jobs: number | null;
+  /** Ours: the remote cache (cli/commands/remote.ts). */
+  cacheRemote: string | null;
+  cachePush: boolean;
+  cacheSecretKey: string | null;
   /** Setting options in command-line order. */
   assignments: CliAssignment[];
 }
@@ -68,6 +72,9 @@ export function defaultArgs(overrides: Partial<ParsedArgs> = {}): ParsedArgs {
     check: false,
     graphFormat: "text",
     jobs: null,
+    cacheRemote: null,
+    cachePush: false,
+    cacheSecretKey: null,
     assignments: [],
     ...overrides,
   };

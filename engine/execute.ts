@@ -213,6 +213,11 @@ export class Executor {
           protect(k);
           return artifactPath(this.state, k);
         },
+        retained: (k) => {
+          const output = this.state.store.getOutput(k);
+          if (!output) throw new Error(`artifact ${k} is not in the cache`);
+          return output.retain;
+        },
         keyedDigest: (data) => this.keys.keyed(data),
       };
       if (started === "started")
@@ -234,6 +239,7 @@ export class Executor {
           logFile,
         };
         if (err instanceof TaskCommandError) {
+          failure.message = err.summary;
           failure.command = err.command;
           if (err.exitCode !== undefined) failure.exitCode = err.exitCode;
           failure.logTail = err.logTail;

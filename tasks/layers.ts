@@ -17,14 +17,12 @@
 // layers below. So a lower layer that reruns and yields identical content leaves every layer above it
 // cached, even one that has to rerun for its own reasons.
 //
-// The stack a layer was built on is not part of its output (keys would defeat the above): it is kept in a
-// small record next to the engine's artifacts, `<cache>/layer-stacks/<key>`, the keys of the layers below
-// it, bottom first, written while the layer is produced. A cached layer is mounted on exactly that stack
-// (its lower layer is retained by the artifact, and so on down), or, if its key was produced again on
-// other lower artifacts of identical content, on those.
-import { existsSync, readFileSync } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+// The stack a layer was built on is not part of its output (keys would defeat the above): the artifact
+// retains the layer directly below it (TaskResult.retain), which retains the one below it, and so on. A
+// cached layer is mounted on exactly that chain, which the engine stores with the artifact (and the remote
+// cache carries with it), so no layer outlives the ones it was made on.
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
 import type { DepOutput, Json, TaskContext, TaskResult } from "../engine/api.js";
 import { TIMESTAMPED } from "./volatile.js";
 
@@ -37,70 +35,29 @@ export interface LayerMeta {
 /** Subdirectory of a layer artifact that holds the overlay upper tree. */
 export const LAYER_TREE = "tree";
 
-/** Directory of the stack records, next to the engine's artifacts (`<cache>/artifacts/<key>`). */
-function recordDir(artifact: string): string {
-  return join(dirname(dirname(artifact)), "layer-stacks");
-}
-
-/** Keys of the layers the artifact `key` (at `dir`) was built on, bottom first, from its record; undefined
- * when there is no record. */
-function readRecord(dir: string, key: string): string[] | undefined {
-  let text: string;
-  try {
-    text = readFileSync(join(recordDir(dir), key), "utf8");
-  } catch {
-    return undefined;
-  }
-  const value = JSON.parse(text) as { below?: unknown };
-  if (!Array.isArray(value.below) || !value.below.every((k) => typeof k === "string"))
-    throw new Error(`${join(recordDir(dir), key)}: not a layer stack record`);
-  return value.below as string[];
-}
-
-/** Artifact keys of the full stack ending with `top`, bottom first. */
-export function stackKeys(top: DepOutput | undefined): string[] {
+/** Artifact keys of the full stack ending with `top`, bottom first: down the chain of retained layers. */
+export function stackKeys(ctx: Pick<TaskContext, "retained">, top: DepOutput | undefined): string[] {
   if (!top) return [];
-  const meta = (top.meta ?? {}) as { depth?: unknown; layers?: unknown };
-  // Layers stored before stack records existed list the keys below them in their metadata.
-  if (Array.isArray(meta.layers)) return [...(meta.layers as string[]), top.key];
+  // (Layers of the earlier format, which listed the keys below them, are keyed by other code: never here.)
+  const meta = (top.meta ?? {}) as { depth?: unknown };
   const depth = typeof meta.depth === "number" ? meta.depth : 0;
-  if (depth === 0) return [top.key];
-  const below = readRecord(top.dir, top.key);
-  if (!below || below.length !== depth)
-    throw new Error(
-      `the layer stack record of ${top.id} (${join(recordDir(top.dir), top.key)}) is missing or damaged; ` +
-        "`mkosi -ff build` rebuilds the image",
-    );
-  return [...below, top.key];
+  const keys = [top.key];
+  for (let key = top.key; keys.length <= depth; ) {
+    const below = ctx.retained(key);
+    if (below.length !== 1)
+      throw new Error(
+        `the layer ${key} of ${top.id} retains ${below.length} artifacts, not the one layer below it; ` +
+          "`mkosi -ff build` rebuilds the image",
+      );
+    key = below[0]!;
+    keys.unshift(key);
+  }
+  return keys;
 }
 
 /** Directories of a stack's layers, bottom first. */
 export function stackDirs(ctx: Pick<TaskContext, "artifactDir">, keys: string[]): string[] {
   return keys.map((key) => join(ctx.artifactDir(key), LAYER_TREE));
-}
-
-/**
- * The stack this layer (being produced under `ctx.key` on `below`) is recorded on. A record already there
- * for the key, whose layers are all still in the cache, is kept: the key fixes the content of the layers
- * below it, so that stack is as good as `below`, and the artifact the cache may already hold for the key
- * retains it. Otherwise `below` is recorded.
- */
-async function recordStack(ctx: TaskContext, prev: DepOutput, below: string[]): Promise<string[]> {
-  const existing = readRecord(prev.dir, ctx.key);
-  if (existing && existing.length === below.length) {
-    try {
-      if (stackDirs(ctx, existing).every((dir) => existsSync(dir))) return existing;
-    } catch {
-      // A layer of it left the cache: record the stack this run used.
-    }
-  }
-  const dir = recordDir(prev.dir);
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, ctx.key);
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify({ below })}\n`);
-  await rename(tmp, file);
-  return below;
 }
 
 /** Drop what makes two runs that produce the same files differ from an upper tree: logs and caches with
@@ -126,7 +83,7 @@ export async function withLayer(
   prev: DepOutput | undefined,
   body: (layer: LayerRun) => Promise<Json | undefined>,
 ): Promise<TaskResult> {
-  const below = stackKeys(prev);
+  const below = stackKeys(ctx, prev);
   const lowers = stackDirs(ctx, below);
   const upper = join(ctx.out, LAYER_TREE);
   await mkdir(upper, { recursive: true });
@@ -149,9 +106,7 @@ export async function withLayer(
   }
   const meta: LayerMeta = { depth: below.length };
   if (extra && typeof extra === "object" && !Array.isArray(extra)) Object.assign(meta, extra);
-  if (!prev) return { meta };
-  const recorded = await recordStack(ctx, prev, below);
-  return { meta, retain: [recorded[recorded.length - 1]!] };
+  return prev ? { meta, retain: [prev.key] } : { meta };
 }
 
 /** Mount the full stack ending at `top` read-only and run `body` on it. */
@@ -163,7 +118,7 @@ export async function withStackReadOnly<T>(
   const root = join(ctx.tmp, "image");
   await mkdir(root, { recursive: true });
   const { mountOverlay } = await import("../sandbox/overlay.js");
-  const mount = await mountOverlay({ lowers: stackDirs(ctx, stackKeys(top)), target: root });
+  const mount = await mountOverlay({ lowers: stackDirs(ctx, stackKeys(ctx, top)), target: root });
   try {
     return await body(root);
   } finally {

@@ -4,15 +4,18 @@
 // package does not reinstall the base system.
 
 import { join } from "node:path";
-import type { DistroConfig } from "../../distros/index.js";
+import { type DistroConfig, hasPackageManager, packageManagerTools } from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
+import { hostTools } from "../hosttools.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { withLayer } from "../layers.js";
 import {
   DISTRO_SETTINGS,
+  DISTRO_UNKEYED,
   distroConfig,
   distroConfigJson,
   packageCacheResource,
@@ -51,10 +54,15 @@ interface Params {
 }
 
 function inputs(p: Params): DeclaredInputs {
-  const paths = pathInputs(p.base, [
-    ...p.sandboxTrees.map((tree) => ({ setting: "SandboxTrees", path: tree.Source, target: tree.Target })),
-    ...p.packageDirectories.map((dir) => ({ setting: "PackageDirectories", path: dir })),
-  ]);
+  const tools = packageManagerTools(p.config.Distribution);
+  const paths = [
+    ...pathInputs(p.base, [
+      ...p.sandboxTrees.map((tree) => ({ setting: "SandboxTrees", path: tree.Source, target: tree.Target })),
+      ...p.packageDirectories.map((dir) => ({ setting: "PackageDirectories", path: dir })),
+    ]),
+    // A local repository is indexed on the host (dpkg-deb, createrepo_c, repo-add).
+    ...(p.packageDirectories.length > 0 || p.dependencyBuilds.length > 0 ? hostTools(tools.index) : []),
+  ];
   const deps: Record<string, NodeId> = { metadata: p.metadata };
   if (p.prev) deps.image = p.prev;
   // Labelled by node id ("build/build"): explain names the image whose packages changed.
@@ -70,7 +78,7 @@ function inputs(p: Params): DeclaredInputs {
       paths,
       deps,
     },
-    toolInputs(p.tools, ["apt-get", "dpkg"]),
+    toolInputs(p.tools, tools.install),
   );
 }
 
@@ -82,9 +90,8 @@ async function localRepository(ctx: TaskContext, p: Params): Promise<string | un
     dirs.push(join(dep.dir, "packages"));
   }
   if (dirs.length === 0) return undefined;
-  const repo = await (await import("../../distros/index.js"))
-    .getDistribution(p.config.Distribution)
-    .createLocalRepository(dirs, join(ctx.tmp, "repository"), ctx.signal);
+  const installer = await loadInstaller(p.config.Distribution);
+  const repo = await installer.createLocalRepository(dirs, join(ctx.tmp, "repository"), ctx.signal);
   return repo?.dir;
 }
 
@@ -95,8 +102,7 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
     inputs,
     resources: (p) => [packageCacheResource(p.packageCacheDir)],
     async run(ctx, p) {
-      const { getDistribution } = await import("../../distros/index.js");
-      const distribution = getDistribution(p.config.Distribution);
+      const installer = await loadInstaller(p.config.Distribution);
       const metadataDir = ctx.deps.metadata!.dir;
       const repository = await localRepository(ctx, p);
       const sandboxTrees = await sandboxTreeDirs(ctx, p.sandboxTrees);
@@ -112,9 +118,9 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
         return withLayer(ctx, ctx.deps.image, async ({ root }) => {
           const network = !p.offline;
           if (bootstrap) {
-            await distribution.bootstrap(pm, root, { extraPackages: p.packages, network });
+            await installer.bootstrap(pm, root, { extraPackages: p.packages, network });
             await prepareBaseSystem(root, p.machineId);
-          } else if (p.packages.length > 0) await distribution.install(pm, root, p.packages, { network });
+          } else if (p.packages.length > 0) await installer.install(pm, root, p.packages, { network });
           await resetMachineId(root, p.machineId);
           await removeVolatileFiles(root);
           return undefined;
@@ -164,10 +170,11 @@ const reads = [
 ] as const;
 const unkeyed = {
   CacheOnly: "from the cache or the network, a successful install installs the same packages",
+  ...DISTRO_UNKEYED,
 };
 
-const hasPackageManager = (image: ImageView) =>
-  image.Distribution !== "custom" && image.BaseTrees.length === 0;
+const bootstraps = (image: ImageView) =>
+  hasPackageManager(image.Distribution) && image.BaseTrees.length === 0;
 
 export const bootstrap: Step<Params> = {
   name: "bootstrap",
@@ -175,7 +182,7 @@ export const bootstrap: Step<Params> = {
   reads,
   unkeyed,
   layer: true,
-  wanted: hasPackageManager,
+  wanted: bootstraps,
   // The distribution's base system only: packages other images build ($PACKAGEDIR) are for the steps
   // that install packages by name (the spec: "available for installation … using VolatilePackages="),
   // so a rebuilt package never reinstalls the base system, and bootstrap runs while they are built.
@@ -191,7 +198,8 @@ export const packages: Step<Params> = {
   // Dependency images' packages are installable here too (by name, as upstream's shared repository
   // allows), but there is nothing to install without Packages= or PackageDirectories=.
   wanted: (image) =>
-    image.Distribution !== "custom" && (image.Packages.length > 0 || image.PackageDirectories.length > 0),
+    hasPackageManager(image.Distribution) &&
+    (image.Packages.length > 0 || image.PackageDirectories.length > 0),
   params: (context) => params(context, "Packages", context.image.Packages, context.image.PackageDirectories),
 };
 
@@ -201,7 +209,7 @@ export const volatilePackages: Step<Params> = {
   reads,
   unkeyed,
   layer: true,
-  wanted: (image) => image.Distribution !== "custom" && image.VolatilePackages.length > 0,
+  wanted: (image) => hasPackageManager(image.Distribution) && image.VolatilePackages.length > 0,
   params: (context) => {
     const p = params(context, "VolatilePackages", context.image.VolatilePackages, [
       ...context.image.PackageDirectories,

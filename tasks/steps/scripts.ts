@@ -3,7 +3,12 @@
 
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { DistroConfig, ScriptPackageManagerSupport } from "../../distros/index.js";
+import {
+  type DistroConfig,
+  packageManagerTools,
+  type ScriptPackageManagerSupport,
+} from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff, ToolsTreeMount } from "../../sandbox/run.js";
@@ -60,10 +65,14 @@ function inputs(p: Params): DeclaredInputs {
     own = withToolInputs(own, sandboxTreeInputs(p.scripts.base, p.sandboxTrees, p.sandboxLinks));
   // Scripts run whatever they like from the tools tree: the default tools tree's digest is an input (and
   // so is the output digest of an image that builds the tree, ToolsTree=%O/…), a tools tree directory
-  // (like the host) is not fingerprinted as a whole (BuildPackages= need apt).
+  // (like the host) is not fingerprinted as a whole (BuildPackages= run the package manager).
   const producedTools = p.tools?.kind === "path" && p.tools.producers !== undefined;
-  return p.tools?.kind === "image" || producedTools || (p.buildPackages?.length ?? 0) > 0
-    ? withToolInputs(own, toolInputs(p.tools, p.buildPackages?.length ? ["apt-get", "dpkg"] : []))
+  const installs = (p.buildPackages?.length ?? 0) > 0;
+  return p.tools?.kind === "image" || producedTools || installs
+    ? withToolInputs(
+        own,
+        toolInputs(p.tools, installs ? packageManagerTools(p.config.Distribution).install : []),
+      )
     : own;
 }
 
@@ -74,7 +83,7 @@ async function packageManagerSupport(
 ): Promise<ScriptPackageManagerSupport | undefined> {
   const pm = await imagePackageManager(ctx, p, tools);
   if (!pm) return undefined;
-  return (await import("../../distros/index.js")).getDistribution(p.config.Distribution).scriptSupport(pm);
+  return (await loadInstaller(p.config.Distribution)).scriptSupport(pm);
 }
 
 /** The package manager context of a script step, when the image has repository metadata. */
@@ -178,11 +187,12 @@ const buildOverlayTask: TaskDefinition<Params> = {
     withLayer(ctx, ctx.deps.image, async ({ root }) => {
       if (p.buildPackages && p.buildPackages.length > 0) {
         const buildPackages = p.buildPackages;
-        const { getDistribution } = await import("../../distros/index.js");
         await withToolsTree(ctx, p.tools, async (tools) => {
           const pm = await imagePackageManager(ctx, p, tools);
           if (!pm) throw new Error("BuildPackages= needs a distribution with a package manager");
-          return getDistribution(p.config.Distribution).install(pm, root, buildPackages);
+          return loadInstaller(p.config.Distribution).then((installer) =>
+            installer.install(pm, root, buildPackages),
+          );
         });
       }
       await run(ctx, p, root, { phase: "build" });
@@ -212,7 +222,7 @@ const buildTask: TaskDefinition<Params> = {
   async run(ctx, p) {
     // Build scripts see the image plus the build overlay, through a throwaway upper layer: what they
     // leave in the image is discarded; $DESTDIR, $ARTIFACTDIR and $PACKAGEDIR are this node's output.
-    const keys = stackKeys(ctx.deps.image);
+    const keys = stackKeys(ctx, ctx.deps.image);
     const lowers = stackDirs(ctx, keys);
     const upper = join(ctx.tmp, "volatile");
     const work = join(ctx.tmp, "volatile-work");
