@@ -9,6 +9,7 @@ import { readdirSync } from "node:fs";
 import { isAbsolute, relative, resolve } from "node:path";
 import type { DeclaredInputs, NodeId, PathDeclaration, PathInput, TaskDefinition } from "../engine/api.js";
 import { outputNames } from "../formats/naming.js";
+import { formatOf } from "../formats/registry.js";
 import type { ImageView } from "./image.js";
 import { outputDirectory } from "./outputs.js";
 
@@ -37,6 +38,19 @@ export function imageOutputs(image: ImageView, configDir: string, publish: NodeI
     node: publish,
     anyName: scriptsWriteOutputs,
   };
+}
+
+/**
+ * Whether `path`, read by `images[index]`, is an output another image of this build publishes before it
+ * reads it (`%O/alpha`, a split artifact, a file a script writes to $OUTPUTDIR): it need not exist before
+ * the build. `images` in build order, as the planner gets them.
+ */
+export function producedInBuild(images: readonly ImageView[], configDir: string) {
+  const outputs = images.map((image) =>
+    imageOutputs(image, configDir, formatOf(image.Format).buildOnly ? undefined : `${image.Image}/publish`),
+  );
+  return (index: number, path: string): boolean =>
+    new OutputMap(outputs.slice(0, index), outputs).read(path).kind === "inside";
 }
 
 function within(parent: string, path: string): boolean {

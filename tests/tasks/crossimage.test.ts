@@ -4,9 +4,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { crossImageInputs, imageOutputs, OutputMap } from "../../tasks/crossimage.js";
+import { crossImageInputs, imageOutputs, OutputMap, producedInBuild } from "../../tasks/crossimage.js";
 import type { ImageView } from "../../tasks/image.js";
 import { planBuild } from "../../tasks/plan.js";
+import { preflight } from "../../tasks/preflight.js";
 import { DIR, image, planEnv } from "./fixture.js";
 
 const OUT = `${DIR}/mkosi.output`;
@@ -124,6 +125,20 @@ describe("edges between images", () => {
   it("an image built later is not a producer (no cycle); its outputs stay plain paths", () => {
     const graph = edges([main({ Image: "first", Output: "first", BaseTrees: [`${OUT}/alpha`] }), alpha()]);
     expect(graph["first/base-trees"]).toEqual([]);
+  });
+
+  it("preflight: a tree source another image publishes first need not exist yet; others must", () => {
+    const images = [
+      alpha({ ExtraTrees: [] }),
+      main({ ExtraTrees: [{ Source: `${OUT}/alpha`, Target: null }] }),
+    ];
+    const produced = producedInBuild(images, DIR);
+    expect(produced(1, `${OUT}/alpha`)).toBe(true);
+    expect(produced(1, `${OUT}/alpha.root-x86-64.raw`)).toBe(true);
+    expect(produced(0, `${OUT}/alpha`)).toBe(false);
+    expect(produced(1, `${OUT}/beta`)).toBe(false);
+    expect(preflight(images, produced)).toBeUndefined();
+    expect(preflight(images)).toMatch(/ExtraTrees=.*mkosi\.output\/alpha: does not exist/);
   });
 });
 
