@@ -208,12 +208,10 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
   }
   // The image below, the ESP layers above it (their efi/ is the ESP's content).
   const espDirs = p.esp.map((_, i) => join(ctx.deps[`esp:${i}`]!.dir, LAYER_TREE));
-  // Overlay=yes: the layers of the base trees (and below) are not part of the output.
-  const base = new Set(ctx.deps.base ? stackKeys(ctx, ctx.deps.base) : []);
-  const stack = stackDirs(
-    ctx,
-    stackKeys(ctx, ctx.deps.image).filter((key) => !base.has(key)),
-  );
+  // Overlay=yes: the layers of the base trees (and below) are not part of the output. By position, not by
+  // key: a cached layer above may sit on other keys of the same content (tasks/layers.ts).
+  const baseDepth = ctx.deps.base ? stackKeys(ctx, ctx.deps.base).length : 0;
+  const stack = stackDirs(ctx, stackKeys(ctx, ctx.deps.image).slice(baseDepth));
   const extra = p.extension
     ? [await extensionLayer(ctx, p, stackDirs(ctx, stackKeys(ctx, ctx.deps.image)))]
     : [];
