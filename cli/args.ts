@@ -125,6 +125,17 @@ export function buildProgram(state: {
   );
   p.addOption(new Option("--check-count <count>").hideHelp());
   p.addOption(
+    new Option(
+      "-j, --jobs <n>",
+      "Run at most this many steps at once (default: the number of CPUs)",
+    ).argParser((v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1)
+        throw new UsageError(`--jobs: expected a positive integer, got ${v}`);
+      return n;
+    }),
+  );
+  p.addOption(
     new Option("--why <node>", "graph: explain in full why one step will run (e.g. main/packages)"),
   );
   p.addOption(
@@ -146,7 +157,7 @@ export function buildProgram(state: {
   p.addOption(new Option("--default <path>").hideHelp());
   p.addOption(new Option("--cache <path>").hideHelp());
 
-  const usedShorts = new Set(["f", "C", "B", "w", "R", "h"]);
+  const usedShorts = new Set(["f", "C", "B", "w", "R", "h", "j"]);
   for (const s of SETTINGS) {
     const record = (option: string) => (v: string | undefined) => {
       state.assignments.push({
@@ -249,6 +260,7 @@ export function parseArgs(argv: string[], cwd = process.cwd()): ParseResult {
     why: o.why ? String(o.why) : null,
     check: parseCheck(o.checkCount ?? o.check),
     graphFormat: "text",
+    jobs: typeof o.jobs === "number" ? o.jobs : null,
     cacheRemote: o.cacheRemote !== undefined ? String(o.cacheRemote) : null,
     cachePush: Boolean(o.cachePush),
     cacheSecretKey: o.cacheSecretKey !== undefined ? resolve(cwd, String(o.cacheSecretKey)) : null,

@@ -38,6 +38,8 @@ export interface ParsedArgs {
   /** `--check[=N]` (build): re-execute cached steps (all, or N chosen at random) and compare outputs. */
   check: boolean | number;
   graphFormat: string;
+  /** -j/--jobs: how many steps run at once (null: the CPU count). Ours, not upstream's. */
+  jobs: number | null;
   /** Ours: the remote cache (cli/commands/remote.ts). */
   cacheRemote: string | null;
   cachePush: boolean;
@@ -69,6 +71,7 @@ export function defaultArgs(overrides: Partial<ParsedArgs> = {}): ParsedArgs {
     why: null,
     check: false,
     graphFormat: "text",
+    jobs: null,
     cacheRemote: null,
     cachePush: false,
     cacheSecretKey: null,

@@ -101,6 +101,9 @@ export interface TaskContext {
   exec(file: string, args: readonly string[], options?: ExecOptions): Promise<ExecResult>;
   /** Directory of any committed artifact this node refers to by key (e.g. lower layers of a stack). */
   artifactDir(key: string): string;
+  /** Keys a committed artifact retains (its TaskResult.retain), as stored with it here or pulled with it
+   * from a remote cache: how a node finds e.g. the layers below a layer it reads. */
+  retained(key: string): string[];
   /** A keyed digest (HMAC-SHA256, hex) with the cache's secret key: for values that must be the same on
    * every run here but unguessable elsewhere (a password's salt). */
   keyedDigest(data: string): string;

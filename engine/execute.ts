@@ -213,6 +213,11 @@ export class Executor {
           protect(k);
           return artifactPath(this.state, k);
         },
+        retained: (k) => {
+          const output = this.state.store.getOutput(k);
+          if (!output) throw new Error(`artifact ${k} is not in the cache`);
+          return output.retain;
+        },
         keyedDigest: (data) => this.keys.keyed(data),
       };
       if (started === "started")

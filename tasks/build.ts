@@ -129,15 +129,15 @@ export function acceptPublished(state: OutputState, key: string): boolean {
 
 /** Which nodes must run even though their key is cached (besides publish steps, see acceptPublished). */
 export function forcedNodes(plan: BuildPlan, env: PlanEnv, explanations: NodeExplanation[]): NodeId[] {
-  const status = new Map(explanations.map((e) => [e.id, e.status]));
+  const byId = new Map(explanations.map((e) => [e.id, e]));
   const forced: NodeId[] = [];
   for (const image of [...(plan.tools ? [plan.tools] : []), ...plan.images]) {
     if (env.options.rerunBuildScripts && image.nodes.build) forced.push(image.nodes.build);
     const metadata = image.nodes.metadata;
     if (
       metadata &&
-      servedFromCache(status.get(metadata)) &&
-      wantsMetadataRefresh(image.image, image, status, env.options.force)
+      servedFromCache(byId.get(metadata)?.status) &&
+      wantsMetadataRefresh(image.image, image, byId, env.options.force)
     )
       forced.push(metadata);
   }
@@ -149,12 +149,15 @@ export function forcedNodes(plan: BuildPlan, env: PlanEnv, explanations: NodeExp
  * `-f` (as upstream's forced sync): always otherwise; the steps that install packages key on the synced
  * metadata's digest, so they rerun only if the repositories changed. `never`: on every build that runs
  * anything. `auto`: unless the cached image (Incremental=) is usable, and only when something that
- * installs packages has to run anyway, so a plain rebuild never touches the network.
+ * installs packages has to run anyway, so a plain rebuild never touches the network. An installer that
+ * only waits for another image (the packages a build image makes) does not count: it may well turn out
+ * cached (identical packages), and if it runs it installs them from the local repository, whatever the
+ * remote metadata says.
  */
 function wantsMetadataRefresh(
   image: ImageView,
   plan: BuildPlan["images"][number],
-  status: Map<NodeId, NodeExplanation["status"]>,
+  byId: Map<NodeId, NodeExplanation>,
   force: number,
 ): boolean {
   const mode = image.CacheOnly;
@@ -163,8 +166,13 @@ function wantsMetadataRefresh(
   const installers = ["bootstrap", "packages", "build-overlay", "volatile-packages"]
     .map((step) => plan.nodes[step])
     .filter((id): id is NodeId => id !== undefined);
-  const runs = (id: NodeId) => !servedFromCache(status.get(id));
-  const anyRuns = installers.some(runs);
+  const runs = (id: NodeId) => !servedFromCache(byId.get(id)?.status);
+  const own = (id: NodeId) => id.startsWith(`${image.Image}/`);
+  const anyRuns = installers.some((id) => {
+    const explanation = byId.get(id);
+    if (!runs(id)) return false;
+    return explanation?.status !== "pending-deps" || explanation.upstream.some(own);
+  });
   if (mode === "never") return Object.values(plan.nodes).some(runs);
   if (image.Incremental !== "no") return anyRuns && plan.imageCache.some(runs);
   return anyRuns;

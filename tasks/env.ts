@@ -41,6 +41,9 @@ export interface PlanEnv {
   gid: number;
   /** How a debug shell gets the terminal (the CLI pauses its progress view); default: plainTerminal. */
   terminal?: TerminalHandoff;
+  /** Directories this invocation writes, of every image and the tools tree (output, build and cache
+   * directories): never part of any image's build sources. Filled in by the planner. */
+  ownDirectories?: readonly string[];
   /** The per-invocation random Seed= an image has when none is configured: steps that use the seed
    * (repart) key on it only when it is pinned. Undefined: every seed counts as pinned. */
   randomSeed?: string;

@@ -59,7 +59,7 @@ async function updateTree(
 ): Promise<Update | undefined> {
   const old = previous?.tree;
   if (!previous || !old || old.scripts || old.epoch !== epoch) return undefined;
-  const stack = stackKeys(tree);
+  const stack = stackKeys(ctx, tree);
   let common = 0;
   while (common < Math.min(stack.length, old.stack.length) && stack[common] === old.stack[common]) common++;
   // Nothing shared (the base layer changed): the whole tree is new anyway.

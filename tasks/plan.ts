@@ -5,8 +5,17 @@
 // depend on that layer (see toolstree.ts).
 import type { NodeId, NodeSpec } from "../engine/api.js";
 import { formatOf } from "../formats/registry.js";
+import {
+  crossImageTask,
+  dependencyClosure,
+  type ImageOutputs,
+  imageOutputs,
+  OutputMap,
+  runsScripts,
+} from "./crossimage.js";
 import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
+import { outputDirectory } from "./outputs.js";
 import { PIPELINE } from "./pipeline.js";
 import { checkDeclaredReads, settingsView, wholeImage } from "./settings-view.js";
 import type { AnyStep, StepPlanContext } from "./step.js";
@@ -47,6 +56,13 @@ export function nodeId(image: ImageView, step: string): NodeId {
   return `${image.Image}/${step}`;
 }
 
+/** What a step of one image may read of the images built before it (see crossimage.ts). */
+interface CrossImage {
+  map: OutputMap;
+  /** The nodes standing for the whole of each image in Dependencies= (for steps that run scripts). */
+  whole: NodeId[];
+}
+
 function planImage(
   image: ImageView,
   env: PlanEnv,
@@ -54,6 +70,7 @@ function planImage(
   tools: ToolsTree | null,
   steps: readonly AnyStep[] = PIPELINE,
   initrd?: StepPlanContext["initrd"],
+  cross?: CrossImage,
 ): [NodeSpec[], ImagePlan] {
   const specs: NodeSpec[] = [];
   const nodes: Record<string, NodeId> = {};
@@ -68,7 +85,10 @@ function planImage(
     if (!step.wanted(image, env)) continue;
     const id = nodeId(image, step.name);
     const params = stepParams(step, { image, env, prev, nodes, dependencyBuilds, tools, initrd });
-    specs.push({ id, task: step.task, params, group: image.Image, label: step.name });
+    const task = cross
+      ? crossImageTask(step.task, cross.map, runsScripts(step.name, image) ? cross.whole : [])
+      : step.task;
+    specs.push({ id, task, params, group: image.Image, label: step.name });
     nodes[step.name] = id;
     if (step.layer) prev = id;
     if (step.name === last) break;
@@ -109,7 +129,8 @@ function viewEnv(env: PlanEnv): PlanEnv {
 /** The sync scripts of every image: run before the image graph is planned (see steps/sync.ts). With a
  * default tools tree (`tools`) they run with it, so its nodes come first in this graph too (the image
  * graph then finds them cached). */
-export function planSync(images: ImageView[], env: PlanEnv, tools?: ImageView | null): NodeSpec[] {
+export function planSync(images: ImageView[], baseEnv: PlanEnv, tools?: ImageView | null): NodeSpec[] {
+  const env = withOwnDirectories(baseEnv, [...images, tools]);
   const wanted = images.filter((image) => sync.wanted(image, env));
   if (wanted.length === 0) return [];
   const toolsSpecs: NodeSpec[] = [];
@@ -145,6 +166,21 @@ function planToolsTree(tools: ImageView, env: PlanEnv): [NodeSpec[], ImagePlan &
   for (const step of steps) if (step.layer && plan.nodes[step.name]) top = plan.nodes[step.name];
   if (!top) throw new Error("the default tools tree has no image layers to use");
   return [specs, { ...plan, top }];
+}
+
+/** `env` with the directories every image of this invocation writes (see PlanEnv.ownDirectories). */
+function withOwnDirectories(env: PlanEnv, images: readonly (ImageView | null | undefined)[]): PlanEnv {
+  const own = new Set<string>();
+  for (const image of images) {
+    if (!image) continue;
+    if (!formatOf(image.Format).buildOnly) own.add(outputDirectory(image, env.configDir));
+    for (const dir of [image.BuildDirectory, image.CacheDirectory, image.PackageCacheDirectory])
+      if (dir) own.add(dir);
+  }
+  // The configuration directory itself is the default output directory: its own entries are excluded by
+  // name (sourceExcludes), the directory is not.
+  own.delete(env.configDir);
+  return { ...env, ownDirectories: [...own].sort() };
 }
 
 /** Steps of a default initrd: its image and its output (the cpio), nothing published. */
@@ -190,10 +226,11 @@ export function planInitrds(
  * configurations by image name (see planInitrds). */
 export function planBuild(
   images: ImageView[],
-  env: PlanEnv,
+  baseEnv: PlanEnv,
   tools?: ImageView | null,
   initrds: ReadonlyMap<string, ImageView> = new Map(),
 ): BuildPlan {
+  const env = withOwnDirectories(baseEnv, [...images, tools, ...initrds.values()]);
   const nodes: NodeSpec[] = [];
   const plans: ImagePlan[] = [];
   const builds = new Map<string, NodeId>();
@@ -205,18 +242,47 @@ export function planBuild(
   }
   const [initrdSpecs, initrdOf] = planInitrds(initrds, env, toolsPlan?.top);
   nodes.push(...initrdSpecs);
-  for (const image of images) {
-    const [specs, plan] = planImage(
+  const outputs = images.map((image) =>
+    imageOutputs(
       image,
-      env,
-      builds,
-      toolsTreeOf(image, toolsPlan?.top),
-      PIPELINE,
-      initrdOf.get(image.Image),
-    );
+      env.configDir,
+      formatOf(image.Format).buildOnly ? undefined : nodeId(image, "publish"),
+    ),
+  );
+  const byName = new Map(images.map((image) => [image.Image, image]));
+  const finals = new Map<string, NodeId>();
+  images.forEach((image, index) => {
+    const cross = crossImageOf(image, outputs.slice(0, index), outputs, byName, finals);
+    const tools = producedToolsTree(toolsTreeOf(image, toolsPlan?.top), cross?.map);
+    const [specs, plan] = planImage(image, env, builds, tools, PIPELINE, initrdOf.get(image.Image), cross);
     nodes.push(...specs);
     plans.push(plan);
     if (plan.nodes.build) builds.set(image.Image, plan.nodes.build);
-  }
+    const final = plan.publish ?? plan.nodes.build;
+    if (final) finals.set(image.Image, final);
+  });
   return { nodes, images: plans, ...(toolsPlan ? { tools: toolsPlan } : {}) };
+}
+
+/** What `image` may read of the images before it; undefined when there is nothing (the first image). */
+function crossImageOf(
+  image: ImageView,
+  before: ImageOutputs[],
+  all: ImageOutputs[],
+  byName: Map<string, ImageView>,
+  finals: Map<string, NodeId>,
+): CrossImage | undefined {
+  const whole = dependencyClosure(image, byName)
+    .map((name) => finals.get(name))
+    .filter((id): id is NodeId => id !== undefined)
+    .sort();
+  if (whole.length === 0 && !before.some((outputs) => outputs.node)) return undefined;
+  return { map: new OutputMap(before, all), whole };
+}
+
+/** ToolsTree=%O/…: the tools tree is another image's output; its publish node stands for it. */
+function producedToolsTree(tools: ToolsTree | null, map: OutputMap | undefined): ToolsTree | null {
+  if (tools?.kind !== "path" || !map) return tools;
+  const reading = map.read(tools.path);
+  return reading.kind === "inside" ? { ...tools, producers: reading.nodes } : tools;
 }

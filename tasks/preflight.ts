@@ -80,8 +80,13 @@ function treeSources(value: unknown): string[] {
   );
 }
 
-/** What is wrong with one image's configuration (empty when nothing is). */
-export function preflightImage(image: PreflightImage): string[] {
+/** What is wrong with one image's configuration (empty when nothing is). `produced`: whether a tree source
+ * is an output of another image of the build, published before this image reads it (tasks/crossimage.ts),
+ * so it need not exist yet. */
+export function preflightImage(
+  image: PreflightImage,
+  produced: (path: string) => boolean = () => false,
+): string[] {
   const problems: string[] = [];
   const hostname = image.Hostname;
   if (typeof hostname === "string" && !isValidHostname(hostname))
@@ -113,15 +118,19 @@ export function preflightImage(image: PreflightImage): string[] {
   }
   for (const setting of ["ExtraTrees", "BaseTrees"]) {
     for (const source of treeSources(image[setting])) {
-      if (!existsSync(source))
+      if (!existsSync(source) && !produced(source))
         problems.push(problem(image, setting, `${shownValue(source, 200)}: does not exist`));
     }
   }
   return problems;
 }
 
-/** The problems of every image, each line naming setting, file and line; undefined when there are none. */
-export function preflight(images: readonly PreflightImage[]): string | undefined {
-  const problems = images.flatMap(preflightImage);
+/** The problems of every image, each line naming setting, file and line; undefined when there are none.
+ * `produced(index, path)`: see preflightImage (images in build order). */
+export function preflight(
+  images: readonly PreflightImage[],
+  produced: (index: number, path: string) => boolean = () => false,
+): string | undefined {
+  const problems = images.flatMap((image, index) => preflightImage(image, (path) => produced(index, path)));
   return problems.length > 0 ? problems.join("\n") : undefined;
 }

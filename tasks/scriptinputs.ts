@@ -71,6 +71,8 @@ export function sourceExcludes(image: ImageView, env: PlanEnv, source: string): 
     image.BuildDirectory,
     env.cacheDir,
     env.packageCacheDir,
+    // Other images' (the default tools tree's sources hold the main image's output directory).
+    ...(env.ownDirectories ?? []),
     ...outputNames(image).all.map((name) => join(outputs, name)),
     ...[
       "mkosi.output",

@@ -17,7 +17,9 @@ import type { ImageView } from "./image.js";
 import { stackDirs, stackKeys } from "./layers.js";
 
 export type ToolsTree =
-  | { kind: "path"; path: string; certificates: boolean }
+  /** `producers`: the tree is another image's output (ToolsTree=%O/…); those images' publish nodes stand
+   * for it (see crossimage.ts). */
+  | { kind: "path"; path: string; certificates: boolean; producers?: NodeId[] }
   | { kind: "image"; node: NodeId; certificates: boolean };
 
 /** Dependency label of the default tools tree's last layer. */
@@ -41,6 +43,8 @@ export function toolInputs(tools: ToolsTree | null, names: string[]): DeclaredIn
   if (!tools) return { paths: hostTools(names) };
   const values: Record<string, Json> = { ToolsTreeCertificates: tools.certificates };
   if (tools.kind === "image") return { values, deps: { [TOOLS_DEP]: tools.node } };
+  // Built by another image of this build: its output digest covers every program in it.
+  if (tools.producers) return { values, deps: Object.fromEntries(tools.producers.map((id) => [id, id])) };
   const paths = names.map((name): PathDeclaration => {
     const found = toolInTree(tools.path, name);
     return [`tools:${name}`, found ? { path: found } : null];
@@ -74,7 +78,7 @@ export async function withToolsTree<T>(
     throw new Error(`internal error: ${ctx.id} uses the default tools tree but does not depend on it`);
   const root = join(ctx.tmp, "tools-tree");
   await mkdir(root, { recursive: true });
-  const mount = await mountOverlay({ lowers: stackDirs(ctx, stackKeys(dep)), target: root });
+  const mount = await mountOverlay({ lowers: stackDirs(ctx, stackKeys(ctx, dep)), target: root });
   try {
     return await body({ root, certificates: tools.certificates });
   } finally {

@@ -2,7 +2,7 @@
 // Trees are directories or tar archives; like mkosi, ownership is not preserved (the image gets root-owned
 // files) while modes, links and timestamps are.
 import { mkdir, stat } from "node:fs/promises";
-import { isAbsolute, join, relative } from "node:path";
+import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import type { PathDeclaration, TaskContext } from "../engine/api.js";
 import type { ConfigTree } from "./image.js";
 
@@ -53,8 +53,20 @@ export function treeInputs(base: string, setting: string, trees: ConfigTree[]): 
   );
 }
 
+/**
+ * Copy one tree (SkeletonTrees=, ExtraTrees=, SandboxTrees=) into `root` at its target. The source is a
+ * directory (its content lands at the target), a tar archive (extracted there) or, as upstream accepts, a
+ * single file: copied to the target path itself (`mkosi.crt:/usr/lib/verity.d/mkosi.crt`), or into the
+ * target when that is a directory already (no target: `/<name>`). Missing parent directories are made.
+ */
 export async function copyTreeInto(ctx: TaskContext, root: string, tree: ConfigTree): Promise<void> {
   const destination = treeTarget(root, tree);
+  const info = await stat(tree.Source);
+  if (!info.isDirectory() && !ARCHIVE.test(tree.Source)) {
+    if (!info.isFile()) throw new Error(`${tree.Source}: not a directory, tar archive or regular file`);
+    await copyFileInto(ctx, tree.Source, destination);
+    return;
+  }
   await mkdir(destination, { recursive: true });
   if (ARCHIVE.test(tree.Source)) {
     await ctx.exec("tar", [
@@ -70,8 +82,6 @@ export async function copyTreeInto(ctx: TaskContext, root: string, tree: ConfigT
     ]);
     return;
   }
-  const info = await stat(tree.Source);
-  if (!info.isDirectory()) throw new Error(`${tree.Source}: not a directory or tar archive`);
   await ctx.exec("cp", [
     "--recursive",
     "--no-dereference",
@@ -82,6 +92,45 @@ export async function copyTreeInto(ctx: TaskContext, root: string, tree: ConfigT
     `${tree.Source}/.`,
     destination,
   ]);
+}
+
+async function copyFileInto(ctx: TaskContext, source: string, destination: string): Promise<void> {
+  const into = await stat(destination).then(
+    (info) => info.isDirectory(),
+    () => false,
+  );
+  const target = into ? join(destination, basename(source)) : destination.replace(/\/+$/, "");
+  await mkdir(dirname(target), { recursive: true });
+  // Like the trees' files: mode and times kept, owned by root; a symlink as the source is followed.
+  await ctx.exec("cp", [
+    "--dereference",
+    "--preserve=mode,timestamps,xattr",
+    "--no-preserve=ownership",
+    "--reflink=auto",
+    "--no-target-directory",
+    source,
+    target,
+  ]);
+}
+
+/**
+ * SandboxTrees= as the package manager reads them: directories (with their targets) as they are; single
+ * files and archives are first put in place below a scratch directory, so they appear at their target.
+ */
+export async function sandboxTreeDirs(ctx: TaskContext, trees: ConfigTree[]): Promise<ConfigTree[]> {
+  const dirs: ConfigTree[] = [];
+  for (const [index, tree] of trees.entries()) {
+    const info = await stat(tree.Source).catch(() => undefined);
+    if (!info || info.isDirectory()) {
+      dirs.push(tree);
+      continue;
+    }
+    const dir = join(ctx.tmp, "sandbox-trees", String(index));
+    await mkdir(dir, { recursive: true });
+    await copyTreeInto(ctx, dir, tree);
+    dirs.push({ Source: dir, Target: null });
+  }
+  return dirs;
 }
 
 /** Copy a directory's content into the image as it is (ownership included): build outputs ($DESTDIR). */

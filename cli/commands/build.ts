@@ -55,6 +55,7 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
   await protectHostDirectories(writableDirectories(input, env));
   const engine = await openCache(env, {
     keepFailedWorkspaces: input.debugWorkspace,
+    jobs: input.jobs,
     remote: input.remote,
     secretKey: input.secretKey,
   });

@@ -43,6 +43,7 @@ export function commandInput({ config, args }: VerbContext): CommandInput {
     debugShell: args.debugShell,
     debugWorkspace: args.debugWorkspace,
     json: args.json,
+    ...(args.jobs ? { jobs: args.jobs } : {}),
     remote: remoteOption(args),
     secretKey: secretKeyOption(args),
     secretSettings: SETTINGS.filter((setting) => setting.secret).map((setting) => jsonKey(setting.dest)),

@@ -29,6 +29,8 @@ export interface CommandInput {
   /** --debug-workspace: keep a failed step's workspace. */
   debugWorkspace: boolean;
   json: boolean;
+  /** -j/--jobs: steps run at once (undefined: the CPU count). */
+  jobs?: number;
   /** $MKOSI_CONFIG for one image. */
   configJson(image: ImageView): string;
   /** JSON names of the secret settings. */
@@ -63,7 +65,12 @@ export function planEnv(input: CommandInput): PlanEnv {
 
 export async function openCache(
   env: PlanEnv,
-  options: { keepFailedWorkspaces?: boolean; remote?: RemoteCacheOptions; secretKey?: Buffer } = {},
+  options: {
+    keepFailedWorkspaces?: boolean;
+    jobs?: number;
+    remote?: RemoteCacheOptions;
+    secretKey?: Buffer;
+  } = {},
 ): Promise<Engine> {
   await mkdir(env.packageCacheDir, { recursive: true });
   // Mounts of builds killed in this mount namespace (where mkosi got none of its own).
@@ -71,6 +78,7 @@ export async function openCache(
   return openEngine({
     cacheDir: env.cacheDir,
     keepFailedWorkspaces: options.keepFailedWorkspaces,
+    ...(options.jobs ? { concurrency: options.jobs } : {}),
     remote: options.remote,
     secretKey: options.secretKey,
   });

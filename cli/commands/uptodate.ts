@@ -38,13 +38,15 @@ export async function bringUpToDate(ctx: VerbContext, options: UpToDateOptions):
   }
   // Values that parse but would fail later (or do harm): before any work.
   const { preflight } = await import("../../tasks/preflight.js");
-  const problems = preflight(ctx.config.images);
+  const { producedInBuild } = await import("../../tasks/crossimage.js");
+  const input = commandInput(ctx);
+  const problems = preflight(ctx.config.images, producedInBuild(ctx.config.images, input.directory));
   if (problems) {
     for (const line of problems.split("\n")) process.stderr.write(`‣ ${line}\n`);
     return 1;
   }
   return buildCommand({
-    ...commandInput(ctx),
+    ...input,
     cmdline: options.cmdline,
     explain: ctx.args.explain,
     trace: ctx.args.trace ?? undefined,

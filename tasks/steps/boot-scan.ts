@@ -80,7 +80,7 @@ const task: TaskDefinition<Params> = {
   inputs: (p) => ({ deps: { image: p.image } }),
   async run(ctx: TaskContext) {
     const top = ctx.deps.image!;
-    const layers = stackDirs(ctx, stackKeys(top)).reverse();
+    const layers = stackDirs(ctx, stackKeys(ctx, top)).reverse();
     const out = join(ctx.out, LAYER_TREE);
     await mkdir(out, { recursive: true });
     const files = await withStackReadOnly(ctx, top, async (root) => {

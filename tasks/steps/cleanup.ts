@@ -23,6 +23,7 @@ import {
 import { sandboxLinkDigests, sandboxTreeInputs } from "../sandboxtrees.js";
 import { imageBelow, type Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
+import { sandboxTreeDirs } from "../trees.js";
 import { removeVolatileFiles } from "../volatile.js";
 
 interface Params {
@@ -91,16 +92,18 @@ const task: TaskDefinition<Params> = {
       toolInputs(p.tools, tools.install),
     );
   },
-  resources: (p) => [packageCacheResource(p.packageCacheDir)],
+  // Only removing packages runs the package manager.
+  resources: (p) => (p.removePackages.length > 0 ? [packageCacheResource(p.packageCacheDir)] : []),
   async run(ctx, p) {
     return withLayer(ctx, ctx.deps.image, async ({ root }) => {
       const distribution = p.metadata ? await loadInstaller(p.config.Distribution) : undefined;
       if (distribution && p.removePackages.length > 0) {
+        const sandboxTrees = await sandboxTreeDirs(ctx, p.sandboxTrees);
         await withToolsTree(ctx, p.tools, (tools) => {
           const pm = packageManagerContext(ctx, p.config, {
             metadataDir: ctx.deps.metadata!.dir,
             packageCacheDir: p.packageCacheDir,
-            sandboxTrees: p.sandboxTrees,
+            sandboxTrees,
             debugShell: p.debugShell,
             tools,
           });

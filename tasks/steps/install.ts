@@ -24,7 +24,7 @@ import {
 import { sandboxLinkDigests } from "../sandboxtrees.js";
 import type { Step, StepPlanContext } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
-import { pathInputs } from "../trees.js";
+import { pathInputs, sandboxTreeDirs } from "../trees.js";
 import { prepareBaseSystem, removeVolatileFiles, resetMachineId } from "../volatile.js";
 
 interface Params {
@@ -65,9 +65,8 @@ function inputs(p: Params): DeclaredInputs {
   ];
   const deps: Record<string, NodeId> = { metadata: p.metadata };
   if (p.prev) deps.image = p.prev;
-  p.dependencyBuilds.forEach((id, i) => {
-    deps[`packages-of:${i}`] = id;
-  });
+  // Labelled by node id ("build/build"): explain names the image whose packages changed.
+  for (const id of p.dependencyBuilds) deps[id] = id;
   return withToolInputs(
     {
       values: {
@@ -85,8 +84,10 @@ function inputs(p: Params): DeclaredInputs {
 
 async function localRepository(ctx: TaskContext, p: Params): Promise<string | undefined> {
   const dirs = [...p.packageDirectories];
-  for (const [label, dep] of Object.entries(ctx.deps)) {
-    if (label.startsWith("packages-of:")) dirs.push(join(dep.dir, "packages"));
+  for (const id of p.dependencyBuilds) {
+    const dep = ctx.deps[id];
+    if (!dep) throw new Error(`internal error: ${ctx.id} does not depend on ${id}`);
+    dirs.push(join(dep.dir, "packages"));
   }
   if (dirs.length === 0) return undefined;
   const installer = await loadInstaller(p.config.Distribution);
@@ -104,11 +105,12 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
       const installer = await loadInstaller(p.config.Distribution);
       const metadataDir = ctx.deps.metadata!.dir;
       const repository = await localRepository(ctx, p);
+      const sandboxTrees = await sandboxTreeDirs(ctx, p.sandboxTrees);
       return withToolsTree(ctx, p.tools, (tools) => {
         const pm = packageManagerContext(ctx, p.config, {
           metadataDir,
           packageCacheDir: p.packageCacheDir,
-          sandboxTrees: p.sandboxTrees,
+          sandboxTrees,
           localRepository: repository,
           debugShell: p.debugShell,
           tools,
@@ -181,7 +183,10 @@ export const bootstrap: Step<Params> = {
   unkeyed,
   layer: true,
   wanted: bootstraps,
-  params: (context) => params(context, "Packages", [], []),
+  // The distribution's base system only: packages other images build ($PACKAGEDIR) are for the steps
+  // that install packages by name (the spec: "available for installation … using VolatilePackages="),
+  // so a rebuilt package never reinstalls the base system, and bootstrap runs while they are built.
+  params: (context) => ({ ...params(context, "Packages", [], []), dependencyBuilds: [] }),
 };
 
 export const packages: Step<Params> = {
@@ -190,9 +195,11 @@ export const packages: Step<Params> = {
   reads,
   unkeyed,
   layer: true,
+  // Dependency images' packages are installable here too (by name, as upstream's shared repository
+  // allows), but there is nothing to install without Packages= or PackageDirectories=.
   wanted: (image) =>
     hasPackageManager(image.Distribution) &&
-    (image.Packages.length > 0 || image.PackageDirectories.length > 0 || image.Dependencies.length > 0),
+    (image.Packages.length > 0 || image.PackageDirectories.length > 0),
   params: (context) => params(context, "Packages", context.image.Packages, context.image.PackageDirectories),
 };
 

@@ -17,6 +17,7 @@ import {
 import { sandboxLinkDigests, sandboxTreeInputs } from "../sandboxtrees.js";
 import type { Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
+import { sandboxTreeDirs } from "../trees.js";
 
 interface Params {
   config: DistroConfig;
@@ -41,12 +42,13 @@ const task: TaskDefinition<Params> = {
     ),
   async run(ctx, p) {
     const installer = await loadInstaller(p.config.Distribution);
+    const sandboxTrees = await sandboxTreeDirs(ctx, p.sandboxTrees);
     await withToolsTree(ctx, p.tools, (tools) =>
       installer.syncMetadata(
         packageManagerContext(ctx, p.config, {
           metadataDir: ctx.out,
           packageCacheDir: p.packageCacheDir,
-          sandboxTrees: p.sandboxTrees,
+          sandboxTrees,
           tools,
         }),
       ),

@@ -7,13 +7,14 @@
 
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { DeclaredInputs, Json, NodeId, TaskDefinition } from "../../engine/api.js";
+import type { DeclaredInputs, DepOutput, Json, NodeId, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import { outputNames } from "../../formats/naming.js";
 import { formatOf } from "../../formats/registry.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { runScripts } from "../../sandbox/scripts.js";
 import { debugShellOf } from "../env.js";
+import { pathExists } from "../fsutil.js";
 import type { ImageView } from "../image.js";
 import { stackKeys } from "../layers.js";
 import { FILE_STEPS, outputDirectory } from "../outputs.js";
@@ -43,6 +44,8 @@ interface Params {
   tree: NodeId | undefined;
   /** Artifacts whose files are published as they are (output, checksum, manifest). */
   files: NodeId[];
+  /** Layers of script steps (postinst, finalize) whose $OUTPUTDIR files are published. */
+  scriptOutputs: NodeId[];
   /** --debug-shell (not an input: it only acts after a failure). */
   debugShell?: TerminalHandoff;
 }
@@ -54,6 +57,7 @@ function inputs(p: Params): DeclaredInputs {
   p.files.forEach((id, i) => {
     deps[`files:${i}`] = id;
   });
+  for (const id of p.scriptOutputs) deps[`outputdir:${id}`] = id;
   return {
     values: { ...p.values, ...declared.values, OutputDirectory: p.outputDirectory },
     paths: [
@@ -64,6 +68,19 @@ function inputs(p: Params): DeclaredInputs {
     env: declared.env,
     deps,
   };
+}
+
+/**
+ * What identifies the published files, so that the output digest of this node (which images reading
+ * them key on, see crossimage.ts) changes exactly when they do: the digests of what was published and
+ * the settings that shape the files (names, modes, times). Post-output scripts and an nspawn settings
+ * file can change anything: then this node's key stands for the content.
+ */
+function publishedContent(deps: Record<string, DepOutput>, p: Params, key: string): Json {
+  const digests: Record<string, string> = {};
+  for (const [label, dep] of Object.entries(deps)) digests[label] = dep.digest;
+  const opaque = p.scripts.scripts.length > 0 || p.values.NSpawnSettings !== null;
+  return { digests, values: { ...p.values, OutputDirectory: p.outputDirectory }, ...(opaque ? { key } : {}) };
 }
 
 const task: TaskDefinition<Params> = {
@@ -104,6 +121,9 @@ const task: TaskDefinition<Params> = {
       }
       for (const [label, dep] of Object.entries(ctx.deps)) {
         if (label.startsWith("files:")) await copyTree(dep.dir, staging);
+        // Files scripts wrote to $OUTPUTDIR (the layer artifact's "output" directory, if any).
+        if (label.startsWith("outputdir:") && (await pathExists(join(dep.dir, "output"))))
+          await copyTree(join(dep.dir, "output"), staging);
       }
       await runScripts({
         ...scriptRunBase(ctx, p),
@@ -122,14 +142,14 @@ const task: TaskDefinition<Params> = {
       const record = { path: main, key: ctx.key };
       if (top && trees) {
         await writePublished(p.cacheDir, record, {
-          stack: stackKeys(top),
+          stack: stackKeys(ctx, top),
           listing: await trees.recordListing(main, update, ctx.signal),
           epoch: p.image.SourceDateEpoch,
           scripts: p.scripts.scripts.length > 0,
           snapshot: await trees.treeSnapshot(main, { signal: ctx.signal }),
         });
       } else await writePublished(p.cacheDir, record);
-      return { meta: { published } };
+      return { meta: { published, content: publishedContent(ctx.deps, p, ctx.key) } };
     } finally {
       await rm(staging, { recursive: true, force: true });
     }
@@ -182,6 +202,7 @@ export const publish: Step<Params> = {
       // A tree format without a producer step (directory) is the image's last layer itself.
       tree: formatOf(image.Format).kind === "tree" && !nodes.output ? prev : undefined,
       files,
+      scriptOutputs: ["postinst", "finalize"].map((step) => nodes[step]).filter((id): id is NodeId => !!id),
       debugShell: debugShellOf(env),
     };
   },

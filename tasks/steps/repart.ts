@@ -208,13 +208,13 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
   }
   // The image below, the ESP layers above it (their efi/ is the ESP's content).
   const espDirs = p.esp.map((_, i) => join(ctx.deps[`esp:${i}`]!.dir, LAYER_TREE));
-  // Overlay=yes: the layers of the base trees (and below) are not part of the output.
-  const base = new Set(ctx.deps.base ? stackKeys(ctx.deps.base) : []);
-  const stack = stackDirs(
-    ctx,
-    stackKeys(ctx.deps.image).filter((key) => !base.has(key)),
-  );
-  const extra = p.extension ? [await extensionLayer(ctx, p, stackDirs(ctx, stackKeys(ctx.deps.image)))] : [];
+  // Overlay=yes: the layers of the base trees (and below) are not part of the output. By position, not by
+  // key: a cached layer above may sit on other keys of the same content (tasks/layers.ts).
+  const baseDepth = ctx.deps.base ? stackKeys(ctx, ctx.deps.base).length : 0;
+  const stack = stackDirs(ctx, stackKeys(ctx, ctx.deps.image).slice(baseDepth));
+  const extra = p.extension
+    ? [await extensionLayer(ctx, p, stackDirs(ctx, stackKeys(ctx, ctx.deps.image)))]
+    : [];
   const mount = await mountOverlay({ lowers: [...stack, ...extra, ...espDirs], target: root });
   // The second pass adds the ESP to a copy of the first pass's disk (same definitions, same seed).
   const firstDisk = p.pass === "esp" ? join(ctx.deps.first!.dir, FIRST_PASS_DISK) : undefined;

@@ -21,6 +21,7 @@ import { sandboxLinkDigests, sandboxTreeInputs } from "../sandboxtrees.js";
 import { declareScriptInputs, type ScriptInputs, scriptInputs, scriptRunBase } from "../scriptinputs.js";
 import type { Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
+import { sandboxTreeDirs } from "../trees.js";
 
 interface Params {
   scripts: ScriptInputs;
@@ -62,11 +63,12 @@ function inputs(p: Params): DeclaredInputs {
   // sandbox trees.
   if (p.metadata)
     own = withToolInputs(own, sandboxTreeInputs(p.scripts.base, p.sandboxTrees, p.sandboxLinks));
-  // Scripts run whatever they like from the tools tree: the default tools tree's digest is an input, a
-  // tools tree directory (like the host) is not fingerprinted as a whole (BuildPackages= run the package
-  // manager).
+  // Scripts run whatever they like from the tools tree: the default tools tree's digest is an input (and
+  // so is the output digest of an image that builds the tree, ToolsTree=%O/…), a tools tree directory
+  // (like the host) is not fingerprinted as a whole (BuildPackages= run the package manager).
+  const producedTools = p.tools?.kind === "path" && p.tools.producers !== undefined;
   const installs = (p.buildPackages?.length ?? 0) > 0;
-  return p.tools?.kind === "image" || installs
+  return p.tools?.kind === "image" || producedTools || installs
     ? withToolInputs(
         own,
         toolInputs(p.tools, installs ? packageManagerTools(p.config.Distribution).install : []),
@@ -79,19 +81,19 @@ async function packageManagerSupport(
   p: Params,
   tools: ToolsTreeMount | undefined,
 ): Promise<ScriptPackageManagerSupport | undefined> {
-  const pm = imagePackageManager(ctx, p, tools);
+  const pm = await imagePackageManager(ctx, p, tools);
   if (!pm) return undefined;
   return (await loadInstaller(p.config.Distribution)).scriptSupport(pm);
 }
 
 /** The package manager context of a script step, when the image has repository metadata. */
-function imagePackageManager(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined) {
+async function imagePackageManager(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined) {
   const metadata = ctx.deps.metadata;
   if (!metadata) return undefined;
   return packageManagerContext(ctx, p.config, {
     metadataDir: metadata.dir,
     packageCacheDir: p.packageCacheDir,
-    sandboxTrees: p.sandboxTrees,
+    sandboxTrees: await sandboxTreeDirs(ctx, p.sandboxTrees),
     debugShell: p.debugShell,
     tools,
   });
@@ -112,6 +114,12 @@ async function run(
       ...extra,
     });
   });
+}
+
+/** Scripts may install packages (mkosi-install, apt) when the image has a package manager: then they
+ * hold the package cache. Without one (Distribution=custom) scripts of different images run at once. */
+function scriptResources(p: Params): string[] {
+  return p.metadata ? [packageCacheResource(p.packageCacheDir)] : [];
 }
 
 /** Scripts get the whole configuration ($MKOSI_CONFIG), and so do these steps' keys, but for the seed. */
@@ -152,7 +160,7 @@ const prepareTask: TaskDefinition<Params> = {
   name: "prepare",
   implementation: implementationDigest(import.meta.url),
   inputs,
-  resources: (p) => [packageCacheResource(p.packageCacheDir)],
+  resources: scriptResources,
   run: (ctx, p) =>
     withLayer(ctx, ctx.deps.image, async ({ root }) => {
       await run(ctx, p, root, { phase: "final" });
@@ -174,13 +182,13 @@ const buildOverlayTask: TaskDefinition<Params> = {
   name: "build-overlay",
   implementation: implementationDigest(import.meta.url),
   inputs,
-  resources: (p) => [packageCacheResource(p.packageCacheDir)],
+  resources: scriptResources,
   run: (ctx, p) =>
     withLayer(ctx, ctx.deps.image, async ({ root }) => {
       if (p.buildPackages && p.buildPackages.length > 0) {
         const buildPackages = p.buildPackages;
-        await withToolsTree(ctx, p.tools, (tools) => {
-          const pm = imagePackageManager(ctx, p, tools);
+        await withToolsTree(ctx, p.tools, async (tools) => {
+          const pm = await imagePackageManager(ctx, p, tools);
           if (!pm) throw new Error("BuildPackages= needs a distribution with a package manager");
           return loadInstaller(p.config.Distribution).then((installer) =>
             installer.install(pm, root, buildPackages),
@@ -214,7 +222,7 @@ const buildTask: TaskDefinition<Params> = {
   async run(ctx, p) {
     // Build scripts see the image plus the build overlay, through a throwaway upper layer: what they
     // leave in the image is discarded; $DESTDIR, $ARTIFACTDIR and $PACKAGEDIR are this node's output.
-    const keys = stackKeys(ctx.deps.image);
+    const keys = stackKeys(ctx, ctx.deps.image);
     const lowers = stackDirs(ctx, keys);
     const upper = join(ctx.tmp, "volatile");
     const work = join(ctx.tmp, "volatile-work");
@@ -261,7 +269,7 @@ function layerScriptStep(name: string, kind: ScriptKind, pick: (image: ImageView
     name,
     implementation: implementationDigest(import.meta.url),
     inputs,
-    resources: (p) => [packageCacheResource(p.packageCacheDir)],
+    resources: scriptResources,
     run: (ctx, p) =>
       withLayer(ctx, ctx.deps.image, async ({ root }) => {
         // $OUTPUTDIR: files scripts put there are published next to the image.

@@ -56,6 +56,7 @@ function from(first: string, also: string[] = []): string[] {
   return [...new Set([...after, ...also])].map((step) => `main/${step}`).sort();
 }
 
+/** `steps` without these (layers that rerun with identical content leave the layers above cached). */
 function without(steps: string[], ...removed: string[]): string[] {
   return steps.filter((id) => !removed.some((step) => id === `main/${step}`));
 }
