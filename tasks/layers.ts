@@ -24,7 +24,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { DepOutput, Json, TaskContext, TaskResult } from "../engine/api.js";
-import { TIMESTAMPED } from "./volatile.js";
+import { removeIfPresent, TIMESTAMPED } from "./volatile.js";
 
 /** Metadata every layer artifact carries: how many layers lie below it. */
 export interface LayerMeta {
@@ -64,7 +64,7 @@ export function stackDirs(ctx: Pick<TaskContext, "artifactDir">, keys: string[])
  * times or stat data in them (tasks/volatile.ts; install steps drop them too, but scripts may install
  * packages or run ldconfig as well). overlayfs' own bookkeeping xattrs are left out by the fingerprint. */
 export async function normalizeUpper(upper: string): Promise<void> {
-  await Promise.all(TIMESTAMPED.map((path) => rm(join(upper, path), { force: true })));
+  await Promise.all(TIMESTAMPED.map((path) => removeIfPresent(join(upper, path))));
 }
 
 export interface LayerRun {

@@ -35,7 +35,15 @@ export async function resetMachineId(root: string, machineId: string | null): Pr
 
 /** Drop the per-machine state and timestamped files from an image root. */
 export async function removeVolatileFiles(root: string): Promise<void> {
-  await Promise.all([...MACHINE_STATE, ...TIMESTAMPED].map((path) => rm(join(root, path), { force: true })));
+  await Promise.all([...MACHINE_STATE, ...TIMESTAMPED].map((path) => removeIfPresent(join(root, path))));
+}
+
+/** Removes `path` if it is there. A parent that is not a directory (in an overlay upper tree, the whiteout
+ * of a removed /var/log, say) means it is not there either. */
+export async function removeIfPresent(path: string): Promise<void> {
+  await rm(path, { force: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== "ENOTDIR") throw error;
+  });
 }
 
 async function exists(path: string): Promise<boolean> {
