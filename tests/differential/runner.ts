@@ -1,0 +1,466 @@
+// The differential driver: apply a sequence of edits to a configuration tree and, after each, build it
+// twice: incrementally (one cache and one output directory for the whole run) and clean (a fresh cache and
+// a fresh output directory every time). The two outputs must be identical (listing.ts), and an edit that
+// changes nothing must leave the incremental output as it was.
+//
+// Replay and reduction: every step is recorded as self-contained edits (ops.ts), written to replay.json on
+// a mismatch together with the seed; `replaySteps` runs a recorded sequence again, and `reduce` looks for
+// a shorter subsequence that still shows the mismatch (delta debugging over the steps, with the
+// incremental build after every step kept, since the cache's history is part of a reproduction).
+import { spawn } from "node:child_process";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { EngineEvent } from "../../engine/api.js";
+import { renderConf, type Settings } from "./conf.js";
+import { type EditKind, generateStep, type Step } from "./generator.js";
+import {
+  diffListings,
+  escapeBytes,
+  formatDifferences,
+  type Listing,
+  type ListingDifference,
+  listTree,
+} from "./listing.js";
+import { applyOp, describeOp, type Op, SkippedOp } from "./ops.js";
+import { Prng } from "./prng.js";
+
+const REPO = resolve(import.meta.dirname, "../..");
+const MKOSI = join(REPO, "bin/mkosi");
+
+export interface Variant {
+  name: string;
+  /** The test file that runs this variant (for the replay command). */
+  testFile: string;
+  /** The main mkosi.conf at the start, in order. */
+  settings: [string, string][];
+  /** Edits that make the rest of the starting tree. */
+  initial: Op[];
+  kinds: EditKind[];
+  /** Compare modification times (the variant pins SourceDateEpoch=, which clamps them all). */
+  mtimes: boolean;
+  /** Extra environment for mkosi. */
+  env?: Record<string, string>;
+}
+
+export interface NodeResult {
+  status: "ran" | "cached" | "failed";
+  key?: string;
+  digest?: string;
+}
+
+export interface BuildOutcome {
+  code: number;
+  /** Why it failed: the failed nodes' messages and the end of stderr. */
+  error: string;
+  nodes: Map<string, NodeResult>;
+  ms: number;
+}
+
+export interface Mismatch {
+  step: number;
+  kind: string;
+  what: string;
+  differences: ListingDifference[];
+  /** Nodes with the same key in both builds but different output digests: a key that misses an input
+   * (or a step that is not deterministic). */
+  suspects: string[];
+  /** Nodes the incremental build ran at this step. */
+  ran: string[];
+}
+
+export interface RunResult {
+  seed: number;
+  steps: Step[];
+  mismatches: Mismatch[];
+  /** Steps where both builds failed (the edit made an invalid tree): consistent, but tested nothing. */
+  bothFailed: number;
+  builds: { incrementalMs: number; cleanMs: number };
+  work: string;
+}
+
+export interface RunOptions {
+  variant: Variant;
+  seed: number;
+  steps: number;
+  /** An empty directory for the run. */
+  work: string;
+  /** Replay these steps instead of drawing new ones. */
+  replay?: Step[];
+  /** After a mismatch, resynchronise (wipe the incremental cache and output) and go on. */
+  keepGoing?: boolean;
+  log?: (line: string) => void;
+}
+
+/** Runs bin/mkosi build with --json; collects each node's status, key and output digest. */
+export function build(
+  conf: string,
+  cache: string,
+  out: string,
+  env: Record<string, string> = {},
+): Promise<BuildOutcome> {
+  const started = Date.now();
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(MKOSI, ["--json", "-O", out, "build"], {
+      cwd: conf,
+      env: { ...process.env, MKOSI_CACHE_DIR: cache, SOURCE_DATE_EPOCH: "", NO_COLOR: "1", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const nodes = new Map<string, NodeResult>();
+      const failures: string[] = [];
+      for (const line of stdout.split("\n")) {
+        const text = line.replace(/^\x1e/, "").trim();
+        if (!text.startsWith("{")) continue;
+        let event: EngineEvent;
+        try {
+          event = JSON.parse(text) as EngineEvent;
+        } catch {
+          continue;
+        }
+        if (event.type === "cached")
+          nodes.set(event.id, { status: "cached", key: event.key, digest: event.digest });
+        else if (event.type === "finished")
+          nodes.set(event.id, { status: "ran", key: event.key, digest: event.digest });
+        else if (event.type === "failed") {
+          nodes.set(event.id, { status: "failed" });
+          failures.push(
+            `${event.id}: ${event.error.message}`,
+            ...event.error.logTail.slice(-5).map((l) => `  ${l}`),
+          );
+        }
+      }
+      const tail = stderr.trim().split("\n").slice(-6);
+      resolvePromise({
+        code: code ?? -1,
+        error: [...failures, ...tail].join("\n"),
+        nodes,
+        ms: Date.now() - started,
+      });
+    });
+  });
+}
+
+/** The listing of the entries of an output directory whose top-level names are `names`. Modification
+ * times (when compared at all) are those of the image tree: the output files, links and archives
+ * themselves are written when the build publishes them. */
+async function outputListing(out: string, names: Set<string>, mtimes: boolean): Promise<Listing> {
+  const all = await listTree(out, { mtimes: (path, type) => mtimes && (path.includes("/") || type === "d") });
+  const listing: Listing = new Map();
+  for (const [path, entry] of all) {
+    if (path === ".") continue;
+    const top = path.split("/", 1)[0]!;
+    if (names.has(top)) listing.set(path, entry);
+  }
+  return listing;
+}
+
+/** Overlayfs's own bookkeeping in an upper directory: lower inodes' file handles and the filesystem's
+ * uuid, which differ between two caches holding the same layer. */
+const OVERLAY_PRIVATE_XATTRS = ["trusted.overlay.origin", "trusted.overlay.impure", "trusted.overlay.uuid"];
+
+function topNames(dir: string): Set<string> {
+  return new Set(readdirSync(dir, { encoding: "buffer" }).map((name) => escapeBytes(name)));
+}
+
+/**
+ * Nodes whose key is the same in both builds while their artifacts differ: a key that misses an input (or
+ * a step that is not deterministic). Artifacts are compared by listing (without times and overlayfs's own
+ * xattrs), not by output digest: the engine's digests include those xattrs, so they differ between caches.
+ */
+async function suspectsOf(ws: Workspace, a: BuildOutcome, b: BuildOutcome): Promise<string[]> {
+  const out: string[] = [];
+  for (const [id, x] of a.nodes) {
+    const y = b.nodes.get(id);
+    if (!x.key || x.key !== y?.key) continue;
+    const list = (cache: string) =>
+      listTree(join(cache, "artifacts", x.key!), { ignoreXattrs: OVERLAY_PRIVATE_XATTRS }).catch(
+        () => new Map() as Listing,
+      );
+    const differences = diffListings(await list(ws.incremental.cache), await list(ws.clean.cache));
+    if (differences.length === 0) continue;
+    const where = differences
+      .slice(0, 3)
+      .map((d) => d.path)
+      .join(", ");
+    out.push(
+      `${id} (key ${x.key.slice(0, 12)}, ${x.status} in the incremental build; its artifacts differ at ${where}${differences.length > 3 ? ", …" : ""})`,
+    );
+  }
+  return out;
+}
+
+function ranNodes(outcome: BuildOutcome): string[] {
+  return [...outcome.nodes].filter(([, n]) => n.status === "ran").map(([id]) => id);
+}
+
+/** A workspace: the configuration tree with its settings model, and the two caches and outputs. */
+class Workspace {
+  readonly conf: string;
+  readonly settings: Settings;
+  constructor(
+    readonly work: string,
+    readonly variant: Variant,
+  ) {
+    this.conf = join(work, "config");
+    this.settings = new Map(variant.settings);
+    mkdirSync(this.conf, { recursive: true });
+    this.writeConf();
+    for (const op of variant.initial) this.apply(op);
+    this.resetIncremental();
+  }
+
+  private writeConf(): void {
+    writeFileSync(join(this.conf, "mkosi.conf"), renderConf(this.settings));
+  }
+
+  /** Apply an edit; false when it was skipped (its path is gone). */
+  apply(op: Op): boolean {
+    try {
+      applyOp(this.conf, op, (key, value) => {
+        if (value === null) this.settings.delete(key);
+        else this.settings.set(key, value);
+        // Keep the model's order stable: a key set again stays where it was; a new one goes last.
+        this.writeConf();
+      });
+      return true;
+    } catch (e) {
+      if (e instanceof SkippedOp) return false;
+      throw e;
+    }
+  }
+
+  get incremental() {
+    return { cache: join(this.work, "cache-incremental"), out: join(this.work, "out-incremental") };
+  }
+  get clean() {
+    return { cache: join(this.work, "cache-clean"), out: join(this.work, "out-clean") };
+  }
+
+  resetIncremental(): void {
+    const { cache, out } = this.incremental;
+    rmSync(cache, { recursive: true, force: true });
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out, { recursive: true });
+  }
+
+  buildIncremental(): Promise<BuildOutcome> {
+    return build(this.conf, this.incremental.cache, this.incremental.out, this.variant.env);
+  }
+
+  async buildClean(): Promise<BuildOutcome> {
+    const { cache, out } = this.clean;
+    rmSync(cache, { recursive: true, force: true });
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out, { recursive: true });
+    return build(this.conf, cache, out, this.variant.env);
+  }
+
+  /** Compare the incremental output with the clean one (the names the clean build produced). */
+  async compare(): Promise<{ differences: ListingDifference[]; incremental: Listing; names: Set<string> }> {
+    const names = topNames(this.clean.out);
+    const incremental = await outputListing(this.incremental.out, names, this.variant.mtimes);
+    const clean = await outputListing(this.clean.out, names, this.variant.mtimes);
+    return { differences: diffListings(incremental, clean), incremental, names };
+  }
+}
+
+export function describeStep(step: Step): string {
+  return `${step.kind}: ${step.ops.map(describeOp).join("; ")}`;
+}
+
+/** A step that only starts the incremental side again (a fresh cache and output), recorded after a
+ * mismatch when the run goes on, so that a replay has the same history. */
+const RESYNC = "resync";
+
+/** Run the differential test. */
+export async function runDifferential(o: RunOptions): Promise<RunResult> {
+  const log = o.log ?? (() => undefined);
+  const ws = new Workspace(o.work, o.variant);
+  const rng = new Prng(o.seed);
+  const steps: Step[] = [];
+  const mismatches: Mismatch[] = [];
+  let bothFailed = 0;
+  const times = { incrementalMs: 0, cleanMs: 0 };
+  const listOutput = async () =>
+    outputListing(ws.incremental.out, topNames(ws.incremental.out), o.variant.mtimes);
+  // The starting tree, built once: the first edit is then applied to a warm cache.
+  const first = await ws.buildIncremental();
+  if (first.code !== 0) throw new Error(`differential: the starting tree does not build:\n${first.error}`);
+  let previous: Listing | undefined = await listOutput();
+  const resync = async () => {
+    ws.resetIncremental();
+    previous = (await ws.buildIncremental()).code === 0 ? await listOutput() : undefined;
+  };
+  let edits = 0;
+  const total = o.replay ? o.replay.filter((s) => s.kind !== RESYNC).length : o.steps;
+
+  for (let i = 0; o.replay ? i < o.replay.length : edits < total; i++) {
+    const step =
+      o.replay?.[i] ?? generateStep(o.variant.kinds, { rng, root: ws.conf, settings: ws.settings });
+    steps.push(step);
+    if (step.kind === RESYNC) {
+      await resync();
+      continue;
+    }
+    edits++;
+    const skipped = step.ops.filter((op) => !ws.apply(op));
+    const incremental = await ws.buildIncremental();
+    const clean = await ws.buildClean();
+    times.incrementalMs += incremental.ms;
+    times.cleanMs += clean.ms;
+    const ran = ranNodes(incremental);
+    const failed = [
+      incremental.code !== 0 ? " [incremental failed]" : "",
+      clean.code !== 0 ? " [clean failed]" : "",
+    ];
+    log(
+      `step ${i + 1} (edit ${edits}/${total}) ${describeStep(step)}${skipped.length ? ` (${skipped.length} skipped)` : ""} → ran ${ran.map((id) => id.split("/").pop()).join(",") || "nothing"}${failed.join("")}`,
+    );
+    const mismatch = async (what: string, differences: ListingDifference[] = []): Promise<Mismatch> => ({
+      step: i + 1,
+      kind: step.kind,
+      what,
+      differences,
+      suspects: await suspectsOf(ws, incremental, clean),
+      ran,
+    });
+    let found: Mismatch | undefined;
+    if (incremental.code !== 0 && clean.code !== 0) {
+      // The edit made a tree both builds reject: consistent. The previous output stays where it was.
+      bothFailed++;
+      continue;
+    }
+    if (incremental.code !== 0 || clean.code !== 0) {
+      found = await mismatch(
+        incremental.code !== 0
+          ? `the incremental build failed, the clean build succeeded:\n${incremental.error}`
+          : `the clean build failed, the incremental build succeeded:\n${clean.error}`,
+      );
+    } else {
+      const { differences, incremental: listing, names } = await ws.compare();
+      if (differences.length > 0)
+        found = await mismatch("the incremental output differs from the clean output", differences);
+      else if (step.noop && previous) {
+        const before: Listing = new Map([...previous].filter(([path]) => names.has(path.split("/", 1)[0]!)));
+        const changed = diffListings(before, listing);
+        if (changed.length > 0)
+          found = await mismatch("an edit that changes nothing changed the output", changed);
+      }
+      previous = await listOutput();
+    }
+    if (!found) continue;
+    mismatches.push(found);
+    writeReplay(o, steps);
+    log(formatMismatch(found, o, steps));
+    if (!o.keepGoing) break;
+    // Start the incremental side again from the clean state, so later steps test something new.
+    if (!o.replay) {
+      steps.push({ kind: RESYNC, ops: [], noop: false });
+      i++;
+      await resync();
+    }
+  }
+  return { seed: o.seed, steps, mismatches, bothFailed, builds: times, work: o.work };
+}
+
+function replayPath(o: RunOptions): string {
+  return join(o.work, "replay.json");
+}
+
+function writeReplay(o: RunOptions, steps: Step[]): void {
+  writeFileSync(
+    replayPath(o),
+    `${JSON.stringify({ variant: o.variant.name, seed: o.seed, steps }, null, 1)}\n`,
+  );
+}
+
+export function formatMismatch(m: Mismatch, o: RunOptions, steps: Step[]): string {
+  const lines = [
+    `MISMATCH (variant ${o.variant.name}, seed ${o.seed}) at step ${m.step}: ${describeStep(steps[m.step - 1]!)}`,
+    m.what,
+  ];
+  if (m.differences.length) lines.push(formatDifferences(m.differences));
+  lines.push(
+    m.suspects.length
+      ? `nodes with the same key but another output digest: ${m.suspects.join("; ")}`
+      : "no node has the same key with another output digest (the difference is made after the cache: publishing, or a node whose key differs)",
+  );
+  lines.push(`nodes the incremental build ran: ${m.ran.join(", ") || "none"}`);
+  lines.push(`replay: MKOSI_DIFF_REPLAY=${replayPath(o)} npx vitest run ${o.variant.testFile}`);
+  lines.push(
+    `seed:   MKOSI_DIFF_SEED=${o.seed} MKOSI_DIFF_STEPS=${m.step} npx vitest run ${o.variant.testFile}`,
+  );
+  lines.push("steps:");
+  steps.slice(0, m.step).forEach((s, i) => {
+    lines.push(`  ${i + 1}. ${describeStep(s)}`);
+  });
+  return lines.join("\n");
+}
+
+/** Replays `steps` in a fresh workspace, building incrementally after each, and compares with a clean
+ * build at the end only. Returns the differing paths (empty when identical; ["<failure>"] when exactly one
+ * of the two builds failed). */
+export async function replayOnce(variant: Variant, steps: Step[], work: string): Promise<string[]> {
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  const ws = new Workspace(work, variant);
+  await ws.buildIncremental();
+  let last: BuildOutcome | undefined;
+  for (const step of steps) {
+    if (step.kind === RESYNC) ws.resetIncremental();
+    for (const op of step.ops) ws.apply(op);
+    last = await ws.buildIncremental();
+  }
+  const clean = await ws.buildClean();
+  const incrementalFailed = (last?.code ?? 0) !== 0;
+  if (incrementalFailed || clean.code !== 0)
+    return incrementalFailed === (clean.code !== 0) ? [] : ["<failure>"];
+  return (await ws.compare()).differences.map((d) => d.path);
+}
+
+/** Delta debugging (ddmin) over the steps: the smallest subsequence found whose replay still differs at
+ * one of the paths of the original mismatch. */
+export async function reduce(
+  variant: Variant,
+  steps: Step[],
+  paths: string[],
+  work: string,
+  log: (line: string) => void = () => undefined,
+): Promise<Step[]> {
+  const wanted = new Set(paths.length ? paths : ["<failure>"]);
+  const interesting = async (candidate: Step[]) => {
+    const differing = await replayOnce(variant, candidate, work);
+    const yes = differing.some((p) => wanted.has(p));
+    log(`reduce: ${candidate.length} steps → ${yes ? "still differs" : "no longer differs"}`);
+    return yes;
+  };
+  let current = steps;
+  let n = 2;
+  while (current.length >= 2) {
+    const chunk = Math.ceil(current.length / n);
+    let reduced = false;
+    for (let start = 0; start < current.length; start += chunk) {
+      const complement = [...current.slice(0, start), ...current.slice(start + chunk)];
+      if (complement.length > 0 && (await interesting(complement))) {
+        current = complement;
+        n = Math.max(n - 1, 2);
+        reduced = true;
+        break;
+      }
+    }
+    if (!reduced) {
+      if (n >= current.length) break;
+      n = Math.min(n * 2, current.length);
+    }
+  }
+  return current;
+}
