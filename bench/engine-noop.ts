@@ -23,10 +23,10 @@ interface P {
 
 const task: TaskDefinition<P> = {
   name: "synthetic",
-  version: 1,
+  implementation: "synthetic-1",
   inputs: (p) => ({
     values: { index: p.i, options: { packages: ["a", "b", `p${p.i % 7}`], release: "bookworm" } },
-    paths: { tree: p.tree },
+    paths: [["tree", p.tree]],
     env: { SOURCE_DATE_EPOCH: "0" },
     deps: p.deps,
   }),

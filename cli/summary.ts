@@ -37,18 +37,21 @@ export function renderImage(img: ImageConfig, opts: { color?: boolean } = {}): s
   for (const section of SECTIONS) {
     if (section === "Include") continue;
     if (section === "Runtime" && img.Image !== "main") continue;
-    const keys = SETTINGS.filter((s) => s.section === section)
+    const settings = SETTINGS.filter((s) => s.section === section);
+    const keys = settings
       .map((s) => jsonKey(s.dest))
       .filter((k) => {
         if (!(k in img) || seen.has(k)) return false;
         seen.add(k);
         return true;
       });
+    // A secret whose value is the secret itself (RootPassword=) is never printed, as upstream does.
+    const hidden = new Set(settings.filter((s) => s.secret && s.readText).map((s) => jsonKey(s.dest)));
     if (keys.length === 0) continue;
     lines.push(`    ${bold(`${section.toUpperCase()}:`)}`);
     const width = Math.max(...keys.map((k) => title(k).length)) + 1;
     for (const k of keys) {
-      const vals = fmtValue(img[k]);
+      const vals = hidden.has(k) ? [img[k] === null ? "(default)" : "(set)"] : fmtValue(img[k]);
       const label = `${title(k)}:`.padStart(width + 1);
       lines.push(`    ${label} ${vals[0]}`);
       for (const more of vals.slice(1)) lines.push(`    ${" ".repeat(width + 1)} ${more}`);

@@ -12,15 +12,25 @@ export interface PathInput {
   path: string;
   /** Paths relative to `path` to leave out of the fingerprint (e.g. a build directory inside sources). */
   exclude?: string[];
+  /** Its content is secret (a passphrase file, a private key): only a keyed digest of its fingerprint is
+   * stored, it is never put in the stat cache, and explain says that it changed, nothing more. */
+  secret?: boolean;
 }
 
-/** Everything a node's key covers besides the task's name and version. Labels are the names shown by
+/** One declared path: its label (what explain calls it) and what to fingerprint. */
+export type PathDeclaration = readonly [label: string, input: PathInput | string | null];
+
+/** Everything a node's key covers besides the task's name and implementation. Labels are the names shown by
  * explain ("Packages", "mkosi.extra", "env:SOURCE_DATE_EPOCH", "dep:packages"). */
 export interface DeclaredInputs {
   /** Config values or other plain data the task reads. */
   values?: Record<string, Json>;
-  /** Files and trees the task reads, by label. */
-  paths?: Record<string, PathInput | string | null>;
+  /** Values that must never be stored or shown (a root password): the key covers a keyed digest of each
+   * (HMAC with the cache's secret key), and explain says which one changed, never its value. */
+  secrets?: Record<string, Json>;
+  /** Files and trees the task reads, in the order it reads them: later trees may override files of
+   * earlier ones, so the order is part of the key. Labels are unique. */
+  paths?: readonly PathDeclaration[];
   /** Environment given to the task's processes. */
   env?: Record<string, string>;
   /** Nodes whose outputs the task consumes, by label. Their output digests enter the key (early cutoff). */
@@ -37,8 +47,10 @@ export type CachePolicy =
 
 export interface TaskDefinition<P = unknown> {
   name: string;
-  /** Bump when the implementation changes in a way that changes outputs. */
-  version: number;
+  /** Digest of the code that implements the task: its module and every project module that module
+   * imports, computed at build time (see engine/implementation.ts). A code change reruns exactly the
+   * tasks whose code changed. */
+  implementation: string;
   /** The single place where a task says what it reads. Must be pure and cheap. */
   inputs(params: P): DeclaredInputs;
   run(ctx: TaskContext, params: P): Promise<TaskResult | undefined>;
@@ -121,17 +133,20 @@ export interface TaskResult {
 // ---------------------------------------------------------------------------------------------
 // Explain: why a node will run (or ran), as data for renderers.
 
-export type InputKind = "task" | "value" | "path" | "env" | "dep";
+export type InputKind = "task" | "value" | "secret" | "path" | "order" | "env" | "dep";
 
 export interface InputChange {
   kind: InputKind;
   /** Label as declared ("Packages", "mkosi.extra", "SOURCE_DATE_EPOCH", "packages"); for kind "task"
-   * it is "version". */
+   * it is "implementation" (or "name"); for kind "order" it is "paths" (old and new hold the labels in
+   * their declared order). Secrets carry no old or new value. */
   name: string;
   change: "added" | "removed" | "modified";
-  /** Old and new values for values/env/task version; digests for paths and deps. */
+  /** Old and new values for values/env/task implementation; digests for paths and deps. */
   old?: Json;
   new?: Json;
+  /** For kind "task": the task whose implementation changed. */
+  task?: string;
   /** For trees: which files changed, relative to the declared path. */
   files?: { added: string[]; removed: string[]; modified: string[] };
 }
@@ -233,6 +248,10 @@ export interface EngineOptions {
   concurrency?: number;
   /** Size bound for artifacts; least-recently-used entries are evicted to stay below it. */
   maxBytes?: number;
+  /** Key for the keyed digests of secret inputs (DeclaredInputs.secrets, secret paths). Default: a random
+   * key created once per cache directory (<cacheDir>/secret.key, mode 0600); caches that share entries
+   * (a remote cache) must share it. */
+  secretKey?: Buffer;
   /** Keep a failed node's scratch directory (its workspace) for inspection instead of removing it; its
    * path is added to the failure message. Leftovers are swept by a later engine in the same cache. */
   keepFailedWorkspaces?: boolean;

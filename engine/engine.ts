@@ -2,8 +2,16 @@
 // dependencies' output digests, so early cutoff falls out), serves cache hits, runs the rest in parallel
 // under a concurrency limit and named resource locks, commits outputs atomically, and explains itself.
 
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { createHmac, randomBytes } from "node:crypto";
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { mkdir, rename } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
@@ -28,7 +36,7 @@ import type {
   TaskContext,
   TaskFailure,
 } from "./api.js";
-import { digestOf, sha256, toJson } from "./encoding.js";
+import { canonical, digestOf, sha256, toJson } from "./encoding.js";
 import { NodeLog, runCommand, TaskCommandError } from "./exec.js";
 import { CauseFinder, diffSignatures, type PartialSignature } from "./explain.js";
 import { Fingerprinter } from "./fingerprint.js";
@@ -47,7 +55,7 @@ import {
 } from "./store.js";
 
 /** Bumped when the key material's layout changes: old keys then simply miss. */
-export const KEY_FORMAT = 1;
+export const KEY_FORMAT = 2;
 /** Cache hits refresh the LRU time only when it is older than this (saves writes on no-op builds). */
 const LRU_REFRESH_MS = 10 * 60 * 1000;
 /** After cancellation, how long running tasks get to notice their signal before run() stops waiting. */
@@ -97,6 +105,39 @@ function now(): number {
   return Date.now();
 }
 
+function isSecret(input: PathInput | string | null): input is PathInput & { secret: true } {
+  return typeof input === "object" && input !== null && input.secret === true;
+}
+
+/** Path labels name inputs in explanations and signatures: each appears once. */
+function checkPathLabels(inputs: DeclaredInputs): void {
+  const seen = new Set<string>();
+  for (const [label] of inputs.paths ?? []) {
+    if (seen.has(label)) throw new Error(`path label "${label}" is declared twice`);
+    seen.add(label);
+  }
+}
+
+/** The cache's secret key: created once, readable only by its owner. */
+function cacheSecretKey(cacheDir: string): Buffer {
+  const file = join(cacheDir, "secret.key");
+  if (!existsSync(file)) {
+    // Written aside, then linked into place: a concurrent reader never sees a partial key.
+    const tmp = `${file}.${process.pid}-${randomBytes(4).toString("hex")}`;
+    writeFileSync(tmp, randomBytes(32), { mode: 0o600 });
+    try {
+      linkSync(tmp, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    } finally {
+      unlinkSync(tmp);
+    }
+  }
+  const key = readFileSync(file);
+  if (key.length < 32) throw new Error(`${file}: secret key is too short (remove it to make a new one)`);
+  return key;
+}
+
 function safeName(id: string): string {
   return `${id.replace(/[^A-Za-z0-9._-]+/g, "_").slice(0, 80)}-${sha256(id).slice(0, 8)}`;
 }
@@ -128,6 +169,7 @@ export class EngineImpl implements Engine {
   private producing = new Map<string, Promise<DepOutput | undefined>>();
 
   private readonly keepFailedWorkspaces: boolean;
+  private readonly secretKey: Buffer;
 
   constructor(
     readonly cacheDir: string,
@@ -143,6 +185,7 @@ export class EngineImpl implements Engine {
     this.concurrency = Math.max(1, options.concurrency ?? availableParallelism());
     this.maxBytes = options.maxBytes;
     this.keepFailedWorkspaces = options.keepFailedWorkspaces ?? false;
+    this.secretKey = options.secretKey ?? cacheSecretKey(cacheDir);
     this.lruRefreshMs = options.lruRefreshMs ?? LRU_REFRESH_MS;
     this.artifactsDir = join(cacheDir, "artifacts");
     this.tmpDir = join(cacheDir, "tmp");
@@ -183,6 +226,7 @@ export class EngineImpl implements Engine {
       };
       try {
         n.inputs = s.task.inputs(s.params);
+        checkPathLabels(n.inputs);
       } catch (e) {
         n.problem = `declaring inputs failed: ${(e as Error).message}`;
       }
@@ -237,7 +281,7 @@ export class EngineImpl implements Engine {
   /** Start fingerprinting every declared path of the plan at once (one stat walk for all trees). */
   private prefetchPaths(plan: Plan): Promise<void> {
     const all: (PathInput | string | null)[] = [];
-    for (const n of plan.order) for (const p of Object.values(n.inputs?.paths ?? {})) all.push(p);
+    for (const n of plan.order) for (const [, p] of n.inputs?.paths ?? []) if (!isSecret(p)) all.push(p);
     return this.fp.prefetch(all).catch(() => undefined); // errors surface where a node awaits its path
   }
 
@@ -245,18 +289,25 @@ export class EngineImpl implements Engine {
   /** The signature, synchronously when every declared path is fingerprinted already (the common case after the
    * plan-wide prefetch: no promise per node). */
   private signature(n: PlanNode, plan: Plan): PartialSignature | Promise<PartialSignature> {
-    const inputs = n.inputs!;
-    const labels = Object.keys(inputs.paths ?? {});
+    const declared = n.inputs!.paths ?? [];
     const known: PathSig[] = [];
-    for (const l of labels) {
-      const v = this.fp.peek(inputs.paths![l]!);
+    for (const [, input] of declared) {
+      const v = isSecret(input) ? undefined : this.fp.peek(input);
       if (!v) break;
       known.push(v);
     }
-    if (known.length === labels.length) return this.buildSignature(n, plan, labels, known);
-    return Promise.all(labels.map((l) => this.fp.path(inputs.paths![l]!))).then((fps) =>
-      this.buildSignature(n, plan, labels, fps),
+    if (known.length === declared.length) return this.buildSignature(n, plan, known);
+    return Promise.all(declared.map(([, input]) => this.pathSig(input))).then((fps) =>
+      this.buildSignature(n, plan, fps),
     );
+  }
+
+  /** Fingerprint of one declared path; a secret one is read afresh (never through the stat cache) and
+   * only a keyed digest of it is kept. */
+  private async pathSig(input: PathInput | string | null): Promise<PathSig> {
+    if (!isSecret(input)) return this.fp.path(input);
+    const tree = await this.fp.tree(input.path, input.exclude ?? [], { cache: false, storeManifests: false });
+    return { path: input.path, fp: `S ${this.keyed(tree.fp)}` };
   }
 
   /** While the stat scan runs in other processes, key every node assuming its declared paths are unchanged
@@ -265,17 +316,17 @@ export class EngineImpl implements Engine {
   private speculate(plan: Plan): void {
     for (const n of plan.order) {
       if (n.problem || !n.inputs) continue;
-      const labels = Object.keys(n.inputs.paths ?? {});
+      const declared = n.inputs.paths ?? [];
       const fps: PathSig[] = [];
-      for (const l of labels) {
-        const v = this.fp.speculate(n.inputs.paths![l]!);
+      for (const [, input] of declared) {
+        const v = isSecret(input) ? undefined : this.fp.speculate(input);
         if (!v) break;
         fps.push(v);
       }
-      if (fps.length !== labels.length) continue;
+      if (fps.length !== declared.length) continue;
       if (!n.deps.every(([, dep]) => plan.nodes.get(dep)?.guess?.out)) continue;
       try {
-        const partial = this.buildSignature(n, plan, labels, fps, (dep) => plan.nodes.get(dep)?.guess?.out);
+        const partial = this.buildSignature(n, plan, fps, (dep) => plan.nodes.get(dep)?.guess?.out);
         const key = this.keyOf(partial.sig);
         const out = n.spec.task.cache === "always" ? undefined : this.cachedOutput(n.id, key);
         n.guess = { partial, key, out, last: this.store.getLast(n.id) };
@@ -289,9 +340,8 @@ export class EngineImpl implements Engine {
   private confirmGuess(n: PlanNode, plan: Plan): Guess | undefined {
     const g = n.guess;
     if (!g) return undefined;
-    const paths = n.inputs!.paths ?? {};
-    for (const l of Object.keys(paths)) {
-      const v = this.fp.peek(paths[l]!);
+    for (const [l, input] of n.inputs!.paths ?? []) {
+      const v = this.fp.peek(input);
       if (!v || v.fp !== g.partial.sig.paths[l]?.fp || v.path !== g.partial.sig.paths[l]?.path)
         return undefined;
     }
@@ -306,7 +356,6 @@ export class EngineImpl implements Engine {
   private buildSignature(
     n: PlanNode,
     plan: Plan,
-    labels: string[],
     fps: PathSig[],
     outputOf: (dep: NodeId) => DepOutput | undefined = (dep) => plan.nodes.get(dep)?.output,
   ): PartialSignature {
@@ -315,16 +364,23 @@ export class EngineImpl implements Engine {
     for (const [k, v] of Object.entries(inputs.values ?? {})) {
       if (v !== undefined) values[k] = v; // validated by the key's canonical encoding
     }
+    const secrets: Record<string, string> = {};
+    for (const [k, v] of Object.entries(inputs.secrets ?? {})) {
+      if (v !== undefined) secrets[k] = this.keyed(canonical(v));
+    }
     const sig: SignatureRecord = {
       task: n.taskName,
-      version: n.spec.task.version,
+      implementation: n.spec.task.implementation,
       values,
+      secrets,
       paths: {},
+      pathOrder: [],
       env: {},
       deps: {},
     };
-    labels.forEach((l, i) => {
-      sig.paths[l] = fps[i]!;
+    (inputs.paths ?? []).forEach(([label], i) => {
+      sig.paths[label] = fps[i]!;
+      sig.pathOrder.push(label);
     });
     for (const [k, v] of Object.entries(inputs.env ?? {})) if (v !== undefined) sig.env[k] = String(v);
     const pending: Record<string, NodeId> = {};
@@ -337,19 +393,24 @@ export class EngineImpl implements Engine {
   }
 
   private keyOf(sig: SignatureRecord): string {
-    const paths: Record<string, string> = {};
-    for (const [k, p] of Object.entries(sig.paths)) paths[k] = p.fp;
     const deps: Record<string, string> = {};
     for (const [k, d] of Object.entries(sig.deps)) deps[k] = d.digest;
     return digestOf({
       format: KEY_FORMAT,
       task: sig.task,
-      version: sig.version,
+      implementation: sig.implementation,
       values: sig.values,
-      paths,
+      secrets: sig.secrets,
+      // An ordered list: reordering trees that overlap changes which file wins.
+      paths: sig.pathOrder.map((label) => [label, sig.paths[label]!.fp]),
       env: sig.env,
       deps,
     });
+  }
+
+  /** Keyed digest of a secret (HMAC-SHA256 with the cache's secret key). */
+  private keyed(data: string): string {
+    return createHmac("sha256", this.secretKey).update(data).digest("hex");
   }
 
   /** Names in artifacts/ as listed once per plan (one readdir instead of a stat per node). */

@@ -13,8 +13,9 @@ export interface PartialSignature {
   pending: Record<string, NodeId>;
 }
 
+/** A secret path's fingerprint is a keyed digest: shown as such, never diffed. */
 function pathValue(p: PathSig): Json {
-  return p.fp;
+  return p.fp.startsWith("S ") ? "(secret)" : p.fp;
 }
 
 function sortedUnion(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
@@ -27,8 +28,15 @@ export function diffSignatures(store: Store, old: SignatureRecord, cur: PartialS
   const s = cur.sig;
   if (old.task !== s.task)
     changes.push({ kind: "task", name: "name", change: "modified", old: old.task, new: s.task });
-  if (old.version !== s.version) {
-    changes.push({ kind: "task", name: "version", change: "modified", old: old.version, new: s.version });
+  if (old.implementation !== s.implementation) {
+    changes.push({
+      kind: "task",
+      name: "implementation",
+      task: s.task,
+      change: "modified",
+      old: old.implementation,
+      new: s.implementation,
+    });
   }
   for (const k of sortedUnion(old.values, s.values)) {
     const a = old.values[k];
@@ -56,6 +64,18 @@ export function diffSignatures(store: Store, old: SignatureRecord, cur: PartialS
       changes.push(c);
     }
   }
+  for (const k of sortedUnion(old.secrets, s.secrets)) {
+    const a = old.secrets[k];
+    const b = s.secrets[k];
+    if (a === undefined) changes.push({ kind: "secret", name: k, change: "added" });
+    else if (b === undefined) changes.push({ kind: "secret", name: k, change: "removed" });
+    else if (a !== b) changes.push({ kind: "secret", name: k, change: "modified" });
+  }
+  // The same paths in another order (a change of one path is reported above).
+  const common = s.pathOrder.filter((label) => label in old.paths);
+  const oldCommon = old.pathOrder.filter((label) => label in s.paths);
+  if (common.some((label, i) => oldCommon[i] !== label))
+    changes.push({ kind: "order", name: "paths", change: "modified", old: oldCommon, new: common });
   for (const k of sortedUnion(old.env, s.env)) {
     const a = old.env[k];
     const b = s.env[k];

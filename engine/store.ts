@@ -40,9 +40,13 @@ function buildSchemas(z: typeof Z) {
     depSig,
     signature: z.object({
       task: z.string(),
-      version: z.number(),
+      implementation: z.string(),
       values: z.record(z.string(), z.unknown()),
+      /** Keyed digests (HMAC-SHA256, hex) of secret values. */
+      secrets: z.record(z.string(), z.string()),
       paths: z.record(z.string(), pathSig),
+      /** Path labels in their declared order (the order is part of the key). */
+      pathOrder: z.array(z.string()),
       env: z.record(z.string(), z.string()),
       deps: z.record(z.string(), depSig),
     }),
@@ -96,9 +100,11 @@ export type PathSig = Z.infer<Schemas["pathSig"]>;
 export type DepSig = Z.infer<Schemas["depSig"]>;
 export interface SignatureRecord {
   task: string;
-  version: number;
+  implementation: string;
   values: Record<string, Json>;
+  secrets: Record<string, string>;
   paths: Record<string, PathSig>;
+  pathOrder: string[];
   env: Record<string, string>;
   deps: Record<string, DepSig>;
 }

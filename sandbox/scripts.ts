@@ -150,8 +150,10 @@ export interface ScriptRunOptions {
   /** A sandbox /etc tree instead of the host's /etc (SandboxTrees=). */
   etc?: string;
   /** BuildSourcesEphemeral=: scripts see the sources through an overlay whose changes are dropped after
-   * all scripts of this kind ran (needs root: the overlay is mounted on the host). */
-  ephemeralSources?: boolean;
+   * all scripts of this kind ran (needs root: the overlay is mounted on the host); with `persistIn` (build
+   * scripts with BuildSourcesEphemeral=buildcache) the overlay's changes are kept in that directory as
+   * mkosi.buildovl.<source name> and reused by the next run, as mkosi does. */
+  ephemeralSources?: boolean | { persistIn: string };
   /** --debug-shell: how a shell opened after a failing script gets the terminal. */
   debugShell?: TerminalHandoff;
   /** ToolsTree=: the programs scripts see (/usr) come from this tree instead of the host. */
@@ -395,8 +397,15 @@ export async function runScripts(o: ScriptRunOptions): Promise<ScriptRunResult> 
     await rm(eph, { recursive: true, force: true });
     try {
       const out: BindMount[] = [];
+      const persistIn = typeof o.ephemeralSources === "object" ? o.ephemeralSources.persistIn : undefined;
       for (const [i, b] of sources.entries()) {
-        const [upper, work, target] = ["upper", "work", "merged"].map((d) => join(eph, String(i), d));
+        let [upper, work, target] = ["upper", "work", "merged"].map((d) => join(eph, String(i), d));
+        if (persistIn) {
+          // On the build directory's file system, as overlayfs wants upper and work directories together.
+          upper = join(persistIn, `mkosi.buildovl.${basename(b.src)}`);
+          work = join(persistIn, `.mkosi.buildovl.${basename(b.src)}.work`);
+          await mkdir(upper, { recursive: true, mode: (await stat(b.src)).mode & 0o7777 });
+        }
         for (const d of [upper!, work!, target!]) await mkdir(d, { recursive: true });
         const { mountOverlay } = await import("./overlay.js");
         mounts.push(await mountOverlay({ lowers: [b.src], upper: upper!, work: work!, target: target! }));

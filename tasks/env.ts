@@ -30,6 +30,9 @@ export interface PlanEnv {
   options: BuildOptions;
   /** $MKOSI_CONFIG text of an image: exactly one element of `summary --json`'s Images. */
   configJson(image: ImageView): string;
+  /** JSON names of the secret settings (RootPassword, Passphrase, ...): steps that read them declare them
+   * as secret inputs, which the cache keeps as keyed digests only and explain never shows. */
+  secretSettings: readonly string[];
   /** uid/gid of the invoking user ($MKOSI_UID / $MKOSI_GID). */
   uid: number;
   gid: number;

@@ -4,7 +4,7 @@
 // tree's programs instead.
 import { existsSync, realpathSync } from "node:fs";
 import { join } from "node:path";
-import type { PathInput } from "../engine/api.js";
+import type { PathDeclaration } from "../engine/api.js";
 
 const resolved = new Map<string, string | null>();
 
@@ -24,8 +24,6 @@ function which(name: string): string | null {
 }
 
 /** Declared inputs for host programs; a missing program is declared as absent. */
-export function hostTools(names: string[]): Record<string, PathInput | null> {
-  return Object.fromEntries(
-    names.map((name) => [`host:${name}`, which(name) ? { path: which(name)! } : null]),
-  );
+export function hostTools(names: string[]): PathDeclaration[] {
+  return names.map((name) => [`host:${name}`, which(name) ? { path: which(name)! } : null]);
 }

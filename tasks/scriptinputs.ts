@@ -3,7 +3,7 @@
 
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Json, PathInput, TaskContext } from "../engine/api.js";
+import type { Json, PathDeclaration, TaskContext } from "../engine/api.js";
 import { outputNames } from "../formats/naming.js";
 import type { TerminalHandoff } from "../sandbox/run.js";
 import { type ScriptKind, type ScriptRunOptions, scriptEnvironment } from "../sandbox/scripts.js";
@@ -17,22 +17,36 @@ export interface ScriptInputs {
   /** The configuration directory: path labels are relative to it. */
   base: string;
   scripts: string[];
-  /** Build sources mounted at /work/src (prepare, build; others see them too but must not depend on
-   * them for the image content, as in mkosi; they are declared for the kinds that read them). */
+  /** Build sources mounted at /work/src. */
   sources: { tree: ConfigTree; exclude: string[] }[];
+  /** BuildSourcesEphemeral= for this kind (see sandbox/scripts.ts ephemeralSources). */
+  ephemeral: boolean | { persistIn: string };
   environmentFiles: string[];
-  /** $MKOSI_CONFIG without the per-invocation random Seed. */
+  /** $MKOSI_CONFIG as the scripts get it. */
   configJson: string;
+  /** JSON names of the secret settings: their values enter the key as secrets. */
+  secretSettings: readonly string[];
   env: Record<string, string>;
 }
 
 /** Fields of $MKOSI_CONFIG that change on every invocation without changing the build. */
 const VOLATILE_CONFIG_FIELDS = ["Seed"];
 
-export function stableConfigJson(configJson: string): Json {
-  const object = JSON.parse(configJson) as Record<string, Json>;
-  for (const field of VOLATILE_CONFIG_FIELDS) delete object[field];
-  return object;
+/** $MKOSI_CONFIG as a key sees it: without the per-invocation random Seed, and with the secret settings
+ * apart (declared as secrets: the cache keeps only keyed digests of them). */
+export function stableConfigJson(
+  configJson: string,
+  secretSettings: readonly string[],
+): { config: Json; secrets: Record<string, Json> } {
+  const config = JSON.parse(configJson) as Record<string, Json>;
+  for (const field of VOLATILE_CONFIG_FIELDS) delete config[field];
+  const secrets: Record<string, Json> = {};
+  for (const field of secretSettings) {
+    if (!(field in config)) continue;
+    secrets[field] = config[field]!;
+    delete config[field];
+  }
+  return { config, secrets };
 }
 
 /** Top-level entries of a configuration directory that belong to mkosi: `mkosi`, `mkosi.*`. */
@@ -79,31 +93,59 @@ export function sourceExcludes(image: ImageView, env: PlanEnv, source: string): 
   return [...excludes].sort();
 }
 
+/** How scripts of `kind` see the build sources (BuildSourcesEphemeral=; sync scripts always see them as
+ * they are, so they can update them). */
+function ephemeralSources(kind: ScriptKind, image: ImageView): ScriptInputs["ephemeral"] {
+  const mode = image.BuildSourcesEphemeral;
+  if (kind === "sync" || mode === "no") return false;
+  if (mode === "buildcache" && kind === "build") {
+    const dir = (image.BuildSubdirectory as string | null | undefined) ?? image.BuildDirectory;
+    if (!dir)
+      throw new Error(
+        "BuildSourcesEphemeral=buildcache was configured, but there is no build directory: configure BuildDirectory= or create mkosi.builddir/",
+      );
+    return { persistIn: dir };
+  }
+  return true;
+}
+
+/** Every script kind sees the build sources at /work/src ($SRCDIR), as in mkosi: they are inputs of every
+ * step that runs scripts. */
 export function scriptInputs(
   kind: ScriptKind,
   scripts: string[],
   image: ImageView,
   env: PlanEnv,
-  withSources: boolean,
 ): ScriptInputs {
   return {
     kind,
     base: env.configDir,
     scripts,
-    sources: withSources
-      ? image.BuildSources.map((tree) => ({ tree, exclude: sourceExcludes(image, env, tree.Source) }))
-      : [],
+    sources: image.BuildSources.map((tree) => ({ tree, exclude: sourceExcludes(image, env, tree.Source) })),
+    ephemeral: scripts.length > 0 ? ephemeralSources(kind, image) : false,
     environmentFiles: image.EnvironmentFiles,
     configJson: env.configJson(image),
-    env: scriptEnvironment({ kind, scripts, config: image, workDir: "/" } as ScriptRunOptions),
+    secretSettings: env.secretSettings,
+    // The environment the scripts get, with the ids they run as (scriptRunBase passes the same).
+    env: scriptEnvironment({
+      kind,
+      scripts,
+      config: image,
+      workDir: "/",
+      uid: env.uid,
+      gid: env.gid,
+    } as ScriptRunOptions),
   };
 }
 
 export function declareScriptInputs(s: ScriptInputs): {
-  paths: Record<string, PathInput>;
+  paths: PathDeclaration[];
   values: Record<string, Json>;
+  secrets: Record<string, Json>;
   env: Record<string, string>;
 } {
+  // Without scripts nothing reads anything.
+  if (s.scripts.length === 0) return { paths: [], values: {}, secrets: {}, env: {} };
   const paths = pathInputs(s.base, [
     ...s.scripts.map((path) => ({ setting: `${s.kind} script`, path })),
     ...s.sources.map(({ tree, exclude }) => ({
@@ -114,9 +156,9 @@ export function declareScriptInputs(s: ScriptInputs): {
     })),
     ...s.environmentFiles.map((path) => ({ setting: "EnvironmentFiles", path })),
   ]);
-  // Without scripts nothing reads $MKOSI_CONFIG or the script environment.
-  if (s.scripts.length === 0) return { paths, values: {}, env: {} };
-  return { paths, values: { MKOSI_CONFIG: stableConfigJson(s.configJson) }, env: s.env };
+  const { config, secrets } = stableConfigJson(s.configJson, s.secretSettings);
+  const secret: Record<string, Json> = Object.keys(secrets).length > 0 ? { MKOSI_CONFIG: secrets } : {};
+  return { paths, values: { MKOSI_CONFIG: config }, secrets: secret, env: s.env };
 }
 
 /** The parameters every script step carries. */
@@ -137,6 +179,7 @@ export function scriptRunBase(ctx: TaskContext, p: ScriptStepParams) {
     config: p.image,
     configJson: p.scripts.configJson,
     workDir: join(ctx.tmp, "scripts"),
+    ephemeralSources: p.scripts.ephemeral,
     uid: p.uid,
     gid: p.gid,
     signal: ctx.signal,

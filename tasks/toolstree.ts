@@ -9,7 +9,7 @@
 import { existsSync, lstatSync, readlinkSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join, posix } from "node:path";
-import type { DeclaredInputs, Json, NodeId, PathInput, TaskContext } from "../engine/api.js";
+import type { DeclaredInputs, Json, NodeId, PathDeclaration, TaskContext } from "../engine/api.js";
 import { mountOverlay } from "../sandbox/overlay.js";
 import type { ToolsTreeMount } from "../sandbox/run.js";
 import { hostTools } from "./hosttools.js";
@@ -78,21 +78,22 @@ export function toolInputs(tools: ToolsTree | null, names: string[]): DeclaredIn
   if (!tools) return { paths: hostTools(names) };
   const values: Record<string, Json> = { ToolsTreeCertificates: tools.certificates };
   if (tools.kind === "image") return { values, deps: { [TOOLS_DEP]: tools.node } };
-  const paths: Record<string, PathInput | null> = {};
-  for (const name of names) {
+  const paths = names.map((name): PathDeclaration => {
     const found = toolInTree(tools.path, name);
-    paths[`tools:${name}`] = found ? { path: found } : null;
-  }
+    return [`tools:${name}`, found ? { path: found } : null];
+  });
   return { values, paths };
 }
 
 /** Merge declared inputs (tool inputs into a step's own); a kind of input neither side has stays absent. */
 export function withToolInputs(own: DeclaredInputs, tools: DeclaredInputs): DeclaredInputs {
   const merged: DeclaredInputs = { ...own };
-  for (const kind of ["values", "paths", "deps"] as const) {
+  for (const kind of ["values", "deps"] as const) {
     if (own[kind] === undefined && tools[kind] === undefined) continue;
     Object.assign(merged, { [kind]: { ...(own[kind] ?? {}), ...(tools[kind] ?? {}) } });
   }
+  if (own.paths !== undefined || tools.paths !== undefined)
+    merged.paths = [...(own.paths ?? []), ...(tools.paths ?? [])];
   return merged;
 }
 

@@ -3,7 +3,7 @@
 // files) while modes, links and timestamps are.
 import { mkdir, stat } from "node:fs/promises";
 import { isAbsolute, join, relative } from "node:path";
-import type { PathInput, TaskContext } from "../engine/api.js";
+import type { PathDeclaration, TaskContext } from "../engine/api.js";
 import type { ConfigTree } from "./image.js";
 
 const ARCHIVE = /\.(tar|tar\.gz|tgz|tar\.xz|txz|tar\.zst|tzst|tar\.bz2|tbz2)$/;
@@ -27,7 +27,7 @@ export interface PathEntry {
  * setting added only where two entries would read alike. Labels are part of keys, so they must not
  * depend on where mkosi runs from: only on the configuration directory. Order is kept (later trees win).
  */
-export function pathInputs(base: string, entries: PathEntry[]): Record<string, PathInput> {
+export function pathInputs(base: string, entries: PathEntry[]): PathDeclaration[] {
   const display = (entry: PathEntry) => {
     const rel = relative(base, entry.path);
     const shown = rel === "" ? entry.setting : rel.startsWith("..") || isAbsolute(rel) ? entry.path : rel;
@@ -35,19 +35,18 @@ export function pathInputs(base: string, entries: PathEntry[]): Record<string, P
   };
   const counts = new Map<string, number>();
   for (const entry of entries) counts.set(display(entry), (counts.get(display(entry)) ?? 0) + 1);
-  const inputs: Record<string, PathInput> = {};
-  entries.forEach((entry, index) => {
+  return entries.map((entry, index) => {
     const shown = display(entry);
     const label = (counts.get(shown) ?? 0) > 1 ? `${shown} (${entry.setting}[${index}])` : shown;
-    inputs[label] = entry.exclude?.length
-      ? { path: entry.path, exclude: entry.exclude }
-      : { path: entry.path };
+    return [
+      label,
+      entry.exclude?.length ? { path: entry.path, exclude: entry.exclude } : { path: entry.path },
+    ];
   });
-  return inputs;
 }
 
 /** Declared path inputs for a list of trees of one setting. */
-export function treeInputs(base: string, setting: string, trees: ConfigTree[]): Record<string, PathInput> {
+export function treeInputs(base: string, setting: string, trees: ConfigTree[]): PathDeclaration[] {
   return pathInputs(
     base,
     trees.map((tree) => ({ setting, path: tree.Source, target: tree.Target })),

@@ -1,5 +1,6 @@
 // Turns the loaded configuration and parsed arguments into the input of the build and graph commands.
 import { imageConfigJson } from "../../config/json.js";
+import { jsonKey, SETTINGS } from "../../config/settings/index.js";
 import type { ImageView } from "../../tasks/image.js";
 import { toImageView } from "../../tasks/image-schema.js";
 import type { VerbContext } from "../verbs/index.js";
@@ -26,6 +27,7 @@ export function commandInput({ config, args }: VerbContext): CommandInput {
     debugShell: args.debugShell,
     debugWorkspace: args.debugWorkspace,
     json: args.json,
+    secretSettings: SETTINGS.filter((setting) => setting.secret).map((setting) => jsonKey(setting.dest)),
     configJson: (image) => {
       const original = raw.get(image);
       if (!original) throw new Error(`internal error: no configuration for image ${image.Image}`);

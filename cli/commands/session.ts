@@ -27,6 +27,8 @@ export interface CommandInput {
   json: boolean;
   /** $MKOSI_CONFIG for one image. */
   configJson(image: ImageView): string;
+  /** JSON names of the secret settings. */
+  secretSettings: readonly string[];
 }
 
 export function planEnv(input: CommandInput): PlanEnv {
@@ -45,6 +47,7 @@ export function planEnv(input: CommandInput): PlanEnv {
       debugShell: input.debugShell,
     },
     configJson: input.configJson,
+    secretSettings: input.secretSettings,
     uid: Number(process.env.SUDO_UID ?? process.getuid?.() ?? 0),
     gid: Number(process.env.SUDO_GID ?? process.getgid?.() ?? 0),
   };

@@ -1,4 +1,4 @@
-// zod schema of `mkosi graph --format json` (schemaVersion 1). Documented in JSON.md. Consumers and
+// zod schema of `mkosi graph --format json` (schemaVersion 2). Documented in JSON.md. Consumers and
 // tests validate against it; the renderer itself (json.ts) does not load zod.
 
 import { z } from "zod";
@@ -8,8 +8,9 @@ const json: z.ZodType<unknown> = z.lazy(() =>
 );
 
 export const graphJsonChangeSchema = z.strictObject({
-  kind: z.enum(["task", "value", "path", "env", "dep"]),
+  kind: z.enum(["task", "value", "secret", "path", "order", "env", "dep"]),
   name: z.string(),
+  task: z.string().nullable(),
   change: z.enum(["added", "removed", "modified"]),
   old: json,
   new: json,
@@ -47,7 +48,7 @@ export const graphJsonNodeSchema = z.strictObject({
 });
 
 export const graphJsonSchema = z.strictObject({
-  schemaVersion: z.literal(1),
+  schemaVersion: z.literal(2),
   groups: z.array(z.strictObject({ name: z.string(), nodes: z.array(z.string()) })),
   nodes: z.array(graphJsonNodeSchema),
   edges: z.array(z.strictObject({ from: z.string(), to: z.string() })),

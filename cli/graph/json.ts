@@ -1,15 +1,17 @@
-// `mkosi graph --format json`: a stable, documented shape (schemaVersion 1). The zod schema that
+// `mkosi graph --format json`: a stable, documented shape (schemaVersion 2). The zod schema that
 // describes it is in json-schema.ts (kept apart so this module does not load zod); see JSON.md.
 
 import type { InputChange, Json, NodeId, NodeStatus, RunRecord } from "../../engine/api.js";
 import type { GraphModel } from "./model.js";
 import { describeChange } from "./reason.js";
 
-export const GRAPH_JSON_SCHEMA_VERSION = 1;
+export const GRAPH_JSON_SCHEMA_VERSION = 2;
 
 export interface GraphJsonChange {
   kind: InputChange["kind"];
   name: string;
+  /** Kind "task": the task whose implementation changed; else null. */
+  task: string | null;
   change: InputChange["change"];
   /** Absent values are null. */
   old: Json;
@@ -38,7 +40,7 @@ export interface GraphJsonNode {
 }
 
 export interface GraphJson {
-  schemaVersion: 1;
+  schemaVersion: 2;
   groups: { name: string; nodes: NodeId[] }[];
   nodes: GraphJsonNode[];
   edges: { from: NodeId; to: NodeId }[];
@@ -57,6 +59,7 @@ function change(c: InputChange): GraphJsonChange {
   return {
     kind: c.kind,
     name: c.name,
+    task: c.task ?? null,
     change: c.change,
     old: c.old === undefined ? null : c.old,
     new: c.new === undefined ? null : c.new,

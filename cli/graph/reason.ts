@@ -45,7 +45,7 @@ function stripPrefix(name: string, prefix: string): string {
 }
 
 /** "Packages" → "Packages=" (a setting); other labels unchanged. */
-export function inputDisplayName(change: Pick<InputChange, "kind" | "name">): string {
+export function inputDisplayName(change: Pick<InputChange, "kind" | "name" | "task">): string {
   switch (change.kind) {
     case "value":
       return /^[A-Z][A-Za-z0-9]*$/.test(change.name) ? `${change.name}=` : change.name;
@@ -56,7 +56,11 @@ export function inputDisplayName(change: Pick<InputChange, "kind" | "name">): st
     case "path":
       return stripPrefix(change.name, "path:");
     case "task":
-      return "task implementation";
+      return change.task ? `implementation of ${change.task}` : "task implementation";
+    case "secret":
+      return /^[A-Z][A-Za-z0-9]*$/.test(change.name) ? `${change.name}=` : change.name;
+    case "order":
+      return `order of ${change.name}`;
   }
 }
 
@@ -174,13 +178,19 @@ export function describeChange(change: InputChange, options: ReasonOptions = {})
   const name = inputDisplayName(change);
   switch (change.kind) {
     case "task":
-      if (change.name !== "version") {
+      if (change.name !== "implementation") {
         return `task changed: ${formatValue(change.old, maxLen)} → ${formatValue(change.new, maxLen)}`;
       }
-      if (change.old !== undefined && change.new !== undefined) {
-        return `task implementation changed (v${formatValue(change.old)} → v${formatValue(change.new)})`;
-      }
-      return "task implementation changed";
+      return `${name} changed`;
+    case "secret":
+      // Never a value: secrets are stored as keyed digests only.
+      if (change.change === "added") return `${name} set (secret)`;
+      if (change.change === "removed") return `${name} unset (secret)`;
+      return `${name} changed (secret)`;
+    case "order": {
+      const labels = (v: Json | undefined) => (Array.isArray(v) ? v.map((x) => String(x)) : []);
+      return `${name} changed: ${limited(labels(change.old), max)} → ${limited(labels(change.new), max)}`;
+    }
     case "value":
       if (change.change === "added") return `${name} added: ${formatValue(change.new, maxLen)}`;
       if (change.change === "removed") return `${name} removed (was ${formatValue(change.old, maxLen)})`;
@@ -211,7 +221,15 @@ export function describeChange(change: InputChange, options: ReasonOptions = {})
   }
 }
 
-const KIND_ORDER: Record<InputChange["kind"], number> = { value: 0, path: 1, env: 2, task: 3, dep: 4 };
+const KIND_ORDER: Record<InputChange["kind"], number> = {
+  value: 0,
+  secret: 0,
+  path: 1,
+  order: 1,
+  env: 2,
+  task: 3,
+  dep: 4,
+};
 
 /** Changes ordered by how much they tell a user: their own edits first, then code, then upstream. */
 export function sortChanges(changes: readonly InputChange[]): InputChange[] {
@@ -341,6 +359,8 @@ export function describeChangeDetail(change: InputChange, options: ReasonOptions
     env: "environment",
     dep: "dependency output",
     task: "task",
+    secret: "secret setting",
+    order: "order of inputs",
   };
   const lines = [`${name} (${kindText[change.kind]}, ${change.change})`];
   const full = { ...options, maxItems: Number.POSITIVE_INFINITY, maxValueLength: 200 };
@@ -349,6 +369,12 @@ export function describeChangeDetail(change: InputChange, options: ReasonOptions
     isDigest && typeof v === "string" ? v : v === undefined ? "(none)" : formatValue(v, 200);
   if (change.kind === "task") {
     lines.push(`  ${change.name}: ${formatValue(change.old, 200)} → ${formatValue(change.new, 200)}`);
+    return lines;
+  }
+  if (change.kind === "secret") return lines;
+  if (change.kind === "order") {
+    lines.push(`  old: ${Array.isArray(change.old) ? change.old.join(", ") : "(none)"}`);
+    lines.push(`  new: ${Array.isArray(change.new) ? change.new.join(", ") : "(none)"}`);
     return lines;
   }
   if (change.change !== "added") lines.push(`  old: ${show(change.old)}`);

@@ -1,7 +1,9 @@
 // Base trees (BaseTrees=): existing OS trees (directories or tar archives) the image starts from.
 // Unlike skeleton and extra trees, ownership is kept: these are whole file systems.
+
 import { stat } from "node:fs/promises";
 import type { TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import { withLayer } from "../layers.js";
 import type { Step } from "../step.js";
 import { copyDirPreserving, pathInputs } from "../trees.js";
@@ -13,7 +15,7 @@ interface Params {
 
 const task: TaskDefinition<Params> = {
   name: "base-trees",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => ({
     paths: pathInputs(
       p.base,

@@ -5,12 +5,14 @@ import { rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DistroConfig } from "../../distros/index.js";
 import type { Json, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
 import { hostTools } from "../hosttools.js";
 import type { ConfigTree, Feature } from "../image.js";
 import { withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
+import { sandboxLinkDigests, sandboxTreeInputs } from "../sandboxtrees.js";
 import { imageBelow, type Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 
@@ -23,6 +25,10 @@ interface Params {
   machineId: string | null;
   sourceDateEpoch: number | null;
   sandboxTrees: ConfigTree[];
+  /** Digests of what symlinks in the sandbox trees lead to (apt reads through them). */
+  sandboxLinks: Record<string, string>;
+  /** The configuration directory: path labels are relative to it. */
+  base: string;
   packageCacheDir: string;
   metadata: NodeId | undefined;
   prev: NodeId;
@@ -70,7 +76,7 @@ async function removeFiles(ctx: TaskContext, root: string, patterns: string[]): 
 
 const task: TaskDefinition<Params> = {
   name: "cleanup",
-  version: 3,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => {
     const own = {
       values: {
@@ -86,8 +92,12 @@ const task: TaskDefinition<Params> = {
       paths: hostTools(["dpkg-query"]),
       deps: { image: p.prev, ...(p.metadata ? { metadata: p.metadata } : {}) },
     };
-    // Removing packages runs apt, from the tools tree when there is one.
-    return p.removePackages.length > 0 ? withToolInputs(own, toolInputs(p.tools, ["apt-get", "dpkg"])) : own;
+    // Removing packages runs apt (from the tools tree when there is one) with the sandbox trees.
+    if (p.removePackages.length === 0) return own;
+    return withToolInputs(
+      withToolInputs(own, sandboxTreeInputs(p.base, p.sandboxTrees, p.sandboxLinks)),
+      toolInputs(p.tools, ["apt-get", "dpkg"]),
+    );
   },
   resources: (p) => [packageCacheResource(p.packageCacheDir)],
   async run(ctx, p) {
@@ -158,6 +168,8 @@ export const cleanup: Step<Params> = {
       machineId: image.MachineId,
       sourceDateEpoch: image.SourceDateEpoch,
       sandboxTrees: image.SandboxTrees,
+      sandboxLinks: image.RemovePackages.length > 0 ? sandboxLinkDigests(env, image.SandboxTrees) : {},
+      base: env.configDir,
       packageCacheDir: env.packageCacheDir,
       metadata: nodes.metadata,
       prev,

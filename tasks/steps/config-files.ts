@@ -1,9 +1,11 @@
 // Configuration files mkosi writes into the image after the post-installation scripts: os-release
 // (IMAGE_ID/IMAGE_VERSION), the machine id, autologin drop-ins, initrd markers (MakeInitrd=) and the
 // clock epoch. Cheap and deterministic: one layer.
+
 import { lstat, mkdir, readFile, readlink, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { NodeId, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import { pathExists } from "../fsutil.js";
 import { withLayer } from "../layers.js";
 import { imageBelow, type Step } from "../step.js";
@@ -82,7 +84,7 @@ async function configureInitrd(root: string): Promise<void> {
 
 const task: TaskDefinition<Params> = {
   name: "config-files",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => ({
     values: {
       ImageId: p.imageId,

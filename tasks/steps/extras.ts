@@ -1,7 +1,9 @@
 // The build scripts' output ($DESTDIR) and the extra trees (ExtraTrees=, mkosi.extra/) copied into the
 // image, in that order (extra trees win).
+
 import { join } from "node:path";
 import type { NodeId, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import type { ConfigTree } from "../image.js";
 import { withLayer } from "../layers.js";
 import { imageBelow, type Step } from "../step.js";
@@ -16,7 +18,7 @@ interface Params {
 
 const task: TaskDefinition<Params> = {
   name: "extras",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => ({
     paths: treeInputs(p.base, "ExtraTrees", p.trees),
     deps: { image: p.prev, ...(p.build ? { build: p.build } : {}) },

@@ -2,15 +2,17 @@
 // PackageDirectories= and dependency images' packages as a local repository) and volatile packages
 // (VolatilePackages=, installed after the build scripts). Bootstrap is its own node so that adding a
 // package does not reinstall the base system.
+
 import { join } from "node:path";
 import type { DistroConfig } from "../../distros/index.js";
-import type { DeclaredInputs, NodeId, PathInput, TaskContext, TaskDefinition } from "../../engine/api.js";
+import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
-import { externalLinkDigests } from "../sandboxtrees.js";
+import { sandboxLinkDigests } from "../sandboxtrees.js";
 import type { Step, StepPlanContext } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 import { pathInputs } from "../trees.js";
@@ -37,7 +39,7 @@ interface Params {
 }
 
 function inputs(p: Params): DeclaredInputs {
-  const paths: Record<string, PathInput> = pathInputs(p.base, [
+  const paths = pathInputs(p.base, [
     ...p.sandboxTrees.map((tree) => ({ setting: "SandboxTrees", path: tree.Source, target: tree.Target })),
     ...p.packageDirectories.map((dir) => ({ setting: "PackageDirectories", path: dir })),
   ]);
@@ -71,7 +73,7 @@ async function localRepository(ctx: TaskContext, p: Params): Promise<string | un
 function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
   return {
     name,
-    version: 1,
+    implementation: implementationDigest(import.meta.url),
     inputs,
     resources: (p) => [packageCacheResource(p.packageCacheDir)],
     async run(ctx, p) {
@@ -110,7 +112,7 @@ function params(
     packages,
     packageDirectories,
     sandboxTrees: image.SandboxTrees,
-    sandboxLinks: externalLinkDigests(image.SandboxTrees),
+    sandboxLinks: sandboxLinkDigests(env, image.SandboxTrees),
     base: env.configDir,
     packageCacheDir: env.packageCacheDir,
     metadata: nodes.metadata,

@@ -6,12 +6,12 @@ import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { DistroConfig } from "../../distros/index.js";
 import type { TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import type { ConfigTree } from "../image.js";
 import { distroConfig, packageManagerContext, repositoryInputs } from "../packaging.js";
-import { externalLinkDigests } from "../sandboxtrees.js";
+import { sandboxLinkDigests, sandboxTreeInputs } from "../sandboxtrees.js";
 import type { Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
-import { treeInputs } from "../trees.js";
 
 interface Params {
   config: DistroConfig;
@@ -25,13 +25,13 @@ interface Params {
 
 const task: TaskDefinition<Params> = {
   name: "metadata",
-  version: 2,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) =>
     withToolInputs(
-      {
-        values: { ...repositoryInputs(p.config), SandboxTreeLinks: p.sandboxLinks },
-        paths: treeInputs(p.base, "SandboxTrees", p.sandboxTrees),
-      },
+      withToolInputs(
+        { values: repositoryInputs(p.config) },
+        sandboxTreeInputs(p.base, p.sandboxTrees, p.sandboxLinks),
+      ),
       toolInputs(p.tools, ["apt-get"]),
     ),
   async run(ctx, p) {
@@ -61,7 +61,7 @@ export const metadata: Step<Params> = {
   params: ({ image, env, tools }) => ({
     config: distroConfig(image),
     sandboxTrees: image.SandboxTrees,
-    sandboxLinks: externalLinkDigests(image.SandboxTrees),
+    sandboxLinks: sandboxLinkDigests(env, image.SandboxTrees),
     base: env.configDir,
     packageCacheDir: env.packageCacheDir,
     tools,

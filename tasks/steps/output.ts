@@ -1,10 +1,12 @@
 // The output format (Format=tar, cpio; directory is placed by publish), checksum and signature
 // (Checksum=, Sign=, Key=) and manifest (ManifestFormat=) steps. Each writes its files into its own
 // artifact; publish moves copies of them into the output directory.
+
 import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { InstalledPackage } from "../../distros/index.js";
 import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import { outputNames } from "../../formats/naming.js";
 import type { OutputConfig } from "../../formats/types.js";
 import { hostTools } from "../hosttools.js";
@@ -67,13 +69,13 @@ interface OutputParams {
 
 const outputTask: TaskDefinition<OutputParams> = {
   name: "output",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => ({
     values: p.config,
-    paths: {
-      ...(p.config.NSpawnSettings ? { NSpawnSettings: p.config.NSpawnSettings } : {}),
+    paths: [
+      ...(p.config.NSpawnSettings ? [["NSpawnSettings", p.config.NSpawnSettings] as const] : []),
       ...hostTools(["tar", "cpio", "zstd", "xz", "gzip"]),
-    },
+    ],
     deps: { image: p.image },
   }),
   async run(ctx, p) {
@@ -118,11 +120,11 @@ interface ChecksumParams {
 
 const checksumTask: TaskDefinition<ChecksumParams> = {
   name: "checksum",
-  version: 2,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => ({
     values: p.config,
     // A key file (sop) is read; a gpg key id names a key in the keyring, which is not fingerprinted.
-    paths: p.config.Key?.startsWith("/") ? { Key: p.config.Key } : undefined,
+    paths: p.config.Key?.startsWith("/") ? [["Key", p.config.Key]] : undefined,
     deps: { output: p.output },
   }),
   async run(ctx, p) {
@@ -159,7 +161,7 @@ interface ManifestParams {
 
 const manifestTask: TaskDefinition<ManifestParams> = {
   name: "manifest",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => ({ values: p.config, deps: { packages: p.cleanup } }),
   async run(ctx, p) {
     const meta = ctx.deps.packages!.meta as { packages?: InstalledPackage[] } | null;

@@ -4,9 +4,11 @@
 // what it publishes and where; the build forces it when the output at the path is not the one this key
 // published (tasks/published.ts keeps that record). A directory output is updated in place from the layers
 // that changed when the record vouches for the previous one, and copied whole otherwise.
+
 import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { DeclaredInputs, Json, NodeId, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import { outputNames } from "../../formats/naming.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { runScripts } from "../../sandbox/scripts.js";
@@ -45,10 +47,11 @@ function inputs(p: Params): DeclaredInputs {
   });
   return {
     values: { ...p.values, ...declared.values, OutputDirectory: p.outputDirectory },
-    paths: {
+    paths: [
       ...declared.paths,
-      ...(p.values.NSpawnSettings ? { NSpawnSettings: String(p.values.NSpawnSettings) } : {}),
-    },
+      ...(p.values.NSpawnSettings ? [["NSpawnSettings", String(p.values.NSpawnSettings)] as const] : []),
+    ],
+    secrets: declared.secrets,
     env: declared.env,
     deps,
   };
@@ -56,7 +59,7 @@ function inputs(p: Params): DeclaredInputs {
 
 const task: TaskDefinition<Params> = {
   name: "publish",
-  version: 2,
+  implementation: implementationDigest(import.meta.url),
   inputs,
   async run(ctx, p) {
     const names = outputNames(p.image);
@@ -134,7 +137,7 @@ export const publish: Step<Params> = {
         SourceDateEpoch: image.SourceDateEpoch,
         NSpawnSettings: image.NSpawnSettings,
       },
-      scripts: scriptInputs("postoutput", image.PostOutputScripts, image, env, false),
+      scripts: scriptInputs("postoutput", image.PostOutputScripts, image, env),
       uid: env.uid,
       gid: env.gid,
       cacheDir: env.cacheDir,

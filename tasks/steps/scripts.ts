@@ -1,15 +1,18 @@
 // Steps that run user scripts on the image: prepare (final), the build overlay (BuildPackages= and
 // prepare with "build"), build scripts, post-installation and finalize scripts.
+
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { DistroConfig, ScriptPackageManagerSupport } from "../../distros/index.js";
 import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff, ToolsTreeMount } from "../../sandbox/run.js";
 import { runScripts, type ScriptKind } from "../../sandbox/scripts.js";
 import { debugShellOf, type PlanEnv } from "../env.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { stackDirs, stackKeys, withLayer } from "../layers.js";
 import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
+import { sandboxLinkDigests, sandboxTreeInputs } from "../sandboxtrees.js";
 import { declareScriptInputs, type ScriptInputs, scriptInputs, scriptRunBase } from "../scriptinputs.js";
 import type { Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
@@ -19,6 +22,8 @@ interface Params {
   image: ImageView;
   config: DistroConfig;
   sandboxTrees: ConfigTree[];
+  /** Digests of what symlinks in the sandbox trees lead to (the scripts' apt reads through them). */
+  sandboxLinks: Record<string, string>;
   packageCacheDir: string;
   uid: number;
   gid: number;
@@ -41,7 +46,17 @@ function inputs(p: Params): DeclaredInputs {
   const values = { ...declared.values, ...distroConfigJson(p.config) } as Record<string, never>;
   if (p.buildPackages) Object.assign(values, { BuildPackages: p.buildPackages });
   if (p.cmdline) Object.assign(values, { cmdline: p.cmdline, BuildDirectory: p.buildDir ?? null });
-  const own: DeclaredInputs = { paths: declared.paths, values, env: declared.env, deps };
+  let own: DeclaredInputs = {
+    paths: declared.paths,
+    values,
+    secrets: declared.secrets,
+    env: declared.env,
+    deps,
+  };
+  // With repository metadata, scripts get the package manager (mkosi-install, apt), which reads the
+  // sandbox trees.
+  if (p.metadata)
+    own = withToolInputs(own, sandboxTreeInputs(p.scripts.base, p.sandboxTrees, p.sandboxLinks));
   // Scripts run whatever they like from the tools tree: the default tools tree's digest is an input, a
   // tools tree directory (like the host) is not fingerprinted as a whole (BuildPackages= need apt).
   return p.tools?.kind === "image" || (p.buildPackages?.length ?? 0) > 0
@@ -96,15 +111,15 @@ function baseParams(
   env: PlanEnv,
   prev: NodeId | undefined,
   nodes: Record<string, NodeId>,
-  withSources: boolean,
   tools: ToolsTree | null,
 ): Params {
   if (!prev) throw new Error(`internal error: ${image.Image}/${kind} has no image below it`);
   return {
-    scripts: scriptInputs(kind, scripts, image, env, withSources),
+    scripts: scriptInputs(kind, scripts, image, env),
     image,
     config: distroConfig(image),
     sandboxTrees: image.SandboxTrees,
+    sandboxLinks: nodes.metadata ? sandboxLinkDigests(env, image.SandboxTrees) : {},
     packageCacheDir: env.packageCacheDir,
     uid: env.uid,
     gid: env.gid,
@@ -117,7 +132,7 @@ function baseParams(
 
 const prepareTask: TaskDefinition<Params> = {
   name: "prepare",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs,
   resources: (p) => [packageCacheResource(p.packageCacheDir)],
   run: (ctx, p) =>
@@ -133,12 +148,12 @@ export const prepare: Step<Params> = {
   layer: true,
   wanted: (image) => image.PrepareScripts.length > 0,
   params: ({ image, env, prev, nodes, tools }) =>
-    baseParams("prepare", image.PrepareScripts, image, env, prev, nodes, true, tools),
+    baseParams("prepare", image.PrepareScripts, image, env, prev, nodes, tools),
 };
 
 const buildOverlayTask: TaskDefinition<Params> = {
   name: "build-overlay",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs,
   resources: (p) => [packageCacheResource(p.packageCacheDir)],
   run: (ctx, p) =>
@@ -166,14 +181,14 @@ export const buildOverlay: Step<Params> = {
   wanted: (image) =>
     image.BuildScripts.length > 0 && (image.BuildPackages.length > 0 || image.PrepareScripts.length > 0),
   params: ({ image, env, prev, nodes, tools }) => ({
-    ...baseParams("prepare", image.PrepareScripts, image, env, prev, nodes, true, tools),
+    ...baseParams("prepare", image.PrepareScripts, image, env, prev, nodes, tools),
     buildPackages: image.BuildPackages,
   }),
 };
 
 const buildTask: TaskDefinition<Params> = {
   name: "build",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs,
   async run(ctx, p) {
     // Build scripts see the image plus the build overlay, through a throwaway upper layer: what they
@@ -213,16 +228,7 @@ export const build: Step<Params> = {
   layer: false,
   wanted: (image) => image.BuildScripts.length > 0,
   params: ({ image, env, prev, nodes, tools }) => ({
-    ...baseParams(
-      "build",
-      image.BuildScripts,
-      image,
-      env,
-      nodes["build-overlay"] ?? prev,
-      nodes,
-      true,
-      tools,
-    ),
+    ...baseParams("build", image.BuildScripts, image, env, nodes["build-overlay"] ?? prev, nodes, tools),
     cmdline: env.options.cmdline,
     buildDir: (image.BuildSubdirectory as string | null | undefined) ?? image.BuildDirectory,
   }),
@@ -231,7 +237,7 @@ export const build: Step<Params> = {
 function layerScriptStep(name: string, kind: ScriptKind, pick: (image: ImageView) => string[]): Step<Params> {
   const task: TaskDefinition<Params> = {
     name,
-    version: 1,
+    implementation: implementationDigest(import.meta.url),
     inputs,
     resources: (p) => [packageCacheResource(p.packageCacheDir)],
     run: (ctx, p) =>
@@ -250,7 +256,7 @@ function layerScriptStep(name: string, kind: ScriptKind, pick: (image: ImageView
     layer: true,
     wanted: (image) => pick(image).length > 0,
     params: ({ image, env, prev, nodes, tools }) =>
-      baseParams(kind, pick(image), image, env, prev, nodes, false, tools),
+      baseParams(kind, pick(image), image, env, prev, nodes, tools),
   };
 }
 

@@ -1,6 +1,8 @@
 // Skeleton trees (SkeletonTrees=, mkosi.skeleton/): copied into the image before any package is installed,
 // so they can carry package manager configuration.
+
 import type { NodeId, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import type { ConfigTree } from "../image.js";
 import { withLayer } from "../layers.js";
 import type { Step } from "../step.js";
@@ -14,7 +16,7 @@ interface Params {
 
 const task: TaskDefinition<Params> = {
   name: "skeleton",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) => ({
     paths: treeInputs(p.base, "SkeletonTrees", p.trees),
     deps: p.prev ? { image: p.prev } : undefined,

@@ -1,8 +1,8 @@
 // Sync scripts (SyncScripts=, mkosi.sync): run before anything else, because they may update the build
 // sources every other step's key reads. They act outside the cache (on the source tree), so the node
 // runs on every build and is planned in a graph of its own, ahead of the image graph.
-import { join } from "node:path";
 import type { TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { runScripts } from "../../sandbox/scripts.js";
 import { debugShellOf } from "../env.js";
@@ -24,7 +24,7 @@ interface Params {
 
 const task: TaskDefinition<Params> = {
   name: "sync",
-  version: 1,
+  implementation: implementationDigest(import.meta.url),
   cache: "always",
   // Like the other scripts: the default tools tree's digest is an input, a directory is not fingerprinted.
   inputs: (p) =>
@@ -49,7 +49,7 @@ export const sync: Step<Params> = {
   wanted: (image) => image.SyncScripts.length > 0,
   params: ({ image, env, tools }) => ({
     image,
-    scripts: scriptInputs("sync", image.SyncScripts, image, env, true),
+    scripts: scriptInputs("sync", image.SyncScripts, image, env),
     uid: env.uid,
     gid: env.gid,
     debugShell: debugShellOf(env),

@@ -4,9 +4,11 @@
 // Each tool runs against the image with --root, and only when the image ships its configuration. With a
 // tools tree (ToolsTree=), the tools are the tree's and run in the tools sandbox with the image at
 // /buildroot; otherwise they are the host's and run directly.
-import { chmod, mkdir, readdir, writeFile } from "node:fs/promises";
+
+import { appendFile, chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
 import { BUILDROOT } from "../../sandbox/paths.js";
 import type { TerminalHandoff, ToolsTreeMount } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
@@ -106,7 +108,7 @@ async function writeCredentials(root: string, credentials: Record<string, string
 
 const task: TaskDefinition<Params> = {
   name: "systemd-setup",
-  version: 2,
+  implementation: implementationDigest(import.meta.url),
   inputs: (p) =>
     withToolInputs(
       {
@@ -116,10 +118,10 @@ const task: TaskDefinition<Params> = {
           Keymap: p.keymap,
           Timezone: p.timezone,
           Hostname: p.hostname,
-          RootPassword: p.rootPassword,
           RootShell: p.rootShell,
           SourceDateEpoch: p.sourceDateEpoch,
         },
+        secrets: { RootPassword: p.rootPassword },
         deps: { image: p.prev },
       },
       toolInputs(p.tools, [
@@ -217,10 +219,38 @@ async function presetAndFirstboot(p: Params, root: string, at: string, tool: Too
     firstboot.push(`--root-shell=${p.rootShell}`);
     credentials["passwd.shell.root"] = p.rootShell;
   }
+  if (p.rootPassword) await ensureRootShadowEntry(root, p.sourceDateEpoch);
   if (firstboot.length > 0) {
-    await tool(["systemd-firstboot", rootArg, "--force", ...firstboot]);
+    try {
+      await tool(["systemd-firstboot", rootArg, "--force", ...firstboot]);
+    } catch (err) {
+      // The failure report shows the command line: not the password's hash.
+      const command = (err as { command?: unknown }).command;
+      if (Array.isArray(command)) {
+        for (let i = 0; i < command.length; i++)
+          if (String(command[i]).startsWith("--root-password-hashed="))
+            command[i] = "--root-password-hashed=(secret)";
+      }
+      throw err;
+    }
     await writeCredentials(root, credentials);
   }
+}
+
+/** systemd-firstboot (252, the host's here) sets root's password only by replacing an existing root line
+ * of /etc/shadow: when the image has a shadow file without one (sysusers created it for its own users),
+ * the password would be silently dropped. Give it a locked root line to replace. */
+async function ensureRootShadowEntry(root: string, epoch: number | null): Promise<void> {
+  const shadow = join(root, "etc/shadow");
+  let text: string;
+  try {
+    text = await readFile(shadow, "utf8");
+  } catch {
+    return; // no shadow file: firstboot creates it with root's line
+  }
+  if (/^root:/m.test(text)) return;
+  const days = Math.floor((epoch ?? Date.now() / 1000) / 86400);
+  await appendFile(shadow, `${text === "" || text.endsWith("\n") ? "" : "\n"}root:!:${days}::::::\n`);
 }
 
 /** systemd-hwdb, the image's own (hwdb.bin's format is the image's udev's). */

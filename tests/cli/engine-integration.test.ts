@@ -33,7 +33,7 @@ function spec(id: string, task: string, params: P): NodeSpec {
     params,
     task: {
       name: task,
-      version: 1,
+      implementation: "test-1",
       inputs: (p: unknown) => (p as P).inputs,
       run: async (ctx, p) => void (await (p as P).run(ctx)),
     },
@@ -68,7 +68,7 @@ test("explain and run output of the real engine render as expected", async () =>
       },
     }),
     spec("main/extras", "extras", {
-      inputs: { paths: { "mkosi.extra": extra } },
+      inputs: { paths: [["mkosi.extra", extra]] },
       run: async (ctx) => {
         await writeFile(join(ctx.out, "motd"), await readFile(join(extra, "etc/motd")));
       },

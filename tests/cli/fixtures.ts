@@ -80,7 +80,7 @@ export const extraChange: InputChange = {
 };
 
 /** Three images: a cached tools tree, "main" where repository metadata changed (so most of it waits on
- * metadata) and mkosi.extra changed, and "initrd" with a task version bump, an env change, a first
+ * metadata) and mkosi.extra changed, and "initrd" with a change of its task implementation, an env change, a first
  * run and a missing input. */
 export function multiImagePlan(): { nodes: PlannedNode[]; explanations: NodeExplanation[] } {
   const nodes = [
@@ -148,7 +148,16 @@ export function multiImagePlan(): { nodes: PlannedNode[]; explanations: NodeExpl
       lastRun: run("main/output", 20_000, 1_100_000_000),
     }),
     explanation(p("initrd/packages"), "will-run", {
-      changes: [{ kind: "task", name: "version", change: "modified", old: 3, new: 4 }],
+      changes: [
+        {
+          kind: "task",
+          name: "implementation",
+          task: "packages",
+          change: "modified",
+          old: "3a1f",
+          new: "4b2e",
+        },
+      ],
       lastRun: run("initrd/packages", 30_000, 150_000_000),
     }),
     explanation(p("initrd/env"), "pending-deps", {
@@ -156,7 +165,16 @@ export function multiImagePlan(): { nodes: PlannedNode[]; explanations: NodeExpl
       rootCauses: [
         {
           chain: ["initrd/env", "initrd/packages"],
-          changes: [{ kind: "task", name: "version", change: "modified", old: 3, new: 4 }],
+          changes: [
+            {
+              kind: "task",
+              name: "implementation",
+              task: "packages",
+              change: "modified",
+              old: "3a1f",
+              new: "4b2e",
+            },
+          ],
         },
       ],
     }),

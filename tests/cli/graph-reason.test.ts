@@ -123,10 +123,23 @@ describe("describeChange", () => {
     );
   });
 
-  test("task version, env and deps", () => {
-    expect(describeChange({ kind: "task", name: "version", change: "modified", old: 3, new: 4 })).toBe(
-      "task implementation changed (v3 → v4)",
+  test("task implementation, secrets, order, env and deps", () => {
+    expect(
+      describeChange({
+        kind: "task",
+        name: "implementation",
+        task: "packages",
+        change: "modified",
+        old: "3a1f",
+        new: "4b2e",
+      }),
+    ).toBe("implementation of packages changed");
+    expect(describeChange({ kind: "secret", name: "RootPassword", change: "modified" })).toBe(
+      "RootPassword= changed (secret)",
     );
+    expect(
+      describeChange({ kind: "order", name: "paths", change: "modified", old: ["a", "b"], new: ["b", "a"] }),
+    ).toBe("order of paths changed: a, b → b, a");
     expect(
       describeChange({ kind: "env", name: "SOURCE_DATE_EPOCH", change: "modified", old: "1", new: "2" }),
     ).toBe("env SOURCE_DATE_EPOCH changed");

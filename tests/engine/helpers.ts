@@ -26,12 +26,12 @@ export interface FnParams {
 /** A generic task whose inputs and behaviour come from its params. */
 export function fnTask(
   name: string,
-  version = 1,
+  implementation = "test-1",
   extra: Partial<TaskDefinition<FnParams>> = {},
 ): TaskDefinition<FnParams> {
   return {
     name,
-    version,
+    implementation,
     inputs: (p) => p.inputs,
     run: async (ctx, p) => (p.run ? await p.run(ctx) : undefined),
     ...extra,

@@ -33,13 +33,13 @@ const ran: string[] = [];
 
 function task(
   name: string,
-  version: number,
+  implementation: string,
   inputs: TaskDefinition<P>["inputs"],
   out: (ctx: Parameters<TaskDefinition<P>["run"]>[0], p: P) => Promise<string>,
 ): TaskDefinition<P> {
   return {
     name,
-    version,
+    implementation,
     inputs,
     run: async (ctx, p) => {
       ran.push(ctx.id);
@@ -58,49 +58,49 @@ function graph(w: World): NodeSpec[] {
   // F: independent.
   const A = task(
     "bootstrap",
-    1,
+    "v1",
     (p) => ({ values: { Release: p.world.release } }),
     async (_c, p) => `A:${p.world.release}`,
   );
   const P = task(
     "packages",
-    1,
+    "v1",
     (p) => ({ values: { Packages: p.world.packages } }),
     async (_c, p) => `P:${[...p.world.packages].sort().join(",")}`,
   );
   const B = task(
     "extra",
-    1,
-    (p) => ({ paths: { "mkosi.extra": p.world.tree }, deps: { bootstrap: "img/A" } }),
+    "v1",
+    (p) => ({ paths: [["mkosi.extra", p.world.tree]], deps: { bootstrap: "img/A" } }),
     async (ctx, p) =>
       `B:${await depText(ctx, "bootstrap")}:${await readFile(join(p.world.tree, "etc/motd"), "utf8")}:${await readFile(p.world.undeclared, "utf8").catch(() => "")}`,
   );
   const C = task(
     "scripts",
-    1,
+    "v1",
     (p) => ({ env: { SOURCE_DATE_EPOCH: p.world.sde }, deps: { extra: "img/B" } }),
     async (ctx, p) => `C:${await depText(ctx, "extra")}:${p.world.sde}`,
   );
   const D = task(
     "config",
-    1,
+    "v1",
     () => ({ deps: { bootstrap: "img/A" } }),
     async (ctx) => `D:${await depText(ctx, "bootstrap")}`,
   );
   const E = task(
     "output",
-    0,
+    "v0",
     () => ({ deps: { scripts: "img/C", config: "img/D", packages: "img/P" } }),
     async (ctx, p) =>
       `E${p.world.eVersion}:${await depText(ctx, "scripts")}:${await depText(ctx, "config")}:${await depText(ctx, "packages")}`,
   );
   const F = task(
     "other",
-    1,
+    "v1",
     () => ({ values: { x: 1 } }),
     async () => "F",
   );
-  const withVersion: TaskDefinition<P> = { ...E, version: w.eVersion };
+  const withVersion: TaskDefinition<P> = { ...E, implementation: `v${w.eVersion}` };
   const params = { world: w };
   return [
     { id: "img/A", task: A, params },
@@ -234,12 +234,12 @@ describe("invalidation", () => {
     ]);
   });
 
-  it("a task version", async () => {
+  it("a task implementation", async () => {
     w.eVersion = 2;
     const r = await rebuild();
     expect(r.ran).toEqual(["img/E"]);
     expect(r.explain.get("img/E")!.changes).toEqual([
-      { kind: "task", name: "version", change: "modified", old: 1, new: 2 },
+      { kind: "task", name: "implementation", task: "output", change: "modified", old: "v1", new: "v2" },
     ]);
   });
 

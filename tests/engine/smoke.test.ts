@@ -23,7 +23,7 @@ describe("smoke", () => {
     const u = fnTask("upper");
     const nodes = () => [
       node("a", t, {
-        inputs: { paths: { src }, values: { x: 1 } },
+        inputs: { paths: [["src", src]], values: { x: 1 } },
         run: async (ctx) => {
           await writeFile(join(ctx.out, "a"), await readFile(join(src, "a")));
           await ctx.exec("sh", ["-c", "echo hi; echo err >&2"]);

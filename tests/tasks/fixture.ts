@@ -98,6 +98,7 @@ export function planEnv(overrides: Partial<PlanEnv> = {}): PlanEnv {
       debugShell: false,
     },
     configJson: (i) => JSON.stringify(i),
+    secretSettings: ["RootPassword", "Passphrase", "SshKey", "ProxyClientKey", "ProxyClientCertificate"],
     uid: 0,
     gid: 0,
     ...overrides,

@@ -197,7 +197,7 @@ describe("planner", () => {
   it("labels path inputs relative to the configuration directory", () => {
     const plan = planBuild([image()], planEnv());
     const extras = plan.nodes.find((node) => node.label === "extras")!;
-    expect(Object.keys(extras.task.inputs(extras.params).paths ?? {})).toEqual(["mkosi.extra"]);
+    expect((extras.task.inputs(extras.params).paths ?? []).map(([label]) => label)).toEqual(["mkosi.extra"]);
   });
 });
 
@@ -245,17 +245,21 @@ describe("planner: ToolsTree=default", () => {
     for (const node of plan.nodes.filter((n) => n.group === "tools")) {
       const declared = node.task.inputs(node.params);
       expect(declared.deps?.tools).toBeUndefined();
-      expect(Object.keys(declared.paths ?? {}).filter((label) => label.startsWith("tools:"))).toEqual([]);
+      expect(
+        (declared.paths ?? []).map(([label]) => label).filter((label) => label.startsWith("tools:")),
+      ).toEqual([]);
     }
     const bootstrap = plan.nodes.find((node) => node.id === "tools/bootstrap")!;
-    expect(Object.keys(bootstrap.task.inputs(bootstrap.params).paths ?? {})).toContain("host:apt-get");
+    expect((bootstrap.task.inputs(bootstrap.params).paths ?? []).map(([label]) => label)).toContain(
+      "host:apt-get",
+    );
   });
 
   it("the systemd setup step declares every program it runs", () => {
     const plan = planBuild([main], planEnv());
     const setup = plan.nodes.find((node) => node.id === "main/systemd-setup")!;
     // This block's image has a tools tree: the programs are the tree's.
-    const labels = Object.keys(setup.task.inputs(setup.params).paths ?? {});
+    const labels = (setup.task.inputs(setup.params).paths ?? []).map(([label]) => label);
     for (const program of [
       "systemd-sysusers",
       "systemd-tmpfiles",
