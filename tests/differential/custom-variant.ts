@@ -192,7 +192,7 @@ const scripts = (nonUtf8: boolean) => [
   { path: "mkosi.postoutput", actions: postoutputActions },
 ];
 
-const kinds = (nonUtf8: boolean): EditKind[] => {
+const kinds = (nonUtf8: boolean, postoutput: boolean): EditKind[] => {
   const files = nonUtf8 ? FILES : FILES.filter(utf8);
   const dirs = nonUtf8 ? DIRS : DIRS.filter(utf8);
   return [
@@ -204,7 +204,10 @@ const kinds = (nonUtf8: boolean): EditKind[] => {
     },
     ...settingEdits(SETTINGS, 1),
     ...dropinEdits(DROPIN_SETTINGS, ["10-a.conf", "20-b.conf", "30-c.conf"], 1),
-    ...scriptEdits(scripts(nonUtf8), 1),
+    ...scriptEdits(
+      scripts(nonUtf8).filter((slot) => postoutput || slot.path !== "mkosi.postoutput"),
+      1,
+    ),
     {
       name: "environment file",
       weight: 0.7,
@@ -244,9 +247,10 @@ const INITIAL: Op[] = [
   w("mkosi.postinst", '#!/bin/sh\nset -e\necho postinst >> "$BUILDROOT/etc/postinst.log"\n', 0o755),
 ];
 
-/** The variant; `nonUtf8: false` leaves out the names that are not UTF-8 (MKOSI_DIFF_ASCII=1), to look for
- * other mismatches while those are known to fail. */
-export const makeCustomVariant = ({ nonUtf8 }: { nonUtf8: boolean }): Variant => ({
+/** The variant. `without` leaves out features, to look for other mismatches while known ones are open
+ * (MKOSI_DIFF_WITHOUT=non-utf8,postoutput): "non-utf8" (names that are not UTF-8), "postoutput" (post-output
+ * scripts). */
+export const makeCustomVariant = (without: ReadonlySet<string> = new Set()): Variant => ({
   name: "custom",
   testFile: "tests/differential/custom.test.ts",
   settings: [
@@ -261,8 +265,10 @@ export const makeCustomVariant = ({ nonUtf8 }: { nonUtf8: boolean }): Variant =>
     ["BuildSources", "src"],
   ],
   initial: INITIAL,
-  kinds: kinds(nonUtf8),
+  kinds: kinds(!without.has("non-utf8"), !without.has("postoutput")),
   mtimes: true,
 });
 
-export const customVariant = makeCustomVariant({ nonUtf8: process.env.MKOSI_DIFF_ASCII !== "1" });
+export const customVariant = makeCustomVariant(
+  new Set((process.env.MKOSI_DIFF_WITHOUT ?? "").split(",").filter(Boolean)),
+);

@@ -6,6 +6,8 @@
 //   MKOSI_DIFF_REDUCE=1         after a mismatch, look for the shortest sequence of steps that shows it
 //   MKOSI_DIFF_KEEP=1           keep the work directory (always kept after a mismatch)
 //   MKOSI_DIFF_VERBOSE=1        print every step
+//   MKOSI_DIFF_WITHOUT=a,b      leave features out of the variant (see the variant), to look for other
+//                               mismatches while known ones are open
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -59,6 +61,10 @@ export async function runFromEnvironment(
     `differential ${variant.name}: seed ${options.seed}, ${replay ? `${replay.steps.length} replayed` : steps} steps, in ${work}`,
   );
   const result = await runDifferential(options);
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(0)} s`;
+  process.stderr.write(
+    `differential ${variant.name}: seed ${options.seed}, ${result.steps.length} steps, ${result.mismatches.length} mismatches, ${result.bothFailed} edits rejected by both builds; incremental builds ${seconds(result.builds.incrementalMs)}, clean builds ${seconds(result.builds.cleanMs)}\n`,
+  );
   const reports = result.mismatches.map((m) => formatMismatch(m, options, result.steps));
   if (result.mismatches.length > 0 && env.MKOSI_DIFF_REDUCE === "1") {
     const first = result.mismatches[0]!;

@@ -7,8 +7,8 @@
 // a mismatch together with the seed; `replaySteps` runs a recorded sequence again, and `reduce` looks for
 // a shorter subsequence that still shows the mismatch (delta debugging over the steps, with the
 // incremental build after every step kept, since the cache's history is part of a reproduction).
-import { spawn } from "node:child_process";
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { EngineEvent } from "../../engine/api.js";
 import { renderConf, type Settings } from "./conf.js";
@@ -218,6 +218,26 @@ class Workspace {
     this.resetIncremental();
   }
 
+  private saved: { settings: [string, string][] } | undefined;
+
+  /** Keep a copy of the tree (and the settings model) to go back to. */
+  save(): void {
+    const copy = `${this.conf}.saved`;
+    rmSync(copy, { recursive: true, force: true });
+    execFileSync("cp", ["-a", "--", this.conf, copy]);
+    this.saved = { settings: [...this.settings] };
+  }
+
+  /** Go back to the saved tree. */
+  restore(): void {
+    if (!this.saved) throw new Error("differential: nothing saved to restore");
+    rmSync(this.conf, { recursive: true, force: true });
+    renameSync(`${this.conf}.saved`, this.conf);
+    this.settings.clear();
+    for (const [k, v] of this.saved.settings) this.settings.set(k, v);
+    this.saved = undefined;
+  }
+
   private writeConf(): void {
     writeFileSync(join(this.conf, "mkosi.conf"), renderConf(this.settings));
   }
@@ -312,6 +332,7 @@ export async function runDifferential(o: RunOptions): Promise<RunResult> {
       continue;
     }
     edits++;
+    ws.save();
     const skipped = step.ops.filter((op) => !ws.apply(op));
     const incremental = await ws.buildIncremental();
     const clean = await ws.buildClean();
@@ -335,8 +356,12 @@ export async function runDifferential(o: RunOptions): Promise<RunResult> {
     });
     let found: Mismatch | undefined;
     if (incremental.code !== 0 && clean.code !== 0) {
-      // The edit made a tree both builds reject: consistent. The previous output stays where it was.
+      // The edit made a tree both builds reject: consistent. The tree goes back to how it was before the
+      // edit (else every later edit would build that same invalid tree); the cache keeps what the failed
+      // build committed, and the previous output stays where it was.
       bothFailed++;
+      ws.restore();
+      log(`  rejected by both builds, undone: ${incremental.error.split("\n")[0]}`);
       continue;
     }
     if (incremental.code !== 0 || clean.code !== 0) {
@@ -415,10 +440,14 @@ export async function replayOnce(variant: Variant, steps: Step[], work: string):
   const ws = new Workspace(work, variant);
   await ws.buildIncremental();
   let last: BuildOutcome | undefined;
-  for (const step of steps) {
+  for (const [index, step] of steps.entries()) {
     if (step.kind === RESYNC) ws.resetIncremental();
+    ws.save();
     for (const op of step.ops) ws.apply(op);
     last = await ws.buildIncremental();
+    if (index === steps.length - 1 || last.code === 0) continue;
+    // As in a run: an edit both builds reject is undone.
+    if ((await ws.buildClean()).code !== 0) ws.restore();
   }
   const clean = await ws.buildClean();
   const incrementalFailed = (last?.code ?? 0) !== 0;
