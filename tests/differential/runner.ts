@@ -203,7 +203,7 @@ function ranNodes(outcome: BuildOutcome): string[] {
 }
 
 /** A workspace: the configuration tree with its settings model, and the two caches and outputs. */
-class Workspace {
+export class Workspace {
   readonly conf: string;
   readonly settings: Settings;
   constructor(
