@@ -75,9 +75,11 @@ const SCRIPT_PATHS = [
 ];
 
 const SETTINGS: SettingChoices = {
-  Format: ["directory", "directory", "tar", "cpio"],
+  Format: ["directory", "directory", "directory", "tar", "cpio", "none"],
   Output: ["img", "img2", null],
   CompressOutput: [null, "no", "zstd", "gz", "xz"],
+  CompressLevel: [null, "1", "9"],
+  Incremental: [null, "yes", "no"],
   ImageId: [null, "custom-os"],
   ImageVersion: [null, "1.0", "2.0"],
   OutputMode: [null, "0600", "0640"],
@@ -143,6 +145,15 @@ function imageActions(root: string, kind: string, nonUtf8: boolean) {
       `if ${plain}; then ln -f ${file} "${root}/etc/hardlink-${kind}"; fi`,
       `mkdir -p "${root}/etc" && rm -f "${root}/etc/fifo-${kind}" && mkfifo "${root}/etc/fifo-${kind}"`,
       `if [ -f "$SRCDIR/input" ]; then mkdir -p "${root}/etc" && cp "$SRCDIR/input" "${root}/etc/from-src-${kind}"; fi`,
+      // A directory of a lower layer removed and made again: opaque in this layer.
+      `rm -rf "${root}/etc/dir" && mkdir -p "${root}/etc/dir" && echo ${t} > "${root}/etc/dir/recreated"`,
+      // A directory of a lower layer renamed.
+      `d="${root}/usr/share/data"; if [ -d "$d" ] && [ ! -L "$d" ]; then rm -rf "${root}/usr/share/moved" && mv "$d" "${root}/usr/share/moved"; fi`,
+      `d="${root}/etc/dir"; if [ -d "$d" ] && [ ! -L "$d" ]; then chmod ${rng.pick(["0700", "0755", "2750"])} "$d"; fi`,
+      // A file that becomes a directory.
+      `mkdir -p "${root}/${dir}" && rm -rf ${file} && mkdir ${file} && echo ${t} > ${file}/inside`,
+      // A time older than SourceDateEpoch= is not clamped: it is kept as it is.
+      `if ${plain}; then touch -d @1000000000 ${file}; fi`,
     ];
     if (kind === "prepare")
       actions.push(`mkdir -p "${root}/etc" && echo "$1" >> "${root}/etc/prepare-phases"`);

@@ -117,7 +117,7 @@ const KINDS: EditKind[] = [
   ...settingEdits(SETTINGS, 1.2),
   ...treeEdits(
     { roots: ["mkosi.extra"], files: FILES, dirs: DIRS, linkTargets: defaultLinkTargets(FILES) },
-    0.4,
+    0.2,
   ),
   {
     name: "sysusers/tmpfiles entries",

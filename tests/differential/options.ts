@@ -65,6 +65,10 @@ export async function runFromEnvironment(
   process.stderr.write(
     `differential ${variant.name}: seed ${options.seed}, ${result.steps.length} steps, ${result.mismatches.length} mismatches, ${result.bothFailed} edits rejected by both builds; incremental builds ${seconds(result.builds.incrementalMs)}, clean builds ${seconds(result.builds.cleanMs)}\n`,
   );
+  const coverage = Object.entries(result.coverage).sort(([a], [b]) => (a < b ? -1 : 1));
+  process.stderr.write(
+    `  steps run by the incremental builds: ${coverage.map(([k, n]) => `${k} ${n}`).join(", ")}\n`,
+  );
   const reports = result.mismatches.map((m) => formatMismatch(m, options, result.steps));
   if (result.mismatches.length > 0 && env.MKOSI_DIFF_REDUCE === "1") {
     const first = result.mismatches[0]!;

@@ -53,6 +53,8 @@ export interface BuildOutcome {
   /** Why it failed: the failed nodes' messages and the end of stderr. */
   error: string;
   nodes: Map<string, NodeResult>;
+  /** What the publish nodes logged (how a directory output was placed). */
+  publishLog: string[];
   ms: number;
 }
 
@@ -75,6 +77,8 @@ export interface RunResult {
   /** Steps where both builds failed (the edit made an invalid tree): consistent, but tested nothing. */
   bothFailed: number;
   builds: { incrementalMs: number; cleanMs: number };
+  /** How often each step ran in the incremental builds, and how the directory output was placed. */
+  coverage: Record<string, number>;
   work: string;
 }
 
@@ -117,6 +121,7 @@ export function build(
     child.on("close", (code) => {
       const nodes = new Map<string, NodeResult>();
       const failures: string[] = [];
+      const publishLog: string[] = [];
       for (const line of stdout.split("\n")) {
         const text = line.replace(/^\x1e/, "").trim();
         if (!text.startsWith("{")) continue;
@@ -130,6 +135,7 @@ export function build(
           nodes.set(event.id, { status: "cached", key: event.key, digest: event.digest });
         else if (event.type === "finished")
           nodes.set(event.id, { status: "ran", key: event.key, digest: event.digest });
+        else if (event.type === "log" && event.id.endsWith("/publish")) publishLog.push(event.line);
         else if (event.type === "failed") {
           nodes.set(event.id, { status: "failed" });
           failures.push(
@@ -142,6 +148,7 @@ export function build(
       resolvePromise({
         code: code ?? -1,
         error: [...failures, ...tail].join("\n"),
+        publishLog,
         nodes,
         ms: Date.now() - started,
       });
@@ -310,6 +317,10 @@ export async function runDifferential(o: RunOptions): Promise<RunResult> {
   const mismatches: Mismatch[] = [];
   let bothFailed = 0;
   const times = { incrementalMs: 0, cleanMs: 0 };
+  const coverage: Record<string, number> = {};
+  const count = (what: string) => {
+    coverage[what] = (coverage[what] ?? 0) + 1;
+  };
   const listOutput = async () =>
     outputListing(ws.incremental.out, topNames(ws.incremental.out), o.variant.mtimes);
   // The starting tree, built once: the first edit is then applied to a warm cache.
@@ -339,6 +350,11 @@ export async function runDifferential(o: RunOptions): Promise<RunResult> {
     times.incrementalMs += incremental.ms;
     times.cleanMs += clean.ms;
     const ran = ranNodes(incremental);
+    for (const id of ran) count(id.split("/").pop()!);
+    for (const line of incremental.publishLog) {
+      if (/^updated \d+ and removed \d+ entries/.test(line)) count("publish: directory updated in place");
+      else if (/copying the whole tree/.test(line)) count("publish: directory copied whole");
+    }
     const failed = [
       incremental.code !== 0 ? " [incremental failed]" : "",
       clean.code !== 0 ? " [clean failed]" : "",
@@ -394,7 +410,7 @@ export async function runDifferential(o: RunOptions): Promise<RunResult> {
       await resync();
     }
   }
-  return { seed: o.seed, steps, mismatches, bothFailed, builds: times, work: o.work };
+  return { seed: o.seed, steps, mismatches, bothFailed, builds: times, coverage, work: o.work };
 }
 
 function replayPath(o: RunOptions): string {
