@@ -11,6 +11,7 @@ import {
   dropinEdits,
   type EditKind,
   noopEdits,
+  outputRemovalEdits,
   type SettingChoices,
   scriptEdits,
   settingEdits,
@@ -227,6 +228,7 @@ const kinds = (nonUtf8: boolean, postoutput: boolean): EditKind[] => {
           ? [{ op: "remove", path: "mkosi.env" }]
           : [{ op: "write", path: "mkosi.env", data: `GREETING=${rng.token()}\n` }],
     },
+    ...outputRemovalEdits(0.7),
     ...noopEdits(["mkosi.conf", "mkosi.conf.d", "mkosi.build", "mkosi.postinst", ...TREES], 1),
   ];
 };

@@ -16,6 +16,7 @@ import {
   defaultLinkTargets,
   type EditKind,
   noopEdits,
+  outputRemovalEdits,
   type SettingChoices,
   scriptEdits,
   settingEdits,
@@ -159,6 +160,7 @@ const KINDS: EditKind[] = [
     ],
     1.2,
   ),
+  ...outputRemovalEdits(0.3),
   ...noopEdits(["mkosi.conf", "mkosi.extra", "mkosi.sandbox"], 0.5),
 ];
 

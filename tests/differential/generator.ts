@@ -223,6 +223,11 @@ export function treeEdits(pools: TreePools, weight = 1): EditKind[] {
   ];
 }
 
+/** The user removes the outputs (the cache stays): the next build must publish them again. */
+export function outputRemovalEdits(weight = 1): EditKind[] {
+  return [{ name: "outputs removed", weight, make: () => [{ op: "remove-outputs" }] }];
+}
+
 /** Edits that change no input's meaning: new times, the same bytes written again, a setting set to the
  * value it has. The output must not change. */
 export function noopEdits(subtrees: string[], weight = 1): EditKind[] {

@@ -41,7 +41,10 @@ export type Op =
   /** Pack a directory into a tar archive (deterministic: sorted, numeric owners kept, fixed mtime). */
   | { op: "tar"; dir: string; archive: string }
   /** Set a setting of the main mkosi.conf (null: remove it); mkosi.conf is written from the model. */
-  | { op: "set"; key: string; value: string | null };
+  | { op: "set"; key: string; value: string | null }
+  /** Not an edit of the tree: the user removes the incremental build's outputs (the cache stays), as
+   * `mkosi -f build` does first. Handled by the runner. */
+  | { op: "remove-outputs" };
 
 /** Why an edit could not be applied (its path is gone in a partial replay): the edit is skipped. */
 export class SkippedOp extends Error {}
@@ -87,7 +90,11 @@ function need(path: Buffer, text: string): void {
 }
 
 /** Apply one edit to the configuration tree at `root`. `setting` handles `set` edits. */
-export function applyOp(root: string, op: Op, setting: (key: string, value: string | null) => void): void {
+export function applyOp(
+  root: string,
+  op: Exclude<Op, { op: "remove-outputs" }>,
+  setting: (key: string, value: string | null) => void,
+): void {
   switch (op.op) {
     case "write": {
       const path = abs(root, op.path);
@@ -241,5 +248,7 @@ export function describeOp(op: Op): string {
       return `tar ${op.dir} -> ${op.archive}`;
     case "set":
       return op.value === null ? `unset ${op.key}=` : `set ${op.key}=${op.value}`;
+    case "remove-outputs":
+      return "remove the incremental output directory's content";
   }
 }

@@ -251,6 +251,12 @@ export class Workspace {
 
   /** Apply an edit; false when it was skipped (its path is gone). */
   apply(op: Op): boolean {
+    if (op.op === "remove-outputs") {
+      const { out } = this.incremental;
+      for (const name of readdirSync(out, { encoding: "buffer" }))
+        rmSync(Buffer.concat([Buffer.from(`${out}/`), name]), { recursive: true, force: true });
+      return true;
+    }
     try {
       applyOp(this.conf, op, (key, value) => {
         if (value === null) this.settings.delete(key);
