@@ -34,6 +34,7 @@ export const SECTIONS: Record<string, string> = {
   Environment: "Build",
   Incremental: "Build",
   BuildSources: "Build",
+  BuildSourcesEphemeral: "Build",
   PackageCacheDirectory: "Build",
   Checksum: "Validation",
 };

@@ -81,6 +81,7 @@ const SETTINGS: SettingChoices = {
   CompressOutput: [null, "no", "zstd", "gz", "xz"],
   CompressLevel: [null, "1", "9"],
   Incremental: [null, "yes", "no"],
+  BuildSourcesEphemeral: [null, "yes"],
   ImageId: [null, "custom-os"],
   ImageVersion: [null, "1.0", "2.0"],
   OutputMode: [null, "0600", "0640"],
@@ -122,6 +123,9 @@ const DROPIN_SETTINGS: SettingChoices = {
 // Script actions. Every line is guarded: a script fails only if the sandbox is broken. Paths that may be
 // symlinks are tested with -L first, so nothing follows a link.
 
+/** Are the build sources ephemeral in this build (BuildSourcesEphemeral=yes)? */
+const EPHEMERAL = `grep -q '"BuildSourcesEphemeral": *"yes"' "$MKOSI_CONFIG"`;
+
 function imageActions(root: string, kind: string, nonUtf8: boolean) {
   return (rng: Prng): string => {
     const p = rng.pick(SCRIPT_PATHS);
@@ -157,6 +161,10 @@ function imageActions(root: string, kind: string, nonUtf8: boolean) {
       `if ${plain}; then touch -d @1000000000 ${file}; fi`,
     ];
     if (kind === "prepare")
+      actions.push(
+        `if ${EPHEMERAL}; then echo ${t} >> "$SRCDIR/input"; fi; cp "$SRCDIR/input" "${root}/etc/prepare-input" 2>/dev/null || true`,
+      );
+    if (kind === "prepare")
       actions.push(`mkdir -p "${root}/etc" && echo "$1" >> "${root}/etc/prepare-phases"`);
     return rng.pick(actions);
   };
@@ -170,6 +178,8 @@ const buildActions =
     return rng.pick([
       `mkdir -p ${d}/usr/bin" && echo ${t} > ${d}/usr/bin/built" && chmod 0755 ${d}/usr/bin/built"`,
       `mkdir -p ${d}/usr/src/app" && cp -a "$SRCDIR/." ${d}/usr/src/app/"`,
+      // Writes into the sources only where they are ephemeral (else the build would change its own input).
+      `if ${EPHEMERAL}; then echo ${t} > "$SRCDIR/generated" && mkdir -p ${d}/usr/share" && cp "$SRCDIR/generated" ${d}/usr/share/generated"; fi`,
       `mkdir -p ${d}/etc" && echo ${t} > ${d}/etc/motd"`,
       `mkdir -p ${d}/opt" && ln -sfn ../usr/bin/built ${d}/opt/tool"`,
       `mkdir -p ${d}/usr/lib" && echo "\${GREETING-unset}" > ${d}/usr/lib/greeting"`,

@@ -351,8 +351,11 @@ export async function runDifferential(o: RunOptions): Promise<RunResult> {
     edits++;
     ws.save();
     const skipped = step.ops.filter((op) => !ws.apply(op));
+    // The builds must leave the configuration tree (sources included) as it was.
+    const tree = await listTree(ws.conf);
     const incremental = await ws.buildIncremental();
     const clean = await ws.buildClean();
+    const touched = diffListings(tree, await listTree(ws.conf));
     times.incrementalMs += incremental.ms;
     times.cleanMs += clean.ms;
     const ran = ranNodes(incremental);
@@ -377,7 +380,9 @@ export async function runDifferential(o: RunOptions): Promise<RunResult> {
       ran,
     });
     let found: Mismatch | undefined;
-    if (incremental.code !== 0 && clean.code !== 0) {
+    if (touched.length > 0) {
+      found = await mismatch("the builds changed the configuration tree", touched);
+    } else if (incremental.code !== 0 && clean.code !== 0) {
       // The edit made a tree both builds reject: consistent. The tree goes back to how it was before the
       // edit (else every later edit would build that same invalid tree); the cache keeps what the failed
       // build committed, and the previous output stays where it was.
@@ -385,8 +390,7 @@ export async function runDifferential(o: RunOptions): Promise<RunResult> {
       ws.restore();
       log(`  rejected by both builds, undone: ${incremental.error.split("\n")[0]}`);
       continue;
-    }
-    if (incremental.code !== 0 || clean.code !== 0) {
+    } else if (incremental.code !== 0 || clean.code !== 0) {
       found = await mismatch(
         incremental.code !== 0
           ? `the incremental build failed, the clean build succeeded:\n${incremental.error}`
