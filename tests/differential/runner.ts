@@ -44,6 +44,8 @@ export interface Variant {
 
 export interface NodeResult {
   status: "ran" | "cached" | "failed";
+  /** Why it ran: the names of the inputs that changed (or the engine's reason). */
+  why?: string;
   key?: string;
   digest?: string;
 }
@@ -121,6 +123,7 @@ export function build(
     child.on("close", (code) => {
       const nodes = new Map<string, NodeResult>();
       const failures: string[] = [];
+      const whys = new Map<string, string>();
       const publishLog: string[] = [];
       for (const line of stdout.split("\n")) {
         const text = line.replace(/^\x1e/, "").trim();
@@ -133,7 +136,13 @@ export function build(
         }
         if (event.type === "cached")
           nodes.set(event.id, { status: "cached", key: event.key, digest: event.digest });
-        else if (event.type === "finished")
+        else if (event.type === "started") {
+          const e = event.explanation;
+          whys.set(
+            event.id,
+            e.changes.length ? e.changes.map((c) => c.name).join("+") : (e.reason ?? e.status),
+          );
+        } else if (event.type === "finished")
           nodes.set(event.id, { status: "ran", key: event.key, digest: event.digest });
         else if (event.type === "log" && event.id.endsWith("/publish")) publishLog.push(event.line);
         else if (event.type === "failed") {
@@ -143,6 +152,10 @@ export function build(
             ...event.error.logTail.slice(-5).map((l) => `  ${l}`),
           );
         }
+      }
+      for (const [id, why] of whys) {
+        const node = nodes.get(id);
+        if (node) node.why = why;
       }
       const tail = stderr.trim().split("\n").slice(-6);
       resolvePromise({
@@ -369,7 +382,7 @@ export async function runDifferential(o: RunOptions): Promise<RunResult> {
       clean.code !== 0 ? " [clean failed]" : "",
     ];
     log(
-      `step ${i + 1} (edit ${edits}/${total}) ${describeStep(step)}${skipped.length ? ` (${skipped.length} skipped)` : ""} → ran ${ran.map((id) => id.split("/").pop()).join(",") || "nothing"}${failed.join("")}`,
+      `step ${i + 1} (edit ${edits}/${total}) ${describeStep(step)}${skipped.length ? ` (${skipped.length} skipped)` : ""} → ran ${ran.map((id) => `${id.split("/").pop()}(${incremental.nodes.get(id)?.why ?? "?"})`).join(" ") || "nothing"}${failed.join("")}`,
     );
     const mismatch = async (what: string, differences: ListingDifference[] = []): Promise<Mismatch> => ({
       step: i + 1,
