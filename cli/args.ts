@@ -45,6 +45,16 @@ const SECTION_TITLES: Record<string, string> = {
   Runtime: "Runtime (previously Host)",
 };
 
+/** `--check` alone: every cached step; `--check=N`: N chosen at random. */
+function parseCheck(value: unknown): boolean | number {
+  if (value === undefined || value === false) return false;
+  if (value === true) return true;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--check: expected a positive number, got ${String(value)}`);
+  return n;
+}
+
 export function buildProgram(state: {
   assignments: CliAssignment[];
   cwd: { value: string };
@@ -108,6 +118,12 @@ export function buildProgram(state: {
   flag("-R, --rerun-build-scripts", "Run build scripts even if the image is not rebuilt");
   flag("--explain", "Before building, print which steps will run and why");
   p.addOption(new Option("--trace <file>", "Write a Chrome trace of the build (open in Perfetto)"));
+  // `--check` or `--check=N`: the count only with "=", so that `--check build` leaves the verb alone.
+  flag(
+    "--check",
+    "build: run cached steps again (--check=N: N at random) and report those whose output differs",
+  );
+  p.addOption(new Option("--check-count <count>").hideHelp());
   p.addOption(
     new Option("--why <node>", "graph: explain in full why one step will run (e.g. main/packages)"),
   );
@@ -167,8 +183,13 @@ export function parseArgs(argv: string[], cwd = process.cwd()): ParseResult {
     directory: { value: cwd as string | null, set: false },
   };
   const program = buildProgram(state);
+  // Up to the first "--" (after it, arguments belong to the build scripts).
+  const end = argv.indexOf("--") < 0 ? argv.length : argv.indexOf("--");
+  const rewritten = argv.flatMap((arg, i) =>
+    i < end && arg.startsWith("--check=") ? ["--check-count", arg.slice("--check=".length)] : [arg],
+  );
   try {
-    program.parse(argv, { from: "user" });
+    program.parse(rewritten, { from: "user" });
   } catch (err) {
     if (err instanceof CommanderError) throw new UsageError(err.message.replace(/^error: /, ""));
     throw err;
@@ -213,6 +234,7 @@ export function parseArgs(argv: string[], cwd = process.cwd()): ParseResult {
     explain: Boolean(o.explain),
     trace: o.trace ? resolve(cwd, String(o.trace)) : null,
     why: o.why ? String(o.why) : null,
+    check: parseCheck(o.checkCount ?? o.check),
     graphFormat: "text",
     assignments: state.assignments,
   };

@@ -1,7 +1,6 @@
 // mkosi command-line entry point: parse argv, load the configuration, dispatch the verb.
 import type { ParsedArgs } from "../config/args.js";
-
-export const MKOSI_VERSION = "26~devel";
+import { MKOSI_VERSION } from "../config/version.js";
 
 /** Verbs that touch images, the cache or outputs: an unprivileged user runs them in a user namespace, so
  * that file ownership looks the same to every run that shares a cache. */

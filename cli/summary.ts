@@ -34,6 +34,8 @@ export function renderImage(img: ImageConfig, opts: { color?: boolean } = {}): s
   const bold = (s: string) => (opts.color ? `\x1b[1m${s}\x1b[0m` : s);
   const lines: string[] = [bold(`IMAGE: ${img.Image}`), ""];
   const seen = new Set<string>();
+  // Printed generically, setting by setting: looked up by JSON name.
+  const values: Readonly<Record<string, unknown>> = img;
   for (const section of SECTIONS) {
     if (section === "Include") continue;
     if (section === "Runtime" && img.Image !== "main") continue;
@@ -41,7 +43,7 @@ export function renderImage(img: ImageConfig, opts: { color?: boolean } = {}): s
     const keys = settings
       .map((s) => jsonKey(s.dest))
       .filter((k) => {
-        if (!(k in img) || seen.has(k)) return false;
+        if (!(k in values) || seen.has(k)) return false;
         seen.add(k);
         return true;
       });
@@ -51,7 +53,7 @@ export function renderImage(img: ImageConfig, opts: { color?: boolean } = {}): s
     lines.push(`    ${bold(`${section.toUpperCase()}:`)}`);
     const width = Math.max(...keys.map((k) => title(k).length)) + 1;
     for (const k of keys) {
-      const vals = hidden.has(k) ? [img[k] === null ? "(default)" : "(set)"] : fmtValue(img[k]);
+      const vals = hidden.has(k) ? [values[k] === null ? "(default)" : "(set)"] : fmtValue(values[k]);
       const label = `${title(k)}:`.padStart(width + 1);
       lines.push(`    ${label} ${vals[0]}`);
       for (const more of vals.slice(1)) lines.push(`    ${" ".repeat(width + 1)} ${more}`);

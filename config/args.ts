@@ -35,6 +35,8 @@ export interface ParsedArgs {
   explain: boolean;
   trace: string | null;
   why: string | null;
+  /** `--check[=N]` (build): re-execute cached steps (all, or N chosen at random) and compare outputs. */
+  check: boolean | number;
   graphFormat: string;
   /** Setting options in command-line order. */
   assignments: CliAssignment[];
@@ -61,6 +63,7 @@ export function defaultArgs(overrides: Partial<ParsedArgs> = {}): ParsedArgs {
     explain: false,
     trace: null,
     why: null,
+    check: false,
     graphFormat: "text",
     assignments: [],
     ...overrides,

@@ -75,8 +75,9 @@ export const SPLIT_ARTIFACTS = [
   "roothash",
   "os-release",
 ] as const;
-export const SPLIT_ARTIFACTS_DEFAULT = ["uki", "kernel", "initrd"];
-export const SPLIT_ARTIFACTS_YES = ["uki", "kernel", "initrd", "partitions"];
+export type SplitArtifact = (typeof SPLIT_ARTIFACTS)[number];
+export const SPLIT_ARTIFACTS_DEFAULT: readonly SplitArtifact[] = ["uki", "kernel", "initrd"];
+export const SPLIT_ARTIFACTS_YES: readonly SplitArtifact[] = ["uki", "kernel", "initrd", "partitions"];
 
 /** Compression by member name (aliases included) → canonical value. */
 export const COMPRESSIONS: Record<string, string> = {

@@ -9,7 +9,9 @@ import { ParseContext } from "./context.js";
 import { BUILD_VERBS } from "./enums.js";
 import { ConfigError, type Warn } from "./errors.js";
 import { fnmatch } from "./glob.js";
+import type { ImageConfig } from "./image.js";
 import { parseIni } from "./ini.js";
+import { checkSecret } from "./paths.js";
 import { BUILTIN_INCLUDES } from "./settings/config-section.js";
 import {
   DESTS,
@@ -29,12 +31,10 @@ import {
   parseBoolean,
   parseKeyValueItem,
   runOrRead,
+  type UkiProfile,
 } from "./values.js";
 
-export type ImageConfig = Record<string, unknown> & {
-  Image: string;
-  Files: string[];
-};
+export type { ImageConfig } from "./image.js";
 
 export interface ResolvedConfig {
   images: ImageConfig[];
@@ -115,7 +115,7 @@ const UKI_PROFILE_SETTINGS = {
   SignExpectedPcr: parseBoolean,
 };
 
-function parseUkiProfileFile(path: string, env: ParseEnv): unknown {
+function parseUkiProfileFile(path: string, env: ParseEnv): UkiProfile {
   const sections = parseIni(readFileSync(path, "utf8"), path, new Set(["UKIProfile"]));
   const out: Record<string, unknown> = { Cmdline: [], Profile: {}, SignExpectedPcr: true };
   for (const sec of sections) {
@@ -127,7 +127,7 @@ function parseUkiProfileFile(path: string, env: ParseEnv): unknown {
       out[e.key] = v ?? (e.key === "SignExpectedPcr" ? true : e.key === "Cmdline" ? [] : {});
     }
   }
-  return out;
+  return out as UkiProfile;
 }
 
 export class Loader {
@@ -137,8 +137,13 @@ export class Loader {
     readonly warn: Warn,
   ) {}
 
-  newContext(image: string, kind: "main" | "subimage" | "tools", cwd: string): ParseContext {
-    const ctx = new ParseContext(image, kind, this.args.directory, this.env, this.warn, cwd);
+  newContext(
+    image: string,
+    kind: "main" | "subimage" | "tools",
+    cwd: string,
+    shared?: ConstructorParameters<typeof ParseContext>[6],
+  ): ParseContext {
+    const ctx = new ParseContext(image, kind, this.args.directory, this.env, this.warn, cwd, shared);
     ctx.parseUkiProfile = parseUkiProfileFile;
     return ctx;
   }
@@ -151,21 +156,19 @@ export class Loader {
       if (!KNOWN_SECTIONS.has(sec.name)) continue;
       for (const e of sec.entries) {
         const where = `${path}:${e.line}`;
+        // Warnings are worded (and ordered) as the reference's: the file without a line number.
         let key = e.key;
         if (key.startsWith("@")) {
-          this.warn(
-            `${where}: The '@' specifier is deprecated, please use ${key.slice(1)}= instead of ${key}=`,
-          );
+          this.warn(`${path}: The '@' specifier is deprecated, please use ${key.slice(1)} instead of ${key}`);
           key = key.slice(1);
         }
         const s = SETTINGS_BY_NAME.get(key);
         if (!s) throw new ConfigError(`Unknown setting ${key}`, { where, setting: key });
-        if (s.name !== key)
-          this.warn(`${where}: Setting ${key} is deprecated, please use ${s.name} instead.`);
-        if (s.section !== sec.name)
-          this.warn(`${where}: Setting ${key} should be configured in [${s.section}], not [${sec.name}].`);
         const why = ctx.prohibited(s);
         if (why) throw new ConfigError(why, { where, setting: s.name });
+        if (s.section !== sec.name)
+          this.warn(`${path}: Setting ${key} should be configured in [${s.section}], not [${sec.name}].`);
+        if (s.name !== key) this.warn(`${path}: Setting ${key} is deprecated, please use ${s.name} instead.`);
         withWhere(where, s.name, () => {
           const value = ctx.expandSpecifiers(e.value, path);
           ctx.config.set(s.dest, s.parse(value, ctx.config.get(s.dest) ?? null, ctx.parseEnv()));
@@ -198,9 +201,23 @@ export class Loader {
       const id = `${st.dev}:${st.ino}`;
       if (ctx.includesSeen.has(id)) continue;
       ctx.includesSeen.add(id);
+      if (path !== inc) this.probeBuiltin(path);
       if (st.isDirectory()) this.parseDirectory(ctx, path, { profiles: true, local: false });
       else this.parseFileIfMatches(ctx, path);
     }
+  }
+
+  /**
+   * Before a builtin configuration is included, the reference parses it once on its own, as the
+   * main image of a configuration directory of its own (to find its scripts). Errors of that parse
+   * (mkosi-obs outside the Open Build Service) are errors of every configuration including it, in
+   * subimages too, and its warnings are printed.
+   */
+  private probeBuiltin(dir: string): void {
+    const probe = new ParseContext("main", "main", dir, this.env, this.warn, dir);
+    probe.parseUkiProfile = parseUkiProfileFile;
+    this.parseDirectory(probe, dir, { profiles: false, local: false });
+    this.finalizeAll(probe);
   }
 
   /** Feeds mkosi.<suffix> default paths of `dir` to their settings. */
@@ -246,14 +263,21 @@ export class Loader {
         if (!ctx.matches(confSections, conf)) return false;
       }
       if (opts.local) {
-        // Local config (mkosi.local/, then mkosi.local.conf) is parsed into a fresh config namespace
-        // whose values then move to the CLI namespace: they beat all later config files but not the
-        // real command line, and mkosi.local/ beats mkosi.local.conf.
+        // Local configuration (mkosi.local/, then mkosi.local.conf) is parsed first; after each, every
+        // value of the config namespace (the local ones, and whatever was there before: CLI
+        // includes' values, a subimage's inherited ones) moves to the CLI namespace as its current
+        // value. So they beat all later files, the real command line still beats them, and an empty
+        // assignment there fixes the default.
         const localDir = join(dir, "mkosi.local");
-        if (isDir(localDir))
-          this.parseLocal(ctx, () => this.parseDirectory(ctx, localDir, { profiles: false, local: false }));
+        if (isDir(localDir)) {
+          this.parseDirectory(ctx, localDir, { profiles: false, local: false });
+          ctx.moveConfigToCli();
+        }
         const localConf = join(dir, "mkosi.local.conf");
-        if (isFile(localConf)) this.parseLocal(ctx, () => this.parseFileIfMatches(ctx, localConf));
+        if (isFile(localConf)) {
+          this.parseFileIfMatches(ctx, localConf);
+          ctx.moveConfigToCli();
+        }
       }
       this.parseDefaultPaths(ctx, dir);
       if (confSections) this.parseFile(ctx, conf, confSections);
@@ -278,18 +302,6 @@ export class Loader {
     } finally {
       ctx.cwd = saved;
     }
-  }
-
-  private parseLocal(ctx: ParseContext, parse: () => unknown): void {
-    const saved = new Map(ctx.config);
-    ctx.config.clear();
-    if (saved.has("include")) ctx.config.set("include", saved.get("include"));
-    parse();
-    const includes = ctx.config.get("include");
-    moveConfigToCli(ctx);
-    ctx.config.clear();
-    for (const [k, v] of saved) ctx.config.set(k, v);
-    if (includes !== undefined) ctx.config.set("include", includes);
   }
 
   /** Applies the command line's setting assignments to the cli namespace. */
@@ -335,7 +347,7 @@ export class Loader {
       const s = SETTINGS_BY_NAME.get(key);
       if (!s || s.section === "Include" || s.section === "Runtime") continue;
       if (ctx.cli.has(s.dest) && JSON.stringify(ctx.cli.get(s.dest)) !== JSON.stringify(value))
-        this.warn(`Ignoring ${s.name}= from the CLI. Run with -f to rebuild the image with this setting`);
+        this.warn(`Ignoring --${s.long[0]} from the CLI. Run with -f to rebuild the image with this setting`);
       ctx.cli.set(s.dest, value);
     }
   }
@@ -381,12 +393,13 @@ export class Loader {
     const subimages: { name: string; values: Map<string, unknown>; ctx: ParseContext }[] = [];
     const imagesDir = configdir ? join(configdir, "mkosi.images") : null;
     if (imagesDir && isDir(imagesDir)) {
+      const shared = subimageCli(main, mainValues);
       for (const name of sortedEntries(imagesDir)) {
         const p = join(imagesDir, name);
         const dir = isDir(p);
         if (!dir && !(name.endsWith(".conf") && isFile(p))) continue;
         const image = dir ? name : name.slice(0, -".conf".length);
-        const sub = this.subimageContext(image, main, mainValues, configdir as string);
+        const sub = this.subimageContext(image, mainValues, configdir as string, shared);
         const ok = dir
           ? this.parseDirectory(sub, p, { profiles: true, local: true })
           : this.parseFileIfMatches(sub, p);
@@ -413,43 +426,38 @@ export class Loader {
     return { images, tools, args };
   }
 
+  /** A subimage's context: the shared CLI namespace, the main image's final values of inherited
+   * settings in its config namespace (overridable), and the passed environment. */
   subimageContext(
     image: string,
-    main: ParseContext,
     mainValues: Map<string, unknown>,
     cwd: string,
+    shared: ConstructorParameters<typeof ParseContext>[6],
   ): ParseContext {
-    const sub = this.newContext(image, "subimage", cwd);
-    for (const s of SETTINGS) {
-      const v = mainValues.get(s.dest);
-      if (v === null || v === undefined) continue;
-      if (s.scope === "universal" || s.scope === "multiversal") sub.cli.set(s.dest, structuredClone(v));
-      else if (s.scope === "inherit") sub.config.set(s.dest, structuredClone(v));
-    }
-    const pass = passEnvironment(mainValues);
-    if (pass) sub.config.set("environment", pass);
-    void main;
+    const sub = this.newContext(image, "subimage", cwd, shared);
+    for (const s of SETTINGS)
+      if (s.scope === "inherit") sub.config.set(s.dest, structuredClone(mainValues.get(s.dest) ?? null));
+    sub.config.set("environment", passEnvironment(mainValues));
     return sub;
   }
 
+  /** The default tools tree's context: the main image's final multiversal values as CLI values,
+   * each ToolsTree* value in the namespace its main setting came from, then mkosi.tools.conf and
+   * the builtin mkosi-tools. */
   toolsContext(main: ParseContext, mainValues: Map<string, unknown>, configdir: string): ParseContext {
     const t = this.newContext("tools", "tools", configdir);
-    for (const s of SETTINGS) {
-      if (s.scope !== "multiversal") continue;
-      const v = mainValues.get(s.dest);
-      if (v !== null && v !== undefined) t.cli.set(s.dest, structuredClone(v));
-    }
+    for (const s of SETTINGS)
+      if (s.scope === "multiversal") t.cli.set(s.dest, structuredClone(mainValues.get(s.dest) ?? null));
     for (const [from, to] of Object.entries(TOOLS_TREE_RENAMES)) {
+      const v = structuredClone(mainValues.get(from) ?? null);
       if (main.cli.has(from)) {
-        t.cli.set(to, structuredClone(main.cli.get(from)));
+        t.cli.set(to, v);
         if (main.cliWasNone.has(from)) t.cliWasNone.add(to);
-      }
-      if (main.config.has(from)) t.config.set(to, structuredClone(main.config.get(from)));
-      if (main.defaults.has(from)) t.defaults.set(to, structuredClone(main.defaults.get(from)));
+      } else if (main.config.has(from)) t.config.set(to, v);
+      else t.defaults.set(to, v);
     }
     t.cli.set("output_format", "directory");
-    const pass = passEnvironment(mainValues);
-    if (pass) t.config.set("environment", pass);
+    t.config.set("environment", passEnvironment(mainValues));
     const toolsConf = join(configdir, "mkosi.tools.conf");
     if (isDir(toolsConf)) this.parseDirectory(t, toolsConf, { profiles: false, local: true });
     else if (isFile(toolsConf)) this.parseFileIfMatches(t, toolsConf);
@@ -483,44 +491,29 @@ function defaultEmpty(s: Setting): unknown {
   return s.kind === "list" ? [] : s.kind === "dict" ? {} : null;
 }
 
-function passEnvironment(mainValues: Map<string, unknown>): Record<string, string> | null {
+/** The main image's Environment= entries named by PassEnvironment=. */
+function passEnvironment(mainValues: Map<string, unknown>): Record<string, string> {
   const names = (mainValues.get("pass_environment") as string[]) ?? [];
-  if (names.length === 0) return null;
   const env = (mainValues.get("environment") as Record<string, string>) ?? {};
   const out: Record<string, string> = {};
   for (const n of names) if (Object.hasOwn(env, n)) out[n] = env[n] as string;
   return out;
 }
 
-function moveConfigToCli(ctx: ParseContext): void {
-  for (const [dest, v] of ctx.config) {
-    if (dest === "include") continue;
-    const s = SETTINGS_BY_DEST.get(dest) as Setting;
-    const cv = ctx.cli.get(dest);
-    if (!ctx.cli.has(dest)) {
-      ctx.cli.set(dest, v);
-      if (v === null) ctx.cliWasNone.add(dest);
-    } else if (
-      cv !== null &&
-      cv !== undefined &&
-      v !== null &&
-      v !== undefined &&
-      !ctx.cliWasNone.has(dest)
-    ) {
-      if (s.kind === "list") ctx.cli.set(dest, [...(v as unknown[]), ...(cv as unknown[])]);
-      else if (s.kind === "dict") ctx.cli.set(dest, { ...(v as object), ...(cv as object) });
-    } else if ((cv === null || cv === undefined) && !ctx.cliWasNone.has(dest)) ctx.cli.set(dest, v);
+/**
+ * The CLI namespace the subimages share: the main image's, without its values of settings that are
+ * neither universal nor multiversal, and with the main image's final values of those (even unset
+ * ones, so a subimage's own defaults never replace them). Which settings the command line emptied
+ * stays known, as in the reference.
+ */
+function subimageCli(main: ParseContext, mainValues: Map<string, unknown>) {
+  const cli = new Map(main.cli);
+  for (const s of SETTINGS) {
+    if (s.scope === "universal" || s.scope === "multiversal")
+      cli.set(s.dest, structuredClone(mainValues.get(s.dest) ?? null));
+    else cli.delete(s.dest);
   }
-  for (const dest of [...ctx.config.keys()]) if (dest !== "include") ctx.config.delete(dest);
-}
-
-function checkSecret(path: string): void {
-  const mode = statSync(path).mode;
-  if (mode & 0o007)
-    throw new ConfigError(
-      `Permissions of '${path}' of '${(mode & 0o777).toString(8).padStart(4, "0")}' are too open.\n` +
-        "When creating secret files use an access mode that restricts access to the owner only.",
-    );
+  return { cli, cliWasNone: new Set(main.cliWasNone) };
 }
 
 /** Use <dir>/mkosi/ when <dir> has no mkosi.conf/mkosi.tools.conf but mkosi/ does. */

@@ -4,10 +4,30 @@
 // {Source, Target} objects …), so the resolved config prints without conversion.
 import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
-import { basename, isAbsolute, join, normalize, resolve } from "node:path";
-import { COMPRESSIONS, SPLIT_ARTIFACTS, SPLIT_ARTIFACTS_DEFAULT, SPLIT_ARTIFACTS_YES } from "./enums.js";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { basename, isAbsolute, join } from "node:path";
+import {
+  COMPRESSIONS,
+  SPLIT_ARTIFACTS,
+  SPLIT_ARTIFACTS_DEFAULT,
+  SPLIT_ARTIFACTS_YES,
+  type SplitArtifact,
+} from "./enums.js";
 import { ConfigError, type Warn } from "./errors.js";
+import { parsePathValue } from "./paths.js";
+import {
+  bool,
+  dictOf,
+  listOf,
+  nullable,
+  num,
+  oneOf,
+  record,
+  type Shape,
+  type ShapeOf,
+  str,
+  tupleOf,
+} from "./shape.js";
 
 export interface ParseEnv {
   /** Directory that relative paths resolve against (the directory being parsed). */
@@ -16,15 +36,37 @@ export interface ParseEnv {
   env: Record<string, string | undefined>;
   warn: Warn;
   /** Parses a simple ini file (for UKI profiles); injected to avoid an import cycle. */
-  parseUkiProfile?: (path: string, env: ParseEnv) => unknown;
+  parseUkiProfile?: (path: string, env: ParseEnv) => UkiProfile;
 }
 
-export type Parser = (value: string | null, old: unknown, env: ParseEnv) => unknown;
-export type ItemParser = (value: string, env: ParseEnv) => unknown;
+export const UKI_PROFILE = record({ Cmdline: listOf(str), Profile: dictOf(str), SignExpectedPcr: bool });
+export type UkiProfile = ShapeOf<typeof UKI_PROFILE>;
 
-export interface ConfigTree {
-  Source: string;
-  Target: string | null;
+/** A setting's parser, carrying the shape of what it produces (see shape.ts). */
+export interface Parser<T = unknown> {
+  (value: string | null, old: unknown, env: ParseEnv): T | null;
+  readonly shape: Shape<T>;
+}
+
+/** Parses one element of a list setting. */
+export interface ItemParser<T = unknown> {
+  (value: string, env: ParseEnv): T;
+  readonly shape: Shape<T>;
+}
+
+/** A parser producing values of `shape` (the shape alone decides the type). */
+export function parser<T>(
+  shape: Shape<T>,
+  parse: (value: string | null, old: unknown, env: ParseEnv) => NoInfer<T> | null,
+): Parser<T> {
+  return Object.assign(parse, { shape });
+}
+
+export function itemParser<T>(
+  shape: Shape<T>,
+  parse: (value: string, env: ParseEnv) => NoInfer<T>,
+): ItemParser<T> {
+  return Object.assign(parse, { shape });
 }
 
 const TRUE = new Set(["1", "true", "yes", "y", "t", "on", "always"]);
@@ -43,60 +85,56 @@ export function parseBooleanStrict(s: string): boolean {
   return b;
 }
 
-export const parseBoolean: Parser = (value) => {
+export const parseBoolean = parser(bool, (value) => {
   if (value === null) return false;
   if (value === "") return null;
   return parseBooleanStrict(value);
-};
+});
 
-export function parseFeatureValue(value: string): string {
+export const FEATURES = ["enabled", "disabled", "auto"] as const;
+export type Feature = (typeof FEATURES)[number];
+
+const COMPRESSION_SHAPE = oneOf([...new Set(Object.values(COMPRESSIONS))]);
+
+export function parseFeatureValue(value: string): Feature {
   if (value === "auto" || value === "enabled" || value === "disabled") return value;
   const b = tryParseBoolean(value);
   if (b === null) throw new ConfigError(`Invalid boolean literal: '${value}'`);
   return b ? "enabled" : "disabled";
 }
 
-export const parseFeature: Parser = (value) => {
+export const parseFeature = parser(oneOf(FEATURES), (value) => {
   if (value === null) return "auto";
   if (value === "") return null;
   return parseFeatureValue(value);
-};
+});
 
-export function makeEnumParser(
+export function makeEnumParser<const V extends string>(
   typeName: string,
-  values: readonly string[],
-  bools?: { yes: string; no: string },
-): Parser {
-  return (value) => {
+  values: readonly V[],
+  bools?: { yes: V; no: V },
+): Parser<V> {
+  return parser(oneOf(values), (value) => {
     if (value === null || value === "") return null;
-    if (values.includes(value)) return value;
+    if ((values as readonly string[]).includes(value)) return value as V;
     if (bools) {
       const b = tryParseBoolean(value);
       if (b !== null) return b ? bools.yes : bools.no;
     }
     throw new ConfigError(`'${value}' is not a valid ${typeName} (expected one of ${values.join(", ")})`);
-  };
+  });
 }
 
-/** Like makeEnumParser but an empty value is invalid too (for [Match] values). */
-export function makeStrictEnumParser(typeName: string, values: readonly string[]): Parser {
-  const p = makeEnumParser(typeName, values);
-  return (value, old, env) => {
-    if (value === "") throw new ConfigError(`'' is not a valid ${typeName}`);
-    return p(value, old, env);
-  };
-}
+export const parseString = parser(str, (value) => (value === null || value === "" ? null : value));
 
-export const parseString: Parser = (value) => (value === null || value === "" ? null : value);
-
-export const parseCompression: Parser = (value) => {
+export const parseCompression = parser(COMPRESSION_SHAPE, (value) => {
   if (value === null || value === "") return null;
   const c = COMPRESSIONS[value];
   if (c !== undefined) return c;
   const b = tryParseBoolean(value);
   if (b === null) throw new ConfigError(`Invalid boolean literal: '${value}'`);
   return b ? "zstd" : "none";
-};
+});
 
 function parseIntStrict(value: string, what: string): number {
   const v = value.trim();
@@ -104,19 +142,19 @@ function parseIntStrict(value: string, what: string): number {
   return Number.parseInt(v, 10);
 }
 
-export const parseNumber: Parser = (value) => {
+export const parseNumber = parser(num, (value) => {
   if (value === null || value === "") return null;
   return parseIntStrict(value, "number");
-};
+});
 
-export const parseCompressLevel: Parser = (value) => {
+export const parseCompressLevel = parser(num, (value) => {
   if (value === null || value === "") return null;
   if (!/^\s*[+-]?\d+\s*$/.test(value))
     throw new ConfigError(`Compression level '${value}' is not a valid integer`);
   return Number.parseInt(value, 10);
-};
+});
 
-export const parseSourceDateEpoch: Parser = (value) => {
+export const parseSourceDateEpoch = parser(num, (value) => {
   if (value === null || value === "") return null;
   let n: number;
   try {
@@ -126,9 +164,9 @@ export const parseSourceDateEpoch: Parser = (value) => {
   }
   if (n < 0) throw new ConfigError(`Source date epoch timestamp cannot be negative (got ${value})`);
   return n;
-};
+});
 
-export const parseSectorSize: Parser = (value) => {
+export const parseSectorSize = parser(num, (value) => {
   if (value === null || value === "") return null;
   let n: number;
   try {
@@ -139,9 +177,9 @@ export const parseSectorSize: Parser = (value) => {
   if (n < 512 || n > 4096) throw new ConfigError(`Sector size not between 512 and 4096: ${n}`);
   if ((n & (n - 1)) !== 0) throw new ConfigError(`Sector size not power of 2: ${n}`);
   return n;
-};
+});
 
-export const parseMode: Parser = (value) => {
+export const parseMode = parser(num, (value) => {
   if (value === null || value === "") return null;
   const v = value.trim();
   if (!/^(0o)?[0-7]+$/i.test(v))
@@ -149,9 +187,9 @@ export const parseMode: Parser = (value) => {
   const n = Number.parseInt(v.replace(/^0o/i, ""), 8);
   if (n > 0o7777) throw new ConfigError(`Invalid access mode: ${value}`);
   return n;
-};
+});
 
-export const parseVsockCid: Parser = (value) => {
+export const parseVsockCid = parser(num, (value) => {
   if (value === null || value === "") return null;
   if (value === "auto") return -1;
   if (value === "hash") return -2;
@@ -164,7 +202,7 @@ export const parseVsockCid: Parser = (value) => {
   if (n < 3 || n >= 0xffffffff)
     throw new ConfigError(`${n} is not in the valid VSock connection ID range [3, 0xFFFFFFFF)`);
   return n;
-};
+});
 
 /** Sizes with K/M/G (1024-based), fractional allowed, rounded up to a multiple of 4096. */
 export function parseBytesValue(value: string): number {
@@ -181,10 +219,10 @@ export function parseBytesValue(value: string): number {
   return n;
 }
 
-export const parseBytes: Parser = (value) => {
+export const parseBytes = parser(num, (value) => {
   if (value === null || value === "") return null;
   return parseBytesValue(value);
-};
+});
 
 const UUID_RE = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
 
@@ -197,15 +235,15 @@ export function normalizeUuid(value: string): string | null {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-export const parseUuid: Parser = (value) => {
+export const parseUuid = parser(str, (value) => {
   if (value === null || value === "") return null;
   if (value === "random") return randomUUID();
   const u = normalizeUuid(value);
   if (u === null) throw new ConfigError(`${value} is not a valid UUID`);
   return u;
-};
+});
 
-export const parseFilename: Parser = (value) => {
+export const parseFilename = parser(str, (value) => {
   if (value === null || value === "") return null;
   if (value.includes("/") || value === "." || value === "..")
     throw new ConfigError(
@@ -213,14 +251,13 @@ export const parseFilename: Parser = (value) => {
         "Use OutputDirectory= or --output-directory= to configure the output directory.)",
     );
   return value;
-};
+});
 
-export const parseRootPassword: Parser = (value) => {
+export const parseRootPassword = parser(tupleOf(str, bool), (value): [string, boolean] | null => {
   if (value === null || value === "") return null;
   const v = value.trim();
-  if (v.startsWith("hashed:")) return [v.slice("hashed:".length), true];
-  return [v, false];
-};
+  return v.startsWith("hashed:") ? [v.slice("hashed:".length), true] : [v, false];
+});
 
 export const parseProfile = (value: string): string => {
   if (!/^[A-Za-z0-9_.-]+$/.test(value) || value === "." || value === "..")
@@ -230,129 +267,23 @@ export const parseProfile = (value: string): string => {
   return value;
 };
 
-// ------------------------------------------------------------------------------------------------
-// Paths
+const KEY_SOURCE_TYPES = { key: ["file", "engine", "provider"], certificate: ["file", "provider"] } as const;
+type KeySource = { Source: string; Type: "file" | "engine" | "provider" };
 
-export function expandVars(s: string, env: Record<string, string | undefined>): string {
-  return s.replace(/\$(\w+)|\$\{([^}]+)\}/g, (m, a: string | undefined, b: string | undefined) => {
-    const name = a ?? b ?? "";
-    const v = env[name];
-    return v === undefined ? m : v;
-  });
-}
-
-export function expandUser(s: string, env: Record<string, string | undefined>): string {
-  if (s === "~" || s.startsWith("~/")) {
-    const home = env.HOME ?? process.env.HOME ?? "/";
-    return home + s.slice(1);
-  }
-  return s;
-}
-
-function absolutize(p: string, cwd: string): string {
-  const abs = isAbsolute(p) ? normalize(p) : resolve(cwd, p);
-  try {
-    return realpathSync(abs);
-  } catch {
-    return abs.length > 1 && abs.endsWith("/") ? abs.slice(0, -1) : abs;
-  }
-}
-
-export interface PathOptions {
-  required?: boolean;
-  resolve?: boolean;
-  secret?: boolean;
-  absolute?: boolean;
-  constants?: readonly string[];
-  exclude?: readonly string[];
-}
-
-export function parsePathValue(value: string, env: ParseEnv, opts: PathOptions = {}): string {
-  if (opts.constants?.includes(value)) return value;
-  let p = expandVars(value, env.env);
-  p = expandUser(p, env.env);
-  if (opts.absolute) {
-    if (!isAbsolute(p)) throw new ConfigError(`${value} must be an absolute path`);
-    return normalize(p);
-  }
-  const required = opts.required ?? true;
-  const abs = isAbsolute(p) ? normalize(p) : resolve(env.cwd, p);
-  if (required && !existsSync(abs)) throw new ConfigError(`${p} does not exist`);
-  for (const ex of opts.exclude ?? []) {
-    if (abs === ex || abs.startsWith(`${ex}/`)) throw new ConfigError(`${abs} can not be relative to ${ex}`);
-  }
-  const out = opts.resolve === false ? abs : absolutize(abs, env.cwd);
-  if (opts.secret && existsSync(out)) {
-    const mode = statSync(out).mode;
-    if (mode & 0o007) {
-      throw new ConfigError(
-        `Permissions of '${out}' of '${(mode & 0o777).toString(8).padStart(4, "0")}' are too open.\n` +
-          "When creating secret files use an access mode that restricts access to the owner only.",
-      );
-    }
-  }
-  return out;
-}
-
-export function makePathParser(opts: PathOptions = {}): Parser {
-  return (value, _old, env) => {
-    if (value === null || value === "") return null;
-    return parsePathValue(value, env, opts);
-  };
-}
-
-export function makePathItem(opts: PathOptions = {}): ItemParser {
-  return (value, env) => parsePathValue(value, env, opts);
-}
-
-/** Keys and certificates: resolved only when the path exists, otherwise kept verbatim (URIs). */
-function makeKeyOrCertParser(secret: boolean): Parser {
-  return (value, _old, env) => {
-    if (value === null || value === "") return null;
-    const p = expandUser(expandVars(value, env.env), env.env);
-    const abs = isAbsolute(p) ? p : resolve(env.cwd, p);
-    if (existsSync(abs)) return parsePathValue(abs, env, { secret });
-    return value;
-  };
-}
-
-export const parseKey = makeKeyOrCertParser(true);
-export const parseCertificate = makeKeyOrCertParser(false);
-
-export function parseKeySourceValue(
-  value: string,
-  what: "key" | "certificate",
-): { Source: string; Type: string } {
+export function parseKeySourceValue(value: string, what: "key" | "certificate"): KeySource {
   const colon = value.indexOf(":");
   const typ = colon >= 0 ? value.slice(0, colon) : value;
   const src = colon >= 0 ? value.slice(colon + 1) : "";
-  const types = what === "key" ? ["file", "engine", "provider"] : ["file", "provider"];
+  const types: readonly string[] = KEY_SOURCE_TYPES[what];
   if (!types.includes(typ)) throw new ConfigError(`'${typ}' is not a valid ${what} source`);
-  return { Source: src, Type: typ };
+  return { Source: src, Type: typ as KeySource["Type"] };
 }
 
-export function makeKeySourceParser(what: "key" | "certificate"): Parser {
-  return (value) => {
+export function makeKeySourceParser(what: "key" | "certificate"): Parser<KeySource> {
+  return parser(record({ Source: str, Type: oneOf(KEY_SOURCE_TYPES[what]) }), (value) => {
     if (value === null || value === "") return { Source: "", Type: "file" };
     return parseKeySourceValue(value, what);
-  };
-}
-
-export function makeTreeItem(opts: { required?: boolean; relativeTarget?: boolean } = {}): ItemParser {
-  return (value, env) => {
-    const colon = value.indexOf(":");
-    const src = colon >= 0 ? value.slice(0, colon) : value;
-    const tgt = colon >= 0 ? value.slice(colon + 1) : "";
-    const source = parsePathValue(src, env, { required: opts.required ?? true });
-    let target: string | null = null;
-    if (tgt) {
-      if (!opts.relativeTarget && !tgt.startsWith("/"))
-        throw new ConfigError(`${tgt} must be an absolute path`);
-      target = normalize(tgt);
-      if (target.length > 1 && target.endsWith("/")) target = target.slice(0, -1);
-    }
-    return { Source: source, Target: target } satisfies ConfigTree;
-  };
+  });
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -428,24 +359,26 @@ export function packageSort(list: string[]): string[] {
   });
 }
 
-export interface ListOptions {
+export interface ListOptions<T> {
   delimiter?: "," | " ";
-  item?: ItemParser;
+  item?: ItemParser<T>;
   unescape?: boolean;
   reset?: boolean;
   sortPackages?: boolean;
 }
 
-export function makeListParser(opts: ListOptions = {}): Parser {
+const stringItem = itemParser(str, (v) => v);
+
+export function makeListParser<T = string>(opts: ListOptions<T> = {}): Parser<T[]> {
   const delimiter = opts.delimiter ?? ",";
-  return (value, old, env) => {
+  const item = opts.item ?? (stringItem as unknown as ItemParser<T>);
+  return parser(listOf(item.shape), (value, old, env) => {
     if (value === null) return [];
-    if (value === "") return opts.reset === false ? (old ?? []) : null;
-    const items = splitItems(value, delimiter, opts.unescape ?? false);
-    const parsed = opts.item ? items.map((x) => opts.item?.(x, env)) : items;
-    const out = [...((old as unknown[] | null | undefined) ?? []), ...parsed];
-    return opts.sortPackages ? packageSort(out as string[]) : out;
-  };
+    if (value === "") return opts.reset === false ? ((old as T[] | null) ?? []) : null;
+    const parsed = splitItems(value, delimiter, opts.unescape ?? false).map((x) => item(x, env));
+    const out = [...((old as T[] | null | undefined) ?? []), ...parsed];
+    return opts.sortPackages ? (packageSort(out as string[]) as T[]) : out;
+  });
 }
 
 export function parseEnvironmentItem(value: string, env: ParseEnv): [string, string] {
@@ -462,7 +395,12 @@ export function parseKeyValueItem(value: string): [string, string] {
 }
 
 /** Reads a content file, running it when executable (stdout is the value). */
-export function runOrRead(path: string, cwd: string, env: Record<string, string | undefined>): string {
+export function runOrRead(
+  path: string,
+  cwd: string,
+  env: Record<string, string | undefined>,
+  opts: { shebangCheck?: boolean } = {},
+): string {
   const st = statSync(path);
   if (st.mode & 0o111) {
     const r = spawnSync(path, [], {
@@ -480,7 +418,7 @@ export function runOrRead(path: string, cwd: string, env: Record<string, string 
     return r.stdout;
   }
   const text = readFileSync(path, "utf8");
-  if (text.startsWith("#!/"))
+  if ((opts.shebangCheck ?? true) && text.startsWith("#!/"))
     throw new ConfigError(
       `${basename(path)} starts with a shebang (${text.split("\n")[0]})\n(This file should be executable)`,
     );
@@ -491,66 +429,69 @@ export function makeDictParser(opts: {
   delimiter?: "," | " " | "\n";
   unescape?: boolean;
   item: (v: string, env: ParseEnv) => [string, string];
+  /** A whole value without "=" names a file (its content, or output if executable, is the value
+   * of the key named after it) or a directory of such files; it must exist. */
   allowPaths?: boolean;
-}): Parser {
+}): Parser<Record<string, string>> {
   const delimiter = opts.delimiter ?? " ";
-  return (value, old, env) => {
+  return parser(dictOf(str), (value, old, env) => {
     if (value === null) return {};
-    if (value === "") return null;
     const out: Record<string, string> = { ...((old as Record<string, string> | null | undefined) ?? {}) };
+    if (opts.allowPaths && value !== "" && !value.includes("=")) {
+      const p = isAbsolute(value) ? value : join(env.cwd, value);
+      if (!existsSync(p)) throw new ConfigError(`${value} does not exist`);
+      const files = statSync(p).isDirectory()
+        ? readdirSync(p)
+            .sort()
+            .map((n) => join(p, n))
+            .filter((f) => !statSync(f).isDirectory())
+        : [p];
+      for (const f of files) out[basename(f)] = runOrRead(f, env.cwd, env.env, { shebangCheck: false });
+      return out;
+    }
+    if (value === "") return null;
     for (const raw of splitItems(value, delimiter, opts.unescape ?? false)) {
-      if (opts.allowPaths && !raw.includes("=")) {
-        const p = resolve(env.cwd, expandUser(raw, env.env));
-        if (existsSync(p)) {
-          const st = statSync(p);
-          if (st.isDirectory()) {
-            for (const name of readdirSync(p).sort()) {
-              const f = join(p, name);
-              if (statSync(f).isFile()) out[name] = runOrRead(f, p, env.env);
-            }
-          } else {
-            out[basename(p)] = runOrRead(p, env.cwd, env.env);
-          }
-          continue;
-        }
-      }
       const [k, v] = opts.item(raw, env);
       out[k] = v;
     }
     return out;
-  };
+  });
 }
 
-export const parseSplitArtifacts: Parser = (value) => {
-  if (value === null) return [...SPLIT_ARTIFACTS_DEFAULT];
-  if (value === "") return null;
-  const b = tryParseBoolean(value);
-  if (b !== null) return b ? [...SPLIT_ARTIFACTS_YES] : [...SPLIT_ARTIFACTS_DEFAULT];
-  return null;
-};
-
-export function makeSplitArtifactsParser(): Parser {
-  return (value, old) => {
+export function makeSplitArtifactsParser(): Parser<SplitArtifact[]> {
+  return parser(listOf(oneOf(SPLIT_ARTIFACTS)), (value, old) => {
     if (value === null) return [];
     if (value === "") return null;
     const b = tryParseBoolean(value);
     if (b !== null) return b ? [...SPLIT_ARTIFACTS_YES] : [...SPLIT_ARTIFACTS_DEFAULT];
-    const out = [...((old as string[] | null | undefined) ?? [])];
+    const out = [...((old as SplitArtifact[] | null | undefined) ?? [])];
     for (const item of splitItems(value, ",", false)) {
       if (!(SPLIT_ARTIFACTS as readonly string[]).includes(item))
         throw new ConfigError(`'${item}' is not a valid ArtifactOutput`);
-      out.push(item);
+      out.push(item as SplitArtifact);
     }
     return out;
-  };
+  });
 }
 
-export const kernelModuleFilterItem: ItemParser = (value) => {
+export const kernelModuleFilterItem = itemParser(str, (value) => {
   if (value === "default" || value === "host") return value;
   return `re:${value}`;
-};
+});
 
-export function parseDriveValue(value: string): Record<string, unknown> {
+const DRIVE_SHAPE = record({
+  Directory: nullable(str),
+  FileId: str,
+  Flags: listOf(oneOf(["persist"])),
+  Id: str,
+  Options: nullable(str),
+  Size: num,
+});
+
+/** ID:SIZE[:DIR[:OPTIONS[:FILEID[:FLAGS]]]]; DIR must exist and resolves like any path. */
+export const driveItem = itemParser(DRIVE_SHAPE, (value, env) => parseDriveValue(value, env));
+
+export function parseDriveValue(value: string, env: ParseEnv) {
   const parts = value.split(":");
   if (parts.length < 2 || parts.length > 6)
     throw new ConfigError(`${value} is not a valid drive, expected ID:SIZE[:DIR[:OPTIONS[:FILEID[:FLAGS]]]]`);
@@ -567,9 +508,9 @@ export function parseDriveValue(value: string): Record<string, unknown> {
   const flagList = flags ? flags.split(",").filter((x) => x) : [];
   for (const f of flagList) if (f !== "persist") throw new ConfigError(`'${f}' is not a valid DriveFlag`);
   return {
-    Directory: dir ? dir : null,
+    Directory: dir ? parsePathValue(dir, env) : null,
     FileId: fileId ? fileId : id,
-    Flags: flagList,
+    Flags: flagList as "persist"[],
     Id: id,
     Options: options ? options : null,
     Size: parseBytesValue(size),

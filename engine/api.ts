@@ -57,6 +57,9 @@ export interface TaskDefinition<P = unknown> {
   /** Named resources held while running (e.g. "package-cache:/var/cache/x"). Serialized across processes. */
   resources?(params: P): string[];
   cache?: CachePolicy;
+  /** False for a task whose product lives outside the cache (running it again would act on it, e.g. on a
+   * published output): `--check` does not re-execute it. Default true. */
+  checkable?: boolean;
 }
 
 export interface NodeSpec<P = unknown> {
@@ -98,6 +101,9 @@ export interface TaskContext {
   exec(file: string, args: readonly string[], options?: ExecOptions): Promise<ExecResult>;
   /** Directory of any committed artifact this node refers to by key (e.g. lower layers of a stack). */
   artifactDir(key: string): string;
+  /** A keyed digest (HMAC-SHA256, hex) with the cache's secret key: for values that must be the same on
+   * every run here but unguessable elsewhere (a password's salt). */
+  keyedDigest(data: string): string;
 }
 
 export interface ExecOptions {
@@ -227,6 +233,9 @@ export type EngineEvent =
       unchangedOutput: boolean;
     }
   | { type: "failed"; time: number; id: NodeId; error: TaskFailure }
+  /** RunOptions.check: a cached node is being run again / was compared. */
+  | { type: "checking"; time: number; id: NodeId; key: string }
+  | { type: "checked"; time: number; id: NodeId; result: CheckResult }
   | { type: "skipped"; time: number; id: NodeId; reason: "dependency-failed" | "cancelled"; cause?: NodeId }
   | { type: "done"; time: number; ok: boolean; ran: number; cached: number; failed: number; savedMs: number };
 
@@ -267,7 +276,25 @@ export interface RunOptions {
   /** Fail (instead of running) when a node for which this returns true would have to run
    * (Incremental=strict). */
   forbidRun?: (explanation: NodeExplanation) => string | undefined;
+  /** Re-execute cached nodes after the run (nothing is committed) and compare their fresh outputs with the
+   * cached ones (`mkosi --check build`, like `nix build --check`): `true` for every checkable cached node, a
+   * number for a random sample of that many. */
+  check?: boolean | number;
 }
+
+/** The outcome of re-executing one cached node (RunOptions.check). */
+export type CheckResult =
+  | { id: NodeId; status: "same"; digest: string }
+  | {
+      id: NodeId;
+      status: "differs";
+      cachedDigest: string;
+      freshDigest: string;
+      metaChanged: boolean;
+      /** Files that differ (relative to the artifact), when both trees could be listed. */
+      files?: { added: string[]; removed: string[]; modified: string[] };
+    }
+  | { id: NodeId; status: "failed"; message: string };
 
 export interface RunSummary {
   ok: boolean;
@@ -277,6 +304,8 @@ export interface RunSummary {
   ran: NodeId[];
   cached: NodeId[];
   skipped: NodeId[];
+  /** With RunOptions.check: one result per re-executed node. A node that differs makes `ok` false. */
+  checks?: CheckResult[];
 }
 
 export interface GcResult {

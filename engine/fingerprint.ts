@@ -155,13 +155,20 @@ export async function readXattrs(paths: string[]): Promise<Map<string, string>> 
         flush();
         current = unescapeGetfattr(line.slice(8));
       } else if (line !== "" && current !== undefined) {
-        lines.push(unescapeGetfattr(line));
+        const entry = unescapeGetfattr(line);
+        if (!OVERLAY_BOOKKEEPING.test(entry)) lines.push(entry);
       }
     }
     flush();
   }
   return result;
 }
+
+/** Overlayfs bookkeeping that is not content: the upper directory's uuid, and the markers of copied-up
+ * entries that point at the inodes they were copied from (they differ for equal content on another
+ * machine, or on another copy of the same lower layer). Whiteouts, opaque directories and the other
+ * overlay attributes keep their meaning and are fingerprinted. */
+const OVERLAY_BOOKKEEPING = /^(?:trusted|user)\.overlay\.(?:uuid|impure|origin|nlink|upper)=/;
 
 function xattrSuffix(x: string | undefined): string {
   return x ? ` x${sha256(x)}` : "";

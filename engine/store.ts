@@ -173,6 +173,9 @@ function isRootRecord(v: unknown): v is RootRecord {
  * visible to other processes at once; flushing to disk happens in the background. A killed process loses
  * nothing committed (the page cache survives it); a power loss may lose the last commits, never consistency. */
 export const TXN_FLAGS = 0x1 | 0x2 | 0x10000;
+/** ABORTABLE | SYNCHRONOUS_COMMIT, flushed: the commit is on disk when it returns (records of artifacts,
+ * whose files were flushed first; see durable.ts). */
+export const DURABLE_TXN_FLAGS = 0x1 | 0x2;
 
 export const HISTORY_RUNS = 50;
 export const HISTORY_KEYS = 200;
@@ -208,6 +211,11 @@ export class Store {
   /** A synchronous write transaction (see TXN_FLAGS). */
   write<T>(action: () => T): T {
     return this.env.transactionSync(action, TXN_FLAGS);
+  }
+
+  /** A synchronous write transaction that is on disk when it returns (see DURABLE_TXN_FLAGS). */
+  writeDurable<T>(action: () => T): T {
+    return this.env.transactionSync(action, DURABLE_TXN_FLAGS);
   }
 
   getSignature(key: string): SignatureRecord | undefined {

@@ -2,7 +2,8 @@
 // overlay(lowers = earlier layers, upper = its own output) and works on the merged view; its artifact is
 // the upper directory. Layers must stay reusable as read-only lowers of later stacks, so every mount uses
 // index=off, xino=off, redirect_dir=off, metacopy=off (no inode index, no redirects and no metacopy-only
-// files, which would tie an upper to the exact lowers it was created on).
+// files, which would tie an upper to the exact lowers it was created on), and uuid=off (no random uuid
+// written into the upper directory: a layer's content must not change from one run to the next).
 //
 // Mounting: on kernels with `lowerdir+` (Linux 6.8+) the stack is assembled with the new mount API
 // (fsopen/fsconfig/fsmount/move_mount, one fsconfig call per layer, so neither the 4 KiB legacy option
@@ -24,7 +25,13 @@ import { inUserNamespace } from "./userns.js";
 const execFileP = promisify(execFile);
 
 /** Options that keep upper directories reusable as plain lower layers. */
-export const REUSABLE_LAYER_OPTIONS = ["index=off", "xino=off", "redirect_dir=off", "metacopy=off"] as const;
+export const REUSABLE_LAYER_OPTIONS = [
+  "index=off",
+  "xino=off",
+  "redirect_dir=off",
+  "metacopy=off",
+  "uuid=off",
+] as const;
 
 /** Mount options for a stack. In a user namespace overlayfs keeps its whiteout and opaque markers in
  * `user.overlay.*` xattrs (`userxattr`), which implies that redirects are never followed. Layers made one

@@ -131,6 +131,7 @@ export async function build(request: BuildRequest): Promise<BuildResult> {
   );
   const summary = await engine.run(plan.nodes, {
     forceRun,
+    check: env.options.check,
     signal: request.signal,
     onEvent: (event) =>
       request.onEvent?.(event.type === "done" && syncDone ? foldDone(syncDone, event, shared) : event),

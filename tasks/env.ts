@@ -18,6 +18,9 @@ export interface BuildOptions {
   /** --debug-shell: a failing command in the image opens an interactive shell where it ran. Never a
    * declared input: it changes what happens after a failure, not what a step produces. */
   debugShell: boolean;
+  /** --check[=N]: after the build, re-execute cached steps (all, or N at random) and compare outputs. Not an
+   * input of any step. */
+  check?: boolean | number;
 }
 
 export interface PlanEnv {

@@ -4,6 +4,22 @@ import type { DistroConfig, PackageManagerContext } from "../distros/index.js";
 import type { Json, TaskContext } from "../engine/api.js";
 import type { TerminalHandoff, ToolsTreeMount } from "../sandbox/run.js";
 import type { ConfigTree, ImageView } from "./image.js";
+import type { SettingName } from "./settings-view.js";
+
+/** The settings distroConfig() reads (for Step.reads). */
+export const DISTRO_SETTINGS = [
+  "Distribution",
+  "Release",
+  "Architecture",
+  "Mirror",
+  "LocalMirror",
+  "RepositoryKeyCheck",
+  "Repositories",
+  "WithDocs",
+  "WithRecommends",
+  "Bootable",
+  "ProxyUrl",
+] as const satisfies readonly SettingName[];
 
 /** The configuration slice package managers read: also the declared inputs of those steps. */
 export function distroConfig(image: ImageView): DistroConfig {
@@ -18,7 +34,7 @@ export function distroConfig(image: ImageView): DistroConfig {
     WithDocs: image.WithDocs,
     WithRecommends: image.WithRecommends,
     Bootable: image.Bootable,
-    ProxyUrl: (image.ProxyUrl as string | null | undefined) ?? null,
+    ProxyUrl: image.ProxyUrl,
   };
 }
 

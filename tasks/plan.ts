@@ -7,6 +7,7 @@ import type { NodeId, NodeSpec } from "../engine/api.js";
 import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
 import { PIPELINE } from "./pipeline.js";
+import { checkDeclaredReads, settingsView, wholeImage } from "./settings-view.js";
 import type { AnyStep, StepPlanContext } from "./step.js";
 import { sync } from "./steps/sync.js";
 import { type ToolsTree, toolsTreeOf } from "./toolstree.js";
@@ -63,9 +64,9 @@ function planImage(
   if (last === "") return [specs, { image, nodes, publish: undefined, imageCache: [] }];
   for (const step of steps) {
     if (!step.wanted(image, env)) continue;
-    const context: StepPlanContext = { image, env, prev, nodes, dependencyBuilds, tools };
     const id = nodeId(image, step.name);
-    specs.push({ id, task: step.task, params: step.params(context), group: image.Image, label: step.name });
+    const params = stepParams(step, { image, env, prev, nodes, dependencyBuilds, tools });
+    specs.push({ id, task: step.task, params, group: image.Image, label: step.name });
     nodes[step.name] = id;
     if (step.layer) prev = id;
     if (step.name === last) break;
@@ -79,6 +80,28 @@ function planImage(
       .map(([, id]) => id),
   };
   return [specs, plan];
+}
+
+/** A step's parameters, built from the settings it declares and checked to reach its key (see
+ * settings-view.ts). */
+export function stepParams(step: AnyStep, context: StepPlanContext): unknown {
+  const reads = typeof step.reads === "function" ? step.reads(context.image) : step.reads;
+  const view = settingsView(context.image, reads, step.name);
+  const params = step.params({ ...context, image: view, env: viewEnv(context.env) });
+  checkDeclaredReads(step.name, view, step.unkeyed ?? {}, step.task.inputs(params));
+  return params;
+}
+
+/** The planning environment as steps see it: $MKOSI_CONFIG only for steps that read everything. One per
+ * environment, so what steps memoize per environment is shared. */
+const viewEnvs = new WeakMap<PlanEnv, PlanEnv>();
+function viewEnv(env: PlanEnv): PlanEnv {
+  let view = viewEnvs.get(env);
+  if (!view) {
+    view = { ...env, configJson: (image) => env.configJson(wholeImage(image, "$MKOSI_CONFIG")) };
+    viewEnvs.set(env, view);
+  }
+  return view;
 }
 
 /** The sync scripts of every image: run before the image graph is planned (see steps/sync.ts). With a
@@ -97,7 +120,7 @@ export function planSync(images: ImageView[], env: PlanEnv, tools?: ImageView | 
   const syncSpecs = wanted.map((image) => ({
     id: nodeId(image, sync.name),
     task: sync.task,
-    params: sync.params({
+    params: stepParams(sync, {
       image,
       env,
       prev: undefined,

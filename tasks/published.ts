@@ -13,6 +13,7 @@
 import { createHash } from "node:crypto";
 import { lstat, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { syncFileSystem } from "../engine/durable.js";
 import { shortHash } from "./env.js";
 
 export interface PublishedTree {
@@ -119,6 +120,8 @@ export async function writePublished(
 ): Promise<void> {
   const id = await outputIdentity(record.path);
   if (!id) return;
+  // The output's files reach the disk before the record that vouches for them (see engine/durable.ts).
+  await syncFileSystem(record.path);
   await mkdir(join(cacheDir, "published"), { recursive: true });
   const put = async (file: string, text: string) => {
     const tmp = `${file}.${process.pid}.tmp`;

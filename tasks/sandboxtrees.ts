@@ -69,7 +69,10 @@ const memo = new WeakMap<object, Map<string, Record<string, string>>>();
 export function sandboxLinkDigests(scope: object, trees: ConfigTree[]): Record<string, string> {
   const id = JSON.stringify(trees);
   let byTrees = memo.get(scope);
-  if (!byTrees) memo.set(scope, (byTrees = new Map()));
+  if (!byTrees) {
+    byTrees = new Map();
+    memo.set(scope, byTrees);
+  }
   const known = byTrees.get(id);
   if (known) return known;
   const digests = linkDigests(trees);

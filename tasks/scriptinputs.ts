@@ -99,7 +99,7 @@ function ephemeralSources(kind: ScriptKind, image: ImageView): ScriptInputs["eph
   const mode = image.BuildSourcesEphemeral;
   if (kind === "sync" || mode === "no") return false;
   if (mode === "buildcache" && kind === "build") {
-    const dir = (image.BuildSubdirectory as string | null | undefined) ?? image.BuildDirectory;
+    const dir = image.BuildSubdirectory ?? image.BuildDirectory;
     if (!dir)
       throw new Error(
         "BuildSourcesEphemeral=buildcache was configured, but there is no build directory: configure BuildDirectory= or create mkosi.builddir/",
@@ -117,12 +117,25 @@ export function scriptInputs(
   image: ImageView,
   env: PlanEnv,
 ): ScriptInputs {
+  // Without scripts nothing reads anything (and reading the configuration would make it an input).
+  if (scripts.length === 0)
+    return {
+      kind,
+      base: env.configDir,
+      scripts,
+      sources: [],
+      ephemeral: false,
+      environmentFiles: [],
+      configJson: "{}",
+      secretSettings: [],
+      env: {},
+    };
   return {
     kind,
     base: env.configDir,
     scripts,
     sources: image.BuildSources.map((tree) => ({ tree, exclude: sourceExcludes(image, env, tree.Source) })),
-    ephemeral: scripts.length > 0 ? ephemeralSources(kind, image) : false,
+    ephemeral: ephemeralSources(kind, image),
     environmentFiles: image.EnvironmentFiles,
     configJson: env.configJson(image),
     secretSettings: env.secretSettings,

@@ -3,9 +3,11 @@
 import type { NodeId, TaskDefinition } from "../engine/api.js";
 import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
+import type { Reads, SettingName } from "./settings-view.js";
 import type { ToolsTree } from "./toolstree.js";
 
 export interface StepPlanContext {
+  /** The image as the step may see it: only the settings of `Step.reads` (see settings-view.ts). */
   image: ImageView;
   env: PlanEnv;
   /** Node id of the image layer below this step (undefined for the first layer). */
@@ -23,7 +25,15 @@ export interface Step<P> {
   /** Step name: the node label and the last part of the node id ("main/packages"). */
   name: string;
   task: TaskDefinition<P>;
-  /** Does this image need the step at all? (e.g. no prepare node without prepare scripts) */
+  /** The settings `params()` reads, by JSON name: through `context.image` it sees only these (reading
+   * another throws), and the planner checks that each one it read reaches the key — as a value of the same
+   * name, as path inputs, inside $MKOSI_CONFIG or as a secret — unless `unkeyed` says why not. "all" for
+   * steps that hand the whole configuration to scripts; a function when that depends on the image. */
+  reads: Reads | ((image: ImageView) => Reads);
+  /** Settings read that deliberately do not enter the key, each with the reason. */
+  unkeyed?: Partial<Record<SettingName, string>>;
+  /** Does this image need the step at all? (e.g. no prepare node without prepare scripts) Sees the whole
+   * image: whether a node exists shapes the graph, which keys cover through dependencies. */
   wanted(image: ImageView, env: PlanEnv): boolean;
   /** Does the step add a layer to the image tree (so later layered steps stack on it)? */
   layer: boolean;

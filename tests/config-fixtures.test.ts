@@ -12,6 +12,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { imageConfigProblems } from "../config/image.js";
 // Plain-JS harness shared with tools/oracle/regen.mjs.
 import {
   caseArgs,
@@ -21,6 +22,8 @@ import {
   expandExpected,
   listCases,
   loadCase,
+  normalizeCatConfig,
+  normalizeStderr,
   normalizeString,
   normalizeSummary,
   prepareCase,
@@ -47,6 +50,7 @@ interface RunResult {
   res: { code: number; stdout: string; stderr: string };
 }
 const pending = new Map<string, { promise: Promise<RunResult>; start: () => void }>();
+const prepared = new Set<ReturnType<typeof prepareCase>>();
 
 function schedule(names: string[]) {
   for (const name of names) {
@@ -56,10 +60,11 @@ function schedule(names: string[]) {
         try {
           const c = loadCase(name);
           const prep = prepareCase(c);
-          run(process.execPath, [BIN, ...caseArgs(c, prep)], { cwd: prep.cwd, env: caseEnv(c, prep) }).then(
-            (res: RunResult["res"]) => resolve({ prep, res }),
-            reject,
-          );
+          prepared.add(prep);
+          run(process.execPath, ["--", BIN, ...caseArgs(c, prep)], {
+            cwd: prep.cwd,
+            env: caseEnv(c, prep),
+          }).then((res: RunResult["res"]) => resolve({ prep, res }), reject);
         } catch (e) {
           reject(e);
         }
@@ -86,7 +91,10 @@ beforeAll(() => {
   schedule(listCases());
 });
 
-afterAll(() => {
+afterAll(async () => {
+  // Runs are started for every case, also those a -t filter leaves out: remove their copies too.
+  await Promise.allSettled([...pending.values()].map((p) => p.promise));
+  for (const prep of prepared) cleanupCase(prep);
   const out = process.env.MKOSI_FIXTURES_REPORT;
   if (out) writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
 });
@@ -137,6 +145,21 @@ describe.concurrent("config fixtures (mkosi --json summary vs. reference)", () =
           fail(name, [`exit status ${res.code}: ${stderr.trim().split("\n").slice(-1)[0] ?? ""}`]);
         expect(res.code, `${name}: mkosi exited with ${res.code}\n${context}`).toBe(0);
 
+        if (c.spec.verb) {
+          const text = normalizeCatConfig(res.stdout, prep, join(REPO_ROOT, "config", "resources"));
+          if (text !== c.expected.stdout) fail(name, [`${c.spec.verb} output differs`]);
+          expect(text, `${name}: ${c.spec.verb} output`).toBe(c.expected.stdout);
+          return;
+        }
+        if (c.spec.compareWarnings) {
+          const warnings = normalizeStderr(res.stderr, prep);
+          if (JSON.stringify(warnings) !== JSON.stringify(c.expected.warnings))
+            fail(name, [
+              `warnings: expected ${JSON.stringify(c.expected.warnings)}, got ${JSON.stringify(warnings)}`,
+            ]);
+          expect(warnings, `${name}: warnings`).toEqual(c.expected.warnings);
+        }
+
         let doc: unknown;
         try {
           doc = JSON.parse(res.stdout);
@@ -144,6 +167,12 @@ describe.concurrent("config fixtures (mkosi --json summary vs. reference)", () =
           fail(name, ["stdout is not JSON"]);
           expect.fail(`${name}: stdout is not JSON (${e})\n${res.stdout.slice(0, 500)}\n${context}`);
         }
+        // Every image also has the shape the settings table gives ImageConfig (types of all fields).
+        const shapeProblems = [
+          ...(doc as Summary).Images,
+          ...((doc as Summary).Tools ? [(doc as Summary).Tools as Image] : []),
+        ].flatMap((img) => imageConfigProblems(img).map((p) => `${String(img.Image)}: ${p}`));
+        expect(shapeProblems, `${name}: image configuration shape`).toEqual([]);
         const actual = normalizeSummary(doc, c, prep) as Summary;
         const expected = expandExpected(c) as Summary;
 

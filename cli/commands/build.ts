@@ -16,6 +16,8 @@ export interface BuildCommandInput extends CommandInput {
   explain: boolean;
   /** --trace FILE: write a Chrome trace of the build. */
   trace?: string;
+  /** --check[=N]: re-execute cached steps and compare their outputs. */
+  check?: boolean | number;
 }
 
 async function wipeBuildDirectories(input: CommandInput): Promise<void> {
@@ -68,14 +70,18 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
       tools: input.tools,
       env: {
         ...env,
-        options: { ...env.options, rerunBuildScripts: env.options.rerunBuildScripts || input.wipeBuildDir },
+        options: {
+          ...env.options,
+          rerunBuildScripts: env.options.rerunBuildScripts || input.wipeBuildDir,
+          check: input.check ?? false,
+        },
         terminal: terminal.handoff,
       },
       engine,
       signal: abort.signal,
       onEvent: (event: EngineEvent) => renderer.onEvent(event),
     });
-    if (result.upToDate && !input.json) {
+    if (result.upToDate && !input.check && !input.json) {
       // Through the renderer while it still owns the terminal, so the ink view does not overdraw it.
       const say = (text: string) => (renderer.note ? renderer.note(text) : process.stderr.write(`${text}\n`));
       for (const image of result.plan.images) {

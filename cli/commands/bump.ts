@@ -6,7 +6,7 @@ import type { VerbContext } from "../verbs/index.js";
 
 export async function bumpVersion(ctx: VerbContext): Promise<number> {
   const main = ctx.config.images[ctx.config.images.length - 1];
-  const next = (main?.ImageVersion as string | null | undefined) ?? null;
+  const next = main?.ImageVersion ?? null;
   if (!next) {
     process.stderr.write("‣ No image version to store\n");
     return 1;

@@ -6,9 +6,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultArgs } from "../../config/args.js";
+import { checkImageConfig } from "../../config/image.js";
 import { imageConfigJson } from "../../config/json.js";
 import { type ImageConfig, loadConfig, type ResolvedConfig } from "../../config/loader.js";
-import { runScripts, type ScriptConfig } from "../../sandbox/scripts.js";
+import { runScripts } from "../../sandbox/scripts.js";
 
 /** Every setting at its default: the configuration of an empty directory, with defaults that derive
  * from the directory (BuildSources=) pointing at the real one. */
@@ -38,18 +39,18 @@ export async function runConfigureScripts(
 ): Promise<void> {
   let defaults: ImageConfig | undefined;
   for (const [index, image] of config.images.entries()) {
-    const scripts = (image.ConfigureScripts as string[] | undefined) ?? [];
+    const scripts = image.ConfigureScripts;
     if (scripts.length === 0) continue;
     const workDir = await mkdtemp(join(tmpdir(), "mkosi-configure-"));
     try {
       // A tools tree directory is the scripts' /usr; the default tools tree is not built yet, so with
       // ToolsTree=default they see the host's.
-      const tree = config.tools ? null : (image.ToolsTree as string | null | undefined);
+      const tree = config.tools ? null : image.ToolsTree;
       const result = await runScripts({
         kind: "configure",
         tools: tree ? { root: tree, certificates: image.ToolsTreeCertificates !== false } : undefined,
         scripts,
-        config: image as unknown as ScriptConfig,
+        config: image,
         input: imageConfigJson(image, null),
         workDir,
         debug,
@@ -66,12 +67,10 @@ export async function runConfigureScripts(
         if (!(key in defaults) && !isEmpty(value))
           throw new Error(`configure script of image ${image.Image} printed an unknown setting ${key}`);
       }
-      config.images[index] = {
-        ...defaults,
-        ...printed,
-        Image: image.Image,
-        Files: image.Files,
-      } as ImageConfig;
+      config.images[index] = checkImageConfig(
+        { ...defaults, ...printed, Image: image.Image, Files: image.Files },
+        `the configuration printed by the configure script of image ${image.Image}`,
+      );
     } finally {
       await rm(workDir, { recursive: true, force: true });
     }

@@ -1,19 +1,19 @@
 // Turns the loaded configuration and parsed arguments into the input of the build and graph commands.
+import { checkImageConfig } from "../../config/image.js";
 import { imageConfigJson } from "../../config/json.js";
 import { jsonKey, SETTINGS } from "../../config/settings/index.js";
 import type { ImageView } from "../../tasks/image.js";
-import { toImageView } from "../../tasks/image-schema.js";
 import type { VerbContext } from "../verbs/index.js";
 import type { CommandInput } from "./session.js";
 
 export function commandInput({ config, args }: VerbContext): CommandInput {
   const raw = new Map<ImageView, (typeof config.images)[number]>();
   const images = config.images.map((image) => {
-    const view = toImageView(image);
+    const view = checkImageConfig(image);
     raw.set(view, image);
     return view;
   });
-  const tools = config.tools ? toImageView(config.tools) : null;
+  const tools = config.tools ? checkImageConfig(config.tools) : null;
   if (tools && config.tools) raw.set(tools, config.tools);
   return {
     images,

@@ -1,6 +1,6 @@
 // Text shared by every renderer: the failure block, the final summary and the --explain listing.
 
-import type { NodeExplanation, PlannedNode, TaskFailure } from "../../engine/api.js";
+import type { CheckResult, NodeExplanation, PlannedNode, TaskFailure } from "../../engine/api.js";
 import { buildModel } from "../graph/model.js";
 import { statusText } from "../graph/reason.js";
 import { formatCommand, formatDuration, type Paint, pad, painter } from "./format.js";
@@ -54,6 +54,41 @@ export function formatSummary(state: BuildState, options: { color?: boolean; now
       ? paint("green", `Build finished in ${elapsed}`)
       : paint("red", `Build failed after ${elapsed}`);
   return `${head}: ${parts.join(", ")}`;
+}
+
+/** One `--check` result in a few words: "same", "DIFFERS: etc/motd modified, var/log/x added". */
+export function checkText(result: CheckResult, maxFiles = 5): string {
+  if (result.status === "same") return "same output";
+  if (result.status === "failed") return `FAILED: ${result.message}`;
+  const files = result.files
+    ? [
+        ...result.files.modified.map((f) => `${f} modified`),
+        ...result.files.added.map((f) => `${f} added`),
+        ...result.files.removed.map((f) => `${f} removed`),
+      ]
+    : [];
+  const parts = files.slice(0, maxFiles);
+  if (files.length > maxFiles) parts.push(`and ${files.length - maxFiles} more`);
+  if (result.metaChanged) parts.push("metadata changed");
+  return `DIFFERS${parts.length > 0 ? `: ${parts.join(", ")}` : ""} (cached ${result.cachedDigest.slice(0, 12)}, now ${result.freshDigest.slice(0, 12)})`;
+}
+
+/** `--check`: a block naming every node whose fresh output differs from its cached one. */
+export function checkBlocks(state: BuildState): string[] {
+  const checks = state.checks();
+  if (checks.length === 0) return [];
+  const bad = checks.filter((c) => c.result.status !== "same");
+  const lines = [
+    `Check: ${plural(checks.length, "cached step")} run again, ${checks.length - bad.length} with the same output${
+      bad.length > 0 ? `, ${bad.length} not:` : ""
+    }`,
+  ];
+  for (const c of bad) lines.push(`  ${state.name(c.id)}: ${checkText(c.result, 20)}`);
+  if (bad.length > 0)
+    lines.push(
+      "  A step that gives another output from the same inputs is not deterministic, or reads something its key does not cover.",
+    );
+  return lines;
 }
 
 /** The failure blocks of every failed node, in order of failure. */

@@ -3,7 +3,7 @@
 
 import type { EngineEvent } from "../../engine/api.js";
 import { formatBytes, formatDuration, formatProgress, sanitizeLine } from "./format.js";
-import { failureBlocks, formatSummary } from "./messages.js";
+import { checkBlocks, checkText, failureBlocks, formatSummary } from "./messages.js";
 import { BuildState, type NodeView } from "./state.js";
 import type { OutputStream, Renderer } from "./types.js";
 
@@ -104,6 +104,10 @@ export class PlainRenderer implements Renderer {
               : `${event.cause ? this.state.name(event.cause) : "a dependency"} failed`
           })`,
         ];
+      case "checking":
+        return [`${p} CHECKING (running the cached step again)`];
+      case "checked":
+        return [`${p} CHECK ${checkText(event.result)}`];
     }
   }
 
@@ -113,6 +117,8 @@ export class PlainRenderer implements Renderer {
     const lines = [""];
     const failures = failureBlocks(this.state);
     if (failures.length > 0) lines.push(...failures, "");
+    const checks = checkBlocks(this.state);
+    if (checks.length > 0) lines.push(...checks, "");
     lines.push(formatSummary(this.state));
     return lines;
   }

@@ -1,7 +1,14 @@
 // The state of a build as seen through its events. Renderers fold events into it (O(1) per event) and
 // draw from it. No dependencies on ink or react.
 
-import type { EngineEvent, NodeId, PlannedNode, ProgressUpdate, TaskFailure } from "../../engine/api.js";
+import type {
+  CheckResult,
+  EngineEvent,
+  NodeId,
+  PlannedNode,
+  ProgressUpdate,
+  TaskFailure,
+} from "../../engine/api.js";
 import { reasonLine } from "../graph/reason.js";
 import { sanitizeLine, splitNodeId } from "./format.js";
 
@@ -32,6 +39,8 @@ export interface NodeView {
   failure?: TaskFailure;
   savedMs?: number;
   skip?: { reason: "dependency-failed" | "cancelled"; cause?: NodeId };
+  /** `--check`: the node is being run again ("running"), or how its fresh output compared. */
+  check?: CheckResult | "running";
 }
 
 export type DoneEvent = Extract<EngineEvent, { type: "done" }>;
@@ -189,7 +198,25 @@ export class BuildState {
         this.finish(n, "skipped", event.time);
         return n;
       }
+      case "checking": {
+        const n = this.touch(event.id);
+        n.check = "running";
+        return n;
+      }
+      case "checked": {
+        const n = this.touch(event.id);
+        n.check = event.result;
+        return n;
+      }
     }
+  }
+
+  /** `--check` results so far, in plan order. */
+  checks(): { id: NodeId; result: CheckResult }[] {
+    const out: { id: NodeId; result: CheckResult }[] = [];
+    for (const n of this.nodes.values())
+      if (n.check && n.check !== "running") out.push({ id: n.id, result: n.check });
+    return out;
   }
 
   /** "[main] packages", or "packages" for nodes without a group. */

@@ -19,9 +19,7 @@ function duplicateCacheKey(ctx: VerbContext): string | undefined {
 }
 
 export async function handler(ctx: VerbContext): Promise<number> {
-  if (
-    ctx.config.images.some((image) => ((image.ConfigureScripts as string[] | undefined) ?? []).length > 0)
-  ) {
+  if (ctx.config.images.some((image) => image.ConfigureScripts.length > 0)) {
     const { runConfigureScripts } = await import("../commands/configure.js");
     await runConfigureScripts(ctx.config, ctx.args.directory ?? process.cwd(), ctx.args.debug);
   }
@@ -34,6 +32,7 @@ export async function handler(ctx: VerbContext): Promise<number> {
     ...commandInput(ctx),
     explain: ctx.args.explain,
     trace: ctx.args.trace ?? undefined,
+    check: ctx.args.check,
   });
   if (code === 0 && ctx.args.autoBump) {
     const { bumpVersion } = await import("../commands/bump.js");

@@ -7,9 +7,7 @@ import type { VerbContext } from "./index.js";
 
 export async function handler(ctx: VerbContext): Promise<number> {
   // The graph shows what `build` would do, so it sees the configuration the configure scripts print.
-  if (
-    ctx.config.images.some((image) => ((image.ConfigureScripts as string[] | undefined) ?? []).length > 0)
-  ) {
+  if (ctx.config.images.some((image) => image.ConfigureScripts.length > 0)) {
     const { runConfigureScripts } = await import("../commands/configure.js");
     await runConfigureScripts(ctx.config, ctx.args.directory ?? process.cwd(), ctx.args.debug);
   }

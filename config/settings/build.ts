@@ -30,9 +30,23 @@ export function defaultToolsTreeDistribution(): string {
   return DISTRO_INFO[host]?.toolsTreeDistribution ?? host;
 }
 
-const PROXY_VARS = ["https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"];
+const PROXY_VARS = new Set(["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"]);
 
-export const BUILD_SETTINGS: Setting[] = [
+/**
+ * The reference's ProxyUrl= default: if Environment= names a proxy variable, the URL is empty (it
+ * looks at the names only, so the value is lost); otherwise the first proxy variable in mkosi's own
+ * environment, in the environment's order.
+ */
+function defaultProxyUrl(
+  environment: Record<string, string> | null,
+  env: Record<string, string | undefined>,
+) {
+  for (const k of Object.keys(environment ?? {})) if (PROXY_VARS.has(k)) return "";
+  for (const [k, v] of Object.entries(env)) if (PROXY_VARS.has(k) && v !== undefined) return v;
+  return null;
+}
+
+export const BUILD_SETTINGS = [
   def("ToolsTree", "Build", "universal", "optional", path({ constants: ["default"] }), {
     paths: ["tools"],
     help: "Look up programs to execute inside the given tree",
@@ -73,7 +87,7 @@ export const BUILD_SETTINGS: Setting[] = [
     help: "Repositories to use for the default tools tree",
     metavar: "REPOS",
   }),
-  def("ToolsTreeSandboxTrees", "Build", "tools", "list", treeList(), {
+  def("ToolsTreeSandboxTrees", "Build", "tools", "list", treeList({ required: true }), {
     long: ["tools-tree-sandbox-tree", "tools-tree-package-manager-tree"],
     compatNames: ["ToolsTreePackageManagerTrees"],
     help: "Sandbox trees for the default tools tree",
@@ -129,7 +143,7 @@ export const BUILD_SETTINGS: Setting[] = [
       metavar: "MODE",
     },
   ),
-  def("SandboxTrees", "Build", "universal", "list", treeList(), {
+  def("SandboxTrees", "Build", "universal", "list", treeList({ required: true }), {
     tools: true,
     long: ["sandbox-tree", "package-manager-tree"],
     compatNames: ["PackageManagerTrees"],
@@ -137,13 +151,13 @@ export const BUILD_SETTINGS: Setting[] = [
     help: "Use a sandbox tree to configure the various tools that mkosi executes",
     metavar: "PATH",
   }),
-  def("WorkspaceDirectory", "Build", "multiversal", "optional", path(), {
+  def("WorkspaceDirectory", "Build", "multiversal", "optional", path({ required: false }), {
     dest: "workspace_dir",
     long: ["workspace-directory", "workspace-dir"],
     help: "Workspace directory",
     metavar: "DIR",
   }),
-  def("CacheDirectory", "Build", "universal", "optional", path(), {
+  def("CacheDirectory", "Build", "universal", "optional", path({ required: false }), {
     dest: "cache_dir",
     long: ["cache-directory", "cache-dir"],
     paths: ["cache"],
@@ -155,14 +169,14 @@ export const BUILD_SETTINGS: Setting[] = [
     help: "Set the cache key",
     metavar: "KEY",
   }),
-  def("PackageCacheDirectory", "Build", "multiversal", "optional", path(), {
+  def("PackageCacheDirectory", "Build", "multiversal", "optional", path({ required: false }), {
     dest: "package_cache_dir",
     long: ["package-cache-directory", "package-cache-dir"],
     paths: ["pkgcache"],
     help: "Package cache directory",
     metavar: "PATH",
   }),
-  def("BuildDirectory", "Build", "universal", "optional", path(), {
+  def("BuildDirectory", "Build", "universal", "optional", path({ required: false }), {
     dest: "build_dir",
     long: ["build-directory", "build-dir"],
     paths: ["builddir"],
@@ -187,12 +201,19 @@ export const BUILD_SETTINGS: Setting[] = [
     help: "Whether mkosi can store information about previous builds",
     metavar: "BOOL",
   }),
-  def("BuildSources", "Build", "multiversal", "list", treeList({ relativeTarget: true }), {
-    defaultFactory: (c) => (c.directory ? [{ Source: c.directory, Target: null }] : []),
-    match: matchBuildSources,
-    help: "Path for sources to build",
-    metavar: "PATH",
-  }),
+  def(
+    "BuildSources",
+    "Build",
+    "multiversal",
+    "list",
+    treeList({ required: true, directory: true, relativeTarget: true }),
+    {
+      defaultFactory: (c) => (c.directory ? [{ Source: c.directory, Target: null }] : []),
+      match: matchBuildSources,
+      help: "Path for sources to build",
+      metavar: "PATH",
+    },
+  ),
   def(
     "BuildSourcesEphemeral",
     "Build",
@@ -239,12 +260,7 @@ export const BUILD_SETTINGS: Setting[] = [
     metavar: "BOOL",
   }),
   def("ProxyUrl", "Build", "multiversal", "optional", parseString, {
-    defaultFactory: (c) => {
-      const environment = (c.get("environment") as Record<string, string> | null) ?? {};
-      for (const k of PROXY_VARS) if (environment[k]) return environment[k];
-      for (const k of PROXY_VARS) if (c.env[k]) return c.env[k];
-      return null;
-    },
+    defaultFactory: (c) => defaultProxyUrl(c.get("environment") as Record<string, string> | null, c.env),
     help: "Set the proxy to use",
     metavar: "URL",
   }),
@@ -270,4 +286,4 @@ export const BUILD_SETTINGS: Setting[] = [
     help: "Set the proxy client key",
     metavar: "PATH",
   }),
-];
+] as const satisfies readonly Setting[];

@@ -1,10 +1,38 @@
 // [Include] and [Config] settings.
 import { ConfigError } from "../errors.js";
-import { compareVersions, makePathItem, parseProfile } from "../values.js";
-import { def, list, matchList, pathList } from "./common.js";
+import { makePathItem } from "../paths.js";
+import { str } from "../shape.js";
+import { compareVersions, itemParser, parseProfile, parser } from "../values.js";
+import { MKOSI_COMMIT, MKOSI_VERSION } from "../version.js";
+import { def, list, matchListOf, pathList } from "./common.js";
 import type { Setting } from "./types.js";
 
-export const MKOSI_VERSION = "26~devel";
+/**
+ * MinimumVersion=: a version (checked against ours, the highest one wins) or commit:<rev>. Upstream
+ * checks a commit against the git history of the checkout it runs from; this implementation is not
+ * such a checkout but follows upstream as of MKOSI_COMMIT, whose ancestry it cannot know. The
+ * requirement is accepted (the value is kept, as upstream keeps it) with a warning, unless it names
+ * MKOSI_COMMIT itself. An empty assignment keeps the earlier requirement.
+ */
+const parseMinimumVersion = parser(str, (value, old, env) => {
+  if (value === null || value === "") return typeof old === "string" ? old : null;
+  if (value.startsWith("commit:")) {
+    const rev = value.slice("commit:".length);
+    if (rev.length < 7 || !MKOSI_COMMIT.startsWith(rev.toLowerCase()))
+      env.warn(
+        `Cannot verify MinimumVersion=${value}: this mkosi implements upstream mkosi ${MKOSI_VERSION} ` +
+          `as of commit ${MKOSI_COMMIT.slice(0, 12)} and does not know upstream's history; ` +
+          "assuming the required commit is included",
+      );
+    return value;
+  }
+  if (compareVersions(MKOSI_VERSION, value) < 0)
+    throw new ConfigError(
+      `mkosi ${value} or newer is required by this configuration (found ${MKOSI_VERSION})`,
+    );
+  if (typeof old !== "string") return value;
+  return compareVersions(value, old) > 0 ? value : old;
+});
 
 export const BUILTIN_INCLUDES = [
   "mkosi-tools",
@@ -14,7 +42,7 @@ export const BUILTIN_INCLUDES = [
   "mkosi-obs",
 ] as const;
 
-export const CONFIG_SETTINGS: Setting[] = [
+export const CONFIG_SETTINGS = [
   def(
     "Include",
     "Include",
@@ -28,11 +56,11 @@ export const CONFIG_SETTINGS: Setting[] = [
       metavar: "PATH",
     },
   ),
-  def("Profiles", "Config", "inherit", "list", list({ item: (v) => parseProfile(v) }), {
+  def("Profiles", "Config", "inherit", "list", list({ item: itemParser(str, parseProfile) }), {
     tools: true,
     long: ["profile"],
     compatNames: ["Profile"],
-    match: matchList,
+    match: matchListOf(parseProfile),
     help: "Build the specified profiles",
     metavar: "NAME",
   }),
@@ -41,27 +69,10 @@ export const CONFIG_SETTINGS: Setting[] = [
     help: "Specify other images that this image depends on",
     metavar: "IMAGE",
   }),
-  def(
-    "MinimumVersion",
-    "Config",
-    "main",
-    "optional",
-    (value, old) => {
-      if (value === null || value === "") return null;
-      if (value.startsWith("commit:")) {
-        throw new ConfigError(
-          `Cannot check minimum version ${value}: mkosi is not running from a git checkout`,
-        );
-      }
-      if (compareVersions(MKOSI_VERSION, value) < 0)
-        throw new ConfigError(
-          `mkosi ${value} or newer is required by this configuration (found ${MKOSI_VERSION})`,
-        );
-      if (typeof old === "string" && compareVersions(old, value) > 0) return old;
-      return value;
-    },
-    { help: "Specify the minimum required mkosi version", metavar: "VERSION" },
-  ),
+  def("MinimumVersion", "Config", "main", "optional", parseMinimumVersion, {
+    help: "Specify the minimum required mkosi version",
+    metavar: "VERSION",
+  }),
   def("ConfigureScripts", "Config", "local", "list", pathList(), {
     long: ["configure-script"],
     paths: ["configure"],
@@ -72,4 +83,4 @@ export const CONFIG_SETTINGS: Setting[] = [
     help: "Environment variables to pass to subimages",
     metavar: "NAME",
   }),
-];
+] as const satisfies readonly Setting[];

@@ -1,22 +1,30 @@
 // [Content] settings.
 import { BIOS_BOOTLOADERS, BOOTLOADERS, SHIM_BOOTLOADERS, SSH_MODES } from "../enums.js";
 import { ConfigError } from "../errors.js";
+import { parsePathValue } from "../paths.js";
 import {
+  itemParser,
   kernelModuleFilterItem,
   makeListParser,
   parseBoolean,
   parseFeature,
   parseFilename,
-  parsePathValue,
   parseRootPassword,
   parseSourceDateEpoch,
   parseString,
   parseUuid,
+  UKI_PROFILE,
 } from "../values.js";
-import { def, enumOf, list, matchFeature, path, pathList, treeList } from "./common.js";
+import { def, enumOf, list, matchFeature, path, pathList, shadowed, treeList } from "./common.js";
 import type { Setting } from "./types.js";
 
-const scriptList = (name: string, long: string, suffixes: string[], recursive: string[], extra = {}) =>
+const scriptList = <const N extends string>(
+  name: N,
+  long: string,
+  suffixes: string[],
+  recursive: string[],
+  extra = {},
+) =>
   def(name, "Content", "local", "list", pathList(), {
     long: [long],
     paths: suffixes,
@@ -26,23 +34,23 @@ const scriptList = (name: string, long: string, suffixes: string[], recursive: s
   });
 
 const ukiProfileList = makeListParser({
-  item: (value, env) => {
+  item: itemParser(UKI_PROFILE, (value, env) => {
     const p = parsePathValue(value, env);
     if (!env.parseUkiProfile) throw new ConfigError("UKI profiles cannot be parsed here");
     return env.parseUkiProfile(p, env);
-  },
+  }),
 });
 
-function sourceDateEpochFromEnv(
-  environment: Record<string, string> | null,
-  env: Record<string, string | undefined>,
-) {
-  const v = environment?.SOURCE_DATE_EPOCH ?? env.SOURCE_DATE_EPOCH;
+/** The reference's SourceDateEpoch= default: $SOURCE_DATE_EPOCH of mkosi's own environment (it
+ * means to look at Environment= too, but compares its names with "SOURCE_DATE_EPOCH=", which no
+ * name matches). */
+function sourceDateEpochFromEnv(env: Record<string, string | undefined>) {
+  const v = env.SOURCE_DATE_EPOCH;
   if (v === undefined || v === "") return null;
   return parseSourceDateEpoch(v, null, { cwd: "/", env: {}, warn: () => {} });
 }
 
-export const CONTENT_SETTINGS: Setting[] = [
+export const CONTENT_SETTINGS = [
   def("Packages", "Content", "local", "list", list({ sortPackages: true }), {
     tools: true,
     short: "p",
@@ -86,7 +94,7 @@ export const CONTENT_SETTINGS: Setting[] = [
     help: "Use the given tree as base tree (e.g. lower sysext layer)",
     metavar: "PATH",
   }),
-  def("SkeletonTrees", "Content", "local", "list", treeList(), {
+  def("SkeletonTrees", "Content", "local", "list", treeList({ required: true }), {
     long: ["skeleton-tree"],
     paths: ["skeleton", "skeleton.tar"],
     help: "Use a skeleton tree to bootstrap the image before installing anything",
@@ -112,8 +120,7 @@ export const CONTENT_SETTINGS: Setting[] = [
     metavar: "FEATURE",
   }),
   def("SourceDateEpoch", "Content", "multiversal", "optional", parseSourceDateEpoch, {
-    defaultFactory: (c) =>
-      sourceDateEpochFromEnv(c.get("environment") as Record<string, string> | null, c.env),
+    defaultFactory: (c) => sourceDateEpochFromEnv(c.env),
     help: "Set the $SOURCE_DATE_EPOCH timestamp",
     metavar: "TIMESTAMP",
   }),
@@ -216,7 +223,7 @@ export const CONTENT_SETTINGS: Setting[] = [
     help: "Devicetree to be used by the booting kernel",
     metavar: "PATH",
   }),
-  def("Splash", "Content", "local", "optional", path({ absolute: true }), {
+  def("Splash", "Content", "local", "optional", path({ required: false, absolute: true }), {
     help: "Splash screen image to be used by the booting kernel",
     metavar: "PATH",
   }),
@@ -224,10 +231,12 @@ export const CONTENT_SETTINGS: Setting[] = [
     help: "Set the kernel command line (only bootable images)",
     metavar: "OPTIONS",
   }),
-  def("KernelModulesInclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
-    help: "Include the specified kernel modules in the image",
-    metavar: "REGEX",
-  }),
+  shadowed(
+    def("KernelModulesInclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
+      help: "Include the specified kernel modules in the image",
+      metavar: "REGEX",
+    }),
+  ),
   def("KernelModulesExclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
     help: "Exclude the specified kernel modules from the image",
     metavar: "REGEX",
@@ -247,10 +256,12 @@ export const CONTENT_SETTINGS: Setting[] = [
     help: "When building a bootable image, add an extra initrd containing the kernel modules",
     metavar: "BOOL",
   }),
-  def("KernelModulesInitrdInclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
-    help: "When building a kernel modules initrd, include the specified kernel modules",
-    metavar: "REGEX",
-  }),
+  shadowed(
+    def("KernelModulesInitrdInclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
+      help: "When building a kernel modules initrd, include the specified kernel modules",
+      metavar: "REGEX",
+    }),
+  ),
   def("KernelModulesInitrdExclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
     help: "When building a kernel modules initrd, exclude the specified kernel modules",
     metavar: "REGEX",
@@ -265,10 +276,12 @@ export const CONTENT_SETTINGS: Setting[] = [
     help: "When building a kernel modules initrd, include the currently loaded modules on the host",
     metavar: "BOOL",
   }),
-  def("FirmwareInclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
-    help: "Include the specified firmware in the image",
-    metavar: "REGEX",
-  }),
+  shadowed(
+    def("FirmwareInclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
+      help: "Include the specified firmware in the image",
+      metavar: "REGEX",
+    }),
+  ),
   def("FirmwareExclude", "Content", "local", "list", list({ item: kernelModuleFilterItem }), {
     help: "Exclude the specified firmware from the image",
     metavar: "REGEX",
@@ -337,4 +350,4 @@ export const CONTENT_SETTINGS: Setting[] = [
     help: "Specify whether to relabel all files with setfiles",
     metavar: "FEATURE",
   }),
-];
+] as const satisfies readonly Setting[];

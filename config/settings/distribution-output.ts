@@ -11,7 +11,9 @@ import {
   RPM_DISTRIBUTIONS,
 } from "../enums.js";
 import { hostDistribution, hostRelease, parseOsRelease } from "../host.js";
+import { oneOf } from "../shape.js";
 import {
+  itemParser,
   makeSplitArtifactsParser,
   parseBoolean,
   parseCompression,
@@ -39,6 +41,7 @@ import type { Setting } from "./types.js";
 export const parseDistribution = enumOf("Distribution", DISTRIBUTIONS);
 export const parseArchitecture = enumOf("Architecture", ARCHITECTURES);
 export const parseFormat = enumOf("OutputFormat", OUTPUT_FORMATS);
+const parseManifestFormat = enumOf("ManifestFormat", MANIFEST_FORMATS);
 
 export function defaultDistribution(): string {
   return hostDistribution() ?? "custom";
@@ -75,7 +78,7 @@ export function defaultSeed(): string {
   return processSeed;
 }
 
-export const DISTRIBUTION_SETTINGS: Setting[] = [
+export const DISTRIBUTION_SETTINGS = [
   def("Distribution", "Distribution", "universal", "value", parseDistribution, {
     short: "d",
     defaultFactory: () => defaultDistribution(),
@@ -133,7 +136,7 @@ export const DISTRIBUTION_SETTINGS: Setting[] = [
     help: "Repositories to use",
     metavar: "REPOS",
   }),
-];
+] as const satisfies readonly Setting[];
 
 function defaultCompression(c: { get(d: string): unknown }): string {
   const fmt = c.get("output_format");
@@ -170,7 +173,7 @@ export function defaultOutputExtension(format: unknown): string {
   }
 }
 
-export const OUTPUT_SETTINGS: Setting[] = [
+export const OUTPUT_SETTINGS = [
   def("Format", "Output", "local", "value", parseFormat, {
     dest: "output_format",
     long: ["format"],
@@ -188,7 +191,15 @@ export const OUTPUT_SETTINGS: Setting[] = [
     "local",
     "list",
     list({
-      item: (v) => enumOf("ManifestFormat", MANIFEST_FORMATS)(v, null, { cwd: "/", env: {}, warn: () => {} }),
+      item: itemParser(
+        oneOf(MANIFEST_FORMATS),
+        (v) =>
+          parseManifestFormat(v, null, {
+            cwd: "/",
+            env: {},
+            warn: () => {},
+          }) as (typeof MANIFEST_FORMATS)[number],
+      ),
     }),
     {
       help: "Manifest Format",
@@ -223,7 +234,7 @@ export const OUTPUT_SETTINGS: Setting[] = [
     help: "Set the compression level to use",
     metavar: "LEVEL",
   }),
-  def("OutputDirectory", "Output", "universal", "optional", path(), {
+  def("OutputDirectory", "Output", "universal", "optional", path({ required: false }), {
     dest: "output_dir",
     tools: true,
     short: "O",
@@ -285,7 +296,7 @@ export const OUTPUT_SETTINGS: Setting[] = [
     help: "Clean script to run after cleanup",
     metavar: "PATH",
   }),
-];
+] as const satisfies readonly Setting[];
 
 export function existsAny(paths: string[]): string | null {
   for (const p of paths) if (existsSync(p)) return p;

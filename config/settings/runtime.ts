@@ -1,11 +1,12 @@
 // [Runtime] settings (all "main" scope).
 import { CONSOLE_MODES, FIRMWARES, NETWORK_MODES, VMMS } from "../enums.js";
 import {
+  driveItem,
   makeDictParser,
   makeListParser,
+  type Parser,
   parseBoolean,
   parseBytes,
-  parseDriveValue,
   parseFeature,
   parseKeyValueItem,
   parseNumber,
@@ -15,10 +16,14 @@ import {
 import { def, enumOf, list, path, treeList } from "./common.js";
 import type { Kind, Setting } from "./types.js";
 
-const rt = (name: string, kind: Kind, parse: Setting["parse"], extra: Partial<Setting> = {}) =>
-  def(name, "Runtime", "main", kind, parse, extra);
+const rt = <const N extends string, const K extends Kind, T>(
+  name: N,
+  kind: K,
+  parse: Parser<T>,
+  extra: Parameters<typeof def>[5] = {},
+) => def(name, "Runtime", "main", kind, parse, extra);
 
-export const RUNTIME_SETTINGS: Setting[] = [
+export const RUNTIME_SETTINGS = [
   rt("NSpawnSettings", "optional", path(), {
     long: ["settings"],
     paths: ["nspawn"],
@@ -44,7 +49,7 @@ export const RUNTIME_SETTINGS: Setting[] = [
     help: "Append extra entries to the kernel command line when booting the image",
     metavar: "OPTIONS",
   }),
-  rt("RuntimeTrees", "list", treeList({ relativeTarget: true }), {
+  rt("RuntimeTrees", "list", treeList({ required: false, relativeTarget: true }), {
     long: ["runtime-tree"],
     help: "Additional mounts to add when booting the image",
     metavar: "SOURCE:[TARGET]",
@@ -98,7 +103,7 @@ export const RUNTIME_SETTINGS: Setting[] = [
     help: "Set the machine name to use when booting the image",
     metavar: "NAME",
   }),
-  rt("ForwardJournal", "optional", path(), {
+  rt("ForwardJournal", "optional", path({ required: false }), {
     help: "Set the path used to store forwarded machine journals",
     metavar: "PATH",
   }),
@@ -193,7 +198,7 @@ export const RUNTIME_SETTINGS: Setting[] = [
     help: "Specify the kernel to use for direct kernel boot",
     metavar: "PATH",
   }),
-  rt("Drives", "list", makeListParser({ delimiter: " ", item: (v) => parseDriveValue(v) }), {
+  rt("Drives", "list", makeListParser({ delimiter: " ", item: driveItem }), {
     long: ["drive", "qemu-drive"],
     compatNames: ["QemuDrives"],
     help: "Specify drive that mkosi should create and pass to the virtual machine",
@@ -213,4 +218,4 @@ export const RUNTIME_SETTINGS: Setting[] = [
     help: "Run systemd-storagetm as part of the serve verb",
     metavar: "FEATURE",
   }),
-];
+] as const satisfies readonly Setting[];

@@ -32,13 +32,19 @@ export interface MatchCtx extends ParseEnv {
   image: string;
 }
 
-export interface Setting {
-  /** ini key, also the JSON key (except for the three aliased dests, see jsonName). */
-  name: string;
+export interface Setting<
+  N extends string = string,
+  Sc extends Scope = Scope,
+  K extends Kind = Kind,
+  T = unknown,
+  Sh extends boolean = boolean,
+> {
+  /** ini key, also the JSON key (except for the settings that are `shadowed`). */
+  name: N;
   /** Storage key; three dests are shared by two settings each. */
   dest: string;
   section: Section;
-  scope: Scope;
+  scope: Sc;
   /** May be set in tools-tree configs. */
   tools: boolean;
   /** Long CLI options (first is canonical), without the leading "--". */
@@ -48,8 +54,11 @@ export interface Setting {
   shortConst?: string;
   /** Long option's argument is optional (value used when omitted). */
   optionalArgConst?: string;
-  parse: Parser;
-  kind: Kind;
+  parse: Parser<T>;
+  kind: K;
+  /** A later setting shares this one's dest and gives the JSON key (KernelModulesInclude= and
+   * KernelModules=, …): this one has no field of its own in an image's configuration. */
+  shadowed: Sh;
   /** Static default (already in JSON form). */
   default?: unknown;
   defaultFactory?: (ctx: DefaultCtx) => unknown;

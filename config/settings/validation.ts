@@ -1,51 +1,58 @@
 // [Validation] settings.
 import { SECURE_BOOT_SIGN_TOOLS, VERITY_MODES } from "../enums.js";
-import {
-  makeKeySourceParser,
-  parseBoolean,
-  parseCertificate,
-  parseFeature,
-  parseKey,
-  parseString,
-} from "../values.js";
+import { parseCertificate, parseKey } from "../paths.js";
+import { makeKeySourceParser, parseBoolean, parseFeature, parseString } from "../values.js";
 import { def, enumOf, path } from "./common.js";
 import type { Scope, Setting } from "./types.js";
 
-const keySettings = (prefix: string, scope: Scope, longPrefix: string, what: string): Setting[] => [
-  def(`${prefix}Key`, "Validation", scope, "optional", parseKey, {
-    long: [`${longPrefix}-key`],
-    paths: ["key"],
-    help: `Private key for ${what}`,
-    metavar: "KEY",
-  }),
-  def(`${prefix}KeySource`, "Validation", scope, "value", makeKeySourceParser("key"), {
-    long: [`${longPrefix}-key-source`],
-    default: { Source: "", Type: "file" },
-    help: `The source to use to retrieve the ${what} key`,
-    metavar: "SOURCE[:ENGINE]",
-  }),
-  def(`${prefix}Certificate`, "Validation", scope, "optional", parseCertificate, {
-    long: [`${longPrefix}-certificate`],
-    paths: ["crt"],
-    help: `Certificate for ${what}`,
-    metavar: "PATH",
-  }),
-  def(`${prefix}CertificateSource`, "Validation", scope, "value", makeKeySourceParser("certificate"), {
-    long: [`${longPrefix}-certificate-source`],
-    default: { Source: "", Type: "file" },
-    help: `The source to use to retrieve the ${what} certificate`,
-    metavar: "SOURCE[:PROVIDER]",
-  }),
-];
+const keySettings = <const P extends string, const Sc extends Scope>(
+  prefix: P,
+  scope: Sc,
+  longPrefix: string,
+  what: string,
+) =>
+  [
+    def(`${prefix}Key` as const, "Validation", scope, "optional", parseKey, {
+      long: [`${longPrefix}-key`],
+      paths: ["key"],
+      help: `Private key for ${what}`,
+      metavar: "KEY",
+    }),
+    def(`${prefix}KeySource` as const, "Validation", scope, "value", makeKeySourceParser("key"), {
+      long: [`${longPrefix}-key-source`],
+      default: { Source: "", Type: "file" },
+      help: `The source to use to retrieve the ${what} key`,
+      metavar: "SOURCE[:ENGINE]",
+    }),
+    def(`${prefix}Certificate` as const, "Validation", scope, "optional", parseCertificate, {
+      long: [`${longPrefix}-certificate`],
+      paths: ["crt"],
+      help: `Certificate for ${what}`,
+      metavar: "PATH",
+    }),
+    def(
+      `${prefix}CertificateSource` as const,
+      "Validation",
+      scope,
+      "value",
+      makeKeySourceParser("certificate"),
+      {
+        long: [`${longPrefix}-certificate-source`],
+        default: { Source: "", Type: "file" },
+        help: `The source to use to retrieve the ${what} certificate`,
+        metavar: "SOURCE[:PROVIDER]",
+      },
+    ),
+  ] as const;
 
 const [sbKey, sbKeySource, sbCert, sbCertSource] = keySettings(
   "SecureBoot",
   "universal",
   "secure-boot",
   "UEFI SecureBoot",
-) as [Setting, Setting, Setting, Setting];
+);
 
-export const VALIDATION_SETTINGS: Setting[] = [
+export const VALIDATION_SETTINGS = [
   def("SecureBoot", "Validation", "local", "value", parseBoolean, {
     help: "Sign the resulting kernel/initrd image for UEFI SecureBoot",
     metavar: "BOOL",
@@ -91,7 +98,7 @@ export const VALIDATION_SETTINGS: Setting[] = [
     metavar: "FEATURE",
   }),
   ...keySettings("SignExpectedPcr", "inherit", "sign-expected-pcr", "signing expected PCR measurements"),
-  def("Passphrase", "Validation", "local", "optional", path({ secret: true }), {
+  def("Passphrase", "Validation", "local", "optional", path({ required: false, secret: true }), {
     paths: ["passphrase"],
     secret: true,
     help: "Path to a file containing the passphrase to use when LUKS encryption is selected",
@@ -118,4 +125,4 @@ export const VALIDATION_SETTINGS: Setting[] = [
     help: "OpenPGP implementation to use for signing",
     metavar: "TOOL",
   }),
-];
+] as const satisfies readonly Setting[];

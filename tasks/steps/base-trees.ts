@@ -51,6 +51,7 @@ const task: TaskDefinition<Params> = {
 export const baseTrees: Step<Params> = {
   name: "base-trees",
   task,
+  reads: ["BaseTrees"],
   layer: true,
   wanted: (image) => image.BaseTrees.length > 0,
   params: ({ image, env }) => ({ trees: image.BaseTrees, base: env.configDir }),

@@ -11,10 +11,17 @@ import { debugShellOf } from "../env.js";
 import { hostTools } from "../hosttools.js";
 import type { ConfigTree, Feature } from "../image.js";
 import { withLayer } from "../layers.js";
-import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
+import {
+  DISTRO_SETTINGS,
+  distroConfig,
+  distroConfigJson,
+  packageCacheResource,
+  packageManagerContext,
+} from "../packaging.js";
 import { sandboxLinkDigests, sandboxTreeInputs } from "../sandboxtrees.js";
 import { imageBelow, type Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
+import { removeVolatileFiles } from "../volatile.js";
 
 interface Params {
   config: DistroConfig;
@@ -38,29 +45,8 @@ interface Params {
   tools: ToolsTree | null;
 }
 
-/** Per-machine state that package installation creates and an image must not ship: every machine that
- * boots the image gets its own. */
-const MACHINE_STATE = [
-  "var/lib/dbus/machine-id",
-  "var/lib/systemd/random-seed",
-  "var/lib/systemd/credential.secret",
-  "etc/machine-info",
-];
-
-/** Logs and caches that record when they were written: dropped when SourceDateEpoch= asks for a
- * reproducible image. */
-const TIMESTAMPED = [
-  "var/log/dpkg.log",
-  "var/log/alternatives.log",
-  "var/log/apt/history.log",
-  "var/log/apt/term.log",
-  "var/log/apt/eipp.log.xz",
-  "var/cache/ldconfig/aux-cache",
-];
-
 async function removeMachineState(root: string, p: Params): Promise<void> {
-  const paths = [...MACHINE_STATE, ...(p.sourceDateEpoch !== null ? TIMESTAMPED : [])];
-  await Promise.all(paths.map((path) => rm(join(root, path), { force: true })));
+  await removeVolatileFiles(root);
   // An image without MachineId= gets a new machine id on first boot (systemd's "uninitialized").
   if (!p.machineId && (await stat(join(root, "etc")).catch(() => undefined)))
     await writeFile(join(root, "etc/machine-id"), "uninitialized\n");
@@ -154,6 +140,16 @@ const task: TaskDefinition<Params> = {
 export const cleanup: Step<Params> = {
   name: "cleanup",
   task,
+  reads: [
+    ...DISTRO_SETTINGS,
+    "RemovePackages",
+    "RemoveFiles",
+    "CleanPackageMetadata",
+    "Format",
+    "MachineId",
+    "SourceDateEpoch",
+    "SandboxTrees",
+  ],
   layer: true,
   wanted: () => true,
   params: (context) => {
@@ -167,7 +163,8 @@ export const cleanup: Step<Params> = {
       format: image.Format,
       machineId: image.MachineId,
       sourceDateEpoch: image.SourceDateEpoch,
-      sandboxTrees: image.SandboxTrees,
+      // Only apt (removing packages) reads the sandbox trees.
+      sandboxTrees: image.RemovePackages.length > 0 ? image.SandboxTrees : [],
       sandboxLinks: image.RemovePackages.length > 0 ? sandboxLinkDigests(env, image.SandboxTrees) : {},
       base: env.configDir,
       packageCacheDir: env.packageCacheDir,

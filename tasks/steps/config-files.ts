@@ -119,6 +119,7 @@ const task: TaskDefinition<Params> = {
 export const configFiles: Step<Params> = {
   name: "config-files",
   task,
+  reads: ["ImageId", "ImageVersion", "MachineId", "Autologin", "MakeInitrd"],
   layer: true,
   wanted: () => true,
   params: (context) => {

@@ -36,6 +36,7 @@ const task: TaskDefinition<Params> = {
 export const extras: Step<Params> = {
   name: "extras",
   task,
+  reads: ["ExtraTrees"],
   layer: true,
   wanted: (image) => image.ExtraTrees.length > 0 || image.BuildScripts.length > 0,
   params: (context) => {

@@ -11,15 +11,27 @@ import type { TerminalHandoff } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { withLayer } from "../layers.js";
-import { distroConfig, distroConfigJson, packageCacheResource, packageManagerContext } from "../packaging.js";
+import {
+  DISTRO_SETTINGS,
+  distroConfig,
+  distroConfigJson,
+  packageCacheResource,
+  packageManagerContext,
+} from "../packaging.js";
 import { sandboxLinkDigests } from "../sandboxtrees.js";
 import type { Step, StepPlanContext } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 import { pathInputs } from "../trees.js";
+import { prepareBaseSystem, removeVolatileFiles, resetMachineId } from "../volatile.js";
 
 interface Params {
   config: DistroConfig;
+  /** MachineId=: written before Packages= are installed, as mkosi does, and put back after every install
+   * (package scripts may generate a random one). */
+  machineId: string | null;
+  /** The packages to install and the setting that lists them (Packages=, VolatilePackages=). */
   packages: string[];
+  packagesSetting: "Packages" | "VolatilePackages";
   packageDirectories: string[];
   sandboxTrees: ConfigTree[];
   /** Digests of files that symlinks in the sandbox trees point to (read through by apt). */
@@ -50,7 +62,12 @@ function inputs(p: Params): DeclaredInputs {
   });
   return withToolInputs(
     {
-      values: { ...distroConfigJson(p.config), Packages: p.packages, SandboxTreeLinks: p.sandboxLinks },
+      values: {
+        ...distroConfigJson(p.config),
+        ...(p.packages.length > 0 ? { [p.packagesSetting]: p.packages } : {}),
+        MachineId: p.machineId,
+        SandboxTreeLinks: p.sandboxLinks,
+      },
       paths,
       deps,
     },
@@ -92,8 +109,12 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
         });
         return withLayer(ctx, ctx.deps.image, async ({ root }) => {
           const network = !p.offline;
-          if (bootstrap) await distribution.bootstrap(pm, root, { extraPackages: p.packages, network });
-          else if (p.packages.length > 0) await distribution.install(pm, root, p.packages, { network });
+          if (bootstrap) {
+            await distribution.bootstrap(pm, root, { extraPackages: p.packages, network });
+            await prepareBaseSystem(root, p.machineId);
+          } else if (p.packages.length > 0) await distribution.install(pm, root, p.packages, { network });
+          await resetMachineId(root, p.machineId);
+          await removeVolatileFiles(root);
           return undefined;
         });
       });
@@ -103,13 +124,16 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
 
 function params(
   { image, env, prev, nodes, dependencyBuilds, tools }: StepPlanContext,
+  packagesSetting: Params["packagesSetting"],
   packages: string[],
   packageDirectories: string[],
 ): Params {
   if (!nodes.metadata) throw new Error(`${image.Image}: package installation needs repository metadata`);
   return {
     config: distroConfig(image),
+    machineId: image.MachineId,
     packages,
+    packagesSetting,
     packageDirectories,
     sandboxTrees: image.SandboxTrees,
     sandboxLinks: sandboxLinkDigests(env, image.SandboxTrees),
@@ -124,34 +148,56 @@ function params(
   };
 }
 
+/** What the install steps read: the package manager's slice, their package lists and directories, the
+ * sandbox trees, and CacheOnly= (which only decides whether the network may be used). */
+const reads = [
+  ...DISTRO_SETTINGS,
+  "Packages",
+  "PackageDirectories",
+  "VolatilePackages",
+  "VolatilePackageDirectories",
+  "SandboxTrees",
+  "CacheOnly",
+  "MachineId",
+] as const;
+const unkeyed = {
+  CacheOnly: "from the cache or the network, a successful install installs the same packages",
+};
+
 const hasPackageManager = (image: ImageView) =>
   image.Distribution !== "custom" && image.BaseTrees.length === 0;
 
 export const bootstrap: Step<Params> = {
   name: "bootstrap",
   task: installTask("bootstrap", true),
+  reads,
+  unkeyed,
   layer: true,
   wanted: hasPackageManager,
-  params: (context) => params(context, [], []),
+  params: (context) => params(context, "Packages", [], []),
 };
 
 export const packages: Step<Params> = {
   name: "packages",
   task: installTask("packages", false),
+  reads,
+  unkeyed,
   layer: true,
   wanted: (image) =>
     image.Distribution !== "custom" &&
     (image.Packages.length > 0 || image.PackageDirectories.length > 0 || image.Dependencies.length > 0),
-  params: (context) => params(context, context.image.Packages, context.image.PackageDirectories),
+  params: (context) => params(context, "Packages", context.image.Packages, context.image.PackageDirectories),
 };
 
 export const volatilePackages: Step<Params> = {
   name: "volatile-packages",
   task: installTask("volatile-packages", false),
+  reads,
+  unkeyed,
   layer: true,
   wanted: (image) => image.Distribution !== "custom" && image.VolatilePackages.length > 0,
   params: (context) => {
-    const p = params(context, context.image.VolatilePackages, [
+    const p = params(context, "VolatilePackages", context.image.VolatilePackages, [
       ...context.image.PackageDirectories,
       ...context.image.VolatilePackageDirectories,
     ]);

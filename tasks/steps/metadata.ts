@@ -8,7 +8,7 @@ import type { DistroConfig } from "../../distros/index.js";
 import type { TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import type { ConfigTree } from "../image.js";
-import { distroConfig, packageManagerContext, repositoryInputs } from "../packaging.js";
+import { DISTRO_SETTINGS, distroConfig, packageManagerContext, repositoryInputs } from "../packaging.js";
 import { sandboxLinkDigests, sandboxTreeInputs } from "../sandboxtrees.js";
 import type { Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
@@ -56,6 +56,12 @@ const task: TaskDefinition<Params> = {
 export const metadata: Step<Params> = {
   name: "metadata",
   task,
+  reads: [...DISTRO_SETTINGS, "SandboxTrees"],
+  unkeyed: {
+    WithDocs: "repository metadata does not depend on it (the install steps key on it)",
+    WithRecommends: "repository metadata does not depend on it (the install steps key on it)",
+    Bootable: "repository metadata does not depend on it (the install steps key on it)",
+  },
   layer: false,
   wanted: (image) => image.Distribution !== "custom",
   params: ({ image, env, tools }) => ({

@@ -44,7 +44,7 @@ function checksumConfig(image: ImageView): Slice {
     Checksum: image.Checksum,
     Sign: image.Sign,
     Key: image.Key,
-    OpenPGPTool: (image.OpenPGPTool as string | null | undefined) ?? null,
+    OpenPGPTool: image.OpenPGPTool,
     // $GNUPGHOME for gpg may come from Environment=.
     Environment: image.Environment,
   };
@@ -104,6 +104,15 @@ const outputTask: TaskDefinition<OutputParams> = {
 export const output: Step<OutputParams> = {
   name: "output",
   task: outputTask,
+  reads: [
+    "Format",
+    "Output",
+    "OutputExtension",
+    "CompressOutput",
+    "CompressLevel",
+    "SourceDateEpoch",
+    "NSpawnSettings",
+  ],
   layer: false,
   wanted: (image) => image.Format !== "none" && image.Format !== "directory",
   params: (context) => {
@@ -148,6 +157,17 @@ const checksumTask: TaskDefinition<ChecksumParams> = {
 export const checksum: Step<ChecksumParams> = {
   name: "checksum",
   task: checksumTask,
+  reads: [
+    "Format",
+    "Output",
+    "OutputExtension",
+    "CompressOutput",
+    "Checksum",
+    "Sign",
+    "Key",
+    "OpenPGPTool",
+    "Environment",
+  ],
   layer: false,
   wanted: (image) =>
     image.Format !== "none" && image.Format !== "directory" && (image.Checksum || image.Sign),
@@ -177,6 +197,18 @@ const manifestTask: TaskDefinition<ManifestParams> = {
 export const manifest: Step<ManifestParams> = {
   name: "manifest",
   task: manifestTask,
+  reads: [
+    "Format",
+    "Output",
+    "OutputExtension",
+    "CompressOutput",
+    "ManifestFormat",
+    "ImageId",
+    "ImageVersion",
+    "Distribution",
+    "Release",
+    "Architecture",
+  ],
   layer: false,
   wanted: (image) => image.Format !== "none" && image.ManifestFormat.length > 0,
   params: ({ image, nodes }) => ({ config: manifestConfig(image), cleanup: nodes.cleanup! }),

@@ -59,6 +59,8 @@ function inputs(p: Params): DeclaredInputs {
 
 const task: TaskDefinition<Params> = {
   name: "publish",
+  // Its product is the output directory: running it again would act on the user's output.
+  checkable: false,
   implementation: implementationDigest(import.meta.url),
   inputs,
   async run(ctx, p) {
@@ -120,6 +122,25 @@ const task: TaskDefinition<Params> = {
 export const publish: Step<Params> = {
   name: "publish",
   task,
+  // Post-output scripts see the whole configuration; without them publishing reads what names and places
+  // the outputs.
+  reads: (image) =>
+    image.PostOutputScripts.length > 0
+      ? "all"
+      : [
+          "Format",
+          "Output",
+          "OutputExtension",
+          "CompressOutput",
+          "OutputMode",
+          "OutputDirectory",
+          "SourceDateEpoch",
+          "NSpawnSettings",
+          "PostOutputScripts",
+        ],
+  unkeyed: {
+    Seed: "random on every invocation unless configured; $MKOSI_CONFIG in keys leaves it out",
+  },
   layer: false,
   wanted: (image) => image.Format !== "none",
   params: ({ image, env, prev, nodes }) => {

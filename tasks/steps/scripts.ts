@@ -104,6 +104,14 @@ async function run(
   });
 }
 
+/** Scripts get the whole configuration ($MKOSI_CONFIG), and so do these steps' keys, but for the seed. */
+const SCRIPT_READS = {
+  reads: "all",
+  unkeyed: {
+    Seed: "random on every invocation unless configured; $MKOSI_CONFIG in keys leaves it out so that scripts do not rerun on every build",
+  },
+} as const;
+
 function baseParams(
   kind: ScriptKind,
   scripts: string[],
@@ -145,6 +153,7 @@ const prepareTask: TaskDefinition<Params> = {
 export const prepare: Step<Params> = {
   name: "prepare",
   task: prepareTask,
+  ...SCRIPT_READS,
   layer: true,
   wanted: (image) => image.PrepareScripts.length > 0,
   params: ({ image, env, prev, nodes, tools }) =>
@@ -177,6 +186,7 @@ const buildOverlayTask: TaskDefinition<Params> = {
 export const buildOverlay: Step<Params> = {
   name: "build-overlay",
   task: buildOverlayTask,
+  ...SCRIPT_READS,
   layer: false,
   wanted: (image) =>
     image.BuildScripts.length > 0 && (image.BuildPackages.length > 0 || image.PrepareScripts.length > 0),
@@ -225,12 +235,13 @@ const buildTask: TaskDefinition<Params> = {
 export const build: Step<Params> = {
   name: "build",
   task: buildTask,
+  ...SCRIPT_READS,
   layer: false,
   wanted: (image) => image.BuildScripts.length > 0,
   params: ({ image, env, prev, nodes, tools }) => ({
     ...baseParams("build", image.BuildScripts, image, env, nodes["build-overlay"] ?? prev, nodes, tools),
     cmdline: env.options.cmdline,
-    buildDir: (image.BuildSubdirectory as string | null | undefined) ?? image.BuildDirectory,
+    buildDir: image.BuildSubdirectory ?? image.BuildDirectory,
   }),
 };
 
@@ -253,6 +264,7 @@ function layerScriptStep(name: string, kind: ScriptKind, pick: (image: ImageView
   return {
     name,
     task,
+    ...SCRIPT_READS,
     layer: true,
     wanted: (image) => pick(image).length > 0,
     params: ({ image, env, prev, nodes, tools }) =>

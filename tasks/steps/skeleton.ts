@@ -32,6 +32,7 @@ const task: TaskDefinition<Params> = {
 export const skeleton: Step<Params> = {
   name: "skeleton",
   task,
+  reads: ["SkeletonTrees"],
   layer: true,
   // Always planned: the bottom layer of every image, even an empty one, so later steps (scripts of a
   // Distribution=custom image, say) always have an image below them.

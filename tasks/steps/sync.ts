@@ -45,6 +45,8 @@ const task: TaskDefinition<Params> = {
 export const sync: Step<Params> = {
   name: "sync",
   task,
+  reads: "all",
+  unkeyed: { Seed: "random on every invocation unless configured (sync scripts run on every build anyway)" },
   layer: false,
   wanted: (image) => image.SyncScripts.length > 0,
   params: ({ image, env, tools }) => ({

@@ -57,15 +57,28 @@ function toolRunner(ctx: TaskContext, p: Params, root: string, tools: ToolsTreeM
     });
 }
 
-/** SHA-512 crypt hash of a clear-text password (openssl, present on every Debian system). */
-async function hashPassword(tool: Tool, password: string, epoch: number | null): Promise<string> {
-  const args = ["passwd", "-6", "-stdin"];
-  if (epoch !== null) {
-    const { createHash } = await import("node:crypto");
-    const salt = createHash("sha256").update(`${epoch}\0${password}`).digest("base64url").slice(0, 16);
-    args.push("-salt", salt.replace(/[-_]/g, "."));
-  }
-  const { stdout } = await tool(["openssl", ...args], { input: password, captureStdout: true });
+/**
+ * SHA-512 crypt hash of a clear-text password (openssl, present on every Debian system). The salt is not
+ * random, so that the same inputs give the same layer: with SourceDateEpoch= (a reproducible build) it
+ * derives from the epoch and the password, the same on every machine; otherwise from a keyed digest with the
+ * cache's secret key, so it is the same on every rebuild here and unrelated to any other cache's.
+ */
+async function hashPassword(
+  tool: Tool,
+  password: string,
+  epoch: number | null,
+  keyed: (data: string) => string,
+): Promise<string> {
+  const { createHash } = await import("node:crypto");
+  const seed =
+    epoch !== null
+      ? createHash("sha256").update(`${epoch}\0${password}`).digest()
+      : Buffer.from(keyed(`root-password-salt\0${password}`), "hex");
+  const salt = seed.toString("base64url").slice(0, 16).replace(/[-_]/g, ".");
+  const { stdout } = await tool(["openssl", "passwd", "-6", "-stdin", "-salt", salt], {
+    input: password,
+    captureStdout: true,
+  });
   return stdout.trim();
 }
 
@@ -165,7 +178,7 @@ async function setup(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefi
     // reads or writes: it runs alongside them (it is the slowest of all), after tmpfiles, which could
     // create hwdb files. Both finish before the layer is unmounted, also when one fails.
     const settled = await Promise.allSettled([
-      presetAndFirstboot(p, root, at, tool),
+      presetAndFirstboot(p, root, at, tool, ctx.keyedDigest),
       updateHwdb(ctx, p, root),
     ]);
     for (const result of settled) if (result.status === "rejected") throw result.reason;
@@ -175,7 +188,13 @@ async function setup(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefi
 
 /** `systemctl preset-all`, depmod and systemd-firstboot, in mkosi's order. `at` is where the tools see
  * the image. */
-async function presetAndFirstboot(p: Params, root: string, at: string, tool: Tool): Promise<void> {
+async function presetAndFirstboot(
+  p: Params,
+  root: string,
+  at: string,
+  tool: Tool,
+  keyed: (data: string) => string,
+): Promise<void> {
   const rootArg = `--root=${at}`;
   if (await pathExists(join(root, "usr/bin/systemctl"))) {
     await tool(["systemctl", rootArg, "--preset-mode=enable-only", "preset-all"]);
@@ -211,7 +230,7 @@ async function presetAndFirstboot(p: Params, root: string, at: string, tool: Too
   }
   if (p.rootPassword) {
     const [password, hashed] = p.rootPassword;
-    const hash = hashed ? password : await hashPassword(tool, password, p.sourceDateEpoch);
+    const hash = hashed ? password : await hashPassword(tool, password, p.sourceDateEpoch, keyed);
     firstboot.push(`--root-password-hashed=${hash}`);
     credentials["passwd.hashed-password.root"] = hash;
   }
@@ -267,6 +286,16 @@ async function updateHwdb(ctx: TaskContext, p: Params, root: string): Promise<vo
 export const systemdSetup: Step<Params> = {
   name: "systemd-setup",
   task,
+  reads: [
+    "Locale",
+    "LocaleMessages",
+    "Keymap",
+    "Timezone",
+    "Hostname",
+    "RootPassword",
+    "RootShell",
+    "SourceDateEpoch",
+  ],
   layer: true,
   wanted: () => true,
   params: (context) => {

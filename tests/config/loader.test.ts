@@ -321,3 +321,26 @@ describe("JSON", () => {
     expect(doc.Tools).toBeNull();
   });
 });
+
+describe("MinimumVersion=commit:", () => {
+  it("accepts a commit it cannot verify, with a warning naming the commit it implements", () => {
+    const warnings: string[] = [];
+    const d = tree({
+      "mkosi.conf": "[Config]\nMinimumVersion=commit:5e739ef1ed02a4f3b6ae64e50a8ee186cbcb21c2\n",
+    });
+    expect(load(d, [], warnings).images[0]?.MinimumVersion).toBe(
+      "commit:5e739ef1ed02a4f3b6ae64e50a8ee186cbcb21c2",
+    );
+    expect(warnings).toEqual([
+      "Cannot verify MinimumVersion=commit:5e739ef1ed02a4f3b6ae64e50a8ee186cbcb21c2: this mkosi implements " +
+        "upstream mkosi 26~devel as of commit 4c021322d87a and does not know upstream's history; assuming " +
+        "the required commit is included",
+    ]);
+  });
+  it("accepts the commit it implements without a warning", () => {
+    const warnings: string[] = [];
+    const d = tree({ "mkosi.conf": "[Config]\nMinimumVersion=commit:4c021322d87a\n" });
+    expect(load(d, [], warnings).images[0]?.MinimumVersion).toBe("commit:4c021322d87a");
+    expect(warnings).toEqual([]);
+  });
+});

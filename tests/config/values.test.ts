@@ -99,7 +99,7 @@ describe("scalars", () => {
     expect(parseRootPassword("hashed:$6$x", null, env)).toEqual(["$6$x", true]);
   });
   it("drives", () => {
-    expect(parseDriveValue("d:1G")).toEqual({
+    expect(parseDriveValue("d:1G", env)).toEqual({
       Directory: null,
       FileId: "d",
       Flags: [],
@@ -107,13 +107,13 @@ describe("scalars", () => {
       Options: null,
       Size: 1024 ** 3,
     });
-    expect(parseDriveValue("d:1G:/tmp:cache=unsafe:f:persist")).toMatchObject({
+    expect(parseDriveValue("d:1G:/tmp:cache=unsafe:f:persist", env)).toMatchObject({
       Directory: "/tmp",
       Options: "cache=unsafe",
       FileId: "f",
       Flags: ["persist"],
     });
-    expect(() => parseDriveValue("d")).toThrow();
+    expect(() => parseDriveValue("d", env)).toThrow();
   });
 });
 

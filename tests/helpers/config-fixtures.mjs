@@ -25,9 +25,14 @@
 //
 //   referenceTraceback boolean  the reference crashes with a Python traceback here (a reference bug); we
 //                           still expect a non-zero exit with errorMentions
+//   verb          string    run this verb instead of `--json summary` (only "cat-config"): the
+//                           expected output is the normalized text (normalizeCatConfig)
+//   compareWarnings boolean  also compare what is printed on stderr (warnings), line by line,
+//                           normalized; for a success case only
 //
 // expected.json (written by tools/oracle/regen.mjs, normalized):
-//   success: {"exit": 0, "Images": [<delta>, ...], "Tools": null | <delta>}
+//   success: {"exit": 0, "Images": [<delta>, ...], "Tools": null | <delta>, "warnings"?: [...]}
+//   cat-config: {"exit": 0, "stdout": "<normalized text>"}
 //     Each <delta> lists only the fields whose value differs from the baseline image, which is the
 //     single image of the BASELINE_CASE ("defaults-no-config", stored in full); a field the baseline
 //     has but the image lacks is written as {"$absent": true}. expandExpected() rebuilds the full
@@ -121,7 +126,8 @@ export function cleanupCase(prep) {
 }
 
 export function caseArgs(c, prep) {
-  return [...(c.spec.args ?? []).map((a) => subst(a, prep.d)), "--json", "summary"];
+  const verb = c.spec.verb ? [c.spec.verb] : ["--json", "summary"];
+  return [...(c.spec.args ?? []).map((a) => subst(a, prep.d)), ...verb];
 }
 
 export function caseEnv(c, prep, extra = {}) {
@@ -167,6 +173,41 @@ export function normalizeString(s, prep) {
     if (m) out = `$RESOURCES/${m[1]}${m[2] ?? ""}`;
   }
   return out;
+}
+
+/** Normalized stderr lines (empty lines dropped), for compareWarnings. */
+export function normalizeStderr(stderr, prep) {
+  return stderr
+    .split("\n")
+    .map((l) => normalizeString(l, prep))
+    .filter((l) => l.trim() !== "");
+}
+
+/**
+ * Normalizes `cat-config` output. Paths as in normalizeString; the body of each builtin
+ * configuration file (a "# $RESOURCES/mkosi-…/…" block) is replaced by a placeholder, because each
+ * implementation ships its own text for those files (their effective settings are compared by the
+ * builtin-* summary cases). `resources` is the directory holding the builtin trees of the
+ * implementation that printed the text: a block's body is exactly that file's content, which is
+ * how its end is found.
+ */
+export function normalizeCatConfig(text, prep, resources) {
+  const out = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    const m = /^# (\/.*)$/.exec(line);
+    const path = m ? normalizeString(m[1], prep) : null;
+    if (path?.startsWith("$RESOURCES/")) {
+      const body = readFileSync(join(resources, path.slice("$RESOURCES/".length)), "utf8");
+      const n = `${body}\n`.split("\n").length - 1;
+      out.push(`# ${path}`, "<builtin file>");
+      i += n;
+      continue;
+    }
+    out.push(path ? `# ${path}` : normalizeString(line, prep));
+  }
+  return out.join("\n");
 }
 
 function normalizeValue(v, prep) {

@@ -1,12 +1,19 @@
 // A complete ImageView with upstream's defaults for a Debian bookworm directory image, for unit tests
-// of the planner and of the tasks' declared inputs (no builds).
+// of the planner and of the tasks' declared inputs (no builds): the configuration loader's defaults
+// (no configuration directory), with the values below.
+import { defaultArgs } from "../../config/args.js";
+import { Loader } from "../../config/loader.js";
 import type { PlanEnv } from "../../tasks/env.js";
 import type { ImageView } from "../../tasks/image.js";
 
 export const DIR = "/srv/project";
 
+const DEFAULTS = new Loader(defaultArgs({ verb: "summary", directory: null }), {}, () => {}).load()
+  .images[0] as ImageView;
+
 export function image(overrides: Partial<ImageView> = {}): ImageView {
   return {
+    ...DEFAULTS,
     Image: "main",
     Distribution: "debian",
     Release: "bookworm",

@@ -53,7 +53,7 @@ describe("declared inputs per setting", () => {
     [
       "MachineId=",
       { MachineId: "b92a5e5b0bd54fe2a1c1c3f6a1e0a9c1" },
-      ["cleanup", "config-files", ...SCRIPT_STEPS],
+      ["bootstrap", "cleanup", "config-files", "packages", ...SCRIPT_STEPS],
     ],
     ["Autologin=", { Autologin: true }, ["config-files", ...SCRIPT_STEPS]],
     ["OutputMode=", { OutputMode: 0o600 }, ["publish", ...SCRIPT_STEPS]],
@@ -132,7 +132,7 @@ describe("declared inputs of the output steps", () => {
     OutputExtension: "tar",
     Checksum: true,
     ManifestFormat: ["json"],
-  };
+  } satisfies Partial<ImageView>;
   const changed = (change: Partial<ImageView>) => {
     const before = declared(image(archive));
     const after = declared(image({ ...archive, ...change }));

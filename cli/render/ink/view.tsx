@@ -6,7 +6,7 @@
 import { Box, Static, Text } from "ink";
 import type { ReactElement } from "react";
 import { formatBytes, formatDuration, formatProgress, truncate } from "../format.js";
-import { failureBlocks, formatSummary } from "../messages.js";
+import { checkBlocks, failureBlocks, formatSummary } from "../messages.js";
 import { type BuildState, isTerminal, type NodeView } from "../state.js";
 
 export const SPINNER = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -71,7 +71,8 @@ export function snapshot(
     elapsedMs: state.elapsedMs(now),
     done: ended,
     summary: ended ? formatSummary(state, { color: true, now }) : undefined,
-    failures: ended ? failureBlocks(state, { color: true }) : [],
+    // Failures, then what `--check` found.
+    failures: ended ? [...failureBlocks(state, { color: true }), ...checkBlocks(state)] : [],
   };
 }
 
