@@ -11,6 +11,8 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { EngineEvent } from "../../engine/api.js";
+import { canonical } from "../../engine/encoding.js";
+import { type SignatureRecord, Store } from "../../engine/store.js";
 import { renderConf, type Settings } from "./conf.js";
 import { type EditKind, generateStep, type Step } from "./generator.js";
 import {
@@ -65,7 +67,7 @@ export interface Mismatch {
   kind: string;
   what: string;
   differences: ListingDifference[];
-  /** Nodes with the same key in both builds but different output digests: a key that misses an input
+  /** Nodes with the same inputs in both builds but different artifacts: a key that misses an input
    * (or a step that is not deterministic). */
   suspects: string[];
   /** Nodes the incremental build ran at this step. */
@@ -184,35 +186,65 @@ async function outputListing(out: string, names: Set<string>, mtimes: boolean): 
 }
 
 /** Overlayfs's own bookkeeping in an upper directory: lower inodes' file handles and the filesystem's
- * uuid, which differ between two caches holding the same layer. */
+ * uuid, which differ between two caches holding the same layer (the engine's fingerprints leave them out
+ * too). */
 const OVERLAY_PRIVATE_XATTRS = ["trusted.overlay.origin", "trusted.overlay.impure", "trusted.overlay.uuid"];
 
 function topNames(dir: string): Set<string> {
   return new Set(readdirSync(dir, { encoding: "buffer" }).map((name) => escapeBytes(name)));
 }
 
+/** A node's recorded inputs without what legitimately differs between two caches for the same inputs:
+ * secrets are keyed digests with each cache's own key, and a dependency's key may differ while its output
+ * digest (what the key uses) does not. */
+function comparableInputs(sig: SignatureRecord): string {
+  const deps = Object.fromEntries(Object.entries(sig.deps).map(([label, dep]) => [label, dep.digest]));
+  return canonical({ ...sig, secrets: Object.keys(sig.secrets).sort(), deps });
+}
+
+function signatures(cache: string, keys: Map<string, string>): Map<string, string> {
+  const store = new Store(join(cache, "index"));
+  try {
+    const out = new Map<string, string>();
+    for (const [id, key] of keys) {
+      const sig = store.getSignature(key);
+      if (sig) out.set(id, comparableInputs(sig));
+    }
+    return out;
+  } finally {
+    void store.close();
+  }
+}
+
 /**
- * Nodes whose key is the same in both builds while their artifacts differ: a key that misses an input (or
- * a step that is not deterministic). Artifacts are compared by listing (without times and overlayfs's own
- * xattrs), not by output digest: the engine's digests include those xattrs, so they differ between caches.
+ * Nodes that had the same inputs in both builds while their artifacts differ: a key that misses an input
+ * (or a step that is not deterministic). Inputs are compared from the signatures both caches recorded;
+ * artifacts by listing (without times and overlayfs's bookkeeping xattrs).
  */
 async function suspectsOf(ws: Workspace, a: BuildOutcome, b: BuildOutcome): Promise<string[]> {
+  const keysOf = (o: BuildOutcome) =>
+    new Map([...o.nodes].filter(([, n]) => n.key !== undefined).map(([id, n]) => [id, n.key!]));
+  const [ka, kb] = [keysOf(a), keysOf(b)];
+  const [sa, sb] = [signatures(ws.incremental.cache, ka), signatures(ws.clean.cache, kb)];
   const out: string[] = [];
-  for (const [id, x] of a.nodes) {
-    const y = b.nodes.get(id);
-    if (!x.key || x.key !== y?.key) continue;
-    const list = (cache: string) =>
-      listTree(join(cache, "artifacts", x.key!), { ignoreXattrs: OVERLAY_PRIVATE_XATTRS }).catch(
+  for (const [id, inputs] of sa) {
+    if (sb.get(id) !== inputs) continue;
+    const list = (cache: string, key: string) =>
+      listTree(join(cache, "artifacts", key), { ignoreXattrs: OVERLAY_PRIVATE_XATTRS }).catch(
         () => new Map() as Listing,
       );
-    const differences = diffListings(await list(ws.incremental.cache), await list(ws.clean.cache));
+    const differences = diffListings(
+      await list(ws.incremental.cache, ka.get(id)!),
+      await list(ws.clean.cache, kb.get(id)!),
+    );
     if (differences.length === 0) continue;
     const where = differences
       .slice(0, 3)
       .map((d) => d.path)
       .join(", ");
+    const status = a.nodes.get(id)?.status;
     out.push(
-      `${id} (key ${x.key.slice(0, 12)}, ${x.status} in the incremental build; its artifacts differ at ${where}${differences.length > 3 ? ", …" : ""})`,
+      `${id} (${status} in the incremental build; same inputs, artifacts differ at ${where}${differences.length > 3 ? ", …" : ""})`,
     );
   }
   return out;
@@ -455,8 +487,8 @@ export function formatMismatch(m: Mismatch, o: RunOptions, steps: Step[]): strin
   if (m.differences.length) lines.push(formatDifferences(m.differences));
   lines.push(
     m.suspects.length
-      ? `nodes with the same key but another output digest: ${m.suspects.join("; ")}`
-      : "no node has the same key with another output digest (the difference is made after the cache: publishing, or a node whose key differs)",
+      ? `stale or non-deterministic: ${m.suspects.join("; ")}`
+      : "no node had the same inputs in both builds with other artifacts (the difference is made after the cache, when publishing, or by a node whose inputs differ)",
   );
   lines.push(`nodes the incremental build ran: ${m.ran.join(", ") || "none"}`);
   lines.push(`replay: MKOSI_DIFF_REPLAY=${replayPath(o)} npx vitest run ${o.variant.testFile}`);
