@@ -7,7 +7,8 @@
 //   MKOSI_DIFF_KEEP=1           keep the work directory (always kept after a mismatch)
 //   MKOSI_DIFF_VERBOSE=1        print every step
 //   MKOSI_DIFF_WITHOUT=a,b      leave features out of the variant (see the variant), to look for other
-//                               mismatches while known ones are open
+//                               mismatches while known ones are open (default: the variant's pending ones;
+//                               empty: none left out)
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,6 +66,8 @@ export async function runFromEnvironment(
   process.stderr.write(
     `differential ${variant.name}: seed ${options.seed}, ${result.steps.length} steps, ${result.mismatches.length} mismatches, ${result.bothFailed} edits rejected by both builds; incremental builds ${seconds(result.builds.incrementalMs)}, clean builds ${seconds(result.builds.cleanMs)}\n`,
   );
+  if (variant.without?.length)
+    process.stderr.write(`  left out (known mismatches, see pending/): ${variant.without.join(", ")}\n`);
   const coverage = Object.entries(result.coverage).sort(([a], [b]) => (a < b ? -1 : 1));
   process.stderr.write(
     `  steps run by the incremental builds: ${coverage.map(([k, n]) => `${k} ${n}`).join(", ")}\n`,

@@ -42,6 +42,8 @@ export interface Variant {
   mtimes: boolean;
   /** Extra environment for mkosi. */
   env?: Record<string, string>;
+  /** Features left out of this run (printed with the summary). */
+  without?: string[];
 }
 
 export interface NodeResult {
