@@ -10,6 +10,7 @@ import { generateStep, scan } from "./generator.js";
 import { diffListings, escapeBytes, listTree, unescapeBytes } from "./listing.js";
 import { applyOp } from "./ops.js";
 import { Prng } from "./prng.js";
+import { ddmin } from "./runner.js";
 
 let dir = "";
 beforeEach(() => {
@@ -118,5 +119,14 @@ describe("the generator", () => {
       });
     };
     expect(JSON.stringify(draw())).toBe(JSON.stringify(draw()));
+  });
+});
+
+describe("ddmin", () => {
+  it("finds the steps a failure needs, in order", async () => {
+    const steps = Array.from({ length: 40 }, (_, i) => i);
+    // Fails when 7 comes before 23 and 31 is there.
+    const fails = async (c: number[]) => c.includes(31) && c.includes(7) && c.indexOf(7) < c.indexOf(23);
+    expect(await ddmin(steps, fails)).toEqual([7, 23, 31]);
   });
 });

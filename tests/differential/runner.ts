@@ -529,23 +529,10 @@ export async function replayOnce(variant: Variant, steps: Step[], work: string):
   return (await ws.compare()).differences.map((d) => d.path);
 }
 
-/** Delta debugging (ddmin) over the steps: the smallest subsequence found whose replay still differs at
- * one of the paths of the original mismatch. */
-export async function reduce(
-  variant: Variant,
-  steps: Step[],
-  paths: string[],
-  work: string,
-  log: (line: string) => void = () => undefined,
-): Promise<Step[]> {
-  const wanted = new Set(paths.length ? paths : ["<failure>"]);
-  const interesting = async (candidate: Step[]) => {
-    const differing = await replayOnce(variant, candidate, work);
-    const yes = differing.some((p) => wanted.has(p));
-    log(`reduce: ${candidate.length} steps → ${yes ? "still differs" : "no longer differs"}`);
-    return yes;
-  };
-  let current = steps;
+/** Delta debugging (ddmin): a smallest subsequence of `items` (1-minimal: removing any one chunk at the
+ * finest granularity tried loses the property) for which `interesting` still holds. */
+export async function ddmin<T>(items: T[], interesting: (candidate: T[]) => Promise<boolean>): Promise<T[]> {
+  let current = items;
   let n = 2;
   while (current.length >= 2) {
     const chunk = Math.ceil(current.length / n);
@@ -565,4 +552,23 @@ export async function reduce(
     }
   }
   return current;
+}
+
+/** The shortest subsequence of the steps found whose replay still differs at one of the paths of the
+ * original mismatch (the incremental build after every step kept: the cache's history is part of a
+ * reproduction). */
+export async function reduce(
+  variant: Variant,
+  steps: Step[],
+  paths: string[],
+  work: string,
+  log: (line: string) => void = () => undefined,
+): Promise<Step[]> {
+  const wanted = new Set(paths.length ? paths : ["<failure>"]);
+  return ddmin(steps, async (candidate) => {
+    const differing = await replayOnce(variant, candidate, work);
+    const yes = differing.some((p) => wanted.has(p));
+    log(`reduce: ${candidate.length} steps → ${yes ? "still differs" : "no longer differs"}`);
+    return yes;
+  });
 }
