@@ -40,6 +40,7 @@ describe("names that are not UTF-8 in a tree", () => {
       [
         ["Format", "directory"],
         ["Output", "img"],
+        ["SourceDateEpoch", "1700000000"],
       ],
       [{ op: "write", path: "mkosi.extra/etc/q\\xfa", data: "q\n" }],
     );
