@@ -127,6 +127,19 @@ export function buildProgram(state: {
   p.addOption(
     new Option("--why <node>", "graph: explain in full why one step will run (e.g. main/packages)"),
   );
+  p.addOption(
+    new Option(
+      "--cache-remote <url>",
+      "Also read the cache from this OCI registry repository (MKOSI_CACHE_REMOTE)",
+    ),
+  );
+  flag("--cache-push", "Upload what the remote cache lacks (with --cache-remote)");
+  p.addOption(
+    new Option(
+      "--cache-secret-key <file>",
+      "Key for the digests of secrets; share it with the remote cache's users",
+    ),
+  );
   flag("-h, --help", "Show this help");
   flag("--version", "Show package version");
   p.addOption(new Option("--nspawn-keep-unit").hideHelp());
@@ -236,6 +249,9 @@ export function parseArgs(argv: string[], cwd = process.cwd()): ParseResult {
     why: o.why ? String(o.why) : null,
     check: parseCheck(o.checkCount ?? o.check),
     graphFormat: "text",
+    cacheRemote: o.cacheRemote !== undefined ? String(o.cacheRemote) : null,
+    cachePush: Boolean(o.cachePush),
+    cacheSecretKey: o.cacheSecretKey !== undefined ? resolve(cwd, String(o.cacheSecretKey)) : null,
     assignments: state.assignments,
   };
   // `mkosi graph --format=dot`: --format names the graph's format there (text, dot, json, mermaid never

@@ -1,6 +1,7 @@
 // mkosi command-line entry point: parse argv, load the configuration, dispatch the verb.
 import type { ParsedArgs } from "../config/args.js";
 import { MKOSI_VERSION } from "../config/version.js";
+import { escapeControl } from "./render/format.js";
 
 /** Verbs that touch images, the cache or outputs: an unprivileged user runs them in a user namespace, so
  * that file ownership looks the same to every run that shares a cache. */
@@ -16,8 +17,9 @@ const NAMESPACE_VERBS = new Set([
   "sysupdate",
 ]);
 
+/** Errors and warnings quote input (setting names, values, paths): control characters are escaped. */
 function printError(msg: string): void {
-  process.stderr.write(`‣ ${msg}\n`);
+  process.stderr.write(`‣ ${escapeControl(msg)}\n`);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -63,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
   const { ConfigError } = await import("../config/errors.js");
   let config: Awaited<ReturnType<typeof loadConfig>>;
   try {
-    config = await loadConfig(args);
+    config = await loadConfig(args, { warn: printError });
   } catch (err) {
     if (err instanceof ConfigError) {
       printError(err.describe());
@@ -83,7 +85,9 @@ export async function main(argv: string[]): Promise<number> {
     // Verbs report their own failures; anything reaching here is unexpected or bad input found late.
     // Say it in one line; --debug shows where it came from.
     const e = err as Error;
-    printError(e?.message ?? String(err));
+    const message = e?.message ?? String(err);
+    // Node says "ENOSPC: no space left on device"; say it as the tools do.
+    printError(/ENOSPC/.test(message) ? `${message} (No space left on device)` : message);
     if (args.debug && e?.stack) process.stderr.write(`${e.stack}\n`);
     return 1;
   }

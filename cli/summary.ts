@@ -1,6 +1,7 @@
 // Human-readable `mkosi summary`: one block per image, grouped by section like the config files.
 import type { ImageConfig, ResolvedConfig } from "../config/loader.js";
 import { jsonKey, SECTIONS, SETTINGS } from "../config/settings/index.js";
+import { escapeControl } from "./render/format.js";
 
 function fmtValue(v: unknown): string[] {
   if (v === null || v === undefined) return ["none"];
@@ -53,7 +54,9 @@ export function renderImage(img: ImageConfig, opts: { color?: boolean } = {}): s
     lines.push(`    ${bold(`${section.toUpperCase()}:`)}`);
     const width = Math.max(...keys.map((k) => title(k).length)) + 1;
     for (const k of keys) {
-      const vals = hidden.has(k) ? [values[k] === null ? "(default)" : "(set)"] : fmtValue(values[k]);
+      const vals = hidden.has(k)
+        ? [values[k] === null ? "(default)" : "(set)"]
+        : fmtValue(values[k]).map(escapeControl);
       const label = `${title(k)}:`.padStart(width + 1);
       lines.push(`    ${label} ${vals[0]}`);
       for (const more of vals.slice(1)) lines.push(`    ${" ".repeat(width + 1)} ${more}`);

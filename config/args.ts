@@ -38,6 +38,10 @@ export interface ParsedArgs {
   /** `--check[=N]` (build): re-execute cached steps (all, or N chosen at random) and compare outputs. */
   check: boolean | number;
   graphFormat: string;
+  /** Ours: the remote cache (cli/commands/remote.ts). */
+  cacheRemote: string | null;
+  cachePush: boolean;
+  cacheSecretKey: string | null;
   /** Setting options in command-line order. */
   assignments: CliAssignment[];
 }
@@ -65,6 +69,9 @@ export function defaultArgs(overrides: Partial<ParsedArgs> = {}): ParsedArgs {
     why: null,
     check: false,
     graphFormat: "text",
+    cacheRemote: null,
+    cachePush: false,
+    cacheSecretKey: null,
     assignments: [],
     ...overrides,
   };

@@ -1,22 +1,16 @@
 // Enumerations used by settings. Values are the exact strings mkosi accepts and prints in JSON.
+import {
+  DISTRIBUTIONS as DISTRIBUTION_MODULES,
+  DISTRIBUTION_NAMES,
+  type DistributionName,
+  isAptDistribution,
+  isRpmDistribution,
+  type PackageType,
+  packageTypeOf,
+} from "../distros/index.js";
 
-export const DISTRIBUTIONS = [
-  "fedora",
-  "debian",
-  "kali",
-  "ubuntu",
-  "arch",
-  "opensuse",
-  "mageia",
-  "centos",
-  "rhel",
-  "rhel-ubi",
-  "openmandriva",
-  "rocky",
-  "alma",
-  "azure",
-  "custom",
-] as const;
+/** Distribution names, in the man page's order; each distribution's facts live in its module in distros/. */
+export const DISTRIBUTIONS: readonly DistributionName[] = DISTRIBUTION_NAMES;
 
 export const ARCHITECTURES = [
   "alpha",
@@ -152,85 +146,31 @@ export const BUILD_VERBS: ReadonlySet<string> = new Set([
   "sysupdate",
 ]);
 
-/** Per-distribution facts the config system needs. */
+/** Per-distribution facts the config system needs (a view of the distribution modules). */
 export interface DistroInfo {
   defaultRelease: string;
   filesystem: string;
   toolsTreeDistribution: string;
-  packageType: "rpm" | "deb" | "pkg" | "none";
+  packageType: PackageType;
 }
 
-export const DISTRO_INFO: Record<string, DistroInfo> = {
-  fedora: {
-    defaultRelease: "rawhide",
-    filesystem: "btrfs",
-    toolsTreeDistribution: "fedora",
-    packageType: "rpm",
-  },
-  debian: {
-    defaultRelease: "testing",
-    filesystem: "ext4",
-    toolsTreeDistribution: "debian",
-    packageType: "deb",
-  },
-  kali: {
-    defaultRelease: "kali-rolling",
-    filesystem: "ext4",
-    toolsTreeDistribution: "kali",
-    packageType: "deb",
-  },
-  ubuntu: {
-    defaultRelease: "noble",
-    filesystem: "ext4",
-    toolsTreeDistribution: "debian",
-    packageType: "deb",
-  },
-  arch: { defaultRelease: "rolling", filesystem: "ext4", toolsTreeDistribution: "arch", packageType: "pkg" },
-  opensuse: {
-    defaultRelease: "tumbleweed",
-    filesystem: "btrfs",
-    toolsTreeDistribution: "opensuse",
-    packageType: "rpm",
-  },
-  mageia: {
-    defaultRelease: "cauldron",
-    filesystem: "ext4",
-    toolsTreeDistribution: "mageia",
-    packageType: "rpm",
-  },
-  centos: { defaultRelease: "10", filesystem: "xfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
-  rhel: { defaultRelease: "10", filesystem: "xfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
-  "rhel-ubi": {
-    defaultRelease: "10",
-    filesystem: "xfs",
-    toolsTreeDistribution: "fedora",
-    packageType: "rpm",
-  },
-  openmandriva: {
-    defaultRelease: "cooker",
-    filesystem: "ext4",
-    toolsTreeDistribution: "openmandriva",
-    packageType: "rpm",
-  },
-  rocky: { defaultRelease: "10", filesystem: "xfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
-  alma: { defaultRelease: "10", filesystem: "xfs", toolsTreeDistribution: "fedora", packageType: "rpm" },
-  azure: { defaultRelease: "3.0", filesystem: "ext4", toolsTreeDistribution: "azure", packageType: "rpm" },
-  custom: { defaultRelease: "", filesystem: "ext4", toolsTreeDistribution: "custom", packageType: "none" },
-};
+export const DISTRO_INFO: Readonly<Record<string, DistroInfo>> = Object.fromEntries(
+  DISTRIBUTION_NAMES.map((name) => {
+    const d = DISTRIBUTION_MODULES[name];
+    return [
+      name,
+      {
+        defaultRelease: d.defaultRelease,
+        filesystem: d.filesystem,
+        toolsTreeDistribution: d.toolsTreeDistribution,
+        packageType: packageTypeOf(name),
+      },
+    ];
+  }),
+);
 
-export const APT_DISTRIBUTIONS = new Set(["debian", "kali", "ubuntu"]);
-export const RPM_DISTRIBUTIONS = new Set([
-  "fedora",
-  "opensuse",
-  "mageia",
-  "centos",
-  "rhel",
-  "rhel-ubi",
-  "openmandriva",
-  "rocky",
-  "alma",
-  "azure",
-]);
+export const APT_DISTRIBUTIONS: ReadonlySet<string> = new Set(DISTRIBUTION_NAMES.filter(isAptDistribution));
+export const RPM_DISTRIBUTIONS: ReadonlySet<string> = new Set(DISTRIBUTION_NAMES.filter(isRpmDistribution));
 
 /** Map from Node's process.arch to mkosi architecture names. */
 export function nativeArchitecture(): string {

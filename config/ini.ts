@@ -1,5 +1,6 @@
 // The systemd unit-file style syntax as mkosi reads it: sections, "#" comments anywhere on a line,
 // indented continuation lines (blank/comment lines do not end them), repeated keys.
+import { isUtf8 } from "node:buffer";
 import { ConfigError } from "./errors.js";
 
 export interface IniEntry {
@@ -12,6 +13,24 @@ export interface IniSection {
   name: string;
   line: number;
   entries: IniEntry[];
+}
+
+/** A config file's text. Config files are UTF-8 (upstream reads them so, and fails on anything else): a
+ * file that is not is an error naming the line of the first invalid byte, never a value with U+FFFD. */
+export function decodeConfigText(bytes: Buffer, path: string): string {
+  if (isUtf8(bytes)) return bytes.toString("utf8");
+  let start = 0;
+  for (let line = 1; ; line++) {
+    const end = bytes.indexOf(0x0a, start);
+    const text = bytes.subarray(start, end < 0 ? bytes.length : end);
+    if (!isUtf8(text))
+      throw new ConfigError("this line is not valid UTF-8 (config files must be UTF-8)", {
+        where: `${path}:${line}`,
+      });
+    if (end < 0) break;
+    start = end + 1;
+  }
+  return bytes.toString("utf8");
 }
 
 /** Python's textwrap.dedent(): remove the common leading whitespace of all non-blank lines. */

@@ -10,7 +10,7 @@ import { BUILD_VERBS } from "./enums.js";
 import { ConfigError, type Warn } from "./errors.js";
 import { fnmatch } from "./glob.js";
 import type { ImageConfig } from "./image.js";
-import { parseIni } from "./ini.js";
+import { decodeConfigText, parseIni } from "./ini.js";
 import { checkSecret } from "./paths.js";
 import { BUILTIN_INCLUDES } from "./settings/config-section.js";
 import {
@@ -48,8 +48,9 @@ const PARSED_SECTIONS = new Set<string>([...KNOWN_SECTIONS, "Match", "TriggerMat
 function readConfigFile(path: string): ReturnType<typeof parseIni> {
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = decodeConfigText(readFileSync(path), path);
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const e = err as NodeJS.ErrnoException;
     throw new ConfigError(
       e.code === "EISDIR" ? `Is a directory: '${path}'` : `Cannot read ${path}: ${e.message}`,
@@ -366,19 +367,21 @@ export class Loader {
     this.applyCli(main);
     if (args.directory !== null) this.applyHistory(main, args.directory);
     let configdir: string | null = null;
+    // CLI includes are parsed first, into the config namespace, and not listed in Files (also with
+    // --directory=, as the default initrd's configuration is resolved).
+    const cliIncludes = (main.cli.get("include") as string[] | null) ?? [];
+    if (cliIncludes.length > 0) {
+      main.cli.delete("include");
+      main.config.set("include", cliIncludes);
+      main.recordFiles = false;
+      this.parseNewIncludes(main, "--include");
+      main.recordFiles = true;
+    }
     if (args.directory !== null) {
-      // CLI includes are parsed first, into the config namespace, and not listed in Files.
-      const cliIncludes = (main.cli.get("include") as string[] | null) ?? [];
-      if (cliIncludes.length > 0) {
-        main.cli.delete("include");
-        main.config.set("include", cliIncludes);
-        main.recordFiles = false;
-        this.parseNewIncludes(main, "--include");
-        main.recordFiles = true;
-      }
       configdir = finalizeConfigdir(args.directory);
       if (args.verb === "bump" || (args.autoBump && BUILD_VERBS.has(args.verb)))
         bumpVersion(main, configdir, this.env);
+      refuseLegacyDefault(configdir);
       this.parseDirectory(main, configdir, { profiles: true, local: true });
     }
     const mainValues = this.finalizeAll(main);
@@ -514,6 +517,17 @@ function subimageCli(main: ParseContext, mainValues: Map<string, unknown>) {
     else cli.delete(s.dest);
   }
   return { cli, cliWasNone: new Set(main.cliWasNone) };
+}
+
+/** mkosi.default (and mkosi.default.d/) is the configuration file of mkosi before v15, with other
+ * sections and settings: when it is all there is, say how to move on instead of building the defaults. */
+function refuseLegacyDefault(dir: string): void {
+  if (existsSync(join(dir, "mkosi.conf")) || existsSync(join(dir, "mkosi.conf.d"))) return;
+  const legacy = ["mkosi.default", "mkosi.default.d"].filter((name) => existsSync(join(dir, name)));
+  if (legacy.length === 0) return;
+  throw new ConfigError(
+    `${join(dir, legacy[0]!)} is the configuration of mkosi before version 15 and is not read anymore. Rename mkosi.default to mkosi.conf (and mkosi.default.d/ to mkosi.conf.d/), then check its sections: [Packages] settings moved to [Content], [Partitions] to mkosi.repart/ definitions, Format=raw_* became Format=disk, and the output settings are in [Output].`,
+  );
 }
 
 /** Use <dir>/mkosi/ when <dir> has no mkosi.conf/mkosi.tools.conf but mkosi/ does. */

@@ -165,7 +165,9 @@ export type NodeStatus =
   /** A dependency will run first; the key is known only afterwards (it may turn out cached). */
   | "pending-deps"
   /** A declared input is missing in a way the task cannot run with. */
-  | "missing-input";
+  | "missing-input"
+  /** Not in the local cache, but the remote cache has it: it will be pulled, not run. */
+  | "remote";
 
 export interface NodeExplanation {
   id: NodeId;
@@ -190,6 +192,8 @@ export interface NodeExplanation {
   reason?: "first-run" | "inputs-changed" | "not-in-cache" | "always" | "forced";
   /** For "missing-input": what is missing (e.g. a dependency that is not part of the plan). */
   problem?: string;
+  /** For "remote": what a pull downloads (the compressed artifact) and what it unpacks to. */
+  remote?: { bytes: number; unpackedBytes: number };
 }
 
 export interface RunRecord {
@@ -237,7 +241,27 @@ export type EngineEvent =
   | { type: "checking"; time: number; id: NodeId; key: string }
   | { type: "checked"; time: number; id: NodeId; result: CheckResult }
   | { type: "skipped"; time: number; id: NodeId; reason: "dependency-failed" | "cancelled"; cause?: NodeId }
-  | { type: "done"; time: number; ok: boolean; ran: number; cached: number; failed: number; savedMs: number };
+  /** A remote cache entry is being downloaded (`bytes`: compressed size); progress events follow. */
+  | { type: "pulling"; time: number; id: NodeId; key: string; bytes: number }
+  /** It is in the local cache now, checked (blob digest, tree, output digest); a "cached" event follows. */
+  | { type: "pulled"; time: number; id: NodeId; key: string; bytes: number; durationMs: number }
+  | { type: "pushing"; time: number; id: NodeId; key: string }
+  /** `bytes`: what was uploaded (blobs the registry had already are not sent again). */
+  | { type: "pushed"; time: number; id: NodeId; key: string; bytes: number; durationMs: number }
+  /** Something the user should know that does not fail the build (a remote cache that is down). */
+  | { type: "warning"; time: number; message: string; id?: NodeId }
+  | {
+      type: "done";
+      time: number;
+      ok: boolean;
+      ran: number;
+      cached: number;
+      failed: number;
+      savedMs: number;
+      /** Of the cached nodes, how many were pulled from the remote cache; nodes pushed to it. */
+      pulled?: number;
+      pushed?: number;
+    };
 
 export interface TaskFailure {
   message: string;
@@ -264,6 +288,24 @@ export interface EngineOptions {
   /** Keep a failed node's scratch directory (its workspace) for inspection instead of removing it; its
    * path is added to the failure message. Leftovers are swept by a later engine in the same cache. */
   keepFailedWorkspaces?: boolean;
+  /** A remote cache shared with other machines: read after the local cache misses, written with `push`. */
+  remote?: RemoteCacheOptions;
+}
+
+export interface RemoteCacheOptions {
+  /** An OCI distribution registry repository: https://host[:port]/name, http:// only when written so. */
+  url: string;
+  /** Upload every output of a run that the remote does not have yet. */
+  push?: boolean;
+  /** Caches whose artifacts differ for the same keys (e.g. built unprivileged, in a user namespace) use
+   * different flavours and never share entries. */
+  flavour?: string;
+  /** Per-request idle timeout (default 20 s): a registry slower than this counts as down. */
+  timeoutMs?: number;
+  /** Where credentials and certs.d are looked up (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /** certs.d directories (default Docker's and Podman's). */
+  certsDirs?: string[];
 }
 
 export interface RunOptions {
@@ -276,12 +318,21 @@ export interface RunOptions {
   /** Fail (instead of running) when a node for which this returns true would have to run
    * (Incremental=strict). */
   forbidRun?: (explanation: NodeExplanation) => string | undefined;
+  /** A cached output is used only when this returns true (default: always). For a node whose product
+   * lives outside the cache (a published output), the caller checks that the product is still the one this
+   * key made: the key is final only once the node's dependencies have run (early cutoff can bring back an
+   * older key), so the check cannot be made while planning. A rejected node runs (reason "forced"). */
+  acceptCached?: (id: NodeId, key: string) => boolean;
   /** Re-execute cached nodes after the run (nothing is committed) and compare their fresh outputs with the
    * cached ones (`mkosi --check build`, like `nix build --check`): `true` for every checkable cached node, a
    * number for a random sample of that many. */
   check?: boolean | number;
 }
 
+export interface ExplainOptions {
+  /** Warnings (a remote cache that is down) are reported here; without a listener, to the next run's. */
+  onEvent?: (event: EngineEvent) => void;
+}
 /** The outcome of re-executing one cached node (RunOptions.check). */
 export type CheckResult =
   | { id: NodeId; status: "same"; digest: string }
@@ -304,6 +355,8 @@ export interface RunSummary {
   ran: NodeId[];
   cached: NodeId[];
   skipped: NodeId[];
+  /** Of `cached`, the nodes pulled from the remote cache. */
+  pulled?: NodeId[];
   /** With RunOptions.check: one result per re-executed node. A node that differs makes `ok` false. */
   checks?: CheckResult[];
 }
@@ -317,7 +370,7 @@ export interface GcResult {
 export interface Engine {
   /** Plan without running: status and reasons for every node (keys of nodes downstream of a node that
    * must run are unknown and reported as "pending-deps"). */
-  explain(nodes: NodeSpec[]): Promise<NodeExplanation[]>;
+  explain(nodes: NodeSpec[], options?: ExplainOptions): Promise<NodeExplanation[]>;
   run(nodes: NodeSpec[], options?: RunOptions): Promise<RunSummary>;
   /** Past runs of a node identity, newest first. */
   history(id: NodeId): RunRecord[];

@@ -15,6 +15,7 @@ import type {
   DepOutput,
   Engine,
   EngineOptions,
+  ExplainOptions,
   GcResult,
   NodeExplanation,
   NodeId,
@@ -30,6 +31,7 @@ import { Collector } from "./gc.js";
 import { cacheSecretKey, Keys } from "./keys.js";
 import { Coordinator } from "./locks.js";
 import { makeOwner, retireOwner } from "./proc.js";
+import { RemoteCache } from "./remote/cache.js";
 import { RunSession } from "./session.js";
 import type { EngineState } from "./state.js";
 import { Store } from "./store.js";
@@ -61,6 +63,8 @@ export class EngineImpl implements Engine {
   private readonly executor: Executor;
   private readonly concurrency: number;
   private readonly lruRefreshMs: number;
+  /** The remote cache, when one is configured. */
+  readonly remote: RemoteCache | undefined;
   private closed = false;
 
   constructor(
@@ -95,11 +99,20 @@ export class EngineImpl implements Engine {
       options.keepFailedWorkspaces ?? false,
       options.durable ?? true,
     );
+    this.remote = options.remote
+      ? new RemoteCache(
+          this.state,
+          (sig) => this.keys.keyOf(sig),
+          this.collector,
+          options.remote,
+          options.durable ?? true,
+        )
+      : undefined;
   }
 
-  async explain(specs: NodeSpec[]): Promise<NodeExplanation[]> {
+  async explain(specs: NodeSpec[], options: ExplainOptions = {}): Promise<NodeExplanation[]> {
     this.assertOpen();
-    return explainPlan(this.state, this.keys, specs);
+    return explainPlan(this.state, this.keys, specs, this.remote, { emit: options.onEvent });
   }
 
   async run(specs: NodeSpec[], options: RunOptions = {}): Promise<RunSummary> {
@@ -113,6 +126,7 @@ export class EngineImpl implements Engine {
         concurrency: this.concurrency,
         lruRefreshMs: this.lruRefreshMs,
         sweepTmp: () => this.collector.sweepTmp(),
+        remote: this.remote,
       },
       specs,
       options,
@@ -145,6 +159,10 @@ export class EngineImpl implements Engine {
     await this.collector.evicting;
     await this.state.fp.flush();
     await Promise.all(this.state.background);
+    if (this.remote) {
+      await this.remote.settled();
+      this.remote.close();
+    }
     this.state.coord.releaseAll();
     retireOwner(this.state.coord.owner);
     await this.store.close();

@@ -234,6 +234,7 @@ export class Executor {
           logFile,
         };
         if (err instanceof TaskCommandError) {
+          failure.message = err.summary;
           failure.command = err.command;
           if (err.exitCode !== undefined) failure.exitCode = err.exitCode;
           failure.logTail = err.logTail;

@@ -4,7 +4,8 @@ import type { InputChange, NodeExplanation, NodeId, NodeSpec } from "./api.js";
 import { CauseFinder, diffSignatures } from "./explain.js";
 import type { Keys } from "./keys.js";
 import { buildPlan, type PlanNode } from "./plan.js";
-import type { EngineState } from "./state.js";
+import type { RemoteCache, RemoteHooks } from "./remote/cache.js";
+import { artifactPath, type EngineState } from "./state.js";
 import type { LastRecord, Store } from "./store.js";
 
 /** Reason a node will run, beyond its changes (NodeExplanation.reason). */
@@ -68,7 +69,10 @@ export async function explainPlan(
   state: EngineState,
   keys: Keys,
   specs: NodeSpec[],
+  remote?: RemoteCache,
+  hooks: RemoteHooks = {},
 ): Promise<NodeExplanation[]> {
+  remote?.flushWarnings(hooks);
   keys.reset();
   const plan = buildPlan(specs);
   const scanned = keys.prefetch(plan);
@@ -100,7 +104,8 @@ export async function explainPlan(
       result.set(n.id, explainNode(state.store, n, causes, "missing-input", hist, undefined, []));
       continue;
     }
-    const upstream = n.depIds.filter((d) => stat.get(d) !== "cached");
+    // A node the remote cache has counts as cached: its output digest is known from its record.
+    const upstream = n.depIds.filter((d) => stat.get(d) !== "cached" && stat.get(d) !== "remote");
     if (upstream.some((d) => stat.get(d) === "missing-input")) {
       n.problem = `dependency ${upstream.find((d) => stat.get(d) === "missing-input")} has a missing input`;
       stat.set(n.id, "missing-input");
@@ -120,6 +125,25 @@ export async function explainPlan(
       n.output = { id: out.id, key: out.key, digest: out.digest, dir: out.dir, meta: out.meta };
       stat.set(n.id, "cached");
       result.set(n.id, explainNode(state.store, n, causes, "cached", hist, undefined, []));
+      continue;
+    }
+    // Only what the local cache lacks is asked of the remote one: a no-op build never touches the network.
+    const entry =
+      remote && n.spec.task.cache !== "always" ? await remote.lookup(n.key, hooks, n.id) : undefined;
+    if (entry) {
+      const o = entry.record.output;
+      n.output = { id: n.id, key: n.key, digest: o.digest, dir: artifactPath(state, n.key), meta: o.meta };
+      stat.set(n.id, "remote");
+      const e = explainNode(state.store, n, causes, "remote", hist, undefined, []);
+      e.remote = { bytes: entry.layer.size, unpackedBytes: o.bytes };
+      e.lastRun ??= {
+        key: n.key,
+        digest: o.digest,
+        durationMs: o.durationMs,
+        bytes: o.bytes,
+        finishedAt: o.createdAt,
+      };
+      result.set(n.id, e);
     } else {
       stat.set(n.id, "will-run");
       const reason = reasonFor(n, hist, false);

@@ -13,6 +13,9 @@
 // The fingerprint of a declared path is "none" (null), "absent", the entry of a file, or "D <digest>" for a
 // directory (the root directory's own mode and owner are left out: only what is inside counts).
 //
+// Names are byte-exact (engine/filenames.ts): a name that is not valid UTF-8 is carried with its invalid
+// bytes escaped, and the file system is given its bytes, so two such names never look alike.
+//
 // Fast path: a walk lstat()s every entry and hashes all stat tuples with xxh64; if that equals the value
 // stored for the declared path, its fingerprint is reused without a single further lookup. Otherwise each
 // entry's stat tuple is compared with the stat cache and only changed entries are re-read (content, link
@@ -21,19 +24,12 @@
 
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import {
-  createReadStream,
-  lstatSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  realpathSync,
-  type Stats,
-} from "node:fs";
+import { createReadStream, lstatSync, readFileSync, realpathSync, type Stats } from "node:fs";
 import { resolve } from "node:path";
 import type { XXHashAPI } from "xxhash-wasm";
 import type { PathInput } from "./api.js";
 import { sha256 } from "./encoding.js";
+import { displayName, encodeName, fsPath, hasEscapes, readdirChecked, readlinkName } from "./filenames.js";
 import type { DirManifest, PathSig, RootRecord, Store } from "./store.js";
 
 /** Entries whose ctime is within this window of the walk are not cached (timestamps are coarse). */
@@ -46,7 +42,10 @@ const GETFATTR_BATCH = 400;
 
 interface Node {
   name: string;
+  /** The path (names byte-exact, see engine/filenames.ts). */
   abs: string;
+  /** Its bytes, for the file system, when `abs` carries escaped bytes. */
+  raw?: Buffer;
   st: Stats;
   tuple: string;
   children?: Node[];
@@ -127,9 +126,43 @@ function getfattr(batch: string[]): Promise<Buffer | undefined> {
   });
 }
 
+/** The xattrs of one path that carries escaped bytes: argv cannot carry them from Node, so the shell
+ * makes the name from octal escapes. */
+function getfattrEscaped(path: string): Promise<Buffer | undefined> {
+  const octal = [...encodeName(path)]
+    .map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\0${b.toString(8)}`))
+    .join("");
+  return new Promise((res) => {
+    const child = spawn(
+      "sh",
+      [
+        "-c",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion, not a template
+        'p=$(printf "%b_" "$1"); exec getfattr --absolute-names -h -d -m - -e hex -- "${p%_}"',
+        "sh",
+        octal,
+      ],
+      { env: { ...process.env, LC_ALL: "C" }, stdio: ["ignore", "pipe", "ignore"] },
+    );
+    const chunks: Buffer[] = [];
+    child.stdout.on("data", (c: Buffer) => chunks.push(c));
+    child.on("error", () => res(undefined));
+    child.on("close", () => res(Buffer.concat(chunks)));
+  });
+}
+
 export async function readXattrs(paths: string[]): Promise<Map<string, string>> {
   const result = new Map<string, string>();
   if (getfattrMissing) return result;
+  const escaped = paths.filter(hasEscapes);
+  if (escaped.length > 0) {
+    paths = paths.filter((p) => !hasEscapes(p));
+    for (const path of escaped) {
+      const out = (await getfattrEscaped(path))?.toString("latin1") ?? "";
+      const lines = out.split("\n").filter((line) => line !== "" && !line.startsWith("# file: "));
+      if (lines.length > 0) result.set(path, lines.map(unescapeGetfattr).sort().join("\n"));
+    }
+  }
   const batches: string[][] = [];
   for (let i = 0; i < paths.length; i += GETFATTR_BATCH) batches.push(paths.slice(i, i + GETFATTR_BATCH));
   const outputs: (Buffer | undefined)[] = [];
@@ -174,7 +207,7 @@ function xattrSuffix(x: string | undefined): string {
   return x ? ` x${sha256(x)}` : "";
 }
 
-async function hashLargeFile(path: string): Promise<string> {
+async function hashLargeFile(path: string | Buffer): Promise<string> {
   const h = createHash("sha256");
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
   return h.digest("hex");
@@ -190,6 +223,11 @@ export interface FingerprintOptions {
   root?: Root;
 }
 
+/** `text` (UTF-8, escapes allowed) as find prints it in our latin1 decoding: one character per byte. */
+function latin1(text: string): string {
+  return /[^\x00-\x7f]/.test(text) ? encodeName(text).toString("latin1") : text;
+}
+
 function isExcluded(rel: string, exclude: string[]): boolean {
   for (const e of exclude)
     if (rel === e || (rel.startsWith(e) && rel.charCodeAt(e.length) === 47)) return true;
@@ -198,7 +236,8 @@ function isExcluded(rel: string, exclude: string[]): boolean {
 
 let findUnavailable = false;
 
-/** `find` over the given starting points, printing stat tuples; undefined when it fails. */
+/** `find` over the given starting points, printing stat tuples; undefined when it fails. The output is
+ * decoded as latin1: one character per byte, so names that are not UTF-8 hash by their bytes. */
 function runFind(paths: string[]): Promise<string | undefined> {
   return new Promise((res) => {
     const child = spawn("find", [...paths, "-printf", FIND_FORMAT], {
@@ -218,7 +257,7 @@ function runFind(paths: string[]): Promise<string | undefined> {
     });
     child.on("close", (code) => {
       if (failed || code !== 0) res(undefined);
-      else res(Buffer.concat(chunks).toString("utf8"));
+      else res(Buffer.concat(chunks).toString("latin1"));
     });
   });
 }
@@ -347,9 +386,9 @@ export class Fingerprinter {
     const resolved = new Map<Root, string>();
     for (const r of roots) {
       // Declared paths may be symlinks (mkosi.extra -> elsewhere): fingerprint what they point to.
-      let st = lstatSync(r.path, { throwIfNoEntry: false });
+      let st = lstatSync(fsPath(r.path), { throwIfNoEntry: false });
       let real = r.path;
-      if (st?.isSymbolicLink()) {
+      if (st?.isSymbolicLink() && !hasEscapes(r.path)) {
         try {
           real = realpathSync(r.path);
           st = lstatSync(real);
@@ -420,7 +459,8 @@ export class Fingerprinter {
     // does, the hash changes kind and that one scan takes the slow path.
     const roots: Root[] = [];
     for (const r of all) {
-      const small = this.jsScan(r, SMALL_TREE);
+      // A root whose path carries escaped bytes cannot be passed to find (argv is text in Node).
+      const small = this.jsScan(r, hasEscapes(r.path) ? Number.POSITIVE_INFINITY : SMALL_TREE);
       if (small === undefined) roots.push(r);
       else hashes.set(r.memoKey, `js:${small}`);
     }
@@ -461,10 +501,11 @@ export class Fingerprinter {
     const starts: number[] = [];
     let from = 0;
     for (const p of paths) {
-      const marker = text.indexOf(`\0${p}\0\0`, from);
+      const bytes = latin1(p);
+      const marker = text.indexOf(`\0${bytes}\0\0`, from);
       if (marker < 0) return false; // unexpected output: do not guess
       starts.push(text.lastIndexOf("\0", marker - 1) + 1);
-      from = marker + p.length + 3;
+      from = marker + bytes.length + 3;
     }
     starts.push(text.length);
     paths.forEach((p, i) => {
@@ -476,8 +517,9 @@ export class Fingerprinter {
         }
         const fields = section.split("\0");
         const parts: string[] = [];
+        const exclude = r.exclude.map(latin1);
         for (let f = 0; f + 2 < fields.length; f += 3) {
-          if (!isExcluded(fields[f + 2]!, r.exclude)) parts.push(fields[f]!, "\0", fields[f + 2]!, "\0");
+          if (!isExcluded(fields[f + 2]!, exclude)) parts.push(fields[f]!, "\0", fields[f + 2]!, "\0");
         }
         hashes.set(r.memoKey, `findx:${this.xx.h64ToString(parts.join(""))}`);
       }
@@ -490,27 +532,31 @@ export class Fingerprinter {
   private jsScan(r: Root, limit = Number.POSITIVE_INFINITY): string | undefined {
     const parts: string[] = [];
     let entries = 0;
-    const walk = (abs: string, rel: string): boolean => {
-      let names: string[];
+    const walk = (abs: string, raw: boolean, rel: string): boolean => {
+      let listed: { names: string[]; escaped: boolean };
       try {
-        names = readdirSync(abs).sort();
+        listed = readdirChecked(raw ? encodeName(abs) : abs);
       } catch {
         return true;
       }
+      const names = listed.names.sort();
       for (const name of names) {
         const crel = rel === "" ? name : `${rel}/${name}`;
         if (r.exclude.length > 0 && isExcluded(crel, r.exclude)) continue;
         if (++entries > limit) return false;
-        const st = lstatSync(`${abs}/${name}`, { throwIfNoEntry: false });
+        const child = `${abs}/${name}`;
+        const childRaw = raw || (listed.escaped && hasEscapes(name));
+        const st = lstatSync(childRaw ? encodeName(child) : child, { throwIfNoEntry: false });
         if (!st) continue;
         parts.push(crel, "\0", statTuple(st), "\n");
-        if (st.isDirectory() && !walk(`${abs}/${name}`, crel)) return false;
+        if (st.isDirectory() && !walk(child, childRaw, crel)) return false;
       }
       return true;
     };
-    const st = lstatSync(r.path, { throwIfNoEntry: false });
+    const rootRaw = hasEscapes(r.path);
+    const st = lstatSync(fsPath(r.path), { throwIfNoEntry: false });
     if (st) parts.push("\0", statTuple(st), "\n");
-    if (!walk(r.path, "")) return undefined;
+    if (!walk(r.path, rootRaw, "")) return undefined;
     return this.xx.h64ToString(parts.join(""));
   }
 
@@ -523,38 +569,42 @@ export class Fingerprinter {
 
   /** Fingerprint of a file or tree: a full walk, re-reading only entries whose stat changed (when caching). */
   async tree(path: string, exclude: string[], opts: FingerprintOptions): Promise<TreeFingerprint> {
-    const st = lstatSync(path, { throwIfNoEntry: false });
+    const rootRaw = hasEscapes(path) ? encodeName(path) : undefined;
+    const st = lstatSync(rootRaw ?? path, { throwIfNoEntry: false });
     if (!st) return { fp: "absent", bytes: 0 };
     const excl = new Set(exclude);
     if (st.isDirectory()) this.stats.slowWalks++;
     const now = opts.scan?.t0 ?? Date.now();
     let racy = false;
     let bytes = 0;
-    const mk = (name: string, abs: string, s: Stats): Node => {
+    const mk = (name: string, abs: string, raw: Buffer | undefined, s: Stats): Node => {
       const tuple = statTuple(s);
       if (s.ctimeMs > now - this.racyMs) racy = true;
       bytes += s.blocks * 512;
-      return { name, abs, st: s, tuple };
+      const n: Node = { name, abs, st: s, tuple };
+      if (raw) n.raw = raw;
+      return n;
     };
-    const root = mk("", path, st);
+    const root = mk("", path, rootRaw, st);
     if (st.isDirectory()) {
       const walk = (dir: Node, rel: string) => {
-        let names: string[];
+        let listed: { names: string[]; escaped: boolean };
         try {
-          names = readdirSync(dir.abs);
+          listed = readdirChecked(dir.raw ?? dir.abs);
         } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === "ENOENT") names = [];
+          if ((e as NodeJS.ErrnoException).code === "ENOENT") listed = { names: [], escaped: false };
           else throw e;
         }
-        names.sort();
+        const names = listed.names.sort();
         const children: Node[] = [];
         for (const name of names) {
           const crel = rel === "" ? name : `${rel}/${name}`;
           if (excl.size > 0 && isExcluded(crel, exclude)) continue;
           const cabs = `${dir.abs}/${name}`;
-          const cst = lstatSync(cabs, { throwIfNoEntry: false });
+          const craw = dir.raw || (listed.escaped && hasEscapes(name)) ? encodeName(cabs) : undefined;
+          const cst = lstatSync(craw ?? cabs, { throwIfNoEntry: false });
           if (!cst) continue;
-          const child = mk(name, cabs, cst);
+          const child = mk(name, cabs, craw, cst);
           children.push(child);
           if (cst.isDirectory()) walk(child, crel);
         }
@@ -597,15 +647,15 @@ export class Fingerprinter {
           this.stats.hashedFiles++;
           if (n.st.size > LARGE_FILE) {
             large.push(
-              hashLargeFile(n.abs).then((h) => {
+              hashLargeFile(n.raw ?? n.abs).then((h) => {
                 n.fp = entryOf(n.st, h, undefined) + xattrSuffix(x);
               }),
             );
           } else {
-            n.fp = entryOf(n.st, sha256(readFileSync(n.abs)), undefined) + xattrSuffix(x);
+            n.fp = entryOf(n.st, sha256(readFileSync(n.raw ?? n.abs)), undefined) + xattrSuffix(x);
           }
         } else if (n.st.isSymbolicLink()) {
-          n.fp = entryOf(n.st, undefined, readlinkSync(n.abs)) + xattrSuffix(x);
+          n.fp = entryOf(n.st, undefined, readlinkName(n.raw ?? n.abs)) + xattrSuffix(x);
         } else {
           n.fp = entryOf(n.st, undefined, undefined) + xattrSuffix(x);
         }
@@ -706,14 +756,20 @@ export function diffTrees(
   };
   const da = digestOf(oldFp);
   const db = digestOf(newFp);
+  // For people: names that are not UTF-8 with their bytes as \xNN.
+  const shown = () => ({
+    added: res.added.map(displayName),
+    removed: res.removed.map(displayName),
+    modified: res.modified.map(displayName),
+  });
   if (oldFp.startsWith("D ") && newFp.startsWith("D ") && da && db) {
-    return cmp(da, db, "") ? res : undefined;
+    return cmp(da, db, "") ? shown() : undefined;
   }
   if (newFp.startsWith("D ") && db && (oldFp === "absent" || oldFp === "none")) {
-    return listAll(db, "", res.added) ? res : undefined;
+    return listAll(db, "", res.added) ? shown() : undefined;
   }
   if (oldFp.startsWith("D ") && da && (newFp === "absent" || newFp === "none")) {
-    return listAll(da, "", res.removed) ? res : undefined;
+    return listAll(da, "", res.removed) ? shown() : undefined;
   }
   return undefined;
 }

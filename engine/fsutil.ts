@@ -4,7 +4,8 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { processStartTime } from "./proc.js";
 
 function unescapeMountinfo(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
@@ -27,6 +28,34 @@ export function mountsUnder(dir: string): string[] {
     if (p === base || p.startsWith(`${base}/`)) res.push(p);
   }
   return res.sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Detach what processes that are gone left mounted below their workspaces in `tmpDir` (the engine names
+ * them `<pid>-<start time>-…`). A build killed with SIGKILL in the caller's mount namespace leaves its
+ * overlays mounted there, which keeps the cache from being removed. Returns how many were detached.
+ */
+export function unmountStaleWorkspaces(tmpDir: string): number {
+  const base = resolve(tmpDir);
+  let detached = 0;
+  for (const mount of mountsUnder(base)) {
+    if (mount === base) continue;
+    const workspace = mount.slice(base.length + 1).split("/", 1)[0]!;
+    const owner = /^(\d+)-(\d+)-/.exec(workspace);
+    if (owner && processStartTime(Number(owner[1])) === owner[2]) continue;
+    try {
+      execFileSync("umount", ["-l", mount], { stdio: "ignore" });
+      detached++;
+    } catch {
+      /* already gone with its parent */
+    }
+  }
+  return detached;
+}
+
+/** The same for an engine cache directory (its `tmp/`). */
+export function unmountStaleMounts(cacheDir: string): number {
+  return unmountStaleWorkspaces(join(cacheDir, "tmp"));
 }
 
 function makeWritable(dir: string): void {

@@ -62,7 +62,11 @@ export class Keys {
   /** Signature of a node's own inputs, dependencies filled from resolved outputs (others pending):
    * synchronously when every declared path is fingerprinted already (the common case after the plan-wide
    * prefetch: no promise per node). */
-  signature(n: PlanNode, plan: Plan): PartialSignature | Promise<PartialSignature> {
+  signature(
+    n: PlanNode,
+    plan: Plan,
+    outputOf?: (dep: NodeId) => DepOutput | undefined,
+  ): PartialSignature | Promise<PartialSignature> {
     const declared = n.inputs!.paths ?? [];
     const known: PathSig[] = [];
     for (const [, input] of declared) {
@@ -70,9 +74,9 @@ export class Keys {
       if (!v) break;
       known.push(v);
     }
-    if (known.length === declared.length) return this.buildSignature(n, plan, known);
+    if (known.length === declared.length) return this.buildSignature(n, plan, known, outputOf);
     return Promise.all(declared.map(([, input]) => this.pathSig(input))).then((fps) =>
-      this.buildSignature(n, plan, fps),
+      this.buildSignature(n, plan, fps, outputOf),
     );
   }
 
@@ -134,8 +138,9 @@ export class Keys {
     n: PlanNode,
     plan: Plan,
     fps: PathSig[],
-    outputOf: (dep: NodeId) => DepOutput | undefined = (dep) => plan.nodes.get(dep)?.output,
+    outputOf: ((dep: NodeId) => DepOutput | undefined) | undefined,
   ): PartialSignature {
+    const outputFor = outputOf ?? ((dep: NodeId) => plan.nodes.get(dep)?.output);
     const inputs = n.inputs!;
     const values: Record<string, Json> = {};
     for (const [k, v] of Object.entries(inputs.values ?? {})) {
@@ -162,7 +167,7 @@ export class Keys {
     for (const [k, v] of Object.entries(inputs.env ?? {})) if (v !== undefined) sig.env[k] = String(v);
     const pending: Record<string, NodeId> = {};
     for (const [label, dep] of n.deps) {
-      const o = outputOf(dep);
+      const o = outputFor(dep);
       if (o) sig.deps[label] = { id: dep, key: o.key, digest: o.digest };
       else pending[label] = dep;
     }

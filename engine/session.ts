@@ -17,6 +17,8 @@ import { CauseFinder, type PartialSignature } from "./explain.js";
 import { explainNode, reasonFor } from "./explanation.js";
 import type { Keys } from "./keys.js";
 import { buildPlan, type Guess, type Plan, type PlanNode } from "./plan.js";
+import type { RemoteCache, RemoteHooks } from "./remote/cache.js";
+import { RunPulls } from "./remote/lookahead.js";
 import { type EngineState, logFileOf, now } from "./state.js";
 import { HISTORY_KEYS, type HistoryRecord, type LastRecord } from "./store.js";
 
@@ -32,6 +34,8 @@ export interface SessionHost {
   lruRefreshMs: number;
   /** Remove temporary directories of dead processes (runs alongside the build). */
   sweepTmp(): Promise<void>;
+  /** The remote cache: pulled from after a local miss, pushed to after a node settles (when enabled). */
+  remote?: RemoteCache;
 }
 
 type Settled = "cached" | "done" | "failed" | "skipped";
@@ -47,6 +51,7 @@ export class RunSession {
     ran: [],
     cached: [],
     skipped: [],
+    pulled: [],
   };
   private readonly causes: CauseFinder;
   private readonly produced = new Map<PlanNode, (o: DepOutput | undefined) => void>();
@@ -60,6 +65,10 @@ export class RunSession {
   private finish!: () => void;
   private readonly allDone: Promise<void>;
   private graceTimer: NodeJS.Timeout | undefined;
+  private readonly remoteHooks: RemoteHooks;
+  private readonly pulls: RunPulls | undefined;
+  private readonly pushes: Promise<boolean>[] = [];
+  private pushedCount = 0;
 
   constructor(
     private readonly host: SessionHost,
@@ -73,6 +82,17 @@ export class RunSession {
     this.allDone = new Promise<void>((res) => {
       this.finish = res;
     });
+    this.remoteHooks = { emit: this.emit, signal: this.abort.signal, protect: this.protect };
+    if (host.remote) {
+      this.pulls = new RunPulls(
+        host.remote,
+        this.plan,
+        host.keys,
+        host.state,
+        this.remoteHooks,
+        (n) => !n.problem && n.spec.task.cache !== "always" && !this.forced.has(n.id),
+      );
+    }
   }
 
   private get signal(): AbortSignal {
@@ -80,6 +100,7 @@ export class RunSession {
   }
 
   private emit = (e: EngineEvent): void => {
+    if (e.type === "pushed") this.pushedCount++;
     if (!this.options.onEvent) return;
     try {
       this.options.onEvent(e);
@@ -105,6 +126,7 @@ export class RunSession {
     else outer?.addEventListener("abort", onOuterAbort, { once: true });
 
     this.emit({ type: "planned", time: now(), nodes: plan.order.map(plannedNode) });
+    this.host.remote?.flushWarnings(this.remoteHooks);
 
     const onAbort = () => this.onAbort();
     this.signal.addEventListener("abort", onAbort, { once: true });
@@ -120,6 +142,9 @@ export class RunSession {
     await Promise.all(this.histWrites);
     await state.fp.flush();
     await sweep;
+    // Pulls started ahead for nodes that never needed them, and pushes, finish before keys are released.
+    await this.pulls?.settled();
+    await Promise.all(this.pushes);
     for (const k of this.usedKeys) {
       const c = (state.protectedKeys.get(k) ?? 1) - 1;
       if (c <= 0) state.protectedKeys.delete(k);
@@ -134,6 +159,7 @@ export class RunSession {
       cached: summary.cached.length,
       failed: Object.keys(summary.failures).length,
       savedMs: this.savedMs,
+      ...(this.host.remote ? { pulled: summary.pulled?.length ?? 0, pushed: this.pushedCount } : {}),
     });
     if (this.listenerError) throw this.listenerError;
     return summary;
@@ -182,6 +208,7 @@ export class RunSession {
     this.remaining--;
     if (state === "cached" || state === "done") {
       this.summary.outputs[n.id] = n.output!;
+      this.push(n);
       for (const d of n.dependants) {
         const dn = this.plan.nodes.get(d)!;
         if (dn.state === "pending" && dn.depIds.every((x) => this.plan.nodes.get(x)!.output)) this.key(dn);
@@ -191,6 +218,14 @@ export class RunSession {
     }
     if (this.remaining === 0) this.finish();
     else this.pump();
+  }
+
+  /** With --cache-push: the remote gets every output of the run it lacks (not pulled ones, which it has). */
+  private push(n: PlanNode): void {
+    const remote = this.host.remote;
+    if (!remote?.pushEnabled || n.spec.task.cache === "always" || !n.output) return;
+    if (this.pulls?.pulledKeys.has(n.output.key)) return;
+    this.pushes.push(remote.push(n.output.key, this.remoteHooks, n.id));
   }
 
   private skipDependants(n: PlanNode, cause: NodeId): void {
@@ -241,6 +276,7 @@ export class RunSession {
     this.protect(out.key);
     this.savedMs += saved;
     this.summary.cached.push(n.id);
+    if (this.pulls?.pulledKeys.has(out.key)) this.summary.pulled?.push(n.id);
     const t = now();
     const sameAsLast = last?.key === out.key && last.digest === out.digest;
     // The identity's last-use record says when this key was last used through it: most no-op builds
@@ -313,6 +349,8 @@ export class RunSession {
       return this.failInputs(n, err);
     }
     const hist = guess ? guess.last : state.store.getLast(n.id);
+    // A cache hit the caller rejects runs as forced (and is not taken from another process either).
+    if (this.options.acceptCached?.(n.id, n.key) === false) this.forced.add(n.id);
     const isForced = this.forced.has(n.id);
     const always = n.spec.task.cache === "always";
     if (!isForced && !always) {
@@ -323,6 +361,11 @@ export class RunSession {
         const o = await inProgress;
         if (o) return this.markCached(n, { ...o, id: n.id }, hist);
         // The identical node failed: this one would fail the same way.
+      }
+      if (this.pulls) {
+        const o = await this.pulls.pull(n, n.key);
+        if (this.signal.aborted) return this.cancel(n);
+        if (o) return this.markCached(n, { ...o, id: n.id }, hist);
       }
     }
     const reason = reasonFor(n, hist, isForced);

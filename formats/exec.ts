@@ -1,12 +1,14 @@
 // Running a chain of host tools connected by pipes (`tar … | zstd …  > file`), written to a temporary
 // file next to the destination and renamed into place only when every stage succeeded: a failed or
-// cancelled run never leaves a partial file under the destination's name.
+// cancelled run never leaves a partial file under the destination's name. Failures are the CommandError
+// of every command (engine/command.ts), which also runs the single commands here (runCapture).
 import { type ChildProcess, type StdioOptions, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, openSync } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { FormatError, type RunOptions } from "./types.js";
+import { CommandError, spawnCommand } from "../engine/command.js";
+import type { RunOptions } from "./types.js";
 
 export interface PipelineOptions extends RunOptions {
   /** Bytes written to the first stage's stdin. */
@@ -30,22 +32,25 @@ interface StageResult {
   spawnError?: Error;
 }
 
-function describeFailure(r: StageResult): string {
-  const cmd = r.argv.join(" ");
+/** The error of a failed stage: the CommandError of every command (engine/command.ts). */
+function stageError(r: StageResult): CommandError {
+  const logTail = r.stderr.trim() === "" ? [] : r.stderr.trim().split("\n").slice(-20);
   if (r.spawnError) {
     const code = (r.spawnError as NodeJS.ErrnoException).code;
-    return code === "ENOENT"
-      ? `${r.argv[0]} not found (needed to run: ${cmd})`
-      : `${cmd}: ${r.spawnError.message}`;
+    const reason = code === "ENOENT" ? `${r.argv[0]} not found` : r.spawnError.message;
+    return new CommandError({ command: r.argv, logTail, reason });
   }
-  const what = r.signal ? `was killed by ${r.signal}` : `failed with exit status ${r.code}`;
-  const tail = r.stderr.trim();
-  return `${cmd} ${what}${tail ? `:\n${tail}` : ""}`;
+  return new CommandError({
+    command: r.argv,
+    exitCode: r.code ?? undefined,
+    signal: r.signal ?? undefined,
+    logTail,
+  });
 }
 
 /**
  * Runs `stages` as a pipeline whose last stdout goes to `dest` (atomically, via a temporary sibling).
- * Rejects with a FormatError naming the failing command and its stderr tail.
+ * Rejects with a CommandError naming the failing stage and its stderr tail.
  */
 export async function runPipelineToFile(
   stages: string[][],
@@ -53,7 +58,7 @@ export async function runPipelineToFile(
   opts: PipelineOptions = {},
 ): Promise<void> {
   if (stages.length === 0) throw new Error("runPipelineToFile: no stages");
-  if (opts.signal?.aborted) throw new FormatError(`${stages[0]!.join(" ")} was cancelled`);
+  if (opts.signal?.aborted) throw new CommandError({ command: stages[0]!, logTail: [], cancelled: true });
   const tmp = siblingTempPath(dest);
   const outFd = openSync(tmp, "w", 0o644);
   const inFd = opts.stdinFile !== undefined ? openSync(opts.stdinFile, "r") : undefined;
@@ -112,42 +117,30 @@ export async function runPipelineToFile(
   const failed = done.filter((r) => r.spawnError || r.code !== 0);
   if (aborted || failed.length > 0) {
     await rm(tmp, { force: true });
-    if (aborted) throw new FormatError(`${stages.map((s) => s[0]).join(" | ")} was cancelled`);
+    if (aborted)
+      throw new CommandError({
+        command: stages.flatMap((s, i) => (i ? ["|", ...s] : s)),
+        logTail: [],
+        cancelled: true,
+      });
     // A stage killed by SIGPIPE only reports that a later stage died: name the real culprit.
     const culprit = failed.find((r) => r.signal !== "SIGPIPE") ?? failed[0]!;
-    throw new FormatError(describeFailure(culprit));
+    throw stageError(culprit);
   }
   await rename(tmp, dest);
 }
 
-/** Runs one command and returns its stdout; rejects with a FormatError on failure. */
+/** Runs one command (engine/command.ts) and returns its stdout; rejects with the CommandError of all
+ * commands on failure. */
 export async function runCapture(argv: string[], opts: PipelineOptions = {}): Promise<Buffer> {
-  return new Promise<Buffer>((resolve, reject) => {
-    const child = spawn(argv[0]!, argv.slice(1), {
-      stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
-      env: (opts.env ?? process.env) as NodeJS.ProcessEnv,
-      signal: opts.signal,
-      cwd: opts.cwd,
-    });
-    const out: Buffer[] = [];
-    let stderr = "";
-    child.stdout?.on("data", (d: Buffer) => out.push(d));
-    child.stderr?.on("data", (d: Buffer) => {
-      stderr = (stderr + d.toString("utf8")).slice(-4000);
-    });
-    child.on("error", (err) => {
-      if ((err as NodeJS.ErrnoException).code === "ABORT_ERR")
-        reject(new FormatError(`${argv[0]} was cancelled`));
-      else
-        reject(new FormatError(describeFailure({ argv, code: null, signal: null, stderr, spawnError: err })));
-    });
-    child.on("close", (code, signal) => {
-      if (code === 0) resolve(Buffer.concat(out));
-      else reject(new FormatError(describeFailure({ argv, code, signal, stderr })));
-    });
-    if (opts.input !== undefined && child.stdin) {
-      child.stdin.on("error", () => {});
-      child.stdin.end(opts.input);
-    }
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(opts.env ?? process.env)) if (v !== undefined) env[k] = v;
+  const { stdoutBytes } = await spawnCommand(argv, {
+    env,
+    cwd: opts.cwd,
+    signal: opts.signal,
+    input: opts.input,
+    captureStdout: true,
   });
+  return stdoutBytes;
 }

@@ -1,5 +1,6 @@
-// formats/: output producers and the steps around them. This module is the registry (Format= value →
-// producer) and `buildOutputs`, which runs upstream's tail of a build on a finished root, in order:
+// formats/: output producers and the steps around them. The registry (registry.ts: Format= value → its
+// descriptor in descriptors/) says what each format is and which producer makes it; this module adds
+// `buildOutputs`, which runs upstream's tail of a build on a finished root, in order:
 //
 //   split tar (SplitArtifacts=tar) · .nspawn copy · the format's output (compressed when the format
 //   takes outer compression) · SHA256SUMS · signature · manifest/changelog · <Output> symlink
@@ -12,21 +13,15 @@ import { normalizeFormat, outputNames } from "./naming.js";
 import { produceNone } from "./none.js";
 import { copyNspawnSettings } from "./nspawn.js";
 import { createOutputSymlink } from "./outputdir.js";
-import {
-  type ProduceContext,
-  type ProduceResult,
-  type Producer,
-  produceCpio,
-  produceDirectory,
-  produceSplitTar,
-  produceTar,
-} from "./produce.js";
+import { type ProduceContext, type ProduceResult, type Producer, produceSplitTar } from "./produce.js";
+import { checkFormatSupported, formatOf } from "./registry.js";
 import { type SignOptions, signChecksums } from "./sign.js";
-import { FormatError, type FormatName } from "./types.js";
+import { FormatError } from "./types.js";
 
 export * from "./checksum.js";
 export * from "./compress.js";
 export * from "./cpio.js";
+export * from "./descriptor.js";
 export * from "./directory.js";
 export * from "./manifest.js";
 export * from "./mtime.js";
@@ -35,47 +30,36 @@ export * from "./none.js";
 export * from "./nspawn.js";
 export * from "./outputdir.js";
 export * from "./produce.js";
+export * from "./registry.js";
 export * from "./sign.js";
 export * from "./tar.js";
 export * from "./types.js";
 
-/** Format= → producer; undefined where the format is not implemented yet. */
-export const PRODUCERS: Readonly<Record<FormatName, Producer | undefined>> = {
-  directory: produceDirectory,
-  tar: produceTar,
-  cpio: produceCpio,
-  none: produceNone,
-  disk: undefined,
-  uki: undefined,
-  esp: undefined,
-  oci: undefined,
-  sysext: undefined,
-  confext: undefined,
-  portable: undefined,
-  addon: undefined,
-};
-
 /** Whether a Format= value is implemented. */
 export function isFormatSupported(format: string): boolean {
-  return PRODUCERS[normalizeFormat(format)] !== undefined;
+  return formatOf(normalizeFormat(format)).unsupported === undefined;
 }
 
 /** Whether the format produces an output at all (false for none: no post-output steps either). */
 export function producesOutput(format: string): boolean {
-  return normalizeFormat(format) !== "none";
+  return formatOf(normalizeFormat(format)).kind !== "none";
 }
 
 /** The producer of a Format= value; throws FormatError for unknown or not yet supported formats. */
-export function producerFor(format: string): Producer {
-  const f = normalizeFormat(format);
-  const p = PRODUCERS[f];
-  if (!p) throw new FormatError(`Format=${f} is not supported yet`);
-  return p;
+export async function producerFor(format: string): Promise<Producer> {
+  const descriptor = formatOf(normalizeFormat(format));
+  checkFormatSupported(descriptor.name);
+  if (descriptor.producer) return descriptor.producer();
+  if (descriptor.kind === "none") return produceNone;
+  // disk, esp, uki, sysext, …: made by pipeline steps (repart, uki) from more than the finished root.
+  throw new FormatError(
+    `Format=${descriptor.name} is made by the pipeline's steps, not by a producer of the root`,
+  );
 }
 
 /** Runs the producer of `ctx.config.Format`. */
 export async function produceOutput(ctx: ProduceContext): Promise<ProduceResult> {
-  return producerFor(ctx.config.Format)(ctx);
+  return (await producerFor(ctx.config.Format))(ctx);
 }
 
 export interface BuildOutputsOptions extends ProduceContext {
@@ -104,7 +88,7 @@ export interface BuildOutputsResult {
  */
 export async function buildOutputs(ctx: BuildOutputsOptions): Promise<BuildOutputsResult> {
   const cfg = ctx.config;
-  const producer = producerFor(cfg.Format);
+  const producer = await producerFor(cfg.Format);
   if (!producesOutput(cfg.Format)) return { main: undefined, files: [] };
   const names = outputNames(cfg);
   const files: string[] = [];
@@ -129,7 +113,7 @@ export async function buildOutputs(ctx: BuildOutputsOptions): Promise<BuildOutpu
       ...(await writeManifests(ctx.staging, names, {
         config: cfg,
         packages: ctx.packages ?? [],
-        packageType: ctx.packageType,
+        packageType: ctx.packageType ?? "none",
         extension: ctx.extension,
         changelogs: ctx.changelogs,
       })),

@@ -33,29 +33,19 @@ export interface ManifestPackage {
   source?: string;
 }
 
-export type PackageType = "deb" | "rpm" | "pkg";
+export type PackageType = "deb" | "rpm" | "pkg" | "none";
 
 export interface ManifestInput {
   config: OutputConfig;
   packages: ManifestPackage[];
-  /** Package type; default from config.Distribution. */
-  packageType?: PackageType;
+  /** The distribution's package type (the caller knows it from distros/). */
+  packageType: PackageType;
   /** extension-release fields (sysext/confext). */
   extension?: Record<string, string>;
   /** Changelog text per source package name (changelog format only). */
   changelogs?:
     | Record<string, string | undefined>
     | ((source: string, firstBinary: string) => string | undefined);
-}
-
-const DEB = new Set(["debian", "ubuntu", "kali", "deepin", "postmarketos-deb"]);
-const PKG = new Set(["arch"]);
-
-/** The package type of a distribution (deb, rpm or pkg). */
-export function packageTypeOf(distribution: string | null | undefined): PackageType {
-  if (distribution && DEB.has(distribution)) return "deb";
-  if (distribution && PKG.has(distribution)) return "pkg";
-  return "rpm";
 }
 
 function sortedPackages(packages: ManifestPackage[]): ManifestPackage[] {
@@ -71,7 +61,7 @@ function sortedPackages(packages: ManifestPackage[]): ManifestPackage[] {
 /** The manifest object (key order as upstream). */
 export function manifestObject(input: ManifestInput): Record<string, unknown> {
   const cfg = input.config;
-  const type = input.packageType ?? packageTypeOf(cfg.Distribution);
+  const type = input.packageType;
   const config: Record<string, unknown> = {
     name: cfg.ImageId || "image",
     distribution: cfg.Distribution ?? null,

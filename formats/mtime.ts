@@ -1,10 +1,13 @@
 // SourceDateEpoch= support on trees: clamp every entry's atime and mtime to the epoch, as upstream does
 // to the image root right before producing the output (`normalize_mtime`). Entries older than the epoch
-// keep their times; symlinks are changed themselves (lutimes), never followed.
-import { lstat, lutimes, readdir } from "node:fs/promises";
+// keep their times; symlinks are changed themselves (lutimes), never followed. Names are byte-exact
+// (engine/filenames.ts).
+import { lstat, lutimes } from "node:fs/promises";
 import { join } from "node:path";
+import { fsPath, readdirTypedAsync } from "../engine/filenames.js";
 
-async function clampOne(path: string, epoch: number): Promise<void> {
+async function clampOne(name: string, epoch: number): Promise<void> {
+  const path = fsPath(name);
   const st = await lstat(path, { bigint: true });
   const limit = BigInt(epoch) * 1_000_000_000n;
   if (st.atimeNs <= limit && st.mtimeNs <= limit) return;
@@ -24,12 +27,12 @@ export async function normalizeMtime(
 ): Promise<void> {
   if (epoch === null || epoch === undefined) return;
   const top = subdir ? join(root, subdir) : root;
-  const st = await lstat(top).catch(() => undefined);
+  const st = await lstat(fsPath(top)).catch(() => undefined);
   if (!st) return;
   const walk = async (dir: string): Promise<void> => {
-    for (const e of await readdir(dir, { withFileTypes: true })) {
+    for (const e of await readdirTypedAsync(fsPath(dir))) {
       const p = join(dir, e.name);
-      if (e.isDirectory()) await walk(p);
+      if (e.isDirectory) await walk(p);
       await clampOne(p, epoch);
     }
   };

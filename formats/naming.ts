@@ -12,6 +12,8 @@
 //
 // `<ext>` is `OutputExtension=` (default from the format: raw, tar, cpio, efi or nothing) and `<comp>` is
 // the compression's extension (`zst` for zstd, otherwise the compression's name).
+import type { FormatDescriptor } from "./descriptor.js";
+import { LEGACY_FORMATS, REGISTRY } from "./registry.js";
 import {
   COMPRESSIONS,
   type Compression,
@@ -46,43 +48,33 @@ export function compressionExtension(c: Compression): string {
   return c === "zstd" ? "zst" : c;
 }
 
+function descriptorOf(format: string): FormatDescriptor | undefined {
+  return (
+    (REGISTRY as Record<string, FormatDescriptor | undefined>)[format] ?? LEGACY_FORMATS[format]?.descriptor
+  );
+}
+
 /** Checks a `Format=` value. */
 export function normalizeFormat(format: string): FormatName {
   if ((FORMATS as readonly string[]).includes(format)) return format as FormatName;
+  const legacy = LEGACY_FORMATS[format];
+  if (legacy) return legacy.descriptor.name;
   throw new FormatError(`Unknown Format=${format} (expected one of: ${FORMATS.join(", ")})`);
 }
 
 /** Default `OutputExtension=` of a format, without the dot ("" when the output has none). */
 export function defaultOutputExtension(format: string): string {
-  switch (format) {
-    case "confext":
-    case "disk":
-    case "esp":
-    case "portable":
-    case "sysext":
-      return "raw";
-    case "cpio":
-      return "cpio";
-    case "tar":
-      return "tar";
-    case "uki":
-    case "addon":
-      return "efi";
-    default:
-      return "";
-  }
+  return descriptorOf(format)?.extension ?? "";
 }
 
 /** Whether `CompressOutput=` compresses the produced file as a whole (an "outer" compression). */
 export function usesOuterCompression(format: string): boolean {
-  return ["tar", "cpio", "disk", "sysext", "confext", "portable"].includes(format);
+  return descriptorOf(format)?.outerCompression ?? false;
 }
 
 /** Default `CompressOutput=` of a format (config/ normally resolves it already). */
 export function defaultCompression(format: string): Compression {
-  if (["tar", "cpio", "uki", "esp", "addon"].includes(format)) return "zstd";
-  if (format === "oci") return "gz";
-  return "none";
+  return descriptorOf(format)?.compression ?? "none";
 }
 
 /**

@@ -9,8 +9,9 @@
 // (files chmod'ed to OutputMode= first; symlinks and directories moved as they are). Before anything
 // moves, every name that already exists in the output directory is checked: it must be an output name
 // of this image (naming.ts `isOutputName`: the names upstream derives from `<Output>`, or
-// `<Output>.<anything>`). Anything else (a user's file that a post-output script happened to shadow,
-// say) stops the build with an error and nothing is moved: we never overwrite a file we did not make.
+// `<Output>.<anything>`), and one the caller may replace (`mayReplace`: one this tool published there).
+// Anything else (a user's file that a post-output script happened to shadow, say) stops the build with an
+// error and nothing is moved: we never overwrite a file we did not make.
 // Replacement is done by rename (build next to it, swap, remove the old), so a failure leaves the
 // previous output in place.
 import { chmod, lstat, mkdir, readdir, rename, symlink } from "node:fs/promises";
@@ -43,6 +44,9 @@ export interface FinalizeOptions extends RunOptions {
   outputMode?: number | null;
   /** Extra names that may be replaced in the output directory (beyond the image's output names). */
   alsoReplace?: (name: string) => boolean;
+  /** Whether the existing entry of an output name may be replaced: only what this tool published there
+   * (see tasks/published.ts); default: any output name. */
+  mayReplace?: (name: string) => Promise<boolean>;
 }
 
 /**
@@ -62,7 +66,12 @@ export async function finalizeStaging(
     const target = join(outputDir, name);
     const existing = await lstat(target).catch(() => undefined);
     if (!existing) continue;
-    if (isOutputName(names, name) || opts.alsoReplace?.(name)) continue;
+    if (isOutputName(names, name) || opts.alsoReplace?.(name)) {
+      if (!opts.mayReplace || (await opts.mayReplace(name))) continue;
+      throw new FormatError(
+        `Output path ${target} exists already and was not built by mkosi with this cache. (Use --force to replace it.)`,
+      );
+    }
     throw new FormatError(
       `Refusing to overwrite ${target}: it exists and is not an output of image '${names.output}' ` +
         `(move it away or rename the staged file)`,

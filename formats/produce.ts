@@ -3,9 +3,10 @@
 // A producer turns a finished root tree into the main output inside a staging directory, named as
 // naming.ts says (`withCompression`; for directory the same as `withFormat`). It never touches the
 // output directory: outputdir.ts moves the staging entries there at the very end.
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { makeCpio } from "./cpio.js";
-import { placeDirectory } from "./directory.js";
+import { copyTree, placeDirectory } from "./directory.js";
 import { normalizeCompression, outputNames } from "./naming.js";
 import { makeTar } from "./tar.js";
 import type { OutputConfig, RunOptions } from "./types.js";
@@ -23,6 +24,8 @@ export interface ProduceContext extends RunOptions {
    * producer clamps its times (upstream's mtime normalization of the root).
    */
   ownsRoot?: boolean;
+  /** Scratch space the producer may use (removed by the caller); default: next to the outputs. */
+  tmp?: string;
 }
 
 export interface ProduceResult {
@@ -65,6 +68,20 @@ export const produceTar: Producer = archiveProducer(makeTar);
 
 /** Format=cpio: `<Output>.cpio[.zst]` (with SourceDateEpoch=, the root's times are clamped first). */
 export const produceCpio: Producer = archiveProducer(makeCpio);
+
+/** Format=cpio from a root the producer must leave alone: cpio cannot override mtimes, so with
+ * SourceDateEpoch= it archives a private copy whose times are clamped (in `ctx.tmp`). */
+export const produceCpioCopy: Producer = async (ctx) => {
+  if (ctx.ownsRoot || ctx.config.SourceDateEpoch === null || ctx.config.SourceDateEpoch === undefined)
+    return produceCpio(ctx);
+  const copy = join(ctx.tmp ?? ctx.staging, ".cpio-root");
+  await copyTree(ctx.root, copy, { signal: ctx.signal, env: ctx.env });
+  try {
+    return await produceCpio({ ...ctx, root: copy, ownsRoot: true });
+  } finally {
+    await rm(copy, { recursive: true, force: true });
+  }
+};
 
 /**
  * SplitArtifacts=tar for formats other than tar: `<Output>.tar[.<comp>]` next to the main output,

@@ -20,10 +20,24 @@
 // in place, and hard links between listed files are kept. A hard-link group that would reach outside the
 // listed files cannot be reproduced this way; the plan reports it and the caller copies the whole tree
 // instead.
+//
+// Paths are byte-exact (engine/filenames.ts): a name that is not valid UTF-8 carries its bytes escaped,
+// the file system gets its bytes, and since argv cannot carry them from Node, such names reach cp, rsync
+// and find through files (rsync's --files-from) or not at all (a whole listing instead of one of starting
+// points).
 import { spawn } from "node:child_process";
-import type { Dirent, Stats } from "node:fs";
-import { lstat, readdir, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import type { Stats } from "node:fs";
+import { lstat, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import {
+  decodeNames,
+  encodeName,
+  fsPath,
+  hasEscapes,
+  readdirNamesAsync,
+  readdirTypedAsync,
+} from "../engine/filenames.js";
 import { runCapture } from "./exec.js";
 import { FormatError, type RunOptions } from "./types.js";
 
@@ -31,12 +45,12 @@ import { FormatError, type RunOptions } from "./types.js";
 export async function pathsUnder(dirs: readonly string[]): Promise<string[]> {
   const all = new Set<string>();
   const walk = async (dir: string, rel: string): Promise<void> => {
-    const entries: Dirent[] = await readdir(dir, { withFileTypes: true });
+    const entries = await readdirTypedAsync(fsPath(dir));
     await Promise.all(
       entries.map(async (e) => {
         const path = rel ? `${rel}/${e.name}` : e.name;
         all.add(path);
-        if (e.isDirectory()) await walk(join(dir, e.name), path);
+        if (e.isDirectory) await walk(join(dir, e.name), path);
       }),
     );
   };
@@ -56,7 +70,7 @@ export interface TreeUpdatePlan {
 
 async function lstatOrNull(path: string): Promise<Stats | null> {
   try {
-    return await lstat(path);
+    return await lstat(fsPath(path));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT" || code === "ENOTDIR") return null;
@@ -87,7 +101,6 @@ export async function planTreeUpdate(
   const settled = new Set<string>();
   const links = new Map<number, { nlink: number; seen: number; path: string }>();
   const note = (path: string, st: Stats) => {
-    if (path.includes("\uFFFD")) throw new FormatError(`file name not valid UTF-8: ${path}`);
     transfer.push(path);
     if (st.isDirectory()) dirs.add(path);
     if (st.isFile() && st.nlink > 1) {
@@ -100,9 +113,9 @@ export async function planTreeUpdate(
     note(path, st);
     settled.add(path);
     if (!st.isDirectory()) return;
-    for (const e of await readdir(join(root, path))) {
+    for (const e of await readdirNamesAsync(fsPath(join(root, path)))) {
       const child = `${path}/${e}`;
-      await copyWhole(child, await lstat(join(root, child)));
+      await copyWhole(child, await lstat(fsPath(join(root, child))));
     }
   };
   const sorted = [...new Set(candidates)].filter((p) => p !== "" && p !== ".").sort();
@@ -128,8 +141,8 @@ export async function planTreeUpdate(
       if (!now.isDirectory()) continue;
       // The children lists: what vanished (an opaque directory, a whiteout's effect) and what appeared.
       const [nowNames, oldNames] = await Promise.all([
-        readdir(join(root, path)),
-        readdir(join(target, path)),
+        readdirNamesAsync(fsPath(join(root, path))),
+        readdirNamesAsync(fsPath(join(target, path))),
       ]);
       const nowSet = new Set(nowNames);
       const oldSet = new Set(oldNames);
@@ -142,16 +155,17 @@ export async function planTreeUpdate(
       for (const name of nowNames) {
         if (oldSet.has(name)) continue;
         const child = `${path}/${name}`;
-        await copyWhole(child, await lstat(join(root, child)));
+        await copyWhole(child, await lstat(fsPath(join(root, child))));
       }
     }
     // The root's children lists too (the root itself is always a candidate).
-    const [nowNames, oldNames] = await Promise.all([readdir(root), readdir(target)]);
+    const [nowNames, oldNames] = await Promise.all([readdirNamesAsync(root), readdirNamesAsync(target)]);
     const nowSet = new Set(nowNames);
     const oldSet = new Set(oldNames);
     for (const name of oldNames) if (!nowSet.has(name) && !settled.has(name)) remove.push(name);
     for (const name of nowNames) {
-      if (!oldSet.has(name) && !settled.has(name)) await copyWhole(name, await lstat(join(root, name)));
+      if (!oldSet.has(name) && !settled.has(name))
+        await copyWhole(name, await lstat(fsPath(join(root, name))));
     }
   } catch (err) {
     if (err instanceof FormatError) return err.message;
@@ -187,11 +201,12 @@ export async function applyTreeUpdate(
 ): Promise<void> {
   // Parents sort before their children: a removed parent takes its children along (force ignores the
   // vanished ones).
-  for (const path of plan.remove) await rm(join(target, path), { recursive: true, force: true });
+  for (const path of plan.remove) await rm(fsPath(join(target, path)), { recursive: true, force: true });
   const dirSet = new Set(plan.dirs);
   const files = plan.transfer.filter((path) => !dirSet.has(path));
   let dirs = plan.dirs.filter((path) => path !== ".");
-  if (files.length > (opts.cpBatch ?? CP_BATCH)) {
+  // Names that are not UTF-8 cannot go through cp's argv: rsync reads them from its list.
+  if (files.length > (opts.cpBatch ?? CP_BATCH) || files.some(hasEscapes)) {
     dirs = [...dirs, ...files]; // rsync keeps hard links across all of them
   } else if (files.length > 0) {
     await Promise.all(files.map((path) => rm(join(target, path), { recursive: true, force: true })));
@@ -203,9 +218,9 @@ export async function applyTreeUpdate(
   // With --dirs, rsync takes "." in the list for the root's whole first level: filter rules keep that level
   // to the listed names. A name that rsync would read as a pattern gets the root a run of its own instead.
   const top = [...new Set(dirs.map((path) => path.split("/", 1)[0]!))];
-  const plain = top.every((name) => !/[[*?\\]/.test(name));
+  const plain = top.every((name) => !/[[*?\\]/.test(name) && !hasEscapes(name));
   const list = join(scratch, "transfer.list");
-  await writeFile(list, `${[...(plain ? ["."] : []), ...dirs].join("\0")}\0`);
+  await writeFile(list, encodeName(`${[...(plain ? ["."] : []), ...dirs].join("\0")}\0`));
   const filters = plain ? [...top.map((name) => `--include=/${name}`), "--exclude=/*"] : [];
   const args = ["--ignore-times", "--dirs", "--from0", `--files-from=${list}`, ...filters];
   const run = { signal: opts.signal };
@@ -264,15 +279,35 @@ export async function treeListing(
   const listing = new Map<string, string>();
   const base = resolve(dir);
   if (!paths) {
-    parseListing((await runFind([base, "-printf", `${LISTED} %P\\0`], opts)).toString(), listing);
+    parseListing(decodeNames(await runFind([base, "-printf", `${LISTED} %P\\0`], opts)), listing);
+    return listing;
+  }
+  // Starting points are argv: a path that is not UTF-8 cannot be one, so the whole tree is listed.
+  if (paths.some(hasEscapes)) {
+    const all = await treeListing(dir, undefined, opts);
+    for (const p of paths) {
+      const key = p === "." ? "" : p;
+      const meta = all.get(key);
+      if (meta !== undefined) listing.set(key, meta);
+    }
     return listing;
   }
   for (let i = 0; i < paths.length; i += 1000) {
     const starts = paths.slice(i, i + 1000).map((p) => (p === "" || p === "." ? base : join(base, p)));
     const text = await runFind([...starts, "-maxdepth", "0", "-printf", `${LISTED} %p\\0`], opts);
-    parseListing(text.toString(), listing, base);
+    parseListing(decodeNames(text), listing, base);
   }
   return listing;
+}
+
+/**
+ * SHA-256 of `dir`'s whole listing as find prints it (the fields of `treeListing`, entries in directory
+ * order). Two snapshots of a tree are equal when nothing in it changed (see `treeListing`): the cheap
+ * check of a published directory output on a no-op build (one `find`, its output hashed, nothing parsed).
+ */
+export async function treeSnapshot(dir: string, opts: RunOptions = {}): Promise<string> {
+  const out = await runFind([resolve(dir), "-printf", `${LISTED} %P\\0`], opts);
+  return createHash("sha256").update(out).digest("hex");
 }
 
 /** A listing as text and back, for storing it (entries in the map's order: listings compare as maps). */

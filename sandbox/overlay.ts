@@ -16,8 +16,7 @@
 // Mounts live in the caller's mount namespace; `unmount()` is idempotent, `withOverlay` guarantees it,
 // and `unmountUnder()` sweeps leftovers (e.g. after a SIGKILL) below a scratch directory.
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, mkdtemp, readFile, rmdir } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { promisify } from "node:util";
 import { inUserNamespace } from "./userns.js";
@@ -74,15 +73,11 @@ export class OverlayError extends Error {
   }
 }
 
-let emptyDirPromise: Promise<string> | undefined;
-
-/** A private empty directory used as the bottom lower layer (overlayfs always needs a lower). */
-function emptyDir(): Promise<string> {
-  emptyDirPromise ??= (async () => {
-    const dir = await mkdtemp(join(tmpdir(), "mkosi-empty-layer-"));
-    return dir;
-  })();
-  return emptyDirPromise;
+/** overlayfs needs a lower layer where the stack has none to offer (a read-only stack of one layer, an
+ * upper with nothing below): an empty directory made next to the mount point and removed with the mount,
+ * so nothing outlives it (and what a kill -9 leaves lies in the caller's scratch directory). */
+function emptyLayerFor(target: string): Promise<string> {
+  return mkdtemp(join(dirname(resolve(target)), ".mkosi-empty-layer-"));
 }
 
 let kernelLowerdirAppend: boolean | undefined;
@@ -130,12 +125,17 @@ fail("fsmount") if $mfd < 0;
 syscall(429, $mfd, $empty, -100, $target, 4) >= 0 or fail("move_mount");
 `;
 
-function overlayStack(lowers: readonly string[], empty: string, upper: string | undefined): string[] {
-  // overlayfs lists lowers top first. Always put the empty dir at the bottom: it makes one-layer
-  // read-only stacks valid (overlayfs needs two lowers without an upper) and keeps whiteouts in the
-  // bottom real layer interpreted rather than exposed.
+/** Does the stack need an empty bottom layer? Read-only stacks do: it makes one-layer stacks valid
+ * (overlayfs needs two lowers without an upper) and keeps whiteouts in the bottom real layer interpreted
+ * rather than exposed. So does an upper with no lowers. */
+function needsEmptyLayer(opts: OverlayOptions): boolean {
+  return !opts.upper || opts.lowers.length === 0;
+}
+
+function overlayStack(lowers: readonly string[], empty: string | undefined): string[] {
+  // overlayfs lists lowers top first.
   const top = [...lowers].reverse().map((p) => resolve(p));
-  if (!upper || top.length === 0) top.push(empty);
+  if (empty) top.push(empty);
   return top;
 }
 
@@ -199,12 +199,17 @@ export async function mountOverlay(opts: OverlayOptions): Promise<OverlayMount> 
     );
   }
   const extra = layerMountOptions(inUserNamespace());
-  const stack = overlayStack(opts.lowers, await emptyDir(), opts.upper);
+  const empty = needsEmptyLayer(opts) ? await emptyLayerFor(opts.target) : undefined;
+  const removeEmpty = async () => {
+    if (empty) await rmdir(empty).catch(() => undefined);
+  };
+  const stack = overlayStack(opts.lowers, empty);
   try {
     const useNew = forcedApi ? forcedApi === "new" : await kernelSupportsLowerdirAppend();
     if (useNew) await mountNewApi(stack, opts, extra);
     else await mountLegacy(stack, opts, extra);
   } catch (e) {
+    await removeEmpty();
     if (e instanceof OverlayError) throw e;
     const err = e as { stderr?: string; message: string };
     throw new OverlayError(
@@ -219,6 +224,7 @@ export async function mountOverlay(opts: OverlayOptions): Promise<OverlayMount> 
     async unmount() {
       if (done) return;
       await unmountPath(target);
+      await removeEmpty();
       done = true;
     },
   };

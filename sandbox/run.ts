@@ -28,9 +28,10 @@
 import { spawn } from "node:child_process";
 import { existsSync, lstatSync, readlinkSync } from "node:fs";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
+import { CommandError, spawnCommand } from "../engine/command.js";
 import { BUILDROOT } from "./paths.js";
 
+export { CommandError } from "../engine/command.js";
 export type OutputStream = "stdout" | "stderr";
 export type OutputCallback = (line: string, stream: OutputStream) => void;
 
@@ -55,104 +56,19 @@ export interface CommandResult {
   stdout: string;
 }
 
-export class CommandError extends Error {
-  constructor(
-    readonly command: readonly string[],
-    readonly exitCode: number | null,
-    readonly signalName: string | null,
-    readonly tail: string[],
-    readonly aborted = false,
-  ) {
-    const what = aborted
-      ? "was cancelled"
-      : signalName
-        ? `was killed by ${signalName}`
-        : `failed with exit status ${exitCode}`;
-    const shown = command.length > 12 ? [...command.slice(0, 12), "…"] : command;
-    super(`Command ${shown.join(" ")} ${what}${tail.length ? `\n${tail.join("\n")}` : ""}`);
-    this.name = "CommandError";
-  }
-}
-
 export const DEFAULT_PATH = "/usr/local/bin:/usr/local/sbin:/usr/bin:/usr/sbin";
 
-/** Run a command on the host. See CommandOptions. */
+/** Run a command on the host (engine/command.ts runs it). See CommandOptions. */
 export function runCommand(cmd: readonly string[], opts: CommandOptions = {}): Promise<CommandResult> {
-  const [file, ...args] = cmd;
-  if (!file) return Promise.reject(new Error("runCommand: empty command"));
-  const env = { PATH: DEFAULT_PATH, ...(opts.env ?? {}) };
-  const tailMax = opts.tailLines ?? 30;
-  return new Promise<CommandResult>((resolvePromise, reject) => {
-    if (opts.signal?.aborted) {
-      reject(new CommandError(cmd, null, null, [], true));
-      return;
-    }
-    const child = spawn(file, args, {
-      cwd: opts.cwd,
-      env,
-      detached: true, // own process group, so cancellation reaches grandchildren too
-      stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
-    });
-    const tail: string[] = [];
-    const chunks: string[] = [];
-    let killTimer: NodeJS.Timeout | undefined;
-    let aborted = false;
-    const killGroup = (sig: NodeJS.Signals) => {
-      try {
-        if (child.pid) process.kill(-child.pid, sig);
-      } catch {
-        /* already gone */
-      }
-    };
-    const onAbort = () => {
-      aborted = true;
-      killGroup("SIGTERM");
-      killTimer = setTimeout(() => killGroup("SIGKILL"), 3000);
-      killTimer.unref();
-    };
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-    const push = (line: string, stream: OutputStream) => {
-      tail.push(line);
-      if (tail.length > tailMax) tail.shift();
-      opts.onOutput?.(line, stream);
-    };
-    const closed: Promise<void>[] = [];
-    if (opts.captureStdout) {
-      child.stdout!.setEncoding("utf8");
-      child.stdout!.on("data", (d: string) => chunks.push(d));
-      closed.push(new Promise((r) => child.stdout!.on("close", () => r())));
-    } else {
-      const rl = createInterface({ input: child.stdout!, crlfDelay: Number.POSITIVE_INFINITY });
-      rl.on("line", (l) => push(l, "stdout"));
-      closed.push(new Promise((r) => rl.on("close", () => r())));
-    }
-    const rle = createInterface({ input: child.stderr!, crlfDelay: Number.POSITIVE_INFINITY });
-    rle.on("line", (l) => push(l, "stderr"));
-    closed.push(new Promise((r) => rle.on("close", () => r())));
-    if (opts.input !== undefined) {
-      child.stdin!.on("error", () => undefined);
-      child.stdin!.end(opts.input);
-    }
-    let spawnError: Error | undefined;
-    child.on("error", (e) => {
-      spawnError = e;
-    });
-    child.on("close", async (code, sig) => {
-      await Promise.all(closed);
-      opts.signal?.removeEventListener("abort", onAbort);
-      if (killTimer) clearTimeout(killTimer);
-      if (aborted) killGroup("SIGKILL"); // stragglers that ignored SIGTERM
-      if (spawnError) {
-        reject(new CommandError(cmd, null, null, [spawnError.message]));
-        return;
-      }
-      const exitCode = code ?? 128;
-      if (aborted || ((opts.check ?? true) && (code !== 0 || sig))) {
-        reject(new CommandError(cmd, code, sig, tail, aborted));
-        return;
-      }
-      resolvePromise({ exitCode, stdout: chunks.join("") });
-    });
+  return spawnCommand(cmd, {
+    env: { PATH: DEFAULT_PATH, ...(opts.env ?? {}) },
+    cwd: opts.cwd,
+    signal: opts.signal,
+    input: opts.input,
+    captureStdout: opts.captureStdout,
+    check: opts.check,
+    onLine: opts.onOutput,
+    tailLines: opts.tailLines,
   });
 }
 
@@ -390,8 +306,15 @@ export function runSandboxed(cmd: readonly string[], opts: SandboxOptions = {}):
   // cwd is applied inside the sandbox (--chdir); bwrap itself runs from /.
   return runCommand(["bwrap", ...args], { ...opts, cwd: "/" }).catch(async (e: unknown) => {
     if (!(e instanceof CommandError)) throw e;
-    const error = new CommandError(cmd, e.exitCode, e.signalName, e.tail, e.aborted);
-    if (opts.debugShell && !error.aborted && !opts.signal?.aborted) {
+    // Named after the sandboxed command, not bwrap.
+    const error = new CommandError({
+      command: cmd,
+      exitCode: e.exitCode,
+      signal: e.signal,
+      logTail: e.logTail,
+      cancelled: e.cancelled,
+    });
+    if (opts.debugShell && !error.cancelled && !opts.signal?.aborted) {
       await debugShell(error, opts, opts.debugShell).catch((shellError: unknown) => {
         process.stderr.write(`‣ Could not start the debug shell: ${(shellError as Error).message}\n`);
       });
@@ -418,9 +341,7 @@ export function debugShellArgs(opts: SandboxOptions, shell: DebugShell): string[
 function debugShell(error: CommandError, opts: SandboxOptions, shell: DebugShell): Promise<void> {
   const args = debugShellArgs(opts, shell);
   const failed = shell.what ?? error.command.join(" ");
-  const status = error.signalName
-    ? `was killed by ${error.signalName}`
-    : `failed with exit status ${error.exitCode}`;
+  const status = error.signal ? `was killed by ${error.signal}` : `failed with exit status ${error.exitCode}`;
   return shell.terminal(
     `${failed} ${status}: starting a debug shell in its sandbox (exit it to continue)`,
     () =>

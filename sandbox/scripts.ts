@@ -492,7 +492,7 @@ async function runEach(
     const { runSandboxed } = await import("./run.js");
     const r = await runSandboxed(cmd, {
       mode: "tools",
-      etc: o.etc,
+      etc: o.etc ?? (image ? o.packageManager?.etc : undefined),
       tools: o.tools,
       root: image ? o.root : undefined,
       network,

@@ -10,6 +10,7 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { constants, userInfo } from "node:os";
+import { currentMountNamespace } from "./namespace.js";
 
 /** Set in the re-executed process, so it never tries to enter a namespace twice. */
 export const USERNS_ENV = "MKOSI_IN_USER_NAMESPACE";
@@ -100,7 +101,8 @@ export function reexecInUserNamespace(argv: readonly string[]): Promise<number> 
   return new Promise((resolvePromise) => {
     const child = spawn("unshare", command, {
       stdio: "inherit",
-      env: { ...process.env, [USERNS_ENV]: "1" },
+      // The namespace it starts from: the child's own mount namespace differs (sandbox/namespace.ts).
+      env: { ...process.env, [USERNS_ENV]: "1", MKOSI_OUTER_MOUNT_NAMESPACE: currentMountNamespace() ?? "" },
     });
     const ignore = () => undefined;
     const forward = (signal: NodeJS.Signals) => () => child.kill(signal);

@@ -41,6 +41,9 @@ export interface PlanEnv {
   gid: number;
   /** How a debug shell gets the terminal (the CLI pauses its progress view); default: plainTerminal. */
   terminal?: TerminalHandoff;
+  /** The per-invocation random Seed= an image has when none is configured: steps that use the seed
+   * (repart) key on it only when it is pinned. Undefined: every seed counts as pinned. */
+  randomSeed?: string;
 }
 
 const fallbackTerminal = plainTerminal();

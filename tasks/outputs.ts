@@ -1,6 +1,7 @@
 // Where an image's outputs go and what they are called.
 import { join } from "node:path";
 import { outputNames } from "../formats/naming.js";
+import { formatOf } from "../formats/registry.js";
 import type { ImageView } from "./image.js";
 
 /** OutputDirectory=, or mkosi.output/ (resolved by config/), else the configuration directory. */
@@ -11,9 +12,13 @@ export function outputDirectory(image: ImageView, configDir: string): string {
 /** Paths of the outputs a build of this image publishes: the main output first, then the rest that a
  * forced rebuild removes (symlink, checksums, manifests, settings). */
 export function outputPaths(image: ImageView, configDir: string): string[] {
-  if (image.Format === "none") return [];
+  if (formatOf(image.Format).kind === "none") return [];
   const names = outputNames(image);
   const dir = outputDirectory(image, configDir);
   const ordered = [names.withCompression, ...names.all.filter((name) => name !== names.withCompression)];
   return ordered.map((name) => join(dir, name));
 }
+
+/** Tail steps whose artifacts are output files, placed in the output directory as they are (the
+ * format's main output, split artifacts); checksums cover them, publish copies them. */
+export const FILE_STEPS = ["output", "repart", "split"] as const;

@@ -15,6 +15,9 @@ import {
   type TreeUpdatePlan,
   treeListing,
 } from "../formats/treeupdate.js";
+
+export { treeSnapshot } from "../formats/treeupdate.js";
+
 import { copyTree } from "../sandbox/overlay.js";
 import { stackDirs, stackKeys, withStackReadOnly } from "./layers.js";
 import type { PublishedRecord } from "./published.js";

@@ -1,6 +1,6 @@
 // Shared plumbing for steps that drive the distribution's package manager.
 
-import type { DistroConfig, PackageManagerContext } from "../distros/index.js";
+import { type DistroConfig, type PackageManagerContext, packageManagerTools } from "../distros/index.js";
 import type { Json, TaskContext } from "../engine/api.js";
 import type { TerminalHandoff, ToolsTreeMount } from "../sandbox/run.js";
 import type { ConfigTree, ImageView } from "./image.js";
@@ -19,11 +19,28 @@ export const DISTRO_SETTINGS = [
   "WithRecommends",
   "Bootable",
   "ProxyUrl",
+  // Read only for the package managers that use them (distros/pm/tools.ts, `settings`).
+  "RepositoryKeyFetch",
+  "Locale",
+  "ProxyPeerCertificate",
+  "ProxyClientCertificate",
+  "ProxyClientKey",
+  "Environment",
 ] as const satisfies readonly SettingName[];
 
-/** The configuration slice package managers read: also the declared inputs of those steps. */
+/** Settings of DISTRO_SETTINGS whose key entry is not the setting's whole value, with the reason (for
+ * Step.unkeyed of the steps that read the slice). */
+export const DISTRO_UNKEYED = {
+  Environment: "only EPEL_MIRROR (the EPEL mirror of RHEL-like distributions) is read, and it is in the key",
+} as const;
+
+/** Environment= variables repository definitions read (the EPEL mirror of RHEL-like distributions). */
+const REPOSITORY_ENVIRONMENT = ["EPEL_MIRROR"];
+
+/** The configuration slice package managers read: also the declared inputs of those steps. Beyond the
+ * settings every package manager reads, those the image's package manager reads (pm/tools.ts). */
 export function distroConfig(image: ImageView): DistroConfig {
-  return {
+  const config: DistroConfig = {
     Distribution: image.Distribution,
     Release: image.Release,
     Architecture: image.Architecture,
@@ -36,15 +53,35 @@ export function distroConfig(image: ImageView): DistroConfig {
     Bootable: image.Bootable,
     ProxyUrl: image.ProxyUrl,
   };
+  for (const setting of packageManagerTools(image.Distribution).settings) {
+    if (setting === "Environment") {
+      const env = Object.entries(image.Environment ?? {}).filter(([k]) => REPOSITORY_ENVIRONMENT.includes(k));
+      if (env.length > 0) config.Environment = Object.fromEntries(env);
+    } else Object.assign(config, { [setting]: (image as Record<string, unknown>)[setting] ?? null });
+  }
+  return config;
 }
 
 export function distroConfigJson(config: DistroConfig): Record<string, Json> {
   return JSON.parse(JSON.stringify(config)) as Record<string, Json>;
 }
 
+/** Settings of the slice that decide the repositories (not how packages are installed). */
+const REPOSITORY_SETTINGS = [
+  "RepositoryKeyFetch",
+  "ProxyPeerCertificate",
+  "ProxyClientCertificate",
+  "ProxyClientKey",
+  "Environment",
+] as const;
+
 /** What decides the repositories' content: the declared inputs of the metadata sync. */
 export function repositoryInputs(config: DistroConfig): Record<string, Json> {
+  const extra: Record<string, Json> = {};
+  for (const setting of REPOSITORY_SETTINGS)
+    if (config[setting] !== undefined) extra[setting] = config[setting] as Json;
   return {
+    ...extra,
     Distribution: config.Distribution,
     Release: config.Release,
     Architecture: config.Architecture,

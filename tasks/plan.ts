@@ -4,6 +4,7 @@
 // same steps up to its last layer (it is not published); the other images' steps that run its programs
 // depend on that layer (see toolstree.ts).
 import type { NodeId, NodeSpec } from "../engine/api.js";
+import { formatOf } from "../formats/registry.js";
 import type { PlanEnv } from "./env.js";
 import type { ImageView } from "./image.js";
 import { PIPELINE } from "./pipeline.js";
@@ -52,6 +53,7 @@ function planImage(
   builds: Map<string, NodeId>,
   tools: ToolsTree | null,
   steps: readonly AnyStep[] = PIPELINE,
+  initrd?: StepPlanContext["initrd"],
 ): [NodeSpec[], ImagePlan] {
   const specs: NodeSpec[] = [];
   const nodes: Record<string, NodeId> = {};
@@ -60,12 +62,12 @@ function planImage(
     (id): id is NodeId => id !== undefined,
   );
   // Format=none stops after the build scripts; without build scripts there is nothing to do at all.
-  const last = image.Format === "none" ? (image.BuildScripts.length > 0 ? "build" : "") : undefined;
+  const last = formatOf(image.Format).buildOnly ? (image.BuildScripts.length > 0 ? "build" : "") : undefined;
   if (last === "") return [specs, { image, nodes, publish: undefined, imageCache: [] }];
   for (const step of steps) {
     if (!step.wanted(image, env)) continue;
     const id = nodeId(image, step.name);
-    const params = stepParams(step, { image, env, prev, nodes, dependencyBuilds, tools });
+    const params = stepParams(step, { image, env, prev, nodes, dependencyBuilds, tools, initrd });
     specs.push({ id, task: step.task, params, group: image.Image, label: step.name });
     nodes[step.name] = id;
     if (step.layer) prev = id;
@@ -145,9 +147,53 @@ function planToolsTree(tools: ImageView, env: PlanEnv): [NodeSpec[], ImagePlan &
   return [specs, { ...plan, top }];
 }
 
+/** Steps of a default initrd: its image and its output (the cpio), nothing published. */
+const NOT_FOR_INITRD = new Set(["checksum", "manifest", "publish"]);
+
+/**
+ * The default initrds (images of group "initrd", planned like the default tools tree): one per distinct
+ * configuration, shared by every image whose initrd configuration is the same. `initrds` maps an image
+ * name to its default initrd's configuration; returns their nodes and, per image name, what its boot
+ * steps need.
+ */
+export function planInitrds(
+  initrds: ReadonlyMap<string, ImageView>,
+  env: PlanEnv,
+  tools: NodeId | undefined,
+): [NodeSpec[], Map<string, NonNullable<StepPlanContext["initrd"]>>] {
+  const specs: NodeSpec[] = [];
+  const byImage = new Map<string, NonNullable<StepPlanContext["initrd"]>>();
+  const planned = new Map<string, NonNullable<StepPlanContext["initrd"]>>();
+  const steps = PIPELINE.filter((step) => !NOT_FOR_INITRD.has(step.name));
+  for (const [name, config] of initrds) {
+    const identity = JSON.stringify(config);
+    let initrd = planned.get(identity);
+    if (!initrd) {
+      const group = planned.size === 0 ? "initrd" : `initrd-${planned.size + 1}`;
+      const view = config.Image === group ? config : { ...config, Image: group };
+      const [nodes, plan] = planImage(view, env, new Map(), toolsTreeOf(view, tools), steps);
+      if (!plan.nodes.output) throw new Error("internal error: the default initrd has no output step");
+      specs.push(...nodes);
+      initrd = {
+        node: plan.nodes.output,
+        kernelModules: (config.KernelModules as string[] | undefined) ?? [],
+      };
+      planned.set(identity, initrd);
+    }
+    byImage.set(name, initrd);
+  }
+  return [specs, byImage];
+}
+
 /** Plan every image. `images` are in build order (dependencies first, main last), as config/ gives them;
- * `tools` is the default tools tree's image (ToolsTree=default), if any. */
-export function planBuild(images: ImageView[], env: PlanEnv, tools?: ImageView | null): BuildPlan {
+ * `tools` is the default tools tree's image (ToolsTree=default), if any; `initrds` the default initrds'
+ * configurations by image name (see planInitrds). */
+export function planBuild(
+  images: ImageView[],
+  env: PlanEnv,
+  tools?: ImageView | null,
+  initrds: ReadonlyMap<string, ImageView> = new Map(),
+): BuildPlan {
   const nodes: NodeSpec[] = [];
   const plans: ImagePlan[] = [];
   const builds = new Map<string, NodeId>();
@@ -157,8 +203,17 @@ export function planBuild(images: ImageView[], env: PlanEnv, tools?: ImageView |
     nodes.push(...specs);
     toolsPlan = plan;
   }
+  const [initrdSpecs, initrdOf] = planInitrds(initrds, env, toolsPlan?.top);
+  nodes.push(...initrdSpecs);
   for (const image of images) {
-    const [specs, plan] = planImage(image, env, builds, toolsTreeOf(image, toolsPlan?.top));
+    const [specs, plan] = planImage(
+      image,
+      env,
+      builds,
+      toolsTreeOf(image, toolsPlan?.top),
+      PIPELINE,
+      initrdOf.get(image.Image),
+    );
     nodes.push(...specs);
     plans.push(plan);
     if (plan.nodes.build) builds.set(image.Image, plan.nodes.build);

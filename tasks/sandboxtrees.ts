@@ -3,10 +3,12 @@
 // outside itself (a sources file or sources.list.d linked to the host's). The tree's own fingerprint covers
 // the link texts; this module adds what the links lead to, as the consumer sees it: a file's mode and
 // content, a directory's entries, followed recursively. A dangling or looping link is an error naming it.
+// Names are byte-exact (engine/filenames.ts).
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync, realpathSync, statSync } from "node:fs";
+import { lstatSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import type { DeclaredInputs, Json } from "../engine/api.js";
+import { decodeName, displayName, fsPath, readdirNames } from "../engine/filenames.js";
 import type { ConfigTree } from "./image.js";
 import { treeInputs } from "./trees.js";
 
@@ -19,25 +21,25 @@ class LinkError extends Error {}
 function dereferencedDigest(path: string, shown: string, ancestors: string[]): string {
   let real: string;
   try {
-    real = realpathSync(path);
+    real = decodeName(realpathSync(fsPath(path), { encoding: "buffer" }));
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ELOOP") throw new LinkError(`${shown}: symbolic link loop`);
     throw new LinkError(`${shown}: dangling symbolic link (${code ?? "unreadable"})`);
   }
-  const st = statSync(real);
+  const st = statSync(fsPath(real));
   const h = createHash("sha256");
   if (st.isDirectory()) {
     if (ancestors.includes(real) || ancestors.length > MAX_DEPTH)
       throw new LinkError(`${shown}: symbolic link loop (${real} contains itself)`);
     h.update(`d ${(st.mode & 0o7777).toString(8)}\n`);
-    for (const name of readdirSync(real).sort()) {
+    for (const name of readdirNames(fsPath(real)).sort()) {
       h.update(
         `${JSON.stringify(name)} ${dereferencedDigest(join(real, name), `${shown}/${name}`, [...ancestors, real])}\n`,
       );
     }
   } else if (st.isFile()) {
-    h.update(`f ${(st.mode & 0o7777).toString(8)} `).update(readFileSync(real));
+    h.update(`f ${(st.mode & 0o7777).toString(8)} `).update(readFileSync(fsPath(real)));
   } else {
     h.update(`? ${st.mode.toString(8)}`);
   }
@@ -47,13 +49,13 @@ function dereferencedDigest(path: string, shown: string, ancestors: string[]): s
 function walkLinks(dir: string, visit: (path: string) => void): void {
   let entries: string[];
   try {
-    entries = readdirSync(dir);
+    entries = readdirNames(fsPath(dir));
   } catch {
     return;
   }
   for (const name of entries) {
     const path = join(dir, name);
-    const info = lstatSync(path, { throwIfNoEntry: false });
+    const info = lstatSync(fsPath(path), { throwIfNoEntry: false });
     if (info?.isSymbolicLink()) visit(path);
     else if (info?.isDirectory()) walkLinks(path, visit);
   }
@@ -86,7 +88,11 @@ function linkDigests(trees: ConfigTree[]): Record<string, string> {
     walkLinks(tree.Source, (link) => {
       const rel = relative(tree.Source, link);
       try {
-        digests[`${index}:${rel}`] = dereferencedDigest(link, `SandboxTrees=${tree.Source}: ${rel}`, []);
+        digests[`${index}:${rel}`] = dereferencedDigest(
+          link,
+          `SandboxTrees=${tree.Source}: ${displayName(rel)}`,
+          [],
+        );
       } catch (err) {
         if (err instanceof LinkError) throw new Error(err.message);
         throw err;

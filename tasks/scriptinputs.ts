@@ -1,9 +1,9 @@
 // Declared inputs shared by every step that runs user scripts: the scripts' content, the build sources
 // they see at /work/src, environment files, the environment they get, and $MKOSI_CONFIG.
 
-import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Json, PathDeclaration, TaskContext } from "../engine/api.js";
+import { readdirNames } from "../engine/filenames.js";
 import { outputNames } from "../formats/naming.js";
 import type { TerminalHandoff } from "../sandbox/run.js";
 import { type ScriptKind, type ScriptRunOptions, scriptEnvironment } from "../sandbox/scripts.js";
@@ -52,7 +52,8 @@ export function stableConfigJson(
 /** Top-level entries of a configuration directory that belong to mkosi: `mkosi`, `mkosi.*`. */
 function configEntries(dir: string): string[] {
   try {
-    return readdirSync(dir).filter((name) => name === "mkosi" || name.startsWith("mkosi."));
+    // Byte-exact names, so that an excluded name is the one the fingerprint walk sees.
+    return readdirNames(dir).filter((name) => name === "mkosi" || name.startsWith("mkosi."));
   } catch {
     return [];
   }

@@ -19,6 +19,9 @@ export interface StepPlanContext {
   dependencyBuilds: NodeId[];
   /** The tools tree this image's steps run their programs from (null: the host's). */
   tools: ToolsTree | null;
+  /** The image's default initrd (plan.ts planInitrds): its output node, and its KernelModules= (what
+   * `default` means in KernelInitrdModules=). */
+  initrd?: { node: NodeId; kernelModules: string[] };
 }
 
 export interface Step<P> {

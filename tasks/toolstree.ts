@@ -6,11 +6,11 @@
 //    run its programs depend on its last layer (label "tools"): its output digest enters their keys, and
 //    while they run its layer stack is mounted read-only as the tree.
 // Without a tools tree, the declared programs are the host's ("host:<name>", see hosttools.ts).
-import { existsSync, lstatSync, readlinkSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { join, posix } from "node:path";
+import { join } from "node:path";
 import type { DeclaredInputs, Json, NodeId, PathDeclaration, TaskContext } from "../engine/api.js";
 import { mountOverlay } from "../sandbox/overlay.js";
+import { programInTree } from "../sandbox/programs.js";
 import type { ToolsTreeMount } from "../sandbox/run.js";
 import { hostTools } from "./hosttools.js";
 import type { ImageView } from "./image.js";
@@ -33,45 +33,8 @@ export function toolsTreeOf(image: ImageView, defaultTree: NodeId | undefined): 
   return null;
 }
 
-/** Where `name` resolves inside the tree (as $PATH would find it there): symlinks are followed relative
- * to the tree, never out of it. */
-export function toolInTree(root: string, name: string): string | undefined {
-  for (const dir of ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]) {
-    const found = resolveInTree(root, posix.join(dir, name));
-    if (found) return found;
-  }
-  return undefined;
-}
-
-function resolveInTree(root: string, path: string): string | undefined {
-  const parts = path.split("/").filter(Boolean);
-  let current = "/";
-  let hops = 0;
-  while (parts.length > 0) {
-    const part = parts.shift()!;
-    if (part === "..") {
-      current = posix.dirname(current);
-      continue;
-    }
-    const next = posix.join(current, part);
-    let st: ReturnType<typeof lstatSync>;
-    try {
-      st = lstatSync(join(root, next));
-    } catch {
-      return undefined;
-    }
-    if (st.isSymbolicLink()) {
-      if (++hops > 40) return undefined;
-      const target = readlinkSync(join(root, next));
-      parts.unshift(...target.split("/").filter(Boolean));
-      if (target.startsWith("/")) current = "/";
-      continue;
-    }
-    current = next;
-  }
-  const full = join(root, current);
-  return existsSync(full) ? full : undefined;
-}
+/** Where `name` resolves inside the tree (as $PATH would find it there). */
+export const toolInTree = programInTree;
 
 /** Declared inputs for the programs a step runs in the tools sandbox. */
 export function toolInputs(tools: ToolsTree | null, names: string[]): DeclaredInputs {

@@ -1,10 +1,11 @@
 // `mkosi build`: plan, explain (--explain), run on the engine with a renderer for the terminal, a plain
 // log for pipes or JSON events (--json), and report "up to date" when nothing had to run.
 import { readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { EngineEvent } from "../../engine/api.js";
 import { build } from "../../tasks/build.js";
-import { outputPaths } from "../../tasks/outputs.js";
+import { outputDirectory, outputPaths } from "../../tasks/outputs.js";
 import { planBuild } from "../../tasks/plan.js";
 import { shouldColor } from "../render/format.js";
 import { createRenderer, renderExplain } from "../render/index.js";
@@ -30,6 +31,17 @@ async function wipeBuildDirectories(input: CommandInput): Promise<void> {
   }
 }
 
+/** Directories a build writes to: the host directories that hold one stay writable for it. */
+function writableDirectories(input: CommandInput, env: ReturnType<typeof planEnv>): string[] {
+  const dirs = [env.cacheDir, env.packageCacheDir, input.directory, tmpdir()];
+  for (const image of input.images) {
+    dirs.push(outputDirectory(image, input.directory));
+    if (image.BuildDirectory) dirs.push(image.BuildDirectory);
+    if (image.CacheDirectory) dirs.push(image.CacheDirectory);
+  }
+  return dirs;
+}
+
 export async function buildCommand(input: BuildCommandInput): Promise<number> {
   if (process.getuid?.() !== 0) {
     process.stderr.write(
@@ -38,7 +50,14 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
     return 1;
   }
   const env = planEnv(input);
-  const engine = await openCache(env, { keepFailedWorkspaces: input.debugWorkspace });
+  // In mkosi's own mount namespace (bin/mkosi), the host's /usr, /etc, ... become read-only for the build.
+  const { protectHostDirectories } = await import("../../sandbox/namespace.js");
+  await protectHostDirectories(writableDirectories(input, env));
+  const engine = await openCache(env, {
+    keepFailedWorkspaces: input.debugWorkspace,
+    remote: input.remote,
+    secretKey: input.secretKey,
+  });
   const abort = new AbortController();
   const stream = input.json ? process.stdout : process.stderr;
   const renderer = await createRenderer({
@@ -59,7 +78,7 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
   process.once("SIGTERM", onTerminate);
   try {
     if (input.explain) {
-      const plan = planBuild(input.images, env, input.tools);
+      const plan = planBuild(input.images, env, input.tools, input.initrds);
       const explanations = await engine.explain(plan.nodes);
       const color = shouldColor(process.stderr);
       process.stderr.write(`${renderExplain(explanations, { nodes: plannedNodes(plan), color })}\n`);
@@ -68,6 +87,7 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
     const result = await build({
       images: input.images,
       tools: input.tools,
+      initrds: input.initrds,
       env: {
         ...env,
         options: {
@@ -81,12 +101,15 @@ export async function buildCommand(input: BuildCommandInput): Promise<number> {
       signal: abort.signal,
       onEvent: (event: EngineEvent) => renderer.onEvent(event),
     });
+    // Through the renderer while it still owns the terminal, so the ink view does not overdraw it.
+    const say = (text: string) => (renderer.note ? renderer.note(text) : process.stderr.write(`${text}\n`));
+    const kept = new Set(result.kept ?? []);
+    for (const path of kept)
+      say(`${path} was changed since it was published: kept as it is (mkosi -f build replaces it)`);
     if (result.upToDate && !input.check && !input.json) {
-      // Through the renderer while it still owns the terminal, so the ink view does not overdraw it.
-      const say = (text: string) => (renderer.note ? renderer.note(text) : process.stderr.write(`${text}\n`));
       for (const image of result.plan.images) {
         const [main] = outputPaths(image.image, input.directory);
-        if (main) say(`${main} is up to date`);
+        if (main && !kept.has(main)) say(`${main} is up to date`);
       }
     }
     await renderer.close();

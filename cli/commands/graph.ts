@@ -13,10 +13,14 @@ export interface GraphCommandInput extends CommandInput {
 
 export async function graphCommand(input: GraphCommandInput): Promise<number> {
   const env = planEnv(input);
-  const engine = await openCache(env);
+  const engine = await openCache(env, { remote: input.remote, secretKey: input.secretKey });
   try {
-    const plan = planBuild(input.images, env, input.tools);
-    const explanations = await engine.explain(plan.nodes);
+    const plan = planBuild(input.images, env, input.tools, input.initrds);
+    const explanations = await engine.explain(plan.nodes, {
+      onEvent: (event) => {
+        if (event.type === "warning") process.stderr.write(`mkosi: warning: ${event.message}\n`);
+      },
+    });
     const graphInput = { nodes: plannedNodes(plan), explanations };
     const color = shouldColor(process.stdout);
     if (input.why) {

@@ -2,7 +2,9 @@
 // the command line, and an engine opened on the right cache directory.
 import { mkdir } from "node:fs/promises";
 import { resolve } from "node:path";
-import type { Engine, PlannedNode } from "../../engine/api.js";
+import { defaultSeed } from "../../config/settings/distribution-output.js";
+import type { Engine, PlannedNode, RemoteCacheOptions } from "../../engine/api.js";
+import { unmountStaleMounts } from "../../engine/fsutil.js";
 import { openEngine } from "../../engine/index.js";
 import { defaultCacheDir, defaultPackageCacheDir, type PlanEnv } from "../../tasks/env.js";
 import type { ImageView } from "../../tasks/image.js";
@@ -13,6 +15,8 @@ export interface CommandInput {
   images: ImageView[];
   /** The default tools tree's image (ToolsTree=default; config/'s ResolvedConfig.tools), else null. */
   tools?: ImageView | null;
+  /** The default initrd's configuration of each image that boots with one, by image name. */
+  initrds?: ReadonlyMap<string, ImageView>;
   /** The -C directory (where mkosi.conf lives). */
   directory: string;
   force: number;
@@ -29,6 +33,9 @@ export interface CommandInput {
   configJson(image: ImageView): string;
   /** JSON names of the secret settings. */
   secretSettings: readonly string[];
+  /** The remote cache (--cache-remote, --cache-push) and the secret key shared with it. */
+  remote?: RemoteCacheOptions;
+  secretKey?: Buffer;
 }
 
 export function planEnv(input: CommandInput): PlanEnv {
@@ -47,6 +54,7 @@ export function planEnv(input: CommandInput): PlanEnv {
       debugShell: input.debugShell,
     },
     configJson: input.configJson,
+    randomSeed: defaultSeed(),
     secretSettings: input.secretSettings,
     uid: Number(process.env.SUDO_UID ?? process.getuid?.() ?? 0),
     gid: Number(process.env.SUDO_GID ?? process.getgid?.() ?? 0),
@@ -55,10 +63,17 @@ export function planEnv(input: CommandInput): PlanEnv {
 
 export async function openCache(
   env: PlanEnv,
-  options: { keepFailedWorkspaces?: boolean } = {},
+  options: { keepFailedWorkspaces?: boolean; remote?: RemoteCacheOptions; secretKey?: Buffer } = {},
 ): Promise<Engine> {
   await mkdir(env.packageCacheDir, { recursive: true });
-  return openEngine({ cacheDir: env.cacheDir, keepFailedWorkspaces: options.keepFailedWorkspaces });
+  // Mounts of builds killed in this mount namespace (where mkosi got none of its own).
+  unmountStaleMounts(env.cacheDir);
+  return openEngine({
+    cacheDir: env.cacheDir,
+    keepFailedWorkspaces: options.keepFailedWorkspaces,
+    remote: options.remote,
+    secretKey: options.secretKey,
+  });
 }
 
 export function plannedNodes(plan: BuildPlan): PlannedNode[] {

@@ -7,6 +7,7 @@ import { statusText } from "./reason.js";
 /** Fill colors per status (also used by mermaid). */
 export const STATUS_COLORS: Record<ModelNode["status"], { fill: string; border: string }> = {
   cached: { fill: "#d5f5d5", border: "#2e7d32" },
+  remote: { fill: "#d0e8ff", border: "#1565c0" },
   "will-run": { fill: "#ffe0b2", border: "#e65100" },
   "pending-deps": { fill: "#fff9c4", border: "#9e9d24" },
   "missing-input": { fill: "#ffcdd2", border: "#b71c1c" },

@@ -34,7 +34,7 @@ export const graphJsonNodeSchema = z.strictObject({
   label: z.string(),
   task: z.string(),
   deps: z.array(z.string()),
-  status: z.enum(["cached", "will-run", "pending-deps", "missing-input", "unknown"]),
+  status: z.enum(["cached", "remote", "will-run", "pending-deps", "missing-input", "unknown"]),
   key: z.string().nullable(),
   reason: z.string(),
   firstRun: z.boolean(),
@@ -44,6 +44,9 @@ export const graphJsonNodeSchema = z.strictObject({
     z.strictObject({ chain: z.array(z.string()).min(1), changes: z.array(graphJsonChangeSchema) }),
   ),
   lastRun: runRecordSchema.nullable(),
+  remote: z
+    .strictObject({ bytes: z.number().nonnegative(), unpackedBytes: z.number().nonnegative() })
+    .nullable(),
   onCriticalPath: z.boolean(),
 });
 

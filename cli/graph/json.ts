@@ -36,6 +36,8 @@ export interface GraphJsonNode {
   upstream: NodeId[];
   rootCauses: { chain: NodeId[]; changes: GraphJsonChange[] }[];
   lastRun: RunRecord | null;
+  /** Status "remote": the download's size and what it unpacks to; else null. */
+  remote: { bytes: number; unpackedBytes: number } | null;
   onCriticalPath: boolean;
 }
 
@@ -101,6 +103,7 @@ export function graphToJson(model: GraphModel): GraphJson {
               finishedAt: n.lastRun.finishedAt,
             }
           : null,
+        remote: e?.remote ? { bytes: e.remote.bytes, unpackedBytes: e.remote.unpackedBytes } : null,
         onCriticalPath: n.onCriticalPath,
       };
     }),

@@ -7,6 +7,7 @@ import { statusText } from "./reason.js";
 
 const CLASS: Record<ModelNode["status"], string> = {
   cached: "cached",
+  remote: "remote",
   "will-run": "willRun",
   "pending-deps": "pendingDeps",
   "missing-input": "missingInput",

@@ -3,7 +3,7 @@
 // `--why`.
 
 import type { InputChange, Json, NodeExplanation, NodeId } from "../../engine/api.js";
-import { shortKey, splitNodeId } from "../render/format.js";
+import { formatBytes, shortKey, splitNodeId } from "../render/format.js";
 
 /** How to name other nodes (chains, upstream). Default: the last segment of the id, or "group/label"
  * when the node is in another group than the one being explained. */
@@ -292,6 +292,10 @@ export function reasonLine(explanation: NodeExplanation, options: ReasonOptions 
   switch (explanation.status) {
     case "cached":
       return "cached";
+    case "remote":
+      return explanation.remote
+        ? `in the remote cache: ${formatBytes(explanation.remote.bytes)} to pull`
+        : "in the remote cache";
     case "missing-input": {
       const missing = explanation.changes.filter((c) => c.kind === "path" && c.change === "removed");
       if (missing.length > 0) return `missing input: ${missing.map((c) => inputDisplayName(c)).join(", ")}`;
@@ -347,6 +351,8 @@ export function statusText(status: NodeExplanation["status"]): string {
       return "pending deps";
     case "missing-input":
       return "missing input";
+    case "remote":
+      return "remote";
   }
 }
 

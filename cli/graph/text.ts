@@ -22,6 +22,7 @@ export interface TextOptions {
 
 const STATUS_STYLE: Record<ModelNode["status"], Style> = {
   cached: "green",
+  remote: "blue",
   "will-run": "yellow",
   "pending-deps": "cyan",
   "missing-input": "red",
@@ -35,16 +36,18 @@ function statusLabel(status: ModelNode["status"]): string {
 function groupSummary(nodes: readonly ModelNode[]): string {
   const counts = new Map<string, number>();
   for (const n of nodes) counts.set(statusLabel(n.status), (counts.get(statusLabel(n.status)) ?? 0) + 1);
-  const order = ["will run", "pending deps", "missing input", "cached", "unknown"];
+  const order = ["will run", "pending deps", "missing input", "remote", "cached", "unknown"];
   return order
     .filter((s) => counts.has(s))
     .map((s) => `${counts.get(s)} ${s}`)
     .join(", ");
 }
 
+/** Duration and size of the last run; for a node to pull, the size of the download. */
 function historyColumns(n: ModelNode): [string, string] {
-  if (!n.lastRun) return ["", ""];
-  return [formatDuration(n.lastRun.durationMs), formatBytes(n.lastRun.bytes)];
+  const pull = n.status === "remote" ? n.explanation?.remote : undefined;
+  if (!n.lastRun) return ["", pull ? formatBytes(pull.bytes) : ""];
+  return [formatDuration(n.lastRun.durationMs), formatBytes(pull ? pull.bytes : n.lastRun.bytes)];
 }
 
 export function renderGraphText(model: GraphModel, options: TextOptions = {}): string {
@@ -106,7 +109,12 @@ export function summaryLines(model: GraphModel, paint: Paint = painter(false)): 
   const lines: string[] = [];
   const cached = model.nodes.filter((n) => n.status === "cached").length;
   const missing = model.nodes.filter((n) => n.status === "missing-input").length;
+  const remote = model.nodes.filter((n) => n.status === "remote");
   const parts = [`${model.toRun} of ${model.nodes.length} nodes to run`, `${cached} cached`];
+  if (remote.length > 0) {
+    const bytes = remote.reduce((s, n) => s + (n.explanation?.remote?.bytes ?? 0), 0);
+    parts.push(paint("blue", `${remote.length} to pull (${formatBytes(bytes)})`));
+  }
   if (missing > 0) parts.push(paint("red", `${missing} missing input`));
   lines.push(parts.join(", "));
   if (model.toRun === 0) return lines;

@@ -47,6 +47,11 @@ export function renderWhy(model: GraphModel, query: string, options: WhyOptions 
 
   if (e.status === "cached") {
     lines.push("  The cache holds an output for the current key; nothing changed since it was built.");
+  } else if (e.status === "remote") {
+    const size = e.remote
+      ? ` (${formatBytes(e.remote.bytes)} to download, ${formatBytes(e.remote.unpackedBytes)} unpacked)`
+      : "";
+    lines.push(`  The remote cache holds an output for the current key${size}: it will be pulled, not run.`);
   } else if (e.firstRun) {
     lines.push("  No earlier run of this node is recorded.");
   }

@@ -133,6 +133,15 @@ export function sanitizeLine(line: string): string {
     .replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, "");
 }
 
+/** Control characters (C0 but newline and tab, DEL, C1) as \xNN: text that came from input (config files,
+ * values) is shown, never interpreted by the terminal. */
+export function escapeControl(text: string): string {
+  return text.replace(
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
 /** Display width-insensitive padding (ASCII labels). */
 export function pad(text: string, width: number): string {
   const visible = stripAnsi(text).length;

@@ -1,9 +1,10 @@
 // Text shared by every renderer: the failure block, the final summary and the --explain listing.
 
 import type { CheckResult, NodeExplanation, PlannedNode, TaskFailure } from "../../engine/api.js";
+import { DISK_FULL } from "../../engine/exec.js";
 import { buildModel } from "../graph/model.js";
 import { statusText } from "../graph/reason.js";
-import { formatCommand, formatDuration, type Paint, pad, painter } from "./format.js";
+import { formatBytes, formatCommand, formatDuration, type Paint, pad, painter } from "./format.js";
 import type { BuildState } from "./state.js";
 
 export interface FailureOptions {
@@ -21,6 +22,11 @@ export function formatFailure(name: string, failure: TaskFailure, options: Failu
   if (failure.exitCode !== undefined) lines.push(`  exit status: ${failure.exitCode}`);
   const max = options.maxLogLines ?? 20;
   const tail = failure.logTail.slice(-max);
+  // Said plainly, whoever reported it (a tool's message in the output, Node's ENOSPC).
+  if (DISK_FULL.test(failure.message) || failure.logTail.some((line) => DISK_FULL.test(line)))
+    lines.push(
+      `  cause: ${paint("bold", "No space left on device")} (a file system the build writes to is full)`,
+    );
   if (tail.length > 0) {
     lines.push(`  last ${tail.length === 1 ? "line" : `${tail.length} lines`} of output:`);
     for (const l of tail) lines.push(`    ${paint("dim", "│")} ${l}`);
@@ -46,6 +52,9 @@ export function formatSummary(state: BuildState, options: { color?: boolean; now
   const parts = [`${plural(ran, "node")} run`, `${cached} cached`];
   const saved = state.savedMs();
   if (saved > 0) parts[1] += ` (saved ${formatDuration(saved)})`;
+  const t = state.transfers();
+  if (t.pulled > 0) parts.push(`${t.pulled} pulled (${formatBytes(t.pulledBytes)})`);
+  if (t.pushed > 0) parts.push(`${t.pushed} pushed (${formatBytes(t.pushedBytes)})`);
   if (failed > 0) parts.push(`${failed} failed`);
   if (c.skipped > 0) parts.push(`${c.skipped} skipped`);
   const head = !done

@@ -62,12 +62,23 @@ export class PlainRenderer implements Renderer {
         return [];
       case "done":
         return this.summary();
+      case "warning":
+        return [`WARNING: ${sanitizeLine(event.message)}`];
     }
     if (!n) return [];
     const p = this.prefix(n);
     switch (event.type) {
       case "cached":
-        return [`${p} CACHED`];
+        // A pulled node said so already.
+        return n.pulled ? [] : [`${p} CACHED`];
+      case "pulling":
+        return [`${p} PULLING ${formatBytes(event.bytes)}`];
+      case "pulled":
+        return [`${p} PULLED ${formatBytes(event.bytes)} in ${formatDuration(event.durationMs)}`];
+      case "pushing":
+        return [`${p} PUSHING`];
+      case "pushed":
+        return [`${p} PUSHED ${formatBytes(event.bytes)} in ${formatDuration(event.durationMs)}`];
       case "waiting":
         return [`${p} WAITING for ${event.on}`];
       case "started":

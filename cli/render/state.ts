@@ -12,7 +12,16 @@ import type {
 import { reasonLine } from "../graph/reason.js";
 import { sanitizeLine, splitNodeId } from "./format.js";
 
-export type NodeRunState = "pending" | "waiting" | "cached" | "running" | "done" | "failed" | "skipped";
+export type NodeRunState =
+  | "pending"
+  | "waiting"
+  /** Being downloaded from the remote cache. */
+  | "pulling"
+  | "cached"
+  | "running"
+  | "done"
+  | "failed"
+  | "skipped";
 
 export interface NodeView {
   id: NodeId;
@@ -39,6 +48,10 @@ export interface NodeView {
   failure?: TaskFailure;
   savedMs?: number;
   skip?: { reason: "dependency-failed" | "cancelled"; cause?: NodeId };
+  /** Pulled from the remote cache: compressed bytes and time. */
+  pulled?: { bytes: number; durationMs: number };
+  /** Pushed to the remote cache: bytes uploaded and time. */
+  pushed?: { bytes: number; durationMs: number };
   /** `--check`: the node is being run again ("running"), or how its fresh output compared. */
   check?: CheckResult | "running";
 }
@@ -65,6 +78,10 @@ export class BuildState {
   startTime?: number;
   lastTime?: number;
   done?: DoneEvent;
+  /** Warnings in the order they came (a remote cache that is down). */
+  readonly warnings: string[] = [];
+  /** Pushes started and not finished yet. */
+  pushing = 0;
   /** Bumped on every change; renderers compare it to skip identical frames. */
   version = 0;
   private nextNum = 1;
@@ -138,6 +155,31 @@ export class BuildState {
       case "done":
         this.done = event;
         return undefined;
+      case "warning":
+        this.warnings.push(event.message);
+        return event.id !== undefined ? this.node(event.id) : undefined;
+      case "pulling": {
+        const n = this.touch(event.id);
+        n.state = "pulling";
+        n.startedAt = event.time;
+        n.key = event.key;
+        n.progress = { message: "pulling", current: 0, total: event.bytes, unit: "bytes" };
+        return n;
+      }
+      case "pulled": {
+        const n = this.touch(event.id);
+        n.pulled = { bytes: event.bytes, durationMs: event.durationMs };
+        return n;
+      }
+      case "pushing":
+        this.pushing++;
+        return this.touch(event.id);
+      case "pushed": {
+        this.pushing = Math.max(0, this.pushing - 1);
+        const n = this.touch(event.id);
+        n.pushed = { bytes: event.bytes, durationMs: event.durationMs };
+        return n;
+      }
       case "cached": {
         const n = this.touch(event.id);
         n.key = event.key;
@@ -236,6 +278,7 @@ export class BuildState {
     const c: Record<NodeRunState, number> = {
       pending: 0,
       waiting: 0,
+      pulling: 0,
       cached: 0,
       running: 0,
       done: 0,
@@ -252,6 +295,22 @@ export class BuildState {
     let s = 0;
     for (const n of this.nodes.values()) if (n.state === "cached") s += n.savedMs ?? 0;
     return s;
+  }
+
+  /** Nodes pulled from the remote cache and the bytes downloaded; the same for pushes. */
+  transfers(): { pulled: number; pulledBytes: number; pushed: number; pushedBytes: number } {
+    const t = { pulled: 0, pulledBytes: 0, pushed: 0, pushedBytes: 0 };
+    for (const n of this.nodes.values()) {
+      if (n.pulled) {
+        t.pulled++;
+        t.pulledBytes += n.pulled.bytes;
+      }
+      if (n.pushed) {
+        t.pushed++;
+        t.pushedBytes += n.pushed.bytes;
+      }
+    }
+    return t;
   }
 
   elapsedMs(now?: number): number {

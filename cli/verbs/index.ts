@@ -22,6 +22,20 @@ const REGISTRY = new Map<string, () => Promise<VerbModule>>([
   ["graph", () => import("./graph.js")],
   ["clean", () => import("./clean.js")],
   ["bump", () => import("./bump.js")],
+  ["shell", () => import("./shell.js")],
+  ["boot", () => import("./boot.js")],
+  ["vm", () => import("./vm.js")],
+  ["ssh", () => import("./ssh.js")],
+  ["journalctl", () => import("./journalctl.js")],
+  ["coredumpctl", () => import("./coredumpctl.js")],
+  ["serve", () => import("./serve.js")],
+  ["burn", () => import("./burn.js")],
+  ["sysupdate", () => import("./sysupdate.js")],
+  ["sandbox", () => import("./sandbox.js")],
+  ["genkey", () => import("./genkey.js")],
+  ["init", () => import("./init.js")],
+  ["documentation", () => import("./documentation.js")],
+  ["dependencies", () => import("./dependencies.js")],
 ]);
 
 /** Lets other modules register verbs at runtime (e.g. tests). */

@@ -2,6 +2,11 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  defaultCompression as formatDefaultCompression,
+  defaultOutputExtension as formatDefaultExtension,
+} from "../../formats/naming.js";
+import { LEGACY_FORMAT_NAMES, LEGACY_FORMATS } from "../../formats/registry.js";
+import {
   ARCHITECTURES,
   DISTRIBUTIONS,
   DISTRO_INFO,
@@ -20,6 +25,7 @@ import {
   parseCompressLevel,
   parseFilename,
   parseMode,
+  parser,
   parseSectorSize,
   parseString,
   parseUuid,
@@ -40,7 +46,19 @@ import type { Setting } from "./types.js";
 
 export const parseDistribution = enumOf("Distribution", DISTRIBUTIONS);
 export const parseArchitecture = enumOf("Architecture", ARCHITECTURES);
-export const parseFormat = enumOf("OutputFormat", OUTPUT_FORMATS);
+const parseModernFormat = enumOf("OutputFormat", OUTPUT_FORMATS);
+/** Format=: the modern values, and the 2017 README's names as deprecated aliases (kept as given, with a
+ * warning naming the modern settings; formats/ plans their equivalent). */
+type LegacyFormat = (typeof LEGACY_FORMAT_NAMES)[number];
+const isLegacyFormat = (value: string): value is LegacyFormat =>
+  (LEGACY_FORMAT_NAMES as readonly string[]).includes(value);
+export const parseFormat = parser(oneOf([...OUTPUT_FORMATS, ...LEGACY_FORMAT_NAMES]), (value, old, env) => {
+  if (value && isLegacyFormat(value)) {
+    env.warn(LEGACY_FORMATS[value].hint);
+    return value;
+  }
+  return parseModernFormat(value, old, env);
+});
 const parseManifestFormat = enumOf("ManifestFormat", MANIFEST_FORMATS);
 
 export function defaultDistribution(): string {
@@ -142,8 +160,8 @@ function defaultCompression(c: { get(d: string): unknown }): string {
   const fmt = c.get("output_format");
   const dist = String(c.get("distribution"));
   const release = String(c.get("release") ?? "");
-  if (fmt === "oci") return "gz";
-  if (!["tar", "cpio", "uki", "esp", "addon"].includes(String(fmt))) return "none";
+  const compression = formatDefaultCompression(String(fmt));
+  if (compression !== "zstd") return compression;
   if (
     ["centos", "rhel", "rhel-ubi", "rocky", "alma"].includes(dist) &&
     /^\d+$/.test(release) &&
@@ -154,23 +172,7 @@ function defaultCompression(c: { get(d: string): unknown }): string {
 }
 
 export function defaultOutputExtension(format: unknown): string {
-  switch (format) {
-    case "disk":
-    case "esp":
-    case "sysext":
-    case "confext":
-    case "portable":
-      return "raw";
-    case "tar":
-      return "tar";
-    case "cpio":
-      return "cpio";
-    case "uki":
-    case "addon":
-      return "efi";
-    default:
-      return "";
-  }
+  return formatDefaultExtension(String(format));
 }
 
 export const OUTPUT_SETTINGS = [

@@ -3,7 +3,8 @@
 
 import { rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { DistroConfig } from "../../distros/index.js";
+import { type DistroConfig, packageManagerTools } from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 import type { Json, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
@@ -13,6 +14,7 @@ import type { ConfigTree, Feature } from "../image.js";
 import { withLayer } from "../layers.js";
 import {
   DISTRO_SETTINGS,
+  DISTRO_UNKEYED,
   distroConfig,
   distroConfigJson,
   packageCacheResource,
@@ -64,6 +66,8 @@ const task: TaskDefinition<Params> = {
   name: "cleanup",
   implementation: implementationDigest(import.meta.url),
   inputs: (p) => {
+    const tools = packageManagerTools(p.config.Distribution);
+    const removes = p.removePackages.length > 0;
     const own = {
       values: {
         ...distroConfigJson(p.config),
@@ -74,23 +78,23 @@ const task: TaskDefinition<Params> = {
         MachineId: p.machineId,
         SourceDateEpoch: p.sourceDateEpoch,
       },
-      // dpkg-query (on the host) lists the installed packages; find and touch are coreutils-stable.
-      paths: hostTools(["dpkg-query"]),
+      // The package manager's query tool lists the installed packages (dpkg-query, rpm); find and touch
+      // are coreutils-stable. A host tool that removal runs as well (rpm) is declared once, below.
+      paths: hostTools(tools.query.filter((t) => !(removes && !p.tools && tools.install.includes(t)))),
       deps: { image: p.prev, ...(p.metadata ? { metadata: p.metadata } : {}) },
     };
-    // Removing packages runs apt (from the tools tree when there is one) with the sandbox trees.
-    if (p.removePackages.length === 0) return own;
+    // Removing packages runs the package manager (from the tools tree when there is one) with the
+    // sandbox trees.
+    if (!removes) return own;
     return withToolInputs(
       withToolInputs(own, sandboxTreeInputs(p.base, p.sandboxTrees, p.sandboxLinks)),
-      toolInputs(p.tools, ["apt-get", "dpkg"]),
+      toolInputs(p.tools, tools.install),
     );
   },
   resources: (p) => [packageCacheResource(p.packageCacheDir)],
   async run(ctx, p) {
     return withLayer(ctx, ctx.deps.image, async ({ root }) => {
-      const distribution = p.metadata
-        ? (await import("../../distros/index.js")).getDistribution(p.config.Distribution)
-        : undefined;
+      const distribution = p.metadata ? await loadInstaller(p.config.Distribution) : undefined;
       if (distribution && p.removePackages.length > 0) {
         await withToolsTree(ctx, p.tools, (tools) => {
           const pm = packageManagerContext(ctx, p.config, {
@@ -104,9 +108,11 @@ const task: TaskDefinition<Params> = {
         });
       }
       const installed = distribution ? await distribution.listInstalled(root) : [];
-      // auto keeps the metadata for directory and tar images (they stay usable with apt), like mkosi.
+      // auto keeps the metadata where the format says so (directory and tar images stay usable with apt),
+      // like mkosi.
+      const { formatOf } = await import("../../formats/registry.js");
       const clean =
-        p.cleanPackageMetadata === "auto" && (p.format === "directory" || p.format === "tar")
+        p.cleanPackageMetadata === "auto" && formatOf(p.format).keepsPackageMetadata
           ? "no"
           : p.cleanPackageMetadata === "enabled"
             ? "yes"
@@ -150,6 +156,7 @@ export const cleanup: Step<Params> = {
     "SourceDateEpoch",
     "SandboxTrees",
   ],
+  unkeyed: DISTRO_UNKEYED,
   layer: true,
   wanted: () => true,
   params: (context) => {

@@ -4,15 +4,18 @@
 // package does not reinstall the base system.
 
 import { join } from "node:path";
-import type { DistroConfig } from "../../distros/index.js";
+import { type DistroConfig, hasPackageManager, packageManagerTools } from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { debugShellOf } from "../env.js";
+import { hostTools } from "../hosttools.js";
 import type { ConfigTree, ImageView } from "../image.js";
 import { withLayer } from "../layers.js";
 import {
   DISTRO_SETTINGS,
+  DISTRO_UNKEYED,
   distroConfig,
   distroConfigJson,
   packageCacheResource,
@@ -51,10 +54,15 @@ interface Params {
 }
 
 function inputs(p: Params): DeclaredInputs {
-  const paths = pathInputs(p.base, [
-    ...p.sandboxTrees.map((tree) => ({ setting: "SandboxTrees", path: tree.Source, target: tree.Target })),
-    ...p.packageDirectories.map((dir) => ({ setting: "PackageDirectories", path: dir })),
-  ]);
+  const tools = packageManagerTools(p.config.Distribution);
+  const paths = [
+    ...pathInputs(p.base, [
+      ...p.sandboxTrees.map((tree) => ({ setting: "SandboxTrees", path: tree.Source, target: tree.Target })),
+      ...p.packageDirectories.map((dir) => ({ setting: "PackageDirectories", path: dir })),
+    ]),
+    // A local repository is indexed on the host (dpkg-deb, createrepo_c, repo-add).
+    ...(p.packageDirectories.length > 0 || p.dependencyBuilds.length > 0 ? hostTools(tools.index) : []),
+  ];
   const deps: Record<string, NodeId> = { metadata: p.metadata };
   if (p.prev) deps.image = p.prev;
   p.dependencyBuilds.forEach((id, i) => {
@@ -71,7 +79,7 @@ function inputs(p: Params): DeclaredInputs {
       paths,
       deps,
     },
-    toolInputs(p.tools, ["apt-get", "dpkg"]),
+    toolInputs(p.tools, tools.install),
   );
 }
 
@@ -81,9 +89,8 @@ async function localRepository(ctx: TaskContext, p: Params): Promise<string | un
     if (label.startsWith("packages-of:")) dirs.push(join(dep.dir, "packages"));
   }
   if (dirs.length === 0) return undefined;
-  const repo = await (await import("../../distros/index.js"))
-    .getDistribution(p.config.Distribution)
-    .createLocalRepository(dirs, join(ctx.tmp, "repository"), ctx.signal);
+  const installer = await loadInstaller(p.config.Distribution);
+  const repo = await installer.createLocalRepository(dirs, join(ctx.tmp, "repository"), ctx.signal);
   return repo?.dir;
 }
 
@@ -94,8 +101,7 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
     inputs,
     resources: (p) => [packageCacheResource(p.packageCacheDir)],
     async run(ctx, p) {
-      const { getDistribution } = await import("../../distros/index.js");
-      const distribution = getDistribution(p.config.Distribution);
+      const installer = await loadInstaller(p.config.Distribution);
       const metadataDir = ctx.deps.metadata!.dir;
       const repository = await localRepository(ctx, p);
       return withToolsTree(ctx, p.tools, (tools) => {
@@ -110,9 +116,9 @@ function installTask(name: string, bootstrap: boolean): TaskDefinition<Params> {
         return withLayer(ctx, ctx.deps.image, async ({ root }) => {
           const network = !p.offline;
           if (bootstrap) {
-            await distribution.bootstrap(pm, root, { extraPackages: p.packages, network });
+            await installer.bootstrap(pm, root, { extraPackages: p.packages, network });
             await prepareBaseSystem(root, p.machineId);
-          } else if (p.packages.length > 0) await distribution.install(pm, root, p.packages, { network });
+          } else if (p.packages.length > 0) await installer.install(pm, root, p.packages, { network });
           await resetMachineId(root, p.machineId);
           await removeVolatileFiles(root);
           return undefined;
@@ -162,10 +168,11 @@ const reads = [
 ] as const;
 const unkeyed = {
   CacheOnly: "from the cache or the network, a successful install installs the same packages",
+  ...DISTRO_UNKEYED,
 };
 
-const hasPackageManager = (image: ImageView) =>
-  image.Distribution !== "custom" && image.BaseTrees.length === 0;
+const bootstraps = (image: ImageView) =>
+  hasPackageManager(image.Distribution) && image.BaseTrees.length === 0;
 
 export const bootstrap: Step<Params> = {
   name: "bootstrap",
@@ -173,7 +180,7 @@ export const bootstrap: Step<Params> = {
   reads,
   unkeyed,
   layer: true,
-  wanted: hasPackageManager,
+  wanted: bootstraps,
   params: (context) => params(context, "Packages", [], []),
 };
 
@@ -184,7 +191,7 @@ export const packages: Step<Params> = {
   unkeyed,
   layer: true,
   wanted: (image) =>
-    image.Distribution !== "custom" &&
+    hasPackageManager(image.Distribution) &&
     (image.Packages.length > 0 || image.PackageDirectories.length > 0 || image.Dependencies.length > 0),
   params: (context) => params(context, "Packages", context.image.Packages, context.image.PackageDirectories),
 };
@@ -195,7 +202,7 @@ export const volatilePackages: Step<Params> = {
   reads,
   unkeyed,
   layer: true,
-  wanted: (image) => image.Distribution !== "custom" && image.VolatilePackages.length > 0,
+  wanted: (image) => hasPackageManager(image.Distribution) && image.VolatilePackages.length > 0,
   params: (context) => {
     const p = params(context, "VolatilePackages", context.image.VolatilePackages, [
       ...context.image.PackageDirectories,

@@ -1,14 +1,19 @@
-// Repository metadata sync (apt-get update) into its own artifact, shared by every image with the same
+// Repository metadata sync (apt-get update, dnf makecache, ...) into its own artifact, shared by every image with the same
 // repositories. When it reruns is decided by CacheOnly= (see tasks/build.ts): a no-op rebuild never
 // refreshes it.
 
-import { rm } from "node:fs/promises";
-import { join } from "node:path";
-import type { DistroConfig } from "../../distros/index.js";
+import { type DistroConfig, hasPackageManager, packageManagerTools } from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 import type { TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import type { ConfigTree } from "../image.js";
-import { DISTRO_SETTINGS, distroConfig, packageManagerContext, repositoryInputs } from "../packaging.js";
+import {
+  DISTRO_SETTINGS,
+  DISTRO_UNKEYED,
+  distroConfig,
+  packageManagerContext,
+  repositoryInputs,
+} from "../packaging.js";
 import { sandboxLinkDigests, sandboxTreeInputs } from "../sandboxtrees.js";
 import type { Step } from "../step.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
@@ -32,12 +37,12 @@ const task: TaskDefinition<Params> = {
         { values: repositoryInputs(p.config) },
         sandboxTreeInputs(p.base, p.sandboxTrees, p.sandboxLinks),
       ),
-      toolInputs(p.tools, ["apt-get"]),
+      toolInputs(p.tools, packageManagerTools(p.config.Distribution).sync),
     ),
   async run(ctx, p) {
-    const distribution = (await import("../../distros/index.js")).getDistribution(p.config.Distribution);
+    const installer = await loadInstaller(p.config.Distribution);
     await withToolsTree(ctx, p.tools, (tools) =>
-      distribution.syncMetadata(
+      installer.syncMetadata(
         packageManagerContext(ctx, p.config, {
           metadataDir: ctx.out,
           packageCacheDir: p.packageCacheDir,
@@ -46,9 +51,6 @@ const task: TaskDefinition<Params> = {
         }),
       ),
     );
-    // apt's binary source cache records when it was generated: keep the artifact (and so the digest
-    // downstream keys depend on) a function of the repositories' content only.
-    await rm(join(ctx.out, "cache", "srcpkgcache.bin"), { force: true });
     return undefined;
   },
 };
@@ -61,9 +63,11 @@ export const metadata: Step<Params> = {
     WithDocs: "repository metadata does not depend on it (the install steps key on it)",
     WithRecommends: "repository metadata does not depend on it (the install steps key on it)",
     Bootable: "repository metadata does not depend on it (the install steps key on it)",
+    Locale: "repository metadata does not depend on it (the install steps key on it)",
+    ...DISTRO_UNKEYED,
   },
   layer: false,
-  wanted: (image) => image.Distribution !== "custom",
+  wanted: (image) => hasPackageManager(image.Distribution),
   params: ({ image, env, tools }) => ({
     config: distroConfig(image),
     sandboxTrees: image.SandboxTrees,

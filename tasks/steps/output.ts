@@ -1,17 +1,20 @@
-// The output format (Format=tar, cpio; directory is placed by publish), checksum and signature
-// (Checksum=, Sign=, Key=) and manifest (ManifestFormat=) steps. Each writes its files into its own
-// artifact; publish moves copies of them into the output directory.
-
+// The output step (the format's producer, from the registry in formats/, on the finished image; directory
+// is placed by publish), checksum and signature (Checksum=, Sign=, Key=) and manifest (ManifestFormat=)
+// steps. Each writes its files into its own artifact; publish moves copies of them into the output
+// directory. Which of them an image has is its format descriptor's say (`steps`).
 import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { InstalledPackage } from "../../distros/index.js";
+import { type InstalledPackage, packageTypeOf } from "../../distros/index.js";
 import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import { outputNames } from "../../formats/naming.js";
+import { checkFormatSupported, formatOf } from "../../formats/registry.js";
 import type { OutputConfig } from "../../formats/types.js";
 import { hostTools } from "../hosttools.js";
 import type { ImageView } from "../image.js";
 import { withStackReadOnly } from "../layers.js";
+import { FILE_STEPS } from "../outputs.js";
+import type { SettingName } from "../settings-view.js";
 import { imageBelow, type Step } from "../step.js";
 
 type Slice = OutputConfig & Record<string, Json>;
@@ -35,6 +38,13 @@ function outputConfig(image: ImageView): Slice {
     CompressLevel: image.CompressLevel,
     SourceDateEpoch: image.SourceDateEpoch,
     NSpawnSettings: image.NSpawnSettings,
+    // Settings the format's producer reads beyond these (its descriptor's `settings`).
+    ...Object.fromEntries(
+      (formatOf(image.Format).settings ?? []).map((name) => [
+        name,
+        (image as unknown as Record<string, Json>)[name] ?? null,
+      ]),
+    ),
   };
 }
 
@@ -65,6 +75,8 @@ function manifestConfig(image: ImageView): Slice {
 interface OutputParams {
   config: Slice;
   image: NodeId;
+  /** Programs the format's producer runs (its descriptor's `tools`). */
+  tools: string[];
 }
 
 const outputTask: TaskDefinition<OutputParams> = {
@@ -74,37 +86,35 @@ const outputTask: TaskDefinition<OutputParams> = {
     values: p.config,
     paths: [
       ...(p.config.NSpawnSettings ? [["NSpawnSettings", p.config.NSpawnSettings] as const] : []),
-      ...hostTools(["tar", "cpio", "zstd", "xz", "gzip"]),
+      ...hostTools(p.tools),
     ],
     deps: { image: p.image },
   }),
   async run(ctx, p) {
     const staging = ctx.out;
     const image = ctx.deps.image!;
-    const { produceCpio, produceTar } = await import("../../formats/produce.js");
+    const { producerFor } = await import("../../formats/index.js");
     const { copyNspawnSettings } = await import("../../formats/nspawn.js");
-    const { copyTree } = await import("../../sandbox/overlay.js");
-    const produced = await withStackReadOnly(ctx, image, async (root) => {
-      if (p.config.Format === "tar")
-        return produceTar({ root, staging, config: p.config, signal: ctx.signal });
-      if (p.config.Format === "cpio") {
-        // cpio has no clamp option: SourceDateEpoch= needs a private copy whose times can be changed.
-        const copy = join(ctx.tmp, "flat");
-        await copyTree(root, copy, ctx.signal);
-        return produceCpio({ root: copy, staging, config: p.config, ownsRoot: true, signal: ctx.signal });
-      }
-      throw new Error(`Format=${p.config.Format} is not supported yet`);
-    });
+    const produce = await producerFor(p.config.Format);
+    const produced = await withStackReadOnly(ctx, image, (root) =>
+      produce({ root, staging, config: p.config, tmp: ctx.tmp, signal: ctx.signal }),
+    );
     const names = outputNames(p.config);
     await copyNspawnSettings(p.config.NSpawnSettings, staging, names.nspawn);
     return { meta: { files: produced.files } };
   },
 };
 
+/** Whether the image's format has this tail step. */
+function formatHas(image: ImageView, step: string): boolean {
+  return formatOf(image.Format).steps(image).includes(step);
+}
+
 export const output: Step<OutputParams> = {
   name: "output",
   task: outputTask,
-  reads: [
+  // Plus what the format's producer reads (its descriptor's `settings`).
+  reads: (image) => [
     "Format",
     "Output",
     "OutputExtension",
@@ -112,19 +122,24 @@ export const output: Step<OutputParams> = {
     "CompressLevel",
     "SourceDateEpoch",
     "NSpawnSettings",
+    ...((formatOf(image.Format).settings ?? []) as SettingName[]),
   ],
   layer: false,
-  wanted: (image) => image.Format !== "none" && image.Format !== "directory",
+  wanted: (image) => formatHas(image, "output"),
   params: (context) => {
     const { image } = context;
+    const format = formatOf(image.Format);
+    // Fail while planning, before any work, for a format that cannot be built yet.
+    checkFormatSupported(format.name);
     const prev = imageBelow(context, "output");
-    return { config: outputConfig(image), image: prev };
+    return { config: outputConfig(image), image: prev, tools: [...format.tools] };
   },
 };
 
 interface ChecksumParams {
   config: Slice;
-  output: NodeId;
+  /** The nodes whose files are summed (FILE_STEPS). */
+  files: NodeId[];
 }
 
 const checksumTask: TaskDefinition<ChecksumParams> = {
@@ -134,7 +149,7 @@ const checksumTask: TaskDefinition<ChecksumParams> = {
     values: p.config,
     // A key file (sop) is read; a gpg key id names a key in the keyring, which is not fingerprinted.
     paths: p.config.Key?.startsWith("/") ? [["Key", p.config.Key]] : undefined,
-    deps: { output: p.output },
+    deps: Object.fromEntries(p.files.map((id, i) => [i === 0 ? "output" : `files:${i}`, id])),
   }),
   async run(ctx, p) {
     const names = outputNames(p.config);
@@ -143,7 +158,7 @@ const checksumTask: TaskDefinition<ChecksumParams> = {
     const { signChecksums } = await import("../../formats/sign.js");
     const { copyTree } = await import("../../sandbox/overlay.js");
     await mkdir(staging, { recursive: true });
-    await copyTree(ctx.deps.output!.dir, staging, ctx.signal);
+    for (const dep of Object.values(ctx.deps)) await copyTree(dep.dir, staging, ctx.signal);
     await writeChecksums(staging, names.checksum);
     await signChecksums(staging, names, p.config, { signal: ctx.signal });
     const written = await readdir(staging);
@@ -169,9 +184,11 @@ export const checksum: Step<ChecksumParams> = {
     "Environment",
   ],
   layer: false,
-  wanted: (image) =>
-    image.Format !== "none" && image.Format !== "directory" && (image.Checksum || image.Sign),
-  params: ({ image, nodes }) => ({ config: checksumConfig(image), output: nodes.output! }),
+  wanted: (image) => formatHas(image, "checksum"),
+  params: ({ image, nodes }) => ({
+    config: checksumConfig(image),
+    files: FILE_STEPS.map((step) => nodes[step]).filter((id): id is NodeId => !!id),
+  }),
 };
 
 interface ManifestParams {
@@ -189,6 +206,7 @@ const manifestTask: TaskDefinition<ManifestParams> = {
     await writeManifests(ctx.out, outputNames(p.config), {
       config: p.config,
       packages: meta?.packages ?? [],
+      packageType: packageTypeOf(String(p.config.Distribution)),
     });
     return undefined;
   },
@@ -210,6 +228,6 @@ export const manifest: Step<ManifestParams> = {
     "Architecture",
   ],
   layer: false,
-  wanted: (image) => image.Format !== "none" && image.ManifestFormat.length > 0,
+  wanted: (image) => formatHas(image, "manifest"),
   params: ({ image, nodes }) => ({ config: manifestConfig(image), cleanup: nodes.cleanup! }),
 };

@@ -10,14 +10,23 @@ import { join } from "node:path";
 import type { DeclaredInputs, Json, NodeId, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import { outputNames } from "../../formats/naming.js";
+import { formatOf } from "../../formats/registry.js";
 import type { TerminalHandoff } from "../../sandbox/run.js";
 import { runScripts } from "../../sandbox/scripts.js";
 import { debugShellOf } from "../env.js";
 import type { ImageView } from "../image.js";
 import { stackKeys } from "../layers.js";
-import { outputDirectory } from "../outputs.js";
+import { FILE_STEPS, outputDirectory } from "../outputs.js";
 import type { Update } from "../outputtree.js";
-import { forgetPublished, readPublished, readPublishedListing, writePublished } from "../published.js";
+import {
+  claimOutputs,
+  forgetPublished,
+  ownsOutput,
+  readPublished,
+  readPublishedListing,
+  settleOutputs,
+  writePublished,
+} from "../published.js";
 import { declareScriptInputs, type ScriptInputs, scriptInputs, scriptRunBase } from "../scriptinputs.js";
 import type { Step } from "../step.js";
 
@@ -102,7 +111,14 @@ const task: TaskDefinition<Params> = {
       });
       await createOutputSymlink(staging, names);
       const published = (await readdir(staging)).sort();
-      await finalizeStaging(staging, p.outputDirectory, names, { outputMode: p.image.OutputMode });
+      // Only what this cache published may be replaced (a user's file at an output name stops the build);
+      // what moves in is ours from now on, even if the moves are interrupted.
+      await claimOutputs(p.cacheDir, main, staging, published);
+      await finalizeStaging(staging, p.outputDirectory, names, {
+        outputMode: p.image.OutputMode,
+        mayReplace: (name) => ownsOutput(p.cacheDir, main, join(p.outputDirectory, name)),
+      });
+      await settleOutputs(p.cacheDir, main, published);
       const record = { path: main, key: ctx.key };
       if (top && trees) {
         await writePublished(p.cacheDir, record, {
@@ -110,6 +126,7 @@ const task: TaskDefinition<Params> = {
           listing: await trees.recordListing(main, update, ctx.signal),
           epoch: p.image.SourceDateEpoch,
           scripts: p.scripts.scripts.length > 0,
+          snapshot: await trees.treeSnapshot(main, { signal: ctx.signal }),
         });
       } else await writePublished(p.cacheDir, record);
       return { meta: { published } };
@@ -142,9 +159,9 @@ export const publish: Step<Params> = {
     Seed: "random on every invocation unless configured; $MKOSI_CONFIG in keys leaves it out",
   },
   layer: false,
-  wanted: (image) => image.Format !== "none",
+  wanted: (image) => formatOf(image.Format).steps(image).includes("publish"),
   params: ({ image, env, prev, nodes }) => {
-    const files = ["output", "checksum", "manifest"]
+    const files = [...FILE_STEPS, "checksum", "manifest"]
       .map((step) => nodes[step])
       .filter((id): id is NodeId => !!id);
     return {
@@ -162,7 +179,8 @@ export const publish: Step<Params> = {
       uid: env.uid,
       gid: env.gid,
       cacheDir: env.cacheDir,
-      tree: image.Format === "directory" ? prev : undefined,
+      // A tree format without a producer step (directory) is the image's last layer itself.
+      tree: formatOf(image.Format).kind === "tree" && !nodes.output ? prev : undefined,
       files,
       debugShell: debugShellOf(env),
     };

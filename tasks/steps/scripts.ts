@@ -3,7 +3,12 @@
 
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { DistroConfig, ScriptPackageManagerSupport } from "../../distros/index.js";
+import {
+  type DistroConfig,
+  packageManagerTools,
+  type ScriptPackageManagerSupport,
+} from "../../distros/index.js";
+import { loadInstaller } from "../../distros/installer.js";
 import type { DeclaredInputs, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import type { TerminalHandoff, ToolsTreeMount } from "../../sandbox/run.js";
@@ -58,9 +63,14 @@ function inputs(p: Params): DeclaredInputs {
   if (p.metadata)
     own = withToolInputs(own, sandboxTreeInputs(p.scripts.base, p.sandboxTrees, p.sandboxLinks));
   // Scripts run whatever they like from the tools tree: the default tools tree's digest is an input, a
-  // tools tree directory (like the host) is not fingerprinted as a whole (BuildPackages= need apt).
-  return p.tools?.kind === "image" || (p.buildPackages?.length ?? 0) > 0
-    ? withToolInputs(own, toolInputs(p.tools, p.buildPackages?.length ? ["apt-get", "dpkg"] : []))
+  // tools tree directory (like the host) is not fingerprinted as a whole (BuildPackages= run the package
+  // manager).
+  const installs = (p.buildPackages?.length ?? 0) > 0;
+  return p.tools?.kind === "image" || installs
+    ? withToolInputs(
+        own,
+        toolInputs(p.tools, installs ? packageManagerTools(p.config.Distribution).install : []),
+      )
     : own;
 }
 
@@ -71,7 +81,7 @@ async function packageManagerSupport(
 ): Promise<ScriptPackageManagerSupport | undefined> {
   const pm = imagePackageManager(ctx, p, tools);
   if (!pm) return undefined;
-  return (await import("../../distros/index.js")).getDistribution(p.config.Distribution).scriptSupport(pm);
+  return (await loadInstaller(p.config.Distribution)).scriptSupport(pm);
 }
 
 /** The package manager context of a script step, when the image has repository metadata. */
@@ -169,11 +179,12 @@ const buildOverlayTask: TaskDefinition<Params> = {
     withLayer(ctx, ctx.deps.image, async ({ root }) => {
       if (p.buildPackages && p.buildPackages.length > 0) {
         const buildPackages = p.buildPackages;
-        const { getDistribution } = await import("../../distros/index.js");
         await withToolsTree(ctx, p.tools, (tools) => {
           const pm = imagePackageManager(ctx, p, tools);
           if (!pm) throw new Error("BuildPackages= needs a distribution with a package manager");
-          return getDistribution(p.config.Distribution).install(pm, root, buildPackages);
+          return loadInstaller(p.config.Distribution).then((installer) =>
+            installer.install(pm, root, buildPackages),
+          );
         });
       }
       await run(ctx, p, root, { phase: "build" });

@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { debian } from "../../distros/debian.js";
+import { loadInstaller } from "../../distros/installer.js";
 import type { PackageManagerContext } from "../../distros/types.js";
 import { bookworm, canRunApt, ensureDir, METADATA_CACHE, PACKAGE_CACHE } from "./helpers.js";
 
@@ -24,6 +24,7 @@ describe.skipIf(!canRunApt || releases.length === 0)("other Debian releases", ()
         packageCacheDir: await ensureDir(PACKAGE_CACHE),
       });
       try {
+        const debian = await loadInstaller("debian");
         await debian.syncMetadata(await ctx());
         const root = await ensureDir(join(base, "root"));
         await debian.bootstrap(await ctx(), root);

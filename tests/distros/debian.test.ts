@@ -5,7 +5,10 @@ import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, writeFil
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { debian } from "../../distros/debian.js";
+import { loadInstaller } from "../../distros/installer.js";
+
+const debian = await loadInstaller("debian");
+
 import type { DistroConfig, PackageManagerContext } from "../../distros/types.js";
 import { mountsUnder, unmountUnder, withOverlay } from "../../sandbox/overlay.js";
 import { runCommand } from "../../sandbox/run.js";

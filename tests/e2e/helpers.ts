@@ -154,9 +154,9 @@ export async function mkosiOk(tree: Tree, args: string[], extraEnv: Record<strin
   return run;
 }
 
-/** `mkosi --json build`: the events, and which nodes ran or were cached. */
-export async function buildJson(tree: Tree) {
-  const run = await mkosiOk(tree, ["--json", "build"]);
+/** `mkosi --json build` (after `options`, e.g. ["-f"]): the events, and which nodes ran or were cached. */
+export async function buildJson(tree: Tree, options: string[] = []) {
+  const run = await mkosiOk(tree, [...options, "--json", "build"]);
   const events = run.stdout
     .split("\n")
     .filter((l) => l.length > 0)

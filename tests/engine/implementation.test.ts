@@ -60,7 +60,7 @@ describe("implementation digests", () => {
     const dist = join(dir, "dist");
     cpSync(join(REPO, "dist"), dist, { recursive: true });
     const before = digests(dist);
-    appendFileSync(join(dist, "distros/apt.js"), "\nexport const changed = 1;\n");
+    appendFileSync(join(dist, "distros/pm/apt.js"), "\nexport const changed = 1;\n");
     const after = digests(dist);
     const steps = Object.keys(before).filter((name) => name.startsWith("tasks/steps/"));
     const changed = steps.filter((name) => before[name] !== after[name]).sort();

@@ -1,18 +1,18 @@
 import { mkdir, readFile, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { packageTypeOf } from "../../distros/index.js";
+import { CommandError } from "../../engine/command.js";
 import { checksumLine, sha256File, writeChecksums } from "../../formats/checksum.js";
 import {
   changelogReport,
   type ManifestInput,
   manifestObject,
-  packageTypeOf,
   pythonJson,
   writeManifests,
 } from "../../formats/manifest.js";
 import { copyNspawnSettings } from "../../formats/nspawn.js";
 import { gpgSignCommand, signChecksums, signFile, wantsSignature } from "../../formats/sign.js";
-import { FormatError } from "../../formats/types.js";
 import { sh, tempDir } from "./helpers.js";
 
 let base: string;
@@ -144,7 +144,7 @@ describe("signature", () => {
         key: "nobody@nowhere.invalid",
         killAgent: true,
       }),
-    ).rejects.toThrow(FormatError);
+    ).rejects.toThrow(CommandError);
     await expect(stat(join(staging, "y.gpg"))).rejects.toThrow();
     await expect(signFile(sums, join(staging, "z.gpg"), { tool: "sqop" })).rejects.toThrow(
       "Signing key is mandatory when using SOP signing",
@@ -178,6 +178,7 @@ describe("manifest", () => {
       Architecture: "x86-64",
       ManifestFormat: ["json", "changelog"],
     },
+    packageType: "deb",
     packages: [
       { name: "zlib1g", version: "1:1.2.13", architecture: "amd64", size: 164 * 1024, source: "zlib" },
       { name: "bash", version: "5.2.15-2+b2", architecture: "amd64", size: 7000 * 1024 },
@@ -219,7 +220,11 @@ describe("manifest", () => {
     });
     expect(Object.keys(pkgs[0]!)).toEqual(["type", "name", "version", "architecture", "size"]);
     expect(m.extension).toEqual({});
-    const noVersion = manifestObject({ ...input, config: { Format: "tar", Distribution: "fedora" } });
+    const noVersion = manifestObject({
+      ...input,
+      config: { Format: "tar", Distribution: "fedora" },
+      packageType: packageTypeOf("fedora"),
+    });
     expect(noVersion.config).toEqual({
       name: "image",
       distribution: "fedora",
@@ -229,6 +234,8 @@ describe("manifest", () => {
     expect((noVersion.packages as { type: string }[])[0]!.type).toBe("rpm");
     expect(packageTypeOf("arch")).toBe("pkg");
     expect(packageTypeOf("ubuntu")).toBe("deb");
+    expect(packageTypeOf("opensuse")).toBe("rpm");
+    expect(packageTypeOf("custom")).toBe("none");
   });
 
   it("serializes like Python's json.dump(indent=2): ASCII escapes, no final newline", () => {

@@ -15,7 +15,7 @@ import { mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { describeTree } from "../helpers/tree.js";
-import { makeTree, PACKAGE_CACHE, runMkosi } from "./harness.js";
+import { type MkosiRun, makeTree, PACKAGE_CACHE, runMkosi } from "./harness.js";
 
 // SourceDateEpoch= makes two cold builds of the same inputs identical, so an incrementally updated output
 // can be compared with a cold build's.
@@ -47,6 +47,8 @@ interface Built {
   dir: string;
   output: string;
   build(): Promise<{ ran: string[]; log: string[] }>;
+  /** bin/mkosi with these arguments, whatever its exit status. */
+  raw(args: string[]): Promise<MkosiRun>;
 }
 
 async function project(): Promise<Built> {
@@ -65,6 +67,7 @@ async function project(): Promise<Built> {
       const log = run.events.flatMap((e) => (e.type === "log" && e.id === "main/publish" ? [e.line] : []));
       return { ran: run.ran.sort(), log };
     },
+    raw: (args) => runMkosi(args, { cwd: dir, env: { MKOSI_CACHE_DIR: join(dir, ".cache") } }),
   };
 }
 
@@ -104,7 +107,7 @@ describe("directory output across rebuilds", () => {
     expect(readdirSync(main.dir).filter((name) => name.startsWith(".mkosi-staging"))).toEqual([]);
   }, 900_000);
 
-  it("copies the whole tree when the previous output was changed since", async () => {
+  it("keeps an output changed since it was published, and replaces it only with -f", async () => {
     // A file of a layer that does not change (base-files, in the bootstrap layer): same size, same
     // modification time, different content, so only the change time shows it.
     const changed = join(main.output, "etc/debian_version");
@@ -112,14 +115,24 @@ describe("directory output across rebuilds", () => {
     const { atime, mtime } = statSync(changed);
     writeFileSync(changed, `X${before.slice(1)}`);
     utimesSync(changed, atime, mtime);
+    // The configuration still builds what was published there: the changes (a boot that was not
+    // ephemeral, an edit) are the user's, and stay.
+    const kept = await main.raw(["build"]);
+    expect(kept.code).toBe(0);
+    expect(kept.stderr).toMatch(/was changed since it was published: kept as it is/);
+    expect(readFileSync(changed, "utf8")).toBe(`X${before.slice(1)}`);
+    // A build that would replace it stops before any work.
     writeFileSync(join(main.dir, "mkosi.extra/etc/motd"), "three\n");
-    const { ran, log } = await main.build();
-    expect(ran).toEqual(
-      ["main/extras", "main/config-files", "main/systemd-setup", "main/cleanup", "main/publish"].sort(),
-    );
-    expect(log.some((line) => line.includes("was changed since it was published"))).toBe(true);
+    const refused = await main.raw(["--json", "build"]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/was changed since mkosi published it .* Use --force to replace it/);
+    expect(refused.ran).toEqual([]);
+    // -f replaces it.
+    const forced = await main.raw(["-f", "build"]);
+    expect(forced.code, forced.stderr).toBe(0);
     expect(readFileSync(changed, "utf8")).toBe(before);
-    // And the copy is what a fresh publish of the same layers gives.
+    expect(readFileSync(join(main.output, "etc/motd"), "utf8")).toBe("three\n");
+    // And the output is what a fresh publish of the same layers gives.
     const aside = `${main.output}.aside`;
     renameSync(main.output, aside);
     try {

@@ -28,7 +28,13 @@ describe("subordinate id ranges", () => {
 
 describe("layer mount options", () => {
   it("keep layers reusable as root", () => {
-    expect(layerMountOptions(false)).toEqual(["index=off", "xino=off", "redirect_dir=off", "metacopy=off"]);
+    expect(layerMountOptions(false)).toEqual([
+      "index=off",
+      "xino=off",
+      "redirect_dir=off",
+      "metacopy=off",
+      "uuid=off",
+    ]);
   });
   it("use user xattrs in a user namespace, where redirects are never followed", () => {
     const options = layerMountOptions(true);

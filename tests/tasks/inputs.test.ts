@@ -270,3 +270,57 @@ describe("planner: ToolsTree=default", () => {
       expect(labels).toContain(`tools:${program}`);
   });
 });
+
+describe("the package manager's programs per distribution", () => {
+  const labels = (view: ImageView, step: string): string[] => {
+    const node = planBuild([view], planEnv()).nodes.find((n) => n.id === `main/${step}`);
+    if (!node) return [];
+    return (node.task.inputs(node.params).paths ?? [])
+      .map(([label]) => label)
+      .filter((label) => label.startsWith("host:"));
+  };
+  const cases: [string, Record<string, string[]>][] = [
+    [
+      "debian",
+      { metadata: ["host:apt-get"], packages: ["host:apt-get", "host:dpkg"], cleanup: ["host:dpkg-query"] },
+    ],
+    [
+      "fedora",
+      {
+        metadata: ["host:dnf"],
+        packages: ["host:dnf", "host:rpm"],
+        cleanup: ["host:rpm"],
+      },
+    ],
+    ["opensuse", { metadata: ["host:zypper"], packages: ["host:rpm", "host:zypper"] }],
+    ["arch", { metadata: ["host:pacman"], packages: ["host:pacman"], cleanup: [] }],
+  ];
+  for (const [distribution, expected] of cases) {
+    it(`${distribution}: the steps declare the programs its package manager runs`, () => {
+      const view = image({ Distribution: distribution });
+      for (const [step, programs] of Object.entries(expected))
+        expect(labels(view, step).sort()).toEqual(programs);
+    });
+  }
+
+  it("custom: no package manager, no metadata or bootstrap node", () => {
+    const ids = planBuild([image({ Distribution: "custom", Packages: [] })], planEnv()).nodes.map(
+      (n) => n.id,
+    );
+    expect(ids).not.toContain("main/metadata");
+    expect(ids).not.toContain("main/bootstrap");
+  });
+
+  it("with RemovePackages= the cleanup step declares rpm once (listing and removal both run it)", () => {
+    expect(labels(image({ Distribution: "fedora", RemovePackages: ["vim"] }), "cleanup").sort()).toEqual([
+      "host:dnf",
+      "host:rpm",
+    ]);
+  });
+
+  it("PackageDirectories= adds the program that indexes the local repository", () => {
+    const view = image({ Distribution: "fedora", PackageDirectories: ["/srv/packages"] });
+    expect(labels(view, "packages")).toContain("host:createrepo_c");
+    expect(labels(image({ Distribution: "fedora" }), "packages")).not.toContain("host:createrepo_c");
+  });
+});

@@ -8,6 +8,7 @@
 
 import { type Instance, render, renderToString } from "ink";
 import type { EngineEvent } from "../../../engine/api.js";
+import { formatBytes, formatDuration } from "../format.js";
 import { BuildState } from "../state.js";
 import type { OutputStream, Renderer } from "../types.js";
 import { BuildView, type StaticEntry, snapshot } from "./view.js";
@@ -95,15 +96,21 @@ export class InkRenderer implements Renderer {
     if (this.closed || this.suspended) return;
     // Redraw when something changed, or to move spinners and elapsed times of running nodes.
     const c = this.state.counts();
-    if (this.state.version !== this.renderedVersion || c.running > 0 || c.waiting > 0) this.redraw();
+    if (this.state.version !== this.renderedVersion || c.running > 0 || c.waiting > 0 || c.pulling > 0)
+      this.redraw();
   }
 
   onEvent(event: EngineEvent): void {
     if (this.closed) return;
     this.receivedAt = Date.now();
-    this.state.apply(event);
+    const n = this.state.apply(event);
     while (this.seenFinished < this.state.finished.length) {
       this.entries.push({ kind: "node", id: this.state.finished[this.seenFinished++]! });
+    }
+    if (event.type === "warning") this.entries.push({ kind: "note", text: `warning: ${event.message}` });
+    if (event.type === "pushed" && n) {
+      const what = `${formatBytes(event.bytes)} in ${formatDuration(event.durationMs)}`;
+      this.entries.push({ kind: "note", text: `↑ ${this.state.name(n.id)} pushed ${what}` });
     }
     this.mount();
     if (event.type === "done") this.redraw();

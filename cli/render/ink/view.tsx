@@ -23,6 +23,8 @@ export interface ViewSnapshot {
   /** Running and waiting nodes by group, in planned group order, with the group's progress. */
   active: { group: string; nodes: NodeView[]; finished: number; total: number }[];
   pending: number;
+  /** Pushes to the remote cache in progress. */
+  pushing: number;
   counts: ReturnType<BuildState["counts"]>;
   elapsedMs: number;
   done: boolean;
@@ -47,7 +49,7 @@ export function snapshot(
   );
   const byGroup = new Map<string, NodeView[]>();
   for (const n of state.nodes.values()) {
-    if (n.state !== "running" && n.state !== "waiting") continue;
+    if (n.state !== "running" && n.state !== "waiting" && n.state !== "pulling") continue;
     const list = byGroup.get(n.group) ?? [];
     list.push({ ...n, logTail: [...n.logTail] });
     byGroup.set(n.group, list);
@@ -67,6 +69,7 @@ export function snapshot(
     finished,
     active,
     pending: counts.pending,
+    pushing: state.pushing,
     counts,
     elapsedMs: state.elapsedMs(now),
     done: ended,
@@ -89,7 +92,14 @@ function FinishedLine({ node }: { node: NodeView }): ReactElement {
         <Text wrap="truncate">
           <Text color="green">◦ </Text>
           {name}
-          <Text dimColor> cached</Text>
+          {node.pulled ? (
+            <Text color="blue">
+              {" "}
+              pulled {formatBytes(node.pulled.bytes)} in {formatDuration(node.pulled.durationMs)}
+            </Text>
+          ) : (
+            <Text dimColor> cached</Text>
+          )}
         </Text>
       );
     case "done": {
@@ -183,7 +193,8 @@ function activeLines(props: ViewProps, logLines: number): LiveLine[] {
         el: (
           <Text wrap="truncate">
             {"  "}
-            <Text color="cyan">{spin}</Text> {n.label} <Text color="yellow">{elapsed}</Text>
+            <Text color={n.state === "pulling" ? "blue" : "cyan"}>{spin}</Text> {n.label}{" "}
+            <Text color="yellow">{elapsed}</Text>
             {progress ? <Text> {progress}</Text> : null}
             {n.reason ? <Text dimColor> {n.reason}</Text> : null}
           </Text>
@@ -210,6 +221,8 @@ function statusLine(snap: ViewSnapshot): string {
   const c = snap.counts;
   const parts = [`${c.running} running`];
   if (c.waiting > 0) parts.push(`${c.waiting} waiting`);
+  if (c.pulling > 0) parts.push(`${c.pulling} pulling`);
+  if (snap.pushing > 0) parts.push(`${snap.pushing} pushing`);
   parts.push(`${snap.pending} queued`, `${c.done} done`, `${c.cached} cached`);
   if (c.failed > 0) parts.push(`${c.failed} failed`);
   return `${parts.join(" · ")} · ${formatDuration(snap.elapsedMs)}`;

@@ -42,42 +42,27 @@ import {
   runCommand,
   runSandboxed,
   type SandboxOptions,
-} from "../sandbox/run.js";
+} from "../../sandbox/run.js";
+import { withPackageCacheLock } from "../cachelock.js";
 import {
+  type AptDistribution,
   type BootstrapOptions,
+  type DebRepository,
   DistributionError,
   type DistroConfig,
   type InstalledPackage,
   type InstallOptions,
   type LocalRepository,
+  type PackageManager,
   type PackageManagerContext,
-  type Repository,
   type ScriptPackageManagerSupport,
-} from "./types.js";
+} from "../types.js";
+import { fileMirrorBinds } from "./common.js";
+import { PACKAGE_MANAGER_TOOLS } from "./tools.js";
 
-/** mkosi architecture → Debian architecture. */
-const DEBIAN_ARCHITECTURES: Record<string, string> = {
-  "x86-64": "amd64",
-  x86: "i386",
-  arm64: "arm64",
-  arm: "armhf",
-  alpha: "alpha",
-  ia64: "ia64",
-  loongarch64: "loong64",
-  "mips64-le": "mips64el",
-  "mips-le": "mipsel",
-  parisc: "hppa",
-  ppc: "powerpc",
-  ppc64: "ppc64",
-  "ppc64-le": "ppc64el",
-  riscv64: "riscv64",
-  s390: "s390",
-  s390x: "s390x",
-};
-
-export function debianArchitecture(arch: string): string {
-  const a = DEBIAN_ARCHITECTURES[arch];
-  if (!a) throw new DistributionError(`Architecture ${arch} is not supported by apt-based distributions`);
+export function debianArchitecture(d: AptDistribution, arch: string): string {
+  const a = d.architectures[arch];
+  if (!a) throw new DistributionError(`Architecture ${arch} is not supported by ${d.prettyName}`);
   return a;
 }
 
@@ -111,7 +96,7 @@ export const DOC_PATH_INCLUDES = ["/usr/share/doc/*/copyright"];
 // Rendering
 
 /** Render repositories as a deb822 .sources file. */
-export function renderDeb822(repos: readonly Repository[]): string {
+export function renderDeb822(repos: readonly DebRepository[]): string {
   return repos
     .map((r) => {
       const lines = [
@@ -202,7 +187,7 @@ export function renderAptConf(o: AptConfOptions): string {
 export const LOCAL_REPO_ORIGIN = "mkosi-local";
 export const LOCAL_REPO_PRIORITY = 1100;
 
-export function localRepository(): Repository {
+export function localRepository(): DebRepository {
   return {
     id: "mkosi-local",
     types: ["deb"],
@@ -215,17 +200,9 @@ export function localRepository(): Repository {
   };
 }
 
-// ---------------------------------------------------------------------------------------------
-// Distribution-specific parts supplied by debian.ts.
-
-export interface AptFlavour {
-  repositories(config: DistroConfig): Repository[];
-  keyringPackageHint: string;
-}
-
 /** Check that every keyring a checked repository needs exists on the host (or in the tools tree at
  * `root`, where apt runs). */
-export function checkKeyrings(repos: readonly Repository[], hint: string, root = "/"): void {
+export function checkKeyrings(repos: readonly DebRepository[], hint: string, root = "/"): void {
   for (const r of repos) {
     if (r.trusted) continue;
     for (const k of r.signedBy) {
@@ -254,11 +231,11 @@ interface Session {
 
 async function writeConfig(
   ctx: PackageManagerContext,
-  flavour: AptFlavour,
+  d: AptDistribution,
   withLocal: boolean,
 ): Promise<Session> {
   const c = ctx.config;
-  const arch = debianArchitecture(c.Architecture);
+  const arch = debianArchitecture(d, c.Architecture);
   const etcApt = join(ctx.workDir, "etc", "apt");
   const dpkgCfg = join(ctx.workDir, "etc", "dpkg.cfg.d");
   const log = join(ctx.workDir, "log");
@@ -298,8 +275,8 @@ async function writeConfig(
     }
   }
   if (!userSources) {
-    const repos = flavour.repositories(c);
-    if (c.RepositoryKeyCheck) checkKeyrings(repos, flavour.keyringPackageHint, ctx.tools?.root);
+    const repos = d.repositories(c);
+    if (c.RepositoryKeyCheck) checkKeyrings(repos, d.keyringPackage, ctx.tools?.root);
     await writeFile(join(etcApt, "sources.list.d", "mkosi.sources"), renderDeb822(repos));
   }
   if (withLocal) {
@@ -366,6 +343,8 @@ function aptBinds(ctx: PackageManagerContext, s: Session): BindMount[] {
     { src: s.log, dst: "/var/log/apt" },
   ];
   if (ctx.localRepository) binds.push({ src: ctx.localRepository, dst: "/repository", readOnly: true });
+  // file:// mirrors (LocalMirror=, Mirror=) are read where they are.
+  binds.push(...fileMirrorBinds(ctx));
   return binds;
 }
 
@@ -484,8 +463,8 @@ async function withLocalLists(ctx: PackageManagerContext, s: Session): Promise<v
 // ---------------------------------------------------------------------------------------------
 // Operations
 
-export async function aptSyncMetadata(ctx: PackageManagerContext, flavour: AptFlavour): Promise<void> {
-  const s = await writeConfig(ctx, flavour, false);
+export async function aptSyncMetadata(ctx: PackageManagerContext, d: AptDistribution): Promise<void> {
+  const s = await writeConfig(ctx, d, false);
   await mkdir(join(ctx.metadataDir, "lists", "partial"), { recursive: true });
   await mkdir(join(ctx.metadataDir, "lists", "auxfiles"), { recursive: true });
   await mkdir(join(ctx.metadataDir, "cache"), { recursive: true });
@@ -507,7 +486,7 @@ export async function aptSyncMetadata(ctx: PackageManagerContext, flavour: AptFl
       sandboxFor(ctx, s, undefined, true),
     );
   } catch (e) {
-    const repos = flavour.repositories(ctx.config);
+    const repos = d.repositories(ctx.config);
     throw new DistributionError(
       `Fetching repository metadata for ${ctx.config.Distribution} ${ctx.config.Release} failed ` +
         `(repositories: ${repos.map((r) => `${r.uris.join(" ")} ${r.suites.join(" ")}`).join(", ")}): ${(e as Error).message}`,
@@ -520,6 +499,9 @@ export async function aptSyncMetadata(ctx: PackageManagerContext, flavour: AptFl
   ).catch(() => undefined);
   await rm(join(ctx.metadataDir, "cache", "pkgcache.bin"), { force: true });
   await rm(join(ctx.metadataDir, "cache", "archives"), { recursive: true, force: true });
+  // The binary source cache records when it was generated: keep the metadata (and so the digest
+  // downstream keys depend on) a function of the repositories' content only.
+  await rm(join(ctx.metadataDir, "cache", "srcpkgcache.bin"), { force: true });
 }
 
 async function ensureDpkgDb(root: string): Promise<void> {
@@ -578,12 +560,12 @@ async function parallel<T>(
 
 export async function aptBootstrap(
   ctx: PackageManagerContext,
-  flavour: AptFlavour,
+  d: AptDistribution,
   root: string,
   options: BootstrapOptions = {},
 ): Promise<void> {
   const network = options.network ?? true;
-  const s = await writeConfig(ctx, flavour, ctx.localRepository !== undefined);
+  const s = await writeConfig(ctx, d, ctx.localRepository !== undefined);
   await seedAptCache(ctx, s);
   await withLocalLists(ctx, s);
   await makeMergedUsr(root, s.arch);
@@ -606,6 +588,7 @@ export async function aptBootstrap(
       "-o",
       "DPkg::Pre-Install-Pkgs::=cat >/mkosi-hook/debs",
       "install",
+      "--",
       ...selection,
     ],
     sandboxFor(ctx, s, root, network, [{ src: hookDir, dst: "/mkosi-hook" }]),
@@ -620,6 +603,8 @@ export async function aptBootstrap(
       return join(ctx.packageCacheDir, p.slice("/var/cache/apt/archives/".length));
     if (p.startsWith("/repository/") && ctx.localRepository)
       return join(ctx.localRepository, p.slice("/repository/".length));
+    // A file:// mirror's packages are used where they are (bound at the same path).
+    if (fileMirrorBinds(ctx).some((b) => p.startsWith(`${b.dst}/`))) return p;
     throw new DistributionError(`unexpected package path from apt: ${p}`);
   };
 
@@ -667,17 +652,21 @@ export async function aptBootstrap(
     ),
   );
   await fixupAfterInstall(root);
-  if (ctx.config.Distribution === "debian" && ["sid", "unstable"].includes(ctx.config.Release)) {
-    await fixupSidOsRelease(ctx, s, root);
-  }
+  const codename = d.osReleaseCodename?.(ctx.config.Release);
+  if (codename) await fixupOsReleaseCodename(ctx, s, root, codename);
 }
 
 /** base-files in sid carries the next release's codename; make os-release say sid, diverting the file
  * so that base-files upgrades inside the image keep the change. */
-async function fixupSidOsRelease(ctx: PackageManagerContext, s: Session, root: string): Promise<void> {
+async function fixupOsReleaseCodename(
+  ctx: PackageManagerContext,
+  s: Session,
+  root: string,
+  codename: string,
+): Promise<void> {
   const file = join(root, "usr/lib/os-release");
   const text = await readFile(file, "utf8").catch(() => undefined);
-  if (text === undefined || /^VERSION_CODENAME=sid$/m.test(text)) return;
+  if (text === undefined || new RegExp(`^VERSION_CODENAME=${codename}$`, "m").test(text)) return;
   await runSandboxed(
     [
       "dpkg-divert",
@@ -694,8 +683,8 @@ async function fixupSidOsRelease(ctx: PackageManagerContext, s: Session, root: s
   );
   await copyFile(file, `${file}.dpkg`);
   const fixed = /^VERSION_CODENAME=/m.test(text)
-    ? text.replace(/^VERSION_CODENAME=.*$/m, "VERSION_CODENAME=sid")
-    : `${text.replace(/\n?$/, "\n")}VERSION_CODENAME=sid\n`;
+    ? text.replace(/^VERSION_CODENAME=.*$/m, `VERSION_CODENAME=${codename}`)
+    : `${text.replace(/\n?$/, "\n")}VERSION_CODENAME=${codename}\n`;
   await unlink(file);
   await writeFile(file, fixed, { mode: 0o644 });
 }
@@ -730,7 +719,7 @@ async function fixupAfterInstall(root: string): Promise<void> {
 
 export async function aptInstall(
   ctx: PackageManagerContext,
-  flavour: AptFlavour,
+  d: AptDistribution,
   root: string,
   packages: string[],
   options: InstallOptions = {},
@@ -738,11 +727,15 @@ export async function aptInstall(
 ): Promise<void> {
   if (packages.length === 0 && operation !== "upgrade") return;
   const network = options.network ?? true;
-  const s = await writeConfig(ctx, flavour, ctx.localRepository !== undefined);
+  const s = await writeConfig(ctx, d, ctx.localRepository !== undefined);
   await seedAptCache(ctx, s);
   await withLocalLists(ctx, s);
   await ensureDpkgDb(root);
-  const args = operation === "reinstall" ? ["install", "--reinstall", ...packages] : [operation, ...packages];
+  // "--" ends apt-get's options: a package name that starts with "-" is never read as one.
+  const args =
+    operation === "reinstall"
+      ? ["install", "--reinstall", "--", ...packages]
+      : [operation, "--", ...packages];
   await withPolicyRcD(root, () =>
     runSandboxed(["apt-get", "-q", ...args], sandboxFor(ctx, s, root, network)),
   );
@@ -751,16 +744,16 @@ export async function aptInstall(
 
 export async function aptRemove(
   ctx: PackageManagerContext,
-  flavour: AptFlavour,
+  d: AptDistribution,
   root: string,
   packages: string[],
 ): Promise<void> {
   if (packages.length === 0) return;
-  const s = await writeConfig(ctx, flavour, false);
+  const s = await writeConfig(ctx, d, false);
   await seedAptCache(ctx, s);
   await withPolicyRcD(root, () =>
     runSandboxed(
-      ["apt-get", "-q", "--allow-remove-essential", "purge", ...packages],
+      ["apt-get", "-q", "--allow-remove-essential", "purge", "--", ...packages],
       sandboxFor(ctx, s, root, false),
     ),
   );
@@ -879,9 +872,9 @@ export async function aptCreateLocalRepository(
 
 export async function aptScriptSupport(
   ctx: PackageManagerContext,
-  flavour: AptFlavour,
+  d: AptDistribution,
 ): Promise<ScriptPackageManagerSupport> {
-  const s = await writeConfig(ctx, flavour, ctx.localRepository !== undefined);
+  const s = await writeConfig(ctx, d, ctx.localRepository !== undefined);
   await seedAptCache(ctx, s);
   await withLocalLists(ctx, s);
   const dpkgOpts = [`--root=${BUILDROOT}`, ...dpkgOptions(ctx.config.WithDocs)]
@@ -918,15 +911,39 @@ export async function aptScriptSupport(
 export async function aptConfigureImageRepositories(
   root: string,
   config: DistroConfig,
-  flavour: AptFlavour,
+  d: AptDistribution,
 ): Promise<void> {
   if (!existsSync(join(root, "usr/bin/apt-get"))) return;
   const dir = join(root, "etc/apt/sources.list.d");
   const file = join(dir, `${config.Release}.sources`);
   const existing = await readdir(dir).catch(() => [] as string[]);
   if (existing.length > 0) return;
-  const repos = flavour.repositories({ ...config, LocalMirror: null }).filter((r) => r.inImage);
+  const repos = d.repositories({ ...config, LocalMirror: null }).filter((r) => r.inImage);
   if (repos.length === 0) return;
   await mkdir(dir, { recursive: true });
   await writeFile(file, renderDeb822(repos));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The package manager
+
+export const apt: PackageManager<AptDistribution> = {
+  name: "apt",
+  packageType: "deb",
+  tools: PACKAGE_MANAGER_TOOLS.apt,
+  syncMetadata: (ctx, d) => aptSyncMetadata(ctx, d),
+  bootstrap: (ctx, d, root, options) =>
+    withPackageCacheLock(ctx.packageCacheDir, ctx.signal, () => aptBootstrap(ctx, d, root, options)),
+  async install(ctx, d, root, packages, options) {
+    await withPackageCacheLock(ctx.packageCacheDir, ctx.signal, () =>
+      aptInstall(ctx, d, root, packages, options),
+    );
+    await aptConfigureImageRepositories(root, ctx.config, d);
+  },
+  remove: (ctx, d, root, packages) =>
+    withPackageCacheLock(ctx.packageCacheDir, ctx.signal, () => aptRemove(ctx, d, root, packages)),
+  listInstalled: (root) => dpkgListInstalled(root),
+  cleanMetadata: (root, mode) => aptCleanMetadata(root, mode),
+  createLocalRepository: aptCreateLocalRepository,
+  scriptSupport: (ctx, d) => aptScriptSupport(ctx, d),
+};

@@ -1,0 +1,92 @@
+// Which images get the boot steps (kernel, initrd, UKI, bootloader) and which of them: the decisions
+// formats make from the configuration while planning. Bootable=auto cannot look into the image before
+// it is built, so it decides from the packages: an image that installs a kernel package is bootable.
+// (A kernel that arrives another way, from an extra tree or a script, needs Bootable=yes.)
+import { normalizeFormat } from "./naming.js";
+import { definitionsUseVerity } from "./repart.js";
+
+/** The slice of an image's config the decision reads. */
+export interface BootConfig {
+  Format: string;
+  Bootable?: string | null;
+  Bootloader?: string | null;
+  BiosBootloader?: string | null;
+  Packages?: string[] | null;
+  VolatilePackages?: string[] | null;
+  Initrds?: string[] | null;
+  SplitArtifacts?: string[] | null;
+  RepartDirectories?: string[] | null;
+}
+
+/** Package names that install a kernel (Debian's and Ubuntu's; other distributions' for later). */
+const KERNEL_PACKAGE =
+  /^(linux-image-|linux-signed-image-|linux$|linux-generic|linux-virtual|kernel$|kernel-core$|kernel-default$)/;
+
+export function installsKernelPackage(config: BootConfig): boolean {
+  return [...(config.Packages ?? []), ...(config.VolatilePackages ?? [])].some((p) => KERNEL_PACKAGE.test(p));
+}
+
+/** Whether the image gets a kernel, initrd and bootloader at all (disk and esp only so far). */
+export function wantsBoot(config: BootConfig): boolean {
+  const format = normalizeFormat(config.Format);
+  // The uki and esp formats are the image booted as its own initrd.
+  if (format === "uki" || format === "esp") return true;
+  if (format !== "disk") return false;
+  if (config.Bootable === "disabled") return false;
+  return config.Bootable === "enabled" || installsKernelPackage(config);
+}
+
+/** Whether the default initrd (an image of the graph built from mkosi-initrd) is needed. */
+export function wantsDefaultInitrd(config: BootConfig): boolean {
+  return (
+    normalizeFormat(config.Format) === "disk" && wantsBoot(config) && (config.Initrds ?? []).length === 0
+  );
+}
+
+/** Whether the image itself is the initrd of its UKI (Format=uki, esp). */
+export function imageIsInitrd(config: BootConfig): boolean {
+  const format = normalizeFormat(config.Format);
+  return format === "uki" || format === "esp";
+}
+
+/** The boot steps, in order, of an image that wants boot. */
+export function bootSteps(config: BootConfig): string[] {
+  if (!wantsBoot(config)) return [];
+  const steps = ["boot-scan", "kernel"];
+  const loader = config.Bootloader ?? "systemd-boot";
+  const format = normalizeFormat(config.Format);
+  if (
+    (format === "disk" || format === "esp") &&
+    ((loader !== "none" && !loader.startsWith("uki")) || config.BiosBootloader === "grub")
+  )
+    steps.push("bootloader");
+  // A root hash on the command line: the UKIs wait for the first repart pass.
+  if (normalizeFormat(config.Format) === "disk" && definitionsUseVerity(config.RepartDirectories ?? []))
+    steps.push("repart-root", "roothash");
+  steps.push("uki");
+  return steps;
+}
+
+/** The boot artifacts split out next to the output (SplitArtifacts= uki, kernel, initrd), for an image
+ * that has them. */
+export function splitSteps(config: BootConfig): string[] {
+  if (!wantsBoot(config)) return [];
+  const split = (config.SplitArtifacts ?? []).filter((a) => a === "uki" || a === "kernel" || a === "initrd");
+  // Format=uki: the UKI is the output itself.
+  return normalizeFormat(config.Format) === "uki" ? ["main", ...split.filter((a) => a !== "uki")] : split;
+}
+
+/** EFI architecture names (ukify's --efi-arch, the stub's and BOOT<ARCH>.EFI's suffix). */
+const EFI_ARCH: Record<string, string> = {
+  "x86-64": "x64",
+  x86: "ia32",
+  arm64: "aa64",
+  arm: "arm",
+  riscv64: "riscv64",
+};
+
+export function efiArch(architecture: string): string {
+  const arch = EFI_ARCH[architecture];
+  if (!arch) throw new Error(`Architecture=${architecture} has no EFI architecture`);
+  return arch;
+}

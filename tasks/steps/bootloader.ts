@@ -1,0 +1,169 @@
+// bootloader: systemd-boot installed into an ESP layer (tree/efi/…) by bootctl from the tools tree, from
+// the image's own systemd-boot binaries (boot-scan), signed for SecureBoot (sbsign) with automatic key
+// enrollment when asked. Reads only boot-scan's artifact and the signing keys.
+import { copyFile, mkdir, readdir, rename } from "node:fs/promises";
+import { join } from "node:path";
+import type { Json, NodeId, PathDeclaration, TaskContext, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
+import { efiArch } from "../../formats/boot.js";
+import { formatOf } from "../../formats/registry.js";
+import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
+import { entryToken, osReleaseOf } from "../bootfiles.js";
+import { LAYER_TREE } from "../layers.js";
+import type { Step } from "../step.js";
+import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
+import { runTool } from "../toolrun.js";
+import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
+
+interface Params {
+  scan: NodeId;
+  values: {
+    Bootloader: string;
+    BiosBootloader: string;
+    Bootable: string;
+    Architecture: string;
+    ImageId: string | null;
+    Distribution: string;
+    SecureBoot: boolean;
+    SecureBootAutoEnroll: boolean;
+  };
+  secureBootKey: string | null;
+  secureBootCertificate: string | null;
+  tools: ToolsTree | null;
+  needs: ToolNeed[];
+}
+
+const task: TaskDefinition<Params> = {
+  name: "bootloader",
+  implementation: implementationDigest(import.meta.url),
+  inputs: (p) => {
+    const paths: PathDeclaration[] = [];
+    if (p.values.SecureBoot) {
+      if (p.secureBootKey?.startsWith("/"))
+        paths.push(["SecureBootKey", { path: p.secureBootKey, secret: true }]);
+      if (p.secureBootCertificate) paths.push(["SecureBootCertificate", { path: p.secureBootCertificate }]);
+    }
+    return withToolInputs(
+      { values: p.values as unknown as Record<string, Json>, paths, deps: { scan: p.scan } },
+      toolInputs(p.tools, ["bootctl", "sbsign"]),
+    );
+  },
+  run: (ctx, p) => withToolsTree(ctx, p.tools, (tools) => install(ctx, p, tools)),
+};
+
+async function install(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined) {
+  const v = p.values;
+  const scan = join(ctx.deps.scan!.dir, LAYER_TREE);
+  const out = join(ctx.out, LAYER_TREE, "efi");
+  await mkdir(out, { recursive: true });
+  if (v.Bootloader.startsWith("grub") || v.BiosBootloader === "grub")
+    throw new Error(
+      `Bootloader=${v.Bootloader} / BiosBootloader=${v.BiosBootloader}: grub is not supported yet (use systemd-boot or uki)`,
+    );
+  if (!v.Bootloader.startsWith("systemd-boot")) return { meta: { installed: false } };
+  const arch = efiArch(v.Architecture);
+  const efiDir = "usr/lib/systemd/boot/efi";
+  const binaries = (await readdir(join(scan, efiDir)).catch(() => [] as string[])).filter((n) =>
+    n.startsWith("systemd-boot"),
+  );
+  if (!binaries.some((n) => n.startsWith(`systemd-boot${arch}.efi`))) {
+    if (v.Bootable === "enabled")
+      throw new Error(
+        `Bootloader=${v.Bootloader}: the image has no /${efiDir}/systemd-boot${arch}.efi (Debian: install systemd-boot-efi)`,
+      );
+    ctx.log("no systemd-boot in the image: no bootloader installed");
+    return { meta: { installed: false } };
+  }
+  if (tools && p.tools?.kind === "image") checkToolsIn(tools.root, p.needs, "the default tools tree");
+  // A scratch root holding what bootctl reads (the binaries) and the ESP it writes to.
+  const root = join(ctx.tmp, "root");
+  await mkdir(join(root, efiDir), { recursive: true });
+  await mkdir(join(root, "efi"), { recursive: true });
+  await mkdir(join(root, "etc"), { recursive: true });
+  for (const name of binaries) await copyFile(join(scan, efiDir, name), join(root, efiDir, name));
+  const binds: BindMount[] = [];
+  const signing = v.SecureBoot && p.secureBootKey && p.secureBootCertificate;
+  if (signing) {
+    binds.push({ src: p.secureBootKey!, dst: "/work/secureboot.key", readOnly: true });
+    binds.push({ src: p.secureBootCertificate!, dst: "/work/secureboot.crt", readOnly: true });
+    if (v.Bootloader === "systemd-boot") {
+      // bootctl installs <name>.efi.signed in place of <name>.efi when there is one.
+      for (const name of binaries.filter((n) => n.endsWith(".efi")))
+        await runTool(
+          ctx,
+          tools,
+          [
+            "sbsign",
+            "--key=/work/secureboot.key",
+            "--cert=/work/secureboot.crt",
+            `--output=/buildroot/${efiDir}/${name}.signed`,
+            `/buildroot/${efiDir}/${name}`,
+          ],
+          { root, binds },
+        );
+    }
+  }
+  const argv = [
+    "bootctl",
+    "install",
+    "--root=/buildroot",
+    "--install-source=image",
+    "--all-architectures",
+    "--no-variables",
+    "--esp-path=/efi",
+    "--random-seed=no",
+    "--make-entry-directory=no",
+    `--entry-token=literal:${entryToken((await osReleaseOf(scan))?.text ?? "", v.ImageId, v.Distribution)}`,
+  ];
+  if (signing && v.SecureBootAutoEnroll)
+    argv.push(
+      "--secure-boot-auto-enroll=yes",
+      "--private-key=/work/secureboot.key",
+      "--certificate=/work/secureboot.crt",
+    );
+  await runTool(ctx, tools, argv, { root, binds, env: { SYSTEMD_RELAX_ESP_CHECKS: "1" } });
+  for (const name of await readdir(join(root, "efi"))) await rename(join(root, "efi", name), join(out, name));
+  return { meta: { installed: true } };
+}
+
+export const bootloaderStep: Step<Params> = {
+  name: "bootloader",
+  task,
+  reads: (image) => [
+    "Bootloader",
+    "BiosBootloader",
+    "Bootable",
+    "Architecture",
+    "ImageId",
+    "Distribution",
+    "SecureBoot",
+    "SecureBootAutoEnroll",
+    ...(image.SecureBoot === true ? (["SecureBootKey", "SecureBootCertificate"] as const) : []),
+  ],
+  layer: false,
+  wanted: (image) => formatOf(image.Format).steps(image).includes("bootloader"),
+  params: ({ image, nodes, tools }) => {
+    const needs: ToolNeed[] = [
+      { name: "bootctl", version: 257, why: `Bootloader=${String(image.Bootloader)}` },
+    ];
+    if (String(image.Bootloader).startsWith("systemd-boot")) checkTools(tools, needs);
+    return {
+      scan: nodes["boot-scan"]!,
+      values: {
+        Bootloader: String(image.Bootloader ?? "systemd-boot"),
+        BiosBootloader: String(image.BiosBootloader ?? "none"),
+        Bootable: String(image.Bootable),
+        Architecture: image.Architecture,
+        ImageId: image.ImageId,
+        Distribution: image.Distribution,
+        SecureBoot: image.SecureBoot === true,
+        SecureBootAutoEnroll: image.SecureBootAutoEnroll !== false,
+      },
+      secureBootKey: image.SecureBoot === true ? ((image.SecureBootKey as string | null) ?? null) : null,
+      secureBootCertificate:
+        image.SecureBoot === true ? ((image.SecureBootCertificate as string | null) ?? null) : null,
+      tools,
+      needs,
+    };
+  },
+};

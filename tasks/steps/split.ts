@@ -1,0 +1,105 @@
+// split: the boot artifacts next to the output (SplitArtifacts= uki, kernel, initrd): <Output>.efi (the
+// newest kernel's UKI), <Output>.vmlinuz and <Output>.initrd (the initrds in boot order, concatenated as
+// the UKI's .initrd section holds them). Copies of the boot steps' artifacts, under the output's names.
+import { copyFile, readdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
+import { splitSteps } from "../../formats/boot.js";
+import { outputNames } from "../../formats/naming.js";
+import { formatOf } from "../../formats/registry.js";
+import type { OutputConfig } from "../../formats/types.js";
+import type { KernelMeta } from "../bootfiles.js";
+import { SHAPE_ONLY } from "../bootfiles.js";
+import { LAYER_TREE } from "../layers.js";
+import type { Step } from "../step.js";
+
+interface Params {
+  naming: OutputConfig & Record<string, Json>;
+  artifacts: string[];
+  splitArtifacts: string[];
+  uki: NodeId;
+  kernel: NodeId;
+  initrd: NodeId | null;
+}
+
+const task: TaskDefinition<Params> = {
+  name: "split",
+  implementation: implementationDigest(import.meta.url),
+  inputs: (p) => ({
+    values: { ...p.naming, SplitArtifacts: p.splitArtifacts, Artifacts: p.artifacts },
+    deps: { uki: p.uki, kernel: p.kernel, ...(p.initrd ? { initrd: p.initrd } : {}) },
+  }),
+  async run(ctx, p) {
+    const names = outputNames(p.naming);
+    const meta = ctx.deps.kernel!.meta as unknown as KernelMeta;
+    const newest = meta.kernels[0];
+    if (!newest) return undefined;
+    const kernelDir = ctx.deps.kernel!.dir;
+    const entries = ((ctx.deps.uki!.meta as { entries?: string[] } | null)?.entries ?? []).filter((e) =>
+      e.toLowerCase().endsWith(".efi"),
+    );
+    if (p.artifacts.includes("uki") && entries[0])
+      await copyFile(join(ctx.deps.uki!.dir, LAYER_TREE, "efi", entries[0]), join(ctx.out, names.splitUki));
+    // Format=uki: the newest kernel's UKI is the output.
+    if (p.artifacts.includes("main")) {
+      if (!entries[0]) throw new Error("Format=uki: the image has no kernel to make a UKI of");
+      await copyFile(join(ctx.deps.uki!.dir, LAYER_TREE, "efi", entries[0]), join(ctx.out, names.withFormat));
+    }
+    if (p.artifacts.includes("kernel"))
+      await copyFile(join(kernelDir, newest.version, "vmlinuz"), join(ctx.out, names.splitKernel));
+    if (p.artifacts.includes("initrd")) {
+      const parts: Buffer[] = [];
+      if (meta.microcode) parts.push(await readFile(join(kernelDir, "microcode.initrd")));
+      // Format=uki, esp: the image's own initrd, kept by the uki step.
+      const own = await readFile(join(ctx.deps.uki!.dir, "image-initrd/initrd")).catch(() => undefined);
+      if (own) parts.push(own);
+      if (ctx.deps.initrd) {
+        const dir = ctx.deps.initrd.dir;
+        for (const name of (await readdir(dir)).sort()) parts.push(await readFile(join(dir, name)));
+      }
+      const modules = await readFile(join(kernelDir, newest.version, "modules.initrd")).catch(
+        () => undefined,
+      );
+      if (modules) parts.push(modules);
+      await writeFile(join(ctx.out, names.splitInitrd), Buffer.concat(parts));
+    }
+    return undefined;
+  },
+};
+
+export const split: Step<Params> = {
+  name: "split",
+  task,
+  reads: [
+    "Format",
+    "Output",
+    "OutputExtension",
+    "CompressOutput",
+    "SplitArtifacts",
+    "Bootable",
+    "Bootloader",
+    "BiosBootloader",
+    "Packages",
+    "VolatilePackages",
+    "Initrds",
+    "RepartDirectories",
+  ],
+  unkeyed: SHAPE_ONLY,
+  layer: false,
+  wanted: (image) => formatOf(image.Format).steps(image).includes("split"),
+  params: ({ image, nodes, initrd }) => ({
+    naming: {
+      Format: image.Format,
+      Image: image.Image,
+      Output: image.Output,
+      OutputExtension: image.OutputExtension,
+      CompressOutput: image.CompressOutput,
+    },
+    artifacts: splitSteps(image),
+    splitArtifacts: (image.SplitArtifacts as string[] | undefined) ?? [],
+    uki: nodes.uki!,
+    kernel: nodes.kernel!,
+    initrd: initrd?.node ?? null,
+  }),
+};

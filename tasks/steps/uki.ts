@@ -1,0 +1,376 @@
+// uki: the kernels' boot entries in the ESP. With unified kernel images (UnifiedKernelImages=, or auto
+// when the image ships the EFI stub), ukify joins the kernel, the microcode, the initrds (the default
+// initrd or Initrds=, then the kernel-modules initrd), the command line and os-release into one PE
+// binary per kernel, signed for SecureBoot when asked; otherwise Boot Loader Specification type 1
+// entries. Its artifact is an ESP layer (tree/efi/…) that repart puts into the ESP.
+//
+// Key: what the entries contain (boot-scan's files: stub, os-release, /etc/kernel; the kernel step's
+// output; the initrds' digests or files; the command line; signing keys and settings). The image itself
+// is not an input, so a change to the root filesystem does not rebuild the UKIs.
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type {
+  Json,
+  NodeId,
+  PathDeclaration,
+  TaskContext,
+  TaskDefinition,
+  TaskResult,
+} from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
+import { type BootConfig, efiArch, imageIsInitrd } from "../../formats/boot.js";
+import { formatOf } from "../../formats/registry.js";
+import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
+import { BOOT_SHAPE_READS, entryToken, type KernelMeta, osReleaseOf, SHAPE_ONLY } from "../bootfiles.js";
+import { LAYER_TREE } from "../layers.js";
+import type { Step } from "../step.js";
+import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
+import { runTool } from "../toolrun.js";
+import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
+
+interface Params {
+  scan: NodeId;
+  kernel: NodeId;
+  /** The default initrd's output node, or none (Initrds= instead). */
+  initrd: NodeId | null;
+  initrds: string[];
+  /** The first repart pass's root hash and partition UUIDs (verity disks). */
+  roothash: NodeId | null;
+  /** Format=uki, esp: the image (its last layer) is the initrd, as a cpio compressed with
+   * CompressOutput=. */
+  image: NodeId | null;
+  compression: string;
+  format: string;
+  compressOutput: string;
+  values: {
+    KernelCommandLine: string[];
+    Bootloader: string;
+    Bootable: string;
+    UnifiedKernelImages: string;
+    UnifiedKernelImageFormat: string | null;
+    ImageId: string | null;
+    Distribution: string;
+    Architecture: string;
+    SecureBoot: boolean;
+    SecureBootSignTool: string;
+    Splash: string | null;
+    SourceDateEpoch: number | null;
+  };
+  secureBootKey: string | null;
+  secureBootCertificate: string | null;
+  tools: ToolsTree | null;
+  needs: ToolNeed[];
+}
+
+async function readOptional(path: string): Promise<string | undefined> {
+  return readFile(path, "utf8").catch(() => undefined);
+}
+
+/** The kernel command line of the entries: /etc/kernel/cmdline (or /usr/lib/kernel/cmdline) of the
+ * image, then KernelCommandLine=. */
+async function commandLine(scan: string, configured: string[]): Promise<string[]> {
+  const own =
+    (await readOptional(join(scan, "etc/kernel/cmdline"))) ??
+    (await readOptional(join(scan, "usr/lib/kernel/cmdline")));
+  return [...(own?.trim() ? [own.trim()] : []), ...configured];
+}
+
+/** Where the uki step keeps the image's initrd (Format=uki, esp) in its artifact. */
+const IMAGE_INITRD_DIR = "image-initrd";
+
+/** UnifiedKernelImageFormat= with its delayed specifiers (&e entry token, &k kernel version, &h hash). */
+function entryName(format: string | null, token: string, version: string, hash?: string): string {
+  return (format ?? "&e-&k").replace(/&(.)/g, (_m, c: string) =>
+    c === "e" ? token : c === "k" ? version : c === "&" ? "&" : c === "h" ? (hash ?? "") : `&${c}`,
+  );
+}
+
+/** `root=PARTUUID` (and `mount.usr=PARTUUID`) get the partition's UUID; the root hash is added unless
+ * the command line names the root (or /usr) itself. */
+function finalCommandLine(
+  cmdline: string[],
+  disk: { roothash: string | null; partitions: { type: string; uuid: string }[] } | undefined,
+): string[] {
+  if (!disk) return cmdline;
+  let out = cmdline;
+  for (const [name, prefix] of [
+    ["root", "root-"],
+    ["mount.usr", "usr-"],
+  ] as const) {
+    const part = disk.partitions.find((p) => p.type.startsWith(prefix) && !p.type.includes("verity"));
+    if (part) out = out.map((arg) => (arg === `${name}=PARTUUID` ? `${name}=PARTUUID=${part.uuid}` : arg));
+  }
+  const words = out.join(" ").split(/\s+/);
+  if (disk.roothash?.startsWith("roothash=") && !words.some((w) => w.startsWith("root=")))
+    out = [...out, disk.roothash];
+  if (disk.roothash?.startsWith("usrhash=") && !words.some((w) => w.startsWith("mount.usr=")))
+    out = [...out, disk.roothash];
+  return out;
+}
+
+const task: TaskDefinition<Params> = {
+  name: "uki",
+  implementation: implementationDigest(import.meta.url),
+  inputs: (p) => {
+    const paths: PathDeclaration[] = p.initrds.map((path, i) => [`Initrds[${i}]`, { path }]);
+    if (p.values.SecureBoot) {
+      if (p.secureBootKey?.startsWith("/"))
+        paths.push(["SecureBootKey", { path: p.secureBootKey, secret: true }]);
+      if (p.secureBootCertificate) paths.push(["SecureBootCertificate", { path: p.secureBootCertificate }]);
+    }
+    return withToolInputs(
+      {
+        values: {
+          ...(p.values as unknown as Record<string, Json>),
+          Format: p.format,
+          CompressOutput: p.compressOutput,
+        },
+        paths,
+        deps: {
+          scan: p.scan,
+          kernel: p.kernel,
+          ...(p.initrd ? { initrd: p.initrd } : {}),
+          ...(p.roothash ? { roothash: p.roothash } : {}),
+          ...(p.image ? { image: p.image } : {}),
+        },
+      },
+      toolInputs(p.tools, ["ukify", "sbsign", "systemd-sbsign"]),
+    );
+  },
+  run: (ctx, p) => withToolsTree(ctx, p.tools, (tools) => entries(ctx, p, tools)),
+};
+
+async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined): Promise<TaskResult> {
+  const scan = join(ctx.deps.scan!.dir, LAYER_TREE);
+  const kernelDir = ctx.deps.kernel!.dir;
+  const meta = ctx.deps.kernel!.meta as unknown as KernelMeta;
+  const esp = join(ctx.out, LAYER_TREE, "efi");
+  await mkdir(esp, { recursive: true });
+  const v = p.values;
+  if (meta.kernels.length === 0) {
+    if (v.Bootable === "enabled")
+      throw new Error("Bootable=yes, but the image has no kernel (/usr/lib/modules/<version>/vmlinuz)");
+    ctx.log("no kernel found: the image gets no boot entries");
+    return { meta: { entries: [] } };
+  }
+  const arch = efiArch(v.Architecture);
+  const stub = `usr/lib/systemd/boot/efi/linux${arch}.efi.stub`;
+  const haveStub = (await readOptional(join(scan, stub)).then((t) => t !== undefined)) as boolean;
+  const uki =
+    v.UnifiedKernelImages === "enabled" || v.Bootloader === "uki" || v.Bootloader === "uki-signed"
+      ? true
+      : v.UnifiedKernelImages === "disabled"
+        ? false
+        : haveStub;
+  if (uki && !haveStub)
+    throw new Error(
+      `unified kernel images need the EFI stub /${stub} in the image (Debian: install systemd-boot-efi)`,
+    );
+  if (uki && tools && p.tools?.kind === "image") checkToolsIn(tools.root, p.needs, "the default tools tree");
+  const osRelease = await osReleaseOf(scan);
+  const token = entryToken(osRelease?.text ?? "", v.ImageId, v.Distribution);
+  const disk = ctx.deps.roothash?.meta as
+    | { roothash: string | null; partitions: { type: string; uuid: string }[] }
+    | undefined;
+  const cmdline = finalCommandLine(await commandLine(scan, v.KernelCommandLine), disk);
+  const hash = disk?.roothash?.split("=")[1];
+  // The initrds in boot order: microcode, the default initrd or Initrds=, the kernel-modules initrd.
+  const initrdFiles: string[] = [];
+  /** Sandbox path → host path, for type 1 entries (which copy the initrds into the ESP). */
+  const hostPaths = new Map<string, string>();
+  const binds: BindMount[] = [
+    { src: scan, dst: "/work/scan", readOnly: true },
+    { src: kernelDir, dst: "/work/kernel", readOnly: true },
+  ];
+  if (meta.microcode) initrdFiles.push("/work/kernel/microcode.initrd");
+  hostPaths.set("/work/kernel/microcode.initrd", join(kernelDir, "microcode.initrd"));
+  if (p.initrd) {
+    const dir = ctx.deps.initrd!.dir;
+    const { readdir } = await import("node:fs/promises");
+    binds.push({ src: dir, dst: "/work/initrd", readOnly: true });
+    for (const name of (await readdir(dir)).sort()) {
+      initrdFiles.push(`/work/initrd/${name}`);
+      hostPaths.set(`/work/initrd/${name}`, join(dir, name));
+    }
+  }
+  if (ctx.deps.image) {
+    // The image as the initrd (Format=uki, esp). Its times are left as they are: the root is shared.
+    const { makeCpio } = await import("../../formats/cpio.js");
+    const { withStackReadOnly } = await import("../layers.js");
+    // Kept in the artifact (beside the ESP tree) for SplitArtifacts=initrd.
+    const dir = join(ctx.out, IMAGE_INITRD_DIR);
+    await mkdir(dir, { recursive: true });
+    await withStackReadOnly(ctx, ctx.deps.image, (root) =>
+      makeCpio(root, join(dir, "initrd"), {
+        compression: p.compression,
+        clampMtimes: false,
+        ownerRoot: true,
+        signal: ctx.signal,
+      }),
+    );
+    binds.push({ src: dir, dst: "/work/image-initrd", readOnly: true });
+    initrdFiles.push("/work/image-initrd/initrd");
+    hostPaths.set("/work/image-initrd/initrd", join(dir, "initrd"));
+  }
+  p.initrds.forEach((path, i) => {
+    binds.push({ src: path, dst: `/work/initrds/${i}`, readOnly: true });
+    initrdFiles.push(`/work/initrds/${i}`);
+    hostPaths.set(`/work/initrds/${i}`, path);
+  });
+  const work = join(ctx.tmp, "uki-out");
+  await mkdir(work, { recursive: true });
+  binds.push({ src: work, dst: "/work/out" });
+  await writeFile(join(work, "cmdline"), cmdline.join(" "));
+  const signing = v.SecureBoot && p.secureBootKey && p.secureBootCertificate;
+  if (signing) {
+    binds.push({ src: p.secureBootKey!, dst: "/work/secureboot.key", readOnly: true });
+    binds.push({ src: p.secureBootCertificate!, dst: "/work/secureboot.crt", readOnly: true });
+  }
+  const kernels = v.Bootloader.startsWith("uki") ? meta.kernels.slice(0, 1) : meta.kernels;
+  const written: string[] = [];
+  for (const kernel of kernels) {
+    const initrds = [...initrdFiles];
+    const modules = join(kernelDir, kernel.version, "modules.initrd");
+    if (await readOptional(modules).then((t) => t !== undefined)) {
+      initrds.push(`/work/kernel/${kernel.version}/modules.initrd`);
+      hostPaths.set(`/work/kernel/${kernel.version}/modules.initrd`, modules);
+    }
+    if (!uki) {
+      const files = initrds.map((i) => hostPaths.get(i)!);
+      written.push(...(await typeOneEntry(esp, token, kernel.version, cmdline, files, kernelDir)));
+      continue;
+    }
+    const argv = [
+      "ukify",
+      "build",
+      `--linux=/work/kernel/${kernel.version}/vmlinuz`,
+      ...initrds.map((i) => `--initrd=${i}`),
+      "--cmdline=@/work/out/cmdline",
+      ...(osRelease ? [`--os-release=@/work/scan/${osRelease.path}`] : []),
+      `--uname=${kernel.version}`,
+      `--stub=/work/scan/${stub}`,
+      `--efi-arch=${arch}`,
+      "--output=/work/out/uki.efi",
+    ];
+    if (v.Splash) argv.push(`--splash=/work/scan/${v.Splash.replace(/^\/+/, "")}`);
+    if (signing)
+      argv.push(
+        "--secureboot-private-key=/work/secureboot.key",
+        "--secureboot-certificate=/work/secureboot.crt",
+        `--signtool=${v.SecureBootSignTool === "systemd-sbsign" ? "systemd-sbsign" : "sbsign"}`,
+      );
+    await runTool(ctx, tools, argv, {
+      binds,
+      env: v.SourceDateEpoch !== null ? { SOURCE_DATE_EPOCH: String(v.SourceDateEpoch) } : {},
+    });
+    const target = v.Bootloader.startsWith("uki")
+      ? `EFI/BOOT/BOOT${arch.toUpperCase()}.EFI`
+      : `EFI/Linux/${entryName(v.UnifiedKernelImageFormat ?? (hash ? "&e-&k-&h" : null), token, kernel.version, hash)}.efi`;
+    await mkdir(join(esp, target, ".."), { recursive: true });
+    const { rename } = await import("node:fs/promises");
+    await rename(join(work, "uki.efi"), join(esp, target));
+    written.push(target);
+  }
+  return { meta: { entries: written, cmdline: cmdline.join(" "), uki } };
+}
+
+/** A Boot Loader Specification type 1 entry: the kernel and initrds copied into the ESP, and
+ * loader/entries/<token>-<kver>.conf naming them. */
+async function typeOneEntry(
+  esp: string,
+  token: string,
+  version: string,
+  cmdline: string[],
+  initrds: string[],
+  kernelDir: string,
+): Promise<string[]> {
+  const { copyFile } = await import("node:fs/promises");
+  const dir = join(esp, token, version);
+  await mkdir(dir, { recursive: true });
+  await copyFile(join(kernelDir, version, "vmlinuz"), join(dir, "linux"));
+  const names: string[] = [];
+  for (const [i, initrd] of initrds.entries()) {
+    const name = `initrd${i}`;
+    await copyFile(initrd, join(dir, name));
+    names.push(`/${token}/${version}/${name}`);
+  }
+  const entry = join(esp, "loader/entries");
+  await mkdir(entry, { recursive: true });
+  const conf = `${token}-${version}.conf`;
+  await writeFile(
+    join(entry, conf),
+    [
+      `title ${token} ${version}`,
+      `version ${version}`,
+      `linux /${token}/${version}/linux`,
+      ...names.map((n) => `initrd ${n}`),
+      `options ${cmdline.join(" ")}`,
+      "",
+    ].join("\n"),
+  );
+  return [`loader/entries/${conf}`];
+}
+
+export function ukiNeeds(): ToolNeed[] {
+  return [{ name: "ukify", version: 255, why: "Unified kernel images (Bootable=, Bootloader=)" }];
+}
+
+export const ukiStep: Step<Params> = {
+  name: "uki",
+  task,
+  reads: (image) => [
+    ...BOOT_SHAPE_READS,
+    "CompressOutput",
+    "KernelCommandLine",
+    "UnifiedKernelImages",
+    "UnifiedKernelImageFormat",
+    "ImageId",
+    "Distribution",
+    "Architecture",
+    "SecureBoot",
+    "SecureBootSignTool",
+    "Splash",
+    "SourceDateEpoch",
+    ...(image.SecureBoot === true ? (["SecureBootKey", "SecureBootCertificate"] as const) : []),
+  ],
+  unkeyed: { ...SHAPE_ONLY, Initrds: "path inputs (Initrds[i])" },
+  layer: false,
+  wanted: (image) => formatOf(image.Format).steps(image).includes("uki"),
+  params: (context) => {
+    const { image, nodes, initrd, tools } = context;
+    const needs = image.UnifiedKernelImages === "disabled" ? [] : ukiNeeds();
+    // Without a tools tree, a host without ukify can still make type 1 entries (UnifiedKernelImages=auto).
+    if (image.UnifiedKernelImages === "enabled" || String(image.Bootloader).startsWith("uki"))
+      checkTools(tools, needs);
+    return {
+      scan: nodes["boot-scan"]!,
+      kernel: nodes.kernel!,
+      initrd: initrd?.node ?? null,
+      initrds: (image.Initrds as string[] | undefined) ?? [],
+      roothash: nodes.roothash ?? null,
+      image: imageIsInitrd(image as BootConfig) ? (context.prev ?? null) : null,
+      compression: image.CompressOutput === "none" ? "none" : String(image.CompressOutput ?? "zstd"),
+      format: image.Format,
+      compressOutput: image.CompressOutput,
+      values: {
+        KernelCommandLine: (image.KernelCommandLine as string[] | undefined) ?? [],
+        Bootloader: String(image.Bootloader ?? "systemd-boot"),
+        Bootable: String(image.Bootable),
+        UnifiedKernelImages: String(image.UnifiedKernelImages ?? "auto"),
+        UnifiedKernelImageFormat: (image.UnifiedKernelImageFormat as string | null) ?? null,
+        ImageId: image.ImageId,
+        Distribution: image.Distribution,
+        Architecture: image.Architecture,
+        SecureBoot: image.SecureBoot === true,
+        SecureBootSignTool: String(image.SecureBootSignTool ?? "auto"),
+        Splash: (image.Splash as string | null) ?? null,
+        SourceDateEpoch: image.SourceDateEpoch,
+      },
+      secureBootKey: image.SecureBoot === true ? ((image.SecureBootKey as string | null) ?? null) : null,
+      secureBootCertificate:
+        image.SecureBoot === true ? ((image.SecureBootCertificate as string | null) ?? null) : null,
+      tools,
+      needs,
+    };
+  },
+};

@@ -1,0 +1,154 @@
+// A bootable bookworm disk (linux-image-amd64, systemd-boot-efi): the ESP holds systemd-boot and a UKI
+// whose sections hold the kernel, the initrd (the default initrd, an image of the graph, and the
+// kernel-modules initrd) and the command line; it boots under qemu with OVMF to multi-user and powers
+// off. Then what reruns: an extra file reruns repart (the kernel, initrd, UKI and bootloader stay
+// cached); KernelCommandLine= reruns the UKI and repart (the initrd stays cached); a kernel package change
+// reruns everything from the packages on.
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { build, DISK_CACHE, diskTree, graph, join, ran, TYPE, takeDiskTurn } from "./harness.js";
+import { gpt, peSections, vfatList, vfatRead } from "./inspect.js";
+import { bootUefi } from "./qemu.js";
+
+const conf = (cmdline: string, kernel = "linux-image-amd64") => `[Output]
+Format=disk
+ImageId=boot
+Seed=0e9a6fe0-68f6-408c-bbeb-136054d87ffe
+
+[Content]
+Packages=${kernel}
+         systemd
+         systemd-boot-efi
+         udev
+Bootable=yes
+SourceDateEpoch=1700000000
+KernelInitrdModules=default
+KernelCommandLine=${cmdline}`;
+
+// Reaching multi-user.target prints the marker on the console and powers the machine off.
+const BOOT_OK_UNIT = `[Unit]
+Description=Report a finished boot
+After=multi-user.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo MKOSI-BOOT-OK > /dev/console; systemctl poweroff --no-block'
+`;
+
+describe("bootable disk", () => {
+  let dir = "";
+  let scratch = "";
+  const image = () => join(dir, "boot.raw");
+  const espOffset = () => {
+    const table = gpt(image());
+    const esp = table.partitions.find((p) => p.type === TYPE.esp)!;
+    return esp.start * table.sectorSize;
+  };
+
+  let release = () => {};
+  beforeAll(async () => {
+    release = await takeDiskTurn();
+    dir = await diskTree(conf("console=ttyS0 systemd.firstboot=no systemd.show_status=1"), {
+      "mkosi.extra/etc/systemd/system/boot-ok.service": BOOT_OK_UNIT,
+      "mkosi.extra/etc/motd": "first\n",
+    });
+    // Enabled by a symlink in the extra tree (a script would see every setting and rerun on any change).
+    const wants = join(dir, "mkosi.extra/etc/systemd/system/multi-user.target.wants");
+    mkdirSync(wants, { recursive: true });
+    symlinkSync("../boot-ok.service", join(wants, "boot-ok.service"));
+    scratch = await mkdtemp(join(tmpdir(), "mkosi-boot-"));
+  }, 3_600_000);
+  afterAll(() => {
+    for (const d of [dir, scratch]) if (d) rmSync(d, { recursive: true, force: true });
+    release();
+  });
+
+  it("has an ESP with systemd-boot and a UKI of kernel, initrd and command line", async () => {
+    await build(dir);
+    const table = gpt(image());
+    expect(table.partitions.map((p) => p.type)).toEqual([TYPE.esp, TYPE.root]);
+    const offset = espOffset();
+    expect(vfatList(image(), offset, "/EFI/BOOT")).toContain("/EFI/BOOT/BOOTX64.EFI");
+    expect(vfatList(image(), offset, "/EFI/systemd")).toContain("/EFI/systemd/systemd-bootx64.efi");
+    const ukis = vfatList(image(), offset, "/EFI/Linux");
+    expect(ukis).toHaveLength(1);
+    expect(ukis[0]).toMatch(/^\/EFI\/Linux\/boot-6\.1\.\d+-\d+-amd64\.efi$/);
+    const uki = join(scratch, "uki.efi");
+    vfatRead(image(), offset, ukis[0]!, uki);
+    const sections = peSections(uki);
+    for (const name of [".linux", ".initrd", ".cmdline", ".osrel", ".uname"])
+      expect(sections.has(name)).toBe(true);
+    expect(sections.get(".cmdline")!.toString("utf8")).toContain("console=ttyS0");
+    expect(sections.get(".osrel")!.toString("utf8")).toMatch(/VERSION_CODENAME=bookworm/);
+    // The kernel is the image's, the initrd starts with the default initrd (zstd) and is large enough to
+    // hold the initrd image and the kernel modules.
+    expect(sections.get(".linux")!.equals(readFileSync(join(dir, "boot.vmlinuz")))).toBe(true);
+    expect(sections.get(".initrd")!.length).toBeGreaterThan(10_000_000);
+    expect(sections.get(".initrd")!.subarray(0, 4).toString("hex")).toBe("28b52ffd");
+    // Split artifacts (the default SplitArtifacts=uki,kernel,initrd).
+    expect(readFileSync(join(dir, "boot.efi")).equals(readFileSync(uki))).toBe(true);
+  }, 2_400_000);
+
+  it("boots under qemu with OVMF to multi-user and powers off", async () => {
+    const console = await bootUefi(image(), scratch, "MKOSI-BOOT-OK", 900_000);
+    expect(console).toContain("MKOSI-BOOT-OK");
+  }, 1_000_000);
+
+  it("an extra file reruns repart; the kernel, initrd, UKI and bootloader stay cached", async () => {
+    writeFileSync(join(dir, "mkosi.extra/etc/motd"), "second\n");
+    const run = await build(dir);
+    const main = ran(run);
+    expect(main).toEqual(expect.arrayContaining(["extras", "boot-scan", "repart", "publish"]));
+    for (const step of ["kernel", "uki", "bootloader", "split"]) expect(main).not.toContain(step);
+    expect(ran(run, "initrd")).toEqual([]);
+    expect(run.cached).toEqual(
+      expect.arrayContaining(["main/kernel", "main/uki", "main/bootloader", "initrd/output"]),
+    );
+  }, 1_200_000);
+
+  it("KernelCommandLine= reruns the UKI and repart; the initrd and kernel stay cached", async () => {
+    writeFileSync(
+      join(dir, "mkosi.conf"),
+      readFileSync(join(dir, "mkosi.conf"), "utf8").replace("systemd.show_status=1", "quiet"),
+    );
+    const run = await build(dir);
+    const main = ran(run);
+    expect(main).toEqual(expect.arrayContaining(["uki", "repart"]));
+    for (const step of ["packages", "extras", "boot-scan", "kernel", "bootloader"])
+      expect(main).not.toContain(step);
+    expect(ran(run, "initrd")).toEqual([]);
+    const uki = join(scratch, "uki2.efi");
+    vfatRead(image(), espOffset(), vfatList(image(), espOffset(), "/EFI/Linux")[0]!, uki);
+    expect(peSections(uki).get(".cmdline")!.toString("utf8")).toContain("quiet");
+  }, 1_200_000);
+
+  it("a kernel package change reruns everything from the packages on (mkosi graph)", async () => {
+    const before = readFileSync(join(dir, "mkosi.conf"), "utf8");
+    writeFileSync(join(dir, "mkosi.conf"), before.replace("linux-image-amd64", "linux-image-cloud-amd64"));
+    const status = await graph(dir);
+    expect(status["main/packages"]).toBe("will-run");
+    for (const step of ["boot-scan", "kernel", "uki", "repart", "publish"])
+      expect(status[`main/${step}`]).toBe("pending-deps");
+    expect(status["main/bootstrap"]).toBe("cached");
+    expect(status["initrd/output"]).toBe("cached");
+    writeFileSync(join(dir, "mkosi.conf"), before);
+  }, 600_000);
+
+  it("two builds from scratch give the identical UKI and disk (SourceDateEpoch=, Seed=)", async () => {
+    const sha = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
+    const before = { uki: sha(join(dir, "boot.efi")), disk: sha(image()) };
+    // Forget the image's and the default initrd's nodes (not the tools tree's): the next build is cold.
+    const { openEngine } = await import("../../engine/index.js");
+    const status = await graph(dir);
+    const engine = await openEngine({ cacheDir: DISK_CACHE });
+    await engine.forget(Object.keys(status).filter((id) => !id.startsWith("tools/")));
+    await engine.close();
+    const run = await build(dir);
+    expect(ran(run)).toEqual(expect.arrayContaining(["packages", "kernel", "uki", "repart"]));
+    expect(ran(run, "initrd")).toContain("packages");
+    expect({ uki: sha(join(dir, "boot.efi")), disk: sha(image()) }).toEqual(before);
+  }, 2_400_000);
+});

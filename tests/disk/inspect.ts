@@ -1,0 +1,84 @@
+// Looking into built disk images and PE binaries without mounting anything (no vfat in this kernel, no
+// partition device nodes without udev): the GPT through `sfdisk -J`, partitions by byte offset, ext4
+// through debugfs, the ESP (vfat) through mtools, PE sections parsed here.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+
+export interface GptPartition {
+  start: number;
+  size: number;
+  type: string;
+  uuid: string;
+  name?: string;
+}
+
+/** The GPT of a disk image (sfdisk -J), sectors of 512 bytes. */
+export function gpt(image: string): { partitions: GptPartition[]; sectorSize: number } {
+  const json = JSON.parse(execFileSync("sfdisk", ["-J", image], { encoding: "utf8" })) as {
+    partitiontable: { partitions: GptPartition[]; sectorsize?: number };
+  };
+  return {
+    partitions: json.partitiontable.partitions.map((p) => ({
+      ...p,
+      type: p.type.toLowerCase(),
+      uuid: p.uuid.toLowerCase(),
+    })),
+    sectorSize: json.partitiontable.sectorsize ?? 512,
+  };
+}
+
+/** Copies one partition out of a disk image into `dest` (dd by offset). */
+export function extractPartition(image: string, part: GptPartition, dest: string, sectorSize = 512): void {
+  execFileSync("dd", [
+    `if=${image}`,
+    `of=${dest}`,
+    `bs=${sectorSize}`,
+    `skip=${part.start}`,
+    `count=${part.size}`,
+    "status=none",
+    "conv=sparse",
+  ]);
+}
+
+/** A file of an ext4 filesystem image (debugfs, read-only). */
+export function ext4Cat(fs: string, path: string): string {
+  return execFileSync("debugfs", ["-R", `cat ${path}`, fs], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+  });
+}
+
+/** `mdir`-style listing of a directory of the vfat filesystem at `offset` bytes into `image`. */
+export function vfatList(image: string, offset: number, dir: string): string[] {
+  const out = execFileSync("mdir", ["-b", "-i", `${image}@@${offset}`, `::${dir}`], { encoding: "utf8" });
+  return out
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => line.replace(/^::/, "").replace(/\/$/, ""));
+}
+
+/** Copies a file out of the vfat filesystem at `offset` bytes into `image`. */
+export function vfatRead(image: string, offset: number, path: string, dest: string): void {
+  execFileSync("mcopy", ["-n", "-i", `${image}@@${offset}`, `::${path}`, dest]);
+}
+
+/** The sections of a PE binary (name → raw bytes, trailing zeros of the file alignment kept). */
+export function peSections(file: string): Map<string, Buffer> {
+  const data = readFileSync(file);
+  if (data.toString("latin1", 0, 2) !== "MZ") throw new Error(`${file}: not a PE binary`);
+  const pe = data.readUInt32LE(0x3c);
+  if (data.toString("latin1", pe, pe + 4) !== "PE\0\0") throw new Error(`${file}: no PE header`);
+  const sections = data.readUInt16LE(pe + 6);
+  const optional = data.readUInt16LE(pe + 20);
+  const table = pe + 24 + optional;
+  const out = new Map<string, Buffer>();
+  for (let i = 0; i < sections; i++) {
+    const at = table + i * 40;
+    const name = data.toString("latin1", at, at + 8).replace(/\0+$/, "");
+    const virtualSize = data.readUInt32LE(at + 8);
+    const rawSize = data.readUInt32LE(at + 16);
+    const rawOffset = data.readUInt32LE(at + 20);
+    out.set(name, data.subarray(rawOffset, rawOffset + Math.min(rawSize, virtualSize || rawSize)));
+  }
+  return out;
+}

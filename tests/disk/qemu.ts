@@ -1,0 +1,56 @@
+// Booting a disk image under qemu with OVMF, in software emulation (KVM guests fail on this host), with
+// the serial console on a pipe: resolves with the console output once `marker` appears and the guest
+// powers off (qemu exits), rejects after `timeoutMs` with what the console printed.
+import { spawn } from "node:child_process";
+import { copyFileSync } from "node:fs";
+import { join } from "node:path";
+
+export const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+export const OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+
+export function bootUefi(image: string, scratch: string, marker: string, timeoutMs: number): Promise<string> {
+  const vars = join(scratch, "OVMF_VARS.fd");
+  copyFileSync(OVMF_VARS, vars);
+  const args = [
+    "-machine",
+    "q35,accel=tcg",
+    "-cpu",
+    "max",
+    "-smp",
+    "2",
+    "-m",
+    "1536",
+    "-nographic",
+    "-nodefaults",
+    "-no-reboot",
+    "-serial",
+    "stdio",
+    "-drive",
+    `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+    "-drive",
+    `if=pflash,format=raw,file=${vars}`,
+    "-drive",
+    `if=none,id=disk,format=raw,file=${image},snapshot=on`,
+    "-device",
+    "virtio-blk-pci,drive=disk",
+  ];
+  return new Promise((resolve, reject) => {
+    const qemu = spawn("qemu-system-x86_64", args, { stdio: ["ignore", "pipe", "pipe"] });
+    let console = "";
+    qemu.stdout.on("data", (chunk: Buffer) => {
+      console += chunk.toString("latin1");
+    });
+    qemu.stderr.on("data", (chunk: Buffer) => {
+      console += chunk.toString("latin1");
+    });
+    const timer = setTimeout(() => {
+      qemu.kill("SIGKILL");
+      reject(new Error(`no "${marker}" after ${timeoutMs / 1000} s; console:\n${console.slice(-6000)}`));
+    }, timeoutMs);
+    qemu.on("close", (code) => {
+      clearTimeout(timer);
+      if (console.includes(marker)) resolve(console);
+      else reject(new Error(`qemu exited (${code}) without "${marker}"; console:\n${console.slice(-6000)}`));
+    });
+  });
+}

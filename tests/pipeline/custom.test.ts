@@ -1,0 +1,113 @@
+// Distribution=custom: the root comes from base trees (a tar archive and a directory), skeleton trees and
+// prepare scripts; no package manager node is planned, and mkosi-install says there is none. And a
+// package-managed image on top of a base tree: only Packages= are installed (no bootstrap).
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { haveRpmTools, rpmRepository, testPackages } from "../distros/localrepo.js";
+import { makeTree, runMkosi } from "./harness.js";
+
+const root = process.getuid?.() === 0;
+let base = "";
+
+beforeAll(async () => {
+  base = await mkdtemp(join(tmpdir(), "mkosi-custom-"));
+});
+afterAll(async () => {
+  if (base) await rm(base, { recursive: true, force: true });
+});
+
+async function build(dir: string) {
+  const run = await runMkosi(["--json", "build"], {
+    cwd: dir,
+    env: { MKOSI_CACHE_DIR: join(dir, ".cache") },
+  });
+  if (run.code !== 0)
+    throw new Error(`build failed (${run.code}):\n${run.stderr}\n${run.stdout.slice(-3000)}`);
+  return run;
+}
+
+describe.skipIf(!root)("Distribution=custom", () => {
+  it("builds the root from base trees, skeleton trees and prepare scripts", async () => {
+    const tarSource = join(base, "tar-source");
+    await mkdir(join(tarSource, "usr/lib"), { recursive: true });
+    await writeFile(join(tarSource, "usr/lib/os-release"), "ID=custom-base\n");
+    await writeFile(join(tarSource, "usr/lib/from-tar"), "tar\n");
+    execFileSync("tar", ["-C", tarSource, "-cf", join(base, "base.tar"), "."]);
+    const dirBase = join(base, "dir-base");
+    await mkdir(join(dirBase, "etc"), { recursive: true });
+    await writeFile(join(dirBase, "etc/from-dir"), "dir\n");
+    const dir = await makeTree({
+      files: {
+        "mkosi.conf": `[Distribution]\nDistribution=custom\n\n[Output]\nFormat=directory\nOutput=image\n\n[Content]\nBaseTrees=${join(base, "base.tar")}\n          ${dirBase}\n`,
+        "mkosi.skeleton/etc/from-skeleton": "skeleton\n",
+        "mkosi.prepare": `#!/bin/sh
+set -e
+[ "$1" = final ] || exit 0
+echo prepared > "$BUILDROOT/etc/from-prepare"
+if mkosi-install something 2>"$BUILDROOT/etc/mkosi-install-error"; then exit 1; fi
+`,
+      },
+    });
+    const run = await build(dir);
+    const image = join(dir, "image");
+    const read = (path: string) => readFileSync(join(image, path), "utf8");
+    expect(read("usr/lib/os-release")).toMatch(/^ID=custom-base$/m);
+    expect(read("usr/lib/from-tar")).toBe("tar\n");
+    expect(read("etc/from-dir")).toBe("dir\n");
+    expect(read("etc/from-skeleton")).toBe("skeleton\n");
+    expect(read("etc/from-prepare")).toBe("prepared\n");
+    expect(read("etc/mkosi-install-error")).toMatch(/no package manager for this distribution/);
+    const steps = run.ran.map((id) => id.split("/")[1]);
+    expect(steps).toEqual(expect.arrayContaining(["base-trees", "skeleton", "prepare", "publish"]));
+    for (const step of ["metadata", "bootstrap", "packages"]) expect(steps).not.toContain(step);
+  });
+
+  it.skipIf(!haveRpmTools)(
+    "a Fedora image on a base tree installs Packages= only, into its rpm database",
+    async () => {
+      const repo = join(base, "repo");
+      await rpmRepository(testPackages(), repo);
+      const cache = join(base, "pkgcache");
+      await mkdir(cache, { recursive: true });
+      const conf = (content: string) => `[Distribution]
+Distribution=fedora
+Release=41
+LocalMirror=file://${repo}
+RepositoryKeyCheck=no
+
+[Output]
+Format=directory
+Output=image
+
+[Content]
+${content}
+
+[Build]
+PackageCacheDirectory=${cache}
+`;
+      const key = { "mkosi.sandbox/etc/pki/rpm-gpg/RPM-GPG-KEY-fedora-41-primary": "placeholder\n" };
+      const first = await makeTree({ files: { "mkosi.conf": conf("Packages=test-app"), ...key } });
+      await build(first);
+      const second = await makeTree({
+        files: { "mkosi.conf": conf(`BaseTrees=${join(first, "image")}\nPackages=test-tool`), ...key },
+      });
+      const run = await build(second);
+      const steps = run.ran.map((id) => id.split("/")[1]);
+      expect(steps).toContain("packages");
+      expect(steps).not.toContain("bootstrap");
+      const names = execFileSync(
+        "rpm",
+        [`--root=${join(second, "image")}`, "--dbpath=/usr/lib/sysimage/rpm", "-qa", "--qf", "%{NAME}\\n"],
+        { encoding: "utf8", env: { ...process.env, HOME: "/" } },
+      )
+        .split("\n")
+        .filter(Boolean)
+        .sort();
+      expect(names).toEqual(["basesystem", "bash", "filesystem", "test-app", "test-lib", "test-tool"]);
+    },
+  );
+});
