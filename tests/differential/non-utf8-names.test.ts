@@ -1,9 +1,9 @@
-// PENDING (issue 10 item 3, branch safety; found again by the differential test, seed 20261203 step 2):
-// a file whose name is not UTF-8, added to mkosi.extra/, is an "up to date" cache hit (the tree's
-// fingerprint reads names as UTF-8 strings, so the new name is not seen), and a clean build of the same
-// tree fails in publish with "ENOENT: lstat …/img/etc/\uFFFD\uFFFDname".
+// Regression test (issue 10 item 3; found by the differential test, seed 20261203 step 2): a file whose
+// name is not UTF-8, added to mkosi.extra/, was an "up to date" cache hit (the tree's fingerprint read
+// names as UTF-8 strings, so the new name was not seen), and a clean build of the same tree failed in
+// publish with "ENOENT: lstat …/img/etc/\uFFFD\uFFFDname". Names are bytes now, in keys and copies.
 import { afterEach, describe, expect, it } from "vitest";
-import { type Scenario, scenario } from "../scenario.js";
+import { type Scenario, scenario } from "./scenario.js";
 
 describe("names that are not UTF-8 in a tree", () => {
   let s: Scenario | undefined;
