@@ -112,6 +112,38 @@ describe("keys", () => {
     expect(keys[0]).toBe(keys[1]);
   });
 
+  it("an artifact that names a secret-keyed one by key has the same output digest in every cache", async () => {
+    // Like a layer on top of systemd-setup (RootPassword= unset): the lower node's key differs between
+    // caches, its output does not, and the upper one's metadata lists the lower key.
+    const lower = fnTask("lower");
+    const upper = fnTask("upper");
+    const spec = () => [
+      node("img/lower", lower, {
+        inputs: { secrets: { RootPassword: null } },
+        run: async (ctx) => {
+          await writeFile(join(ctx.out, "file"), "lower\n");
+          return undefined;
+        },
+      }),
+      node("img/upper", upper, {
+        inputs: { deps: { lower: "img/lower" } },
+        run: async (ctx) => {
+          await writeFile(join(ctx.out, "file"), "upper\n");
+          const below = ctx.deps.lower!.key;
+          return { meta: { layers: [below] }, retain: [below] };
+        },
+      }),
+    ];
+    const other = await openEngine({ cacheDir: join(dir, "other") });
+    const here = await engine.run(spec());
+    const there = await other.run(spec());
+    await other.close();
+    expect(here.outputs["img/lower"]!.key).not.toBe(there.outputs["img/lower"]!.key);
+    expect(here.outputs["img/lower"]!.digest).toBe(there.outputs["img/lower"]!.digest);
+    expect(here.outputs["img/upper"]!.key).toBe(there.outputs["img/upper"]!.key);
+    expect(here.outputs["img/upper"]!.digest).toBe(there.outputs["img/upper"]!.digest);
+  });
+
   it("secret path inputs: a content change reruns, the content digest is not stored", async () => {
     const file = join(dir, "mkosi.passphrase");
     await writeFile(file, SECRET);
