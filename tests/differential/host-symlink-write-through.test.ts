@@ -1,19 +1,19 @@
-// PENDING (found by the differential test; needs a change to tasks/trees.ts, outside one step): trees
-// (SkeletonTrees=, ExtraTrees=, BaseTrees=) and the build scripts' $DESTDIR are copied into the image by
-// `cp` running on the host, and cp writes through a symlink it finds at the destination. A symlink in the
-// image is resolved on the host: an absolute one leaves the image. With a Debian image that is ordinary:
-// /usr/bin/awk → /etc/alternatives/awk, /var/run → /run, /var/lock → /run/lock; an ExtraTrees= file at
-// usr/bin/awk would overwrite the host's mawk. Upstream runs cp in its sandbox, where the link does not
-// reach the host (cp then fails with "not writing through dangling symlink").
+// Regression test (found by the differential test): trees (SkeletonTrees=, ExtraTrees=, BaseTrees=) and
+// the build scripts' $DESTDIR were copied into the image by `cp` (or `tar`) running on the host, and both
+// write through a symlink they find at the destination. A symlink in the image was resolved on the host:
+// an absolute one left the image. With a Debian image that is ordinary: /usr/bin/awk →
+// /etc/alternatives/awk, /var/run → /run, /var/lock → /run/lock; an ExtraTrees= file at usr/bin/awk would
+// have overwritten the host's mawk. Now the copies run in the sandbox (tasks/trees.ts), where the link
+// does not reach the host, as in upstream's: cp fails with "not writing through dangling symlink".
 //
 // Each case plants a symlink to a victim in a temporary directory (never a real host file) and checks the
-// victim is untouched. The build may fail (as upstream's does) or replace the link; it must not write
-// through it.
+// victim is untouched. The build may fail (as upstream's does, naming the image path) or replace the link;
+// it must not write through it.
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { type Scenario, scenario } from "../scenario.js";
+import { type Scenario, scenario } from "./scenario.js";
 
 const OUTPUT: [string, string][] = [
   ["Format", "directory"],
@@ -45,6 +45,7 @@ describe("copying a tree into the image never writes through the image's symlink
     );
     const run = await s.incremental();
     expect(readFileSync(victim, "utf8")).toBe("host file\n");
+    if (run.code !== 0) expect(run.error).toMatch(/dangling symlink '\/buildroot\/etc\/motd'/);
     if (run.code === 0) {
       const motd = join(s.ws.incremental.out, "img/etc/motd");
       expect(lstatSync(motd).isFile()).toBe(true);
@@ -60,8 +61,9 @@ describe("copying a tree into the image never writes through the image's symlink
       { op: "symlink", path: "mkosi.skeleton/var/run", target: hostRun },
       { op: "write", path: "mkosi.extra/var/run/planted", data: "from the extra tree\n" },
     ]);
-    await s.incremental();
+    const run = await s.incremental();
     expect(existsSync(join(hostRun, "planted"))).toBe(false);
+    if (run.code !== 0) expect(run.error).toMatch(/\/buildroot\/var\/run/);
   }, 120_000);
 
   it("a build script's $DESTDIR file over the image's absolute symlink", async () => {
@@ -79,7 +81,22 @@ describe("copying a tree into the image never writes through the image's symlink
         },
       ],
     );
-    await s.incremental();
+    const run = await s.incremental();
     expect(readFileSync(victim, "utf8")).toBe("host file\n");
+    if (run.code !== 0) expect(run.error).toMatch(/dangling symlink '\/buildroot\/etc\/motd'/);
+  }, 120_000);
+
+  it("a later base tree's file over an earlier base tree's absolute symlink", async () => {
+    const victim = victimFile();
+    s = scenario(
+      [...OUTPUT, ["BaseTrees", "base/a,base/b"]],
+      [
+        { op: "symlink", path: "base/a/etc/motd", target: victim },
+        { op: "write", path: "base/b/etc/motd", data: "from b\n" },
+      ],
+    );
+    const run = await s.incremental();
+    expect(readFileSync(victim, "utf8")).toBe("host file\n");
+    if (run.code !== 0) expect(run.error).toMatch(/dangling symlink '\/buildroot\/etc\/motd'/);
   }, 120_000);
 });
