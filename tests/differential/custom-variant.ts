@@ -198,7 +198,9 @@ function postoutputActions(rng: Prng): string {
   const fixed = (path: string) => `touch -h -d @1600000000 "$OUTPUTDIR/${path}"`;
   return rng.pick([
     `echo ${t} > "$OUTPUTDIR/extra.txt" && ${fixed("extra.txt")}`,
-    `ls "$OUTPUTDIR" | sort > "$OUTPUTDIR/listing.txt" && ${fixed("listing.txt")}`,
+    // The listing is taken before listing.txt is created (`ls | sort > listing.txt` races with the
+    // redirection: a script of its own that gives another output on each run).
+    `names=$(ls "$OUTPUTDIR" | sort) && printf '%s\\n' "$names" > "$OUTPUTDIR/listing.txt" && ${fixed("listing.txt")}`,
     `mkdir -p "$OUTPUTDIR/extra.d" && echo ${t} > "$OUTPUTDIR/extra.d/${t.slice(0, 2)}" && ${fixed(`extra.d/${t.slice(0, 2)}`)} && ${fixed("extra.d")}`,
   ]);
 }
