@@ -144,10 +144,12 @@ export class CauseFinder {
         if (sub.length === 0) result.push({ chain: [id], changes: [c] });
         else for (const r of sub) result.push({ chain: [id, ...r.chain], changes: r.changes });
       }
-      // Dependencies that still have to run: their causes, as far as they are known now.
+      // Dependencies that still have to run: what makes them run, as far as it is known now. That is their
+      // difference from their own last run, which can be newer than the one this node's last run read (an
+      // early cutoff kept this node cached when the dependency last ran).
       for (const [label, depId] of Object.entries(cur.pending)) {
-        const oldDep = old.deps[label];
-        const sub = this.causes(depId, oldDep ? this.store.getSignature(oldDep.key) : undefined, oldDep?.key);
+        const depKey = this.store.getLast(depId)?.key ?? old.deps[label]?.key;
+        const sub = this.causes(depId, depKey ? this.store.getSignature(depKey) : undefined, depKey);
         for (const r of sub) result.push({ chain: [id, ...r.chain], changes: r.changes });
       }
       if (result.length === 0) result.push({ chain: [id], changes: [] });

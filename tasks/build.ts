@@ -187,8 +187,12 @@ function checkDistributions(images: ImageView[], tools: ImageView | null | undef
     toolsTree,
     sandboxTrees: image.SandboxTrees,
   });
-  // The default tools tree is built with the host's programs.
-  preflight([...(tools ? [of(tools, null)] : []), ...images.map((image) => of(image, image.ToolsTree))]);
+  // The default tools tree is built with the host's programs; the images then run programs from it, whose
+  // packages it installs (their ToolsTree= names where it will be published, not yet there).
+  preflight([
+    ...(tools ? [of(tools, null)] : []),
+    ...images.map((image) => of(image, tools ? "default" : image.ToolsTree)),
+  ]);
 }
 
 export async function build(request: BuildRequest): Promise<BuildResult> {

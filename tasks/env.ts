@@ -44,6 +44,9 @@ export interface PlanEnv {
   /** The per-invocation random Seed= an image has when none is configured: steps that use the seed
    * (repart) key on it only when it is pinned. Undefined: every seed counts as pinned. */
   randomSeed?: string;
+  /** The plan is only shown, not built (`mkosi graph`): checks of the host that a build makes before any
+   * work (tool versions) are left out. */
+  inspectOnly?: boolean;
 }
 
 const fallbackTerminal = plainTerminal();

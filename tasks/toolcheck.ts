@@ -5,6 +5,7 @@
 // mounted (`checkToolsIn`).
 import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
+import type { PlanEnv } from "./env.js";
 import type { ToolsTree } from "./toolstree.js";
 import { toolInTree } from "./toolstree.js";
 
@@ -72,9 +73,11 @@ export function checkToolsIn(root: string, needs: ToolNeed[], where: string): vo
 }
 
 /** Plan-time check: the host's tools without a tools tree, a tools tree directory's otherwise. The
- * default tools tree is checked by the steps once it is built. */
-export function checkTools(tools: ToolsTree | null, needs: ToolNeed[]): void {
-  if (needs.length === 0) return;
+ * default tools tree is checked by the steps once it is built. A plan that is only shown (`mkosi graph`)
+ * is not checked: it shows what a build would run, wherever the tools come from. */
+export function checkTools(context: { tools: ToolsTree | null; env: PlanEnv }, needs: ToolNeed[]): void {
+  const { tools } = context;
+  if (needs.length === 0 || context.env.inspectOnly) return;
   if (!tools) checkToolsIn("/", needs, "the host");
   else if (tools.kind === "path") checkToolsIn(tools.path, needs, `the tools tree ${tools.path}`);
 }

@@ -1,5 +1,6 @@
 // `mkosi graph`: the planned pipeline for every image, what will run and why, without building.
 
+import type { PlanEnv } from "../../tasks/env.js";
 import { planBuild } from "../../tasks/plan.js";
 import { explainNode, type GraphFormat, renderGraph } from "../graph/index.js";
 import { shouldColor } from "../render/format.js";
@@ -12,7 +13,7 @@ export interface GraphCommandInput extends CommandInput {
 }
 
 export async function graphCommand(input: GraphCommandInput): Promise<number> {
-  const env = planEnv(input);
+  const env: PlanEnv = { ...planEnv(input), inspectOnly: true };
   const engine = await openCache(env, { remote: input.remote, secretKey: input.secretKey });
   try {
     const plan = planBuild(input.images, env, input.tools, input.initrds);

@@ -142,11 +142,12 @@ export const bootloaderStep: Step<Params> = {
   ],
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("bootloader"),
-  params: ({ image, nodes, tools }) => {
+  params: (context) => {
+    const { image, nodes, tools } = context;
     const needs: ToolNeed[] = [
       { name: "bootctl", version: 257, why: `Bootloader=${String(image.Bootloader)}` },
     ];
-    if (String(image.Bootloader).startsWith("systemd-boot")) checkTools(tools, needs);
+    if (String(image.Bootloader).startsWith("systemd-boot")) checkTools(context, needs);
     return {
       scan: nodes["boot-scan"]!,
       values: {

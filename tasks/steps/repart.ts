@@ -414,7 +414,7 @@ export const repartStep: Step<RepartParams> = {
   params: (context: StepPlanContext) => {
     const { image, env, nodes, tools } = context;
     const needs = repartNeeds(image);
-    checkTools(tools, needs);
+    checkTools(context, needs);
     const top = imageBelow(context, "repart");
     const twoPass = formatOf(image.Format).steps(image).includes("repart-root");
     const pass = twoPass ? (nodes["repart-root"] ? "esp" : "root") : "all";

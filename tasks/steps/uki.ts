@@ -341,7 +341,7 @@ export const ukiStep: Step<Params> = {
     const needs = image.UnifiedKernelImages === "disabled" ? [] : ukiNeeds();
     // Without a tools tree, a host without ukify can still make type 1 entries (UnifiedKernelImages=auto).
     if (image.UnifiedKernelImages === "enabled" || String(image.Bootloader).startsWith("uki"))
-      checkTools(tools, needs);
+      checkTools(context, needs);
     return {
       scan: nodes["boot-scan"]!,
       kernel: nodes.kernel!,

@@ -225,6 +225,16 @@ describe("invalidation", () => {
     });
   });
 
+  it("after an early cutoff, a dependant's root cause is the dependency's change since its own last run", async () => {
+    // C last ran against the B of before etc/new; B has run since (its output unchanged, C stayed cached).
+    await writeFile(join(w.tree, "etc/motd"), "motd after a cutoff");
+    const r = await rebuild();
+    expect(r.ran).toEqual(["img/B", "img/C", "img/E"]);
+    const b = r.explain.get("img/B")!;
+    expect(b.changes[0]!.files).toEqual({ added: [], removed: [], modified: ["etc/motd"] });
+    expect(r.explain.get("img/C")!.rootCauses).toEqual([{ chain: ["img/C", "img/B"], changes: b.changes }]);
+  });
+
   it("an environment variable", async () => {
     w.sde = "1700000000";
     const r = await rebuild();
