@@ -18,7 +18,7 @@
 // (`foreignOutputs`) and names it. Claims are made before the staged entries move into place and never
 // dropped by an interrupted publish, so the output of a killed build is still ours to replace.
 import { createHash } from "node:crypto";
-import { lstat, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { syncFileSystem } from "../engine/durable.js";
 import { decodeNames, encodeName } from "../engine/filenames.js";
@@ -257,12 +257,40 @@ async function writeOwned(cacheDir: string, record: OwnedRecord): Promise<void> 
 }
 
 /** Was the entry now at `path` (in the output directory of the image whose main output is `outputPath`)
- * placed there by a publish of this cache? False when nothing is there. */
+ * placed there by a publish of this cache? False when nothing is there. The image's own claims come first;
+ * then those this cache made under another main output in the same directory: the main output's name
+ * changes with Format= and CompressOutput=, and what the image published under its old name (its `img`
+ * directory before Format=tar makes `img` a symlink) is still ours. A claim names one entry (inode and
+ * birth time), so no claim of another record can cover a file that is not the one this cache published. */
 export async function ownsOutput(cacheDir: string, outputPath: string, path: string): Promise<boolean> {
   const id = await identityOf(path);
   if (!id) return false;
-  const claimed = (await readOwned(cacheDir, outputPath)).entries[basename(path)] ?? [];
-  return claimed.some((c) => c.ino === id.ino && c.birth === id.birth);
+  const claims = (record: OwnedRecord) =>
+    (record.entries[basename(path)] ?? []).some((c) => c.ino === id.ino && c.birth === id.birth);
+  if (claims(await readOwned(cacheDir, outputPath))) return true;
+  const files = await readdir(join(cacheDir, "owned")).catch(() => [] as string[]);
+  for (const file of files.filter((f) => f.endsWith(".json"))) {
+    const text = await readFile(join(cacheDir, "owned", file), "utf8").catch(() => undefined);
+    const record = text === undefined ? undefined : parseAnyOwned(text);
+    if (
+      record &&
+      record.path !== outputPath &&
+      dirname(record.path) === dirname(outputPath) &&
+      claims(record)
+    )
+      return true;
+  }
+  return false;
+}
+
+/** An owned record, whatever main output it is for. */
+function parseAnyOwned(text: string): OwnedRecord | undefined {
+  try {
+    const path = (JSON.parse(text) as { path?: unknown }).path;
+    return typeof path === "string" ? parseOwned(text, path) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The paths among `paths` (outputs of the image whose main output is `paths[0]`) that exist and were not
