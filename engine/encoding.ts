@@ -177,7 +177,8 @@ export function outputDigest(tree: string, meta: unknown, retained: ReadonlyMap<
       return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, byDigest(x)]));
     return v;
   };
-  return digestOf({ tree, meta: byDigest(meta), retain: [...retained.values()] });
+  // A set: the order of `retain` (the engine keeps it sorted by key) is no part of the output.
+  return digestOf({ tree, meta: byDigest(meta), retain: [...retained.values()].sort() });
 }
 
 /** Deep equality of JSON data, via the canonical encoding. */

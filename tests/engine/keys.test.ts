@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { outputDigest } from "../../engine/encoding.js";
 import { type EngineImpl, type NodeExplanation, openEngine } from "../../engine/index.js";
 import { cleanup, fnTask, node, tempDir } from "./helpers.js";
 
@@ -142,6 +143,49 @@ describe("keys", () => {
     expect(here.outputs["img/lower"]!.digest).toBe(there.outputs["img/lower"]!.digest);
     expect(here.outputs["img/upper"]!.key).toBe(there.outputs["img/upper"]!.key);
     expect(here.outputs["img/upper"]!.digest).toBe(there.outputs["img/upper"]!.digest);
+  });
+
+  it("an output digest does not depend on the order of the retained keys (sorted, so cache-local)", () => {
+    const meta = { layers: ["k1", "k2"] };
+    expect(
+      outputDigest(
+        "D x",
+        meta,
+        new Map([
+          ["k1", "d1"],
+          ["k2", "d2"],
+        ]),
+      ),
+    ).toBe(
+      outputDigest(
+        "D x",
+        { layers: ["j1", "j2"] },
+        new Map([
+          ["j2", "d2"],
+          ["j1", "d1"],
+        ]),
+      ),
+    );
+    // The order in the metadata does count.
+    expect(
+      outputDigest(
+        "D x",
+        meta,
+        new Map([
+          ["k1", "d1"],
+          ["k2", "d2"],
+        ]),
+      ),
+    ).not.toBe(
+      outputDigest(
+        "D x",
+        { layers: ["k2", "k1"] },
+        new Map([
+          ["k1", "d1"],
+          ["k2", "d2"],
+        ]),
+      ),
+    );
   });
 
   it("secret path inputs: a content change reruns, the content digest is not stored", async () => {
