@@ -160,6 +160,27 @@ export function digestOf(value: unknown): string {
   return sha256(canonical(value));
 }
 
+/**
+ * The digest of a committed output: its tree's fingerprint, its metadata, and the digests of the artifacts
+ * it retains. Metadata names retained artifacts by key (a layer lists the layers below it), and a key is
+ * local to one cache (secrets are keyed with the cache's own key): those names count by their artifacts'
+ * digests, so the same output has the same digest in every cache.
+ */
+export function outputDigest(tree: string, meta: unknown, retained: ReadonlyMap<string, string>): string {
+  const byDigest = (v: unknown): unknown => {
+    if (typeof v === "string") {
+      const d = retained.get(v);
+      return d === undefined ? v : { retained: d };
+    }
+    if (Array.isArray(v)) return v.map(byDigest);
+    if (v && typeof v === "object")
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, byDigest(x)]));
+    return v;
+  };
+  // A set: the order of `retain` (the engine keeps it sorted by key) is no part of the output.
+  return digestOf({ tree, meta: byDigest(meta), retain: [...retained.values()].sort() });
+}
+
 /** Deep equality of JSON data, via the canonical encoding. */
 export function jsonEqual(a: unknown, b: unknown): boolean {
   return canonical(a) === canonical(b);

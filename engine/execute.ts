@@ -15,7 +15,7 @@ import type {
   TaskFailure,
 } from "./api.js";
 import { fsyncDirectory, syncFileSystem } from "./durable.js";
-import { digestOf, jsonEqual, toJson } from "./encoding.js";
+import { jsonEqual, outputDigest, toJson } from "./encoding.js";
 import { NodeLog, runCommand, TaskCommandError } from "./exec.js";
 import { diffTrees, type TreeFingerprint } from "./fingerprint.js";
 import { removeTree } from "./fsutil.js";
@@ -266,7 +266,7 @@ export class Executor {
           },
         };
       }
-      const retained: Record<string, string> = {};
+      const retained = new Map<string, string>();
       for (const k of retain) {
         const r = this.state.store.getOutput(k);
         if (!r)
@@ -274,13 +274,13 @@ export class Executor {
             kind: "failed",
             failure: { message: `retained artifact ${k} is not in the cache`, logTail: log.tail(), logFile },
           };
-        retained[k] = r.digest;
+        retained.set(k, r.digest);
       }
       const tree = await this.state.fp.tree(outDir, [], {
         cache: false,
         storeManifests: started === "checking",
       });
-      const digest = digestOf({ tree: tree.fp, meta, retain: Object.values(retained) });
+      const digest = outputDigest(tree.fp, meta, retained);
       if (signal.aborted) return { kind: "cancelled" };
       handedOver = true;
       return { kind: "produced", work, outDir, digest, tree, meta, retain, durationMs: now() - startedAt };

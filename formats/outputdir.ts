@@ -9,7 +9,9 @@
 // (files chmod'ed to OutputMode= first; symlinks and directories moved as they are). Before anything
 // moves, every name that already exists in the output directory is checked: it must be an output name
 // of this image (naming.ts `isOutputName`: the names upstream derives from `<Output>`, or
-// `<Output>.<anything>`), and one the caller may replace (`mayReplace`: one this tool published there).
+// `<Output>.<anything>`), and one the caller may replace (`mayReplace`: one this tool published there);
+// another name may be replaced only if `mayReplace` says this tool published it (a file a post-output
+// script writes into $OUTPUTDIR, published by the previous build of the same image).
 // Anything else (a user's file that a post-output script happened to shadow, say) stops the build with an
 // error and nothing is moved: we never overwrite a file we did not make.
 // Replacement is done by rename (build next to it, swap, remove the old), so a failure leaves the
@@ -72,6 +74,8 @@ export async function finalizeStaging(
         `Output path ${target} exists already and was not built by mkosi with this cache. (Use --force to replace it.)`,
       );
     }
+    // Another name (a post-output script's own file) that a publish of this image put there itself.
+    if (opts.mayReplace && (await opts.mayReplace(name))) continue;
     throw new FormatError(
       `Refusing to overwrite ${target}: it exists and is not an output of image '${names.output}' ` +
         `(move it away or rename the staged file)`,

@@ -263,7 +263,11 @@ async function writeOwned(cacheDir: string, record: OwnedRecord): Promise<void> 
 }
 
 /** Was the entry now at `path` (in the output directory of the image whose main output is `outputPath`)
- * placed there by a publish of this cache? False when nothing is there. */
+ * placed there by a publish of this cache? False when nothing is there. The image's own claims come first;
+ * then those this cache made under another main output in the same directory: the main output's name
+ * changes with Format= and CompressOutput=, and what the image published under its old name (its `img`
+ * directory before Format=tar makes `img` a symlink) is still ours. A claim names one entry (inode and
+ * birth time), so no claim of another record can cover a file that is not the one this cache published. */
 export async function ownsOutput(cacheDir: string, outputPath: string, path: string): Promise<boolean> {
   const id = await identityOf(path);
   if (!id) return false;

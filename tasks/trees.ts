@@ -2,17 +2,12 @@
 // Trees are directories or tar archives; like mkosi, ownership is not preserved (the image gets root-owned
 // files) while modes, links and timestamps are.
 import { mkdir, stat } from "node:fs/promises";
-import { basename, dirname, isAbsolute, join, relative } from "node:path";
+import { basename, isAbsolute, join, relative } from "node:path";
 import type { PathDeclaration, TaskContext } from "../engine/api.js";
+import { BUILDROOT } from "../sandbox/paths.js";
 import type { ConfigTree } from "./image.js";
 
 const ARCHIVE = /\.(tar|tar\.gz|tgz|tar\.xz|txz|tar\.zst|tzst|tar\.bz2|tbz2)$/;
-
-/** Where inside the image a tree lands. */
-export function treeTarget(root: string, tree: ConfigTree): string {
-  const target = tree.Target ?? "/";
-  return join(root, target);
-}
 
 export interface PathEntry {
   setting: string;
@@ -53,6 +48,33 @@ export function treeInputs(base: string, setting: string, trees: ConfigTree[]): 
   );
 }
 
+/** Where the source of a copy is bound in the sandbox. */
+const SOURCE = "/work/source";
+
+/**
+ * Run `argv` (a copy into the image) in the "tools" sandbox with the image at /buildroot and `source` bound
+ * read-only at /work/source, after creating `target` (an image path) there. cp and tar write through a
+ * symlink they find at the destination, and an image holds absolute ones (Debian: /var/run → /run,
+ * /usr/bin/awk → /etc/alternatives/awk): resolved on the host, they would lead the copy out of the image.
+ * In the sandbox they resolve against its own fresh /tmp and /run and read-only /usr and /etc, as in
+ * upstream's sandbox: the copy fails there ("not writing through dangling symlink") or writes into
+ * nothing that outlives it, never into the host.
+ */
+async function copyInSandbox(
+  ctx: TaskContext,
+  root: string,
+  source: string,
+  target: string,
+  argv: string[],
+): Promise<void> {
+  const { runTool } = await import("./toolrun.js");
+  const destination = join(BUILDROOT, target);
+  await runTool(ctx, undefined, ["sh", "-c", 'mkdir -p -- "$0" && exec "$@"', destination, ...argv], {
+    root,
+    binds: [{ src: source, dst: SOURCE, readOnly: true }],
+  });
+}
+
 /**
  * Copy one tree (SkeletonTrees=, ExtraTrees=, SandboxTrees=) into `root` at its target. The source is a
  * directory (its content lands at the target), a tar archive (extracted there) or, as upstream accepts, a
@@ -60,19 +82,43 @@ export function treeInputs(base: string, setting: string, trees: ConfigTree[]): 
  * target when that is a directory already (no target: `/<name>`). Missing parent directories are made.
  */
 export async function copyTreeInto(ctx: TaskContext, root: string, tree: ConfigTree): Promise<void> {
-  const destination = treeTarget(root, tree);
+  const target = tree.Target ?? "/";
+  const destination = join(BUILDROOT, target);
   const info = await stat(tree.Source);
   if (!info.isDirectory() && !ARCHIVE.test(tree.Source)) {
     if (!info.isFile()) throw new Error(`${tree.Source}: not a directory, tar archive or regular file`);
-    await copyFileInto(ctx, tree.Source, destination);
+    // Into the target when it is a directory in the image, else to the target path itself; like the trees'
+    // files: mode and times kept, owned by root; a symlink as the source is followed.
+    const script =
+      'd=$0 n=$1; shift; if [ -d "$d" ]; then t="$d/$n"; else t="$d"; fi; mkdir -p -- "$(dirname -- "$t")" && exec "$@" "$t"';
+    const { runTool } = await import("./toolrun.js");
+    await runTool(
+      ctx,
+      undefined,
+      [
+        "sh",
+        "-c",
+        script,
+        destination.replace(/(.)\/+$/, "$1"),
+        basename(tree.Source),
+        "cp",
+        "--dereference",
+        "--preserve=mode,timestamps,xattr",
+        "--no-preserve=ownership",
+        "--reflink=auto",
+        "--no-target-directory",
+        SOURCE,
+      ],
+      { root, binds: [{ src: tree.Source, dst: SOURCE, readOnly: true }] },
+    );
     return;
   }
-  await mkdir(destination, { recursive: true });
   if (ARCHIVE.test(tree.Source)) {
-    await ctx.exec("tar", [
+    await copyInSandbox(ctx, root, tree.Source, target, [
+      "tar",
       "--extract",
       "--file",
-      tree.Source,
+      SOURCE,
       "--directory",
       destination,
       "--no-same-owner",
@@ -82,34 +128,16 @@ export async function copyTreeInto(ctx: TaskContext, root: string, tree: ConfigT
     ]);
     return;
   }
-  await ctx.exec("cp", [
+  await copyInSandbox(ctx, root, tree.Source, target, [
+    "cp",
     "--recursive",
     "--no-dereference",
     "--preserve=mode,timestamps,links,xattr",
     "--no-preserve=ownership",
     "--reflink=auto",
     "--no-target-directory",
-    `${tree.Source}/.`,
+    `${SOURCE}/.`,
     destination,
-  ]);
-}
-
-async function copyFileInto(ctx: TaskContext, source: string, destination: string): Promise<void> {
-  const into = await stat(destination).then(
-    (info) => info.isDirectory(),
-    () => false,
-  );
-  const target = into ? join(destination, basename(source)) : destination.replace(/\/+$/, "");
-  await mkdir(dirname(target), { recursive: true });
-  // Like the trees' files: mode and times kept, owned by root; a symlink as the source is followed.
-  await ctx.exec("cp", [
-    "--dereference",
-    "--preserve=mode,timestamps,xattr",
-    "--no-preserve=ownership",
-    "--reflink=auto",
-    "--no-target-directory",
-    source,
-    target,
   ]);
 }
 
@@ -134,11 +162,31 @@ export async function sandboxTreeDirs(ctx: TaskContext, trees: ConfigTree[]): Pr
 }
 
 /** Copy a directory's content into the image as it is (ownership included): build outputs ($DESTDIR). */
-export async function copyDirPreserving(
-  ctx: TaskContext,
-  source: string,
-  destination: string,
-): Promise<void> {
-  await mkdir(destination, { recursive: true });
-  await ctx.exec("cp", ["-a", "--reflink=auto", "--no-target-directory", `${source}/.`, destination]);
+export async function copyDirPreserving(ctx: TaskContext, source: string, root: string): Promise<void> {
+  await copyInSandbox(ctx, root, source, "/", [
+    "cp",
+    "-a",
+    "--reflink=auto",
+    "--no-target-directory",
+    `${SOURCE}/.`,
+    BUILDROOT,
+  ]);
+}
+
+/** Extract an archive into the image as it is (ownership included): BaseTrees= archives. */
+export async function extractPreserving(ctx: TaskContext, archive: string, root: string): Promise<void> {
+  await copyInSandbox(ctx, root, archive, "/", [
+    "tar",
+    "--extract",
+    "--file",
+    SOURCE,
+    "--directory",
+    BUILDROOT,
+    "--same-owner",
+    "--same-permissions",
+    "--numeric-owner",
+    "--xattrs",
+    "--xattrs-include=*",
+    "--acls",
+  ]);
 }

@@ -6,7 +6,7 @@ import type { TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import { withLayer } from "../layers.js";
 import type { Step } from "../step.js";
-import { copyDirPreserving, pathInputs } from "../trees.js";
+import { copyDirPreserving, extractPreserving, pathInputs } from "../trees.js";
 
 interface Params {
   trees: string[];
@@ -27,20 +27,7 @@ const task: TaskDefinition<Params> = {
       for (const tree of p.trees) {
         const info = await stat(tree);
         if (info.isDirectory()) await copyDirPreserving(ctx, tree, root);
-        else if (/\.tar(\.\w+)?$/.test(tree))
-          await ctx.exec("tar", [
-            "--extract",
-            "--file",
-            tree,
-            "--directory",
-            root,
-            "--same-owner",
-            "--same-permissions",
-            "--numeric-owner",
-            "--xattrs",
-            "--xattrs-include=*",
-            "--acls",
-          ]);
+        else if (/\.tar(\.\w+)?$/.test(tree)) await extractPreserving(ctx, tree, root);
         else throw new Error(`BaseTrees=${tree}: only directories and tar archives are supported`);
       }
       return undefined;

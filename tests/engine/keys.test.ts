@@ -4,6 +4,7 @@ import { execFileSync } from "node:child_process";
 import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { outputDigest } from "../../engine/encoding.js";
 import { type EngineImpl, type NodeExplanation, openEngine } from "../../engine/index.js";
 import { cleanup, fnTask, node, tempDir } from "./helpers.js";
 
@@ -110,6 +111,81 @@ describe("keys", () => {
     await shared.close();
     await shared2.close();
     expect(keys[0]).toBe(keys[1]);
+  });
+
+  it("an artifact that names a secret-keyed one by key has the same output digest in every cache", async () => {
+    // Like a layer on top of systemd-setup (RootPassword= unset): the lower node's key differs between
+    // caches, its output does not, and the upper one's metadata lists the lower key.
+    const lower = fnTask("lower");
+    const upper = fnTask("upper");
+    const spec = () => [
+      node("img/lower", lower, {
+        inputs: { secrets: { RootPassword: null } },
+        run: async (ctx) => {
+          await writeFile(join(ctx.out, "file"), "lower\n");
+          return undefined;
+        },
+      }),
+      node("img/upper", upper, {
+        inputs: { deps: { lower: "img/lower" } },
+        run: async (ctx) => {
+          await writeFile(join(ctx.out, "file"), "upper\n");
+          const below = ctx.deps.lower!.key;
+          return { meta: { layers: [below] }, retain: [below] };
+        },
+      }),
+    ];
+    const other = await openEngine({ cacheDir: join(dir, "other") });
+    const here = await engine.run(spec());
+    const there = await other.run(spec());
+    await other.close();
+    expect(here.outputs["img/lower"]!.key).not.toBe(there.outputs["img/lower"]!.key);
+    expect(here.outputs["img/lower"]!.digest).toBe(there.outputs["img/lower"]!.digest);
+    expect(here.outputs["img/upper"]!.key).toBe(there.outputs["img/upper"]!.key);
+    expect(here.outputs["img/upper"]!.digest).toBe(there.outputs["img/upper"]!.digest);
+  });
+
+  it("an output digest does not depend on the order of the retained keys (sorted, so cache-local)", () => {
+    const meta = { layers: ["k1", "k2"] };
+    expect(
+      outputDigest(
+        "D x",
+        meta,
+        new Map([
+          ["k1", "d1"],
+          ["k2", "d2"],
+        ]),
+      ),
+    ).toBe(
+      outputDigest(
+        "D x",
+        { layers: ["j1", "j2"] },
+        new Map([
+          ["j2", "d2"],
+          ["j1", "d1"],
+        ]),
+      ),
+    );
+    // The order in the metadata does count.
+    expect(
+      outputDigest(
+        "D x",
+        meta,
+        new Map([
+          ["k1", "d1"],
+          ["k2", "d2"],
+        ]),
+      ),
+    ).not.toBe(
+      outputDigest(
+        "D x",
+        { layers: ["k2", "k1"] },
+        new Map([
+          ["k1", "d1"],
+          ["k2", "d2"],
+        ]),
+      ),
+    );
   });
 
   it("secret path inputs: a content change reruns, the content digest is not stored", async () => {

@@ -180,6 +180,20 @@ describe("finalizeStaging", () => {
     expect(await readFile(join(out, "notes.txt"), "utf8")).toBe("from a post-output script");
   });
 
+  it("replaces a non-output name only where mayReplace says it published it", async () => {
+    const staging = join(dir, "staging");
+    const out = join(dir, "out");
+    await tree(staging, { "img.tar.zst": "new", "notes.txt": "from this build's post-output script" });
+    await tree(out, { "img.tar.zst": "old", "notes.txt": "from the last build's post-output script" });
+    await expect(
+      finalizeStaging(staging, out, outputNames(cfg), { mayReplace: async (name) => name !== "notes.txt" }),
+    ).rejects.toThrow(/Refusing to overwrite .*notes\.txt/);
+    expect(await readFile(join(out, "notes.txt"), "utf8")).toBe("from the last build's post-output script");
+    await finalizeStaging(staging, out, outputNames(cfg), { mayReplace: async () => true });
+    expect(await readFile(join(out, "notes.txt"), "utf8")).toBe("from this build's post-output script");
+    expect(await readFile(join(out, "img.tar.zst"), "utf8")).toBe("new");
+  });
+
   it("replaces a previous directory output with a symlink (format changed from directory to tar)", async () => {
     const staging = join(dir, "staging");
     const out = join(dir, "out");
