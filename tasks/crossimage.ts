@@ -46,11 +46,22 @@ export function imageOutputs(image: ImageView, configDir: string, publish: NodeI
  * the build. `images` in build order, as the planner gets them.
  */
 export function producedInBuild(images: readonly ImageView[], configDir: string) {
-  const outputs = images.map((image) =>
-    imageOutputs(image, configDir, formatOf(image.Format).buildOnly ? undefined : `${image.Image}/publish`),
-  );
-  return (index: number, path: string): boolean =>
-    new OutputMap(outputs.slice(0, index), outputs).read(path).kind === "inside";
+  // Computed on first use: preflight checks the names outputs are made of (ImageId=../x) before that.
+  let outputs: ImageOutputs[] | undefined;
+  return (index: number, path: string): boolean => {
+    try {
+      outputs ??= images.map((image) =>
+        imageOutputs(
+          image,
+          configDir,
+          formatOf(image.Format).buildOnly ? undefined : `${image.Image}/publish`,
+        ),
+      );
+    } catch {
+      return false; // an output name preflight reports
+    }
+    return new OutputMap(outputs.slice(0, index), outputs).read(path).kind === "inside";
+  };
 }
 
 function within(parent: string, path: string): boolean {
