@@ -17,15 +17,7 @@ import { PACKAGE_MANAGER_TOOLS, PACKAGE_TYPES } from "./pm/tools.js";
 import { rhel } from "./rhel.js";
 import { rhelUbi } from "./rhel-ubi.js";
 import { rocky } from "./rocky.js";
-import type {
-  Distribution,
-  DistributionName,
-  Installer,
-  PackageManager,
-  PackageManagerName,
-  PackageManagerTools,
-  PackageType,
-} from "./types.js";
+import type { Distribution, DistributionName, PackageManagerTools, PackageType } from "./types.js";
 import { DistributionError } from "./types.js";
 import { ubuntu } from "./ubuntu.js";
 

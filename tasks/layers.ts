@@ -21,7 +21,7 @@
 // retains the layer directly below it (TaskResult.retain), which retains the one below it, and so on. A
 // cached layer is mounted on exactly that chain, which the engine stores with the artifact (and the remote
 // cache carries with it), so no layer outlives the ones it was made on.
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { DepOutput, Json, TaskContext, TaskResult } from "../engine/api.js";
 import { removeIfPresent, TIMESTAMPED } from "./volatile.js";

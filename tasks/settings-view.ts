@@ -109,7 +109,7 @@ function coverage(setting: string, value: unknown, inputs: DeclaredInputs, paths
   for (const config of [values.MKOSI_CONFIG, secrets.MKOSI_CONFIG])
     if (config && typeof config === "object" && !Array.isArray(config) && setting in config) return true;
   const named = pathsOf(value);
-  return named !== undefined && named.every((path) => paths.has(path));
+  return named?.every((path) => paths.has(path)) === true;
 }
 
 /**

@@ -1,7 +1,7 @@
 // Remove packages (RemovePackages=), clean package manager metadata (CleanPackageMetadata=) and remove
 // files (RemoveFiles=). Records the installed packages afterwards, for manifests.
 
-import { rm, stat, writeFile } from "node:fs/promises";
+import { stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type DistroConfig, packageManagerTools } from "../../distros/index.js";
 import { loadInstaller } from "../../distros/installer.js";

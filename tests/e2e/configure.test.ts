@@ -7,6 +7,7 @@ import { makeTree, runMkosi } from "../pipeline/harness.js";
 
 const CONF = "[Distribution]\nDistribution=custom\n\n[Output]\nFormat=directory\nImageId=configured\n";
 const BUILD =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion
   '#!/bin/sh\nmkdir -p "$DESTDIR/etc"\necho "${FROM_CONFIGURE:-unset} ${IMAGE_ID:-none}" > "$DESTDIR/etc/configured"\n';
 
 async function build(configure: string | ((dir: string) => string)) {
