@@ -4,7 +4,7 @@
 // off. Then what reruns: an extra file reruns repart (the kernel, initrd, UKI and bootloader stay
 // cached); KernelCommandLine= reruns the UKI and repart (the initrd stays cached); a kernel package change
 // reruns everything from the packages on.
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -97,8 +97,12 @@ describe("bootable disk", () => {
     expect(console).toContain("MKOSI-BOOT-OK");
   }, 1_000_000);
 
+  // The disk tests share one cache across runs (tests/disk/harness.ts): the changes below are new to it, or
+  // a previous run's nodes would be served from it and nothing would rerun.
+  const nonce = randomUUID();
+
   it("an extra file reruns repart; the kernel, initrd, UKI and bootloader stay cached", async () => {
-    writeFileSync(join(dir, "mkosi.extra/etc/motd"), "second\n");
+    writeFileSync(join(dir, "mkosi.extra/etc/motd"), `second ${nonce}\n`);
     const run = await build(dir);
     const main = ran(run);
     expect(main).toEqual(expect.arrayContaining(["extras", "boot-scan", "repart", "publish"]));
@@ -112,7 +116,10 @@ describe("bootable disk", () => {
   it("KernelCommandLine= reruns the UKI and repart; the initrd and kernel stay cached", async () => {
     writeFileSync(
       join(dir, "mkosi.conf"),
-      readFileSync(join(dir, "mkosi.conf"), "utf8").replace("systemd.show_status=1", "quiet"),
+      readFileSync(join(dir, "mkosi.conf"), "utf8").replace(
+        "systemd.show_status=1",
+        `quiet mkosi.run=${nonce}`,
+      ),
     );
     const run = await build(dir);
     const main = ran(run);

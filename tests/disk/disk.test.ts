@@ -3,7 +3,7 @@
 // rebuild is up to date (the random per-invocation Seed= is not an input); a host whose systemd is too
 // old fails before any work when there is no tools tree.
 import { execFileSync } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -73,14 +73,16 @@ describe("Format=disk", () => {
   }, 600_000);
 
   it("an extra file reruns repart and nothing of the image below the extras", async () => {
-    writeFileSync(join(dir, "mkosi.extra/etc/motd"), "changed\n");
+    // New to the disk tests' shared cache (a previous run built "changed" already).
+    const motd = `changed ${randomUUID()}\n`;
+    writeFileSync(join(dir, "mkosi.extra/etc/motd"), motd);
     const run = await build(dir);
     expect(ran(run)).toEqual(expect.arrayContaining(["extras", "repart", "publish"]));
     expect(ran(run)).not.toContain("packages");
     const table = gpt(join(dir, "plain.raw"));
     const root = join(scratch, "root2.ext4");
     extractPartition(join(dir, "plain.raw"), table.partitions[0]!, root);
-    expect(ext4Cat(root, "/etc/motd")).toBe("changed\n");
+    expect(ext4Cat(root, "/etc/motd")).toBe(motd);
   }, 600_000);
 
   it("two builds of the same image from scratch are byte-identical (SourceDateEpoch=, Seed=)", async () => {
