@@ -46,8 +46,6 @@ export interface FormatDescriptor {
   readonly espOnly?: boolean;
   /** An extension image: repart uses mkosi's definitions for this kind. */
   readonly extensionKind?: "sysext" | "confext" | "portable";
-  /** Set while the format cannot be built yet: the message says so before any work starts. */
-  readonly unsupported?: string;
 }
 
 /** Steps every format with an output has: checksums/signature when asked, manifests when asked, and

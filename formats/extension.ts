@@ -23,7 +23,7 @@ export function extensionDefinitions(
     ...COPY[kind].map((path) => `CopyFiles=${path}`),
     "Minimize=best",
     ...(verity.hash ? ["Verity=data", "VerityMatchKey=root"] : []),
-    "SplitName=%t.%U",
+    "SplitName=%t",
     "",
   ];
   const defs: Record<string, string> = { "10-root.conf": root.join("\n") };
@@ -34,7 +34,7 @@ export function extensionDefinitions(
       "Verity=hash",
       "VerityMatchKey=root",
       "Minimize=best",
-      "SplitName=%t.%U",
+      "SplitName=%t",
       "",
     ].join("\n");
   if (verity.signed)
@@ -43,7 +43,7 @@ export function extensionDefinitions(
       "Type=root-verity-sig",
       "Verity=signature",
       "VerityMatchKey=root",
-      "SplitName=%t.%U",
+      "SplitName=%t",
       "",
     ].join("\n");
   return defs;

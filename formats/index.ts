@@ -14,7 +14,7 @@ import { produceNone } from "./none.js";
 import { copyNspawnSettings } from "./nspawn.js";
 import { createOutputSymlink } from "./outputdir.js";
 import { type ProduceContext, type ProduceResult, type Producer, produceSplitTar } from "./produce.js";
-import { checkFormatSupported, formatOf } from "./registry.js";
+import { formatOf } from "./registry.js";
 import { type SignOptions, signChecksums } from "./sign.js";
 import { FormatError } from "./types.js";
 
@@ -35,20 +35,15 @@ export * from "./sign.js";
 export * from "./tar.js";
 export * from "./types.js";
 
-/** Whether a Format= value is implemented. */
-export function isFormatSupported(format: string): boolean {
-  return formatOf(normalizeFormat(format)).unsupported === undefined;
-}
-
 /** Whether the format produces an output at all (false for none: no post-output steps either). */
 export function producesOutput(format: string): boolean {
   return formatOf(normalizeFormat(format)).kind !== "none";
 }
 
-/** The producer of a Format= value; throws FormatError for unknown or not yet supported formats. */
+/** The producer of a Format= value; throws FormatError for an unknown format or one the pipeline's
+ * steps make. */
 export async function producerFor(format: string): Promise<Producer> {
   const descriptor = formatOf(normalizeFormat(format));
-  checkFormatSupported(descriptor.name);
   if (descriptor.producer) return descriptor.producer();
   if (descriptor.kind === "none") return produceNone;
   // disk, esp, uki, sysext, …: made by pipeline steps (repart, uki) from more than the finished root.

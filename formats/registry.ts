@@ -41,10 +41,4 @@ export function formatOf(format: string): FormatDescriptor {
   return descriptor;
 }
 
-/** Throws the format's "not supported" message, if it has one (before any work starts). */
-export function checkFormatSupported(format: string): void {
-  const { unsupported } = formatOf(format);
-  if (unsupported) throw new FormatError(unsupported);
-}
-
 export { LEGACY_FORMAT_NAMES, LEGACY_FORMATS };

@@ -2,6 +2,7 @@
 // on the previous layer.
 
 import type { AnyStep } from "./step.js";
+import { addonStep } from "./steps/addon.js";
 import { baseTrees } from "./steps/base-trees.js";
 import { bootScan } from "./steps/boot-scan.js";
 import { bootloaderStep } from "./steps/bootloader.js";
@@ -44,6 +45,7 @@ export const PIPELINE: readonly AnyStep[] = [
   ukiStep,
   split,
   repartStep,
+  addonStep,
   output,
   checksum,
   manifest,

@@ -1,5 +1,5 @@
-// Format=addon: a PE addon (ukify with the addon stub) carrying a kernel command line and optionally
-// the image as an initrd.
+// Format=addon: a PE addon (ukify with the addon stub) carrying the kernel command line and the image as
+// an initrd (tasks/steps/addon.ts).
 import { type FormatDescriptor, tailSteps } from "../descriptor.js";
 
 export const addon: FormatDescriptor = {
@@ -11,6 +11,5 @@ export const addon: FormatDescriptor = {
   buildOnly: false,
   keepsPackageMetadata: false,
   tools: ["ukify"],
-  steps: (config) => tailSteps(config, { output: true, checksum: true }),
-  unsupported: "Format=addon is not supported yet",
+  steps: (config) => ["addon", ...tailSteps(config, { output: false, checksum: true })],
 };

@@ -8,7 +8,7 @@ import { type InstalledPackage, packageTypeOf } from "../../distros/index.js";
 import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import { outputNames } from "../../formats/naming.js";
-import { checkFormatSupported, formatOf } from "../../formats/registry.js";
+import { formatOf } from "../../formats/registry.js";
 import type { OutputConfig } from "../../formats/types.js";
 import { hostTools } from "../hosttools.js";
 import type { ImageView } from "../image.js";
@@ -129,8 +129,6 @@ export const output: Step<OutputParams> = {
   params: (context) => {
     const { image } = context;
     const format = formatOf(image.Format);
-    // Fail while planning, before any work, for a format that cannot be built yet.
-    checkFormatSupported(format.name);
     const prev = imageBelow(context, "output");
     return { config: outputConfig(image), image: prev, tools: [...format.tools] };
   },

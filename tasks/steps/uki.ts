@@ -9,6 +9,7 @@
 // is not an input, so a change to the root filesystem does not rebuild the UKIs.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import type { UkiProfile } from "../../config/values.js";
 import type {
   Json,
   NodeId,
@@ -55,9 +56,13 @@ interface Params {
     SecureBootSignTool: string;
     Splash: string | null;
     SourceDateEpoch: number | null;
+    SignExpectedPcr: string;
+    UnifiedKernelImageProfiles: UkiProfile[];
   };
   secureBootKey: string | null;
   secureBootCertificate: string | null;
+  /** SignExpectedPcrKey= (only when SignExpectedPcr= is not disabled). */
+  pcrKey: string | null;
   tools: ToolsTree | null;
   needs: ToolNeed[];
 }
@@ -68,7 +73,7 @@ async function readOptional(path: string): Promise<string | undefined> {
 
 /** The kernel command line of the entries: /etc/kernel/cmdline (or /usr/lib/kernel/cmdline) of the
  * image, then KernelCommandLine=. */
-async function commandLine(scan: string, configured: string[]): Promise<string[]> {
+export async function commandLine(scan: string, configured: string[]): Promise<string[]> {
   const own =
     (await readOptional(join(scan, "etc/kernel/cmdline"))) ??
     (await readOptional(join(scan, "usr/lib/kernel/cmdline")));
@@ -118,6 +123,7 @@ const task: TaskDefinition<Params> = {
         paths.push(["SecureBootKey", { path: p.secureBootKey, secret: true }]);
       if (p.secureBootCertificate) paths.push(["SecureBootCertificate", { path: p.secureBootCertificate }]);
     }
+    if (p.pcrKey?.startsWith("/")) paths.push(["SignExpectedPcrKey", { path: p.pcrKey, secret: true }]);
     return withToolInputs(
       {
         values: {
@@ -134,7 +140,7 @@ const task: TaskDefinition<Params> = {
           ...(p.image ? { image: p.image } : {}),
         },
       },
-      toolInputs(p.tools, ["ukify", "sbsign", "systemd-sbsign"]),
+      toolInputs(p.tools, ["ukify", "sbsign", "systemd-sbsign", "systemd-measure"]),
     );
   },
   run: (ctx, p) => withToolsTree(ctx, p.tools, (tools) => entries(ctx, p, tools)),
@@ -226,6 +232,11 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
     binds.push({ src: p.secureBootKey!, dst: "/work/secureboot.key", readOnly: true });
     binds.push({ src: p.secureBootCertificate!, dst: "/work/secureboot.crt", readOnly: true });
   }
+  const measure = uki ? await pcrSigning(ctx, p, tools) : false;
+  if (measure) binds.push({ src: p.pcrKey!, dst: "/work/pcr.key", readOnly: true });
+  // UnifiedKernelImageProfiles=: each profile is a PE of its own (the addon stub with the profile and
+  // its command line), joined into every UKI.
+  const profileArgs = uki ? await buildProfiles(ctx, p, tools, scan, cmdline, binds, work) : [];
   const kernels = v.Bootloader.startsWith("uki") ? meta.kernels.slice(0, 1) : meta.kernels;
   const written: string[] = [];
   for (const kernel of kernels) {
@@ -253,12 +264,9 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
       "--output=/work/out/uki.efi",
     ];
     if (v.Splash) argv.push(`--splash=/work/scan/${v.Splash.replace(/^\/+/, "")}`);
-    if (signing)
-      argv.push(
-        "--secureboot-private-key=/work/secureboot.key",
-        "--secureboot-certificate=/work/secureboot.crt",
-        `--signtool=${v.SecureBootSignTool === "systemd-sbsign" ? "systemd-sbsign" : "sbsign"}`,
-      );
+    argv.push(...profileArgs);
+    if (measure) argv.push("--pcr-banks=sha256", "--pcr-private-key=/work/pcr.key");
+    if (signing) argv.push(...secureBootArgs(v.SecureBootSignTool));
     await runTool(ctx, tools, argv, {
       binds,
       env: v.SourceDateEpoch !== null ? { SOURCE_DATE_EPOCH: String(v.SourceDateEpoch) } : {},
@@ -311,6 +319,100 @@ async function typeOneEntry(
   return [`loader/entries/${conf}`];
 }
 
+/** A UKI profile's .profile section: KEY=value lines, values with blanks or quotes in double quotes. */
+export function profileSection(profile: Record<string, string>): string {
+  const quote = (value: string) =>
+    /^[A-Za-z0-9_.,:/@%+=-]*$/.test(value) ? value : `"${value.replace(/(["\\$`])/g, "\\$1")}"`;
+  return `${Object.entries(profile)
+    .map(([key, value]) => `${key}=${quote(value)}`)
+    .join("\n")}\n`;
+}
+
+/** Whether the UKIs get signed expected PCR measurements (SignExpectedPcr=): `auto` when the tools have
+ * systemd-measure and a key is configured, `yes` insists. */
+async function pcrSigning(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined): Promise<boolean> {
+  const wanted = p.values.SignExpectedPcr;
+  if (wanted === "disabled") return false;
+  const root = tools?.root ?? "/";
+  const { existsSync } = await import("node:fs");
+  const found = ["usr/lib/systemd/systemd-measure", "usr/bin/systemd-measure"].some((f) =>
+    existsSync(join(root, f)),
+  );
+  if (wanted === "enabled") {
+    if (!p.pcrKey)
+      throw new Error(
+        "SignExpectedPcr=yes needs a key: set SignExpectedPcrKey= (or add mkosi.key, see mkosi genkey)",
+      );
+    if (!found)
+      throw new Error(
+        `SignExpectedPcr=yes needs systemd-measure, which ${tools ? "the tools tree" : "the host"} lacks (Debian testing: ToolsTreePackages=systemd-tpm)`,
+      );
+  }
+  if (found && p.pcrKey) return true;
+  ctx.log(
+    `not signing expected PCR measurements (${found ? "no SignExpectedPcrKey=" : "no systemd-measure"})`,
+  );
+  return false;
+}
+
+/** Build each profile's PE into `work`; returns ukify's options that join them (and say which get
+ * signed PCR measurements: the main profile and those with SignExpectedPcr=yes). */
+async function buildProfiles(
+  ctx: TaskContext,
+  p: Params,
+  tools: ToolsTreeMount | undefined,
+  scan: string,
+  cmdline: string[],
+  binds: BindMount[],
+  work: string,
+): Promise<string[]> {
+  const profiles = p.values.UnifiedKernelImageProfiles;
+  if (profiles.length === 0) return [];
+  const arch = efiArch(p.values.Architecture);
+  const stub = `usr/lib/systemd/boot/efi/addon${arch}.efi.stub`;
+  if ((await readOptional(join(scan, stub))) === undefined)
+    throw new Error(
+      `UnifiedKernelImageProfiles= needs the addon stub /${stub} in the image (Debian: install systemd-boot-efi)`,
+    );
+  const args: string[] = [];
+  const signed = ["--sign-profile=main"];
+  for (const [i, profile] of profiles.entries()) {
+    const id = profile.Profile.ID;
+    if (!id) throw new Error(`UnifiedKernelImageProfiles=: profile ${i + 1} has no ID= in its Profile=`);
+    await writeFile(join(work, `profile${i}.profile`), profileSection(profile.Profile));
+    await writeFile(join(work, `profile${i}.cmdline`), [...cmdline, ...profile.Cmdline].join(" "));
+    await runTool(
+      ctx,
+      tools,
+      [
+        "ukify",
+        "build",
+        `--profile=@/work/out/profile${i}.profile`,
+        `--efi-arch=${arch}`,
+        `--stub=/work/scan/${stub}`,
+        `--cmdline=@/work/out/profile${i}.cmdline`,
+        `--output=/work/out/profile${i}.efi`,
+      ],
+      {
+        binds,
+        env: p.values.SourceDateEpoch !== null ? { SOURCE_DATE_EPOCH: String(p.values.SourceDateEpoch) } : {},
+      },
+    );
+    args.push(`--join-profile=/work/out/profile${i}.efi`);
+    if (profile.SignExpectedPcr) signed.push(`--sign-profile=${id}`);
+  }
+  return [...args, ...signed];
+}
+
+/** ukify's signing options, with the key and certificate bound at /work/secureboot.{key,crt}. */
+export function secureBootArgs(signTool: string): string[] {
+  return [
+    "--secureboot-private-key=/work/secureboot.key",
+    "--secureboot-certificate=/work/secureboot.crt",
+    `--signtool=${signTool === "systemd-sbsign" ? "systemd-sbsign" : "sbsign"}`,
+  ];
+}
+
 export function ukiNeeds(): ToolNeed[] {
   return [{ name: "ukify", version: 255, why: "Unified kernel images (Bootable=, Bootloader=)" }];
 }
@@ -331,7 +433,10 @@ export const ukiStep: Step<Params> = {
     "SecureBootSignTool",
     "Splash",
     "SourceDateEpoch",
+    "SignExpectedPcr",
+    "UnifiedKernelImageProfiles",
     ...(image.SecureBoot === true ? (["SecureBootKey", "SecureBootCertificate"] as const) : []),
+    ...(image.SignExpectedPcr !== "disabled" ? (["SignExpectedPcrKey"] as const) : []),
   ],
   unkeyed: { ...SHAPE_ONLY, Initrds: "path inputs (Initrds[i])" },
   layer: false,
@@ -365,7 +470,11 @@ export const ukiStep: Step<Params> = {
         SecureBootSignTool: String(image.SecureBootSignTool ?? "auto"),
         Splash: (image.Splash as string | null) ?? null,
         SourceDateEpoch: image.SourceDateEpoch,
+        SignExpectedPcr: String(image.SignExpectedPcr ?? "auto"),
+        UnifiedKernelImageProfiles: (image.UnifiedKernelImageProfiles as UkiProfile[] | undefined) ?? [],
       },
+      pcrKey:
+        image.SignExpectedPcr !== "disabled" ? ((image.SignExpectedPcrKey as string | null) ?? null) : null,
       secureBootKey: image.SecureBoot === true ? ((image.SecureBootKey as string | null) ?? null) : null,
       secureBootCertificate:
         image.SecureBoot === true ? ((image.SecureBootCertificate as string | null) ?? null) : null,

@@ -9,8 +9,8 @@ import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "nod
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { build, DISK_CACHE, diskTree, graph, join, ran, TYPE, takeDiskTurn } from "./harness.js";
-import { gpt, peSections, vfatList, vfatRead } from "./inspect.js";
+import { build, buildFails, DISK_CACHE, diskTree, graph, join, ran, TYPE, takeDiskTurn } from "./harness.js";
+import { gpt, peSectionList, peSections, vfatList, vfatRead } from "./inspect.js";
 import { bootUefi } from "./qemu.js";
 
 const conf = (cmdline: string, kernel = "linux-image-amd64") => `[Output]
@@ -130,6 +130,45 @@ describe("bootable disk", () => {
     const uki = join(scratch, "uki2.efi");
     vfatRead(image(), espOffset(), vfatList(image(), espOffset(), "/EFI/Linux")[0]!, uki);
     expect(peSections(uki).get(".cmdline")!.toString("utf8")).toContain("quiet");
+  }, 1_200_000);
+
+  it("UnifiedKernelImageProfiles= joins a profile (base command line + its own) into the UKI", async () => {
+    mkdirSync(join(dir, "mkosi.uki-profiles"));
+    writeFileSync(
+      join(dir, "mkosi.uki-profiles/rescue.conf"),
+      `[UKIProfile]\nProfile=ID=rescue\n        TITLE=Rescue ${nonce}\nCmdline=systemd.unit=rescue.target\n`,
+    );
+    const run = await build(dir);
+    const main = ran(run);
+    expect(main).toEqual(expect.arrayContaining(["uki", "repart"]));
+    for (const step of ["packages", "extras", "kernel", "bootloader"]) expect(main).not.toContain(step);
+    const uki = join(scratch, "profiles.efi");
+    vfatRead(image(), espOffset(), vfatList(image(), espOffset(), "/EFI/Linux")[0]!, uki);
+    const text = (name: string) =>
+      peSectionList(uki)
+        .filter(([n]) => n === name)
+        .map(([, data]) => data.toString("utf8").replace(/[\0\s]+$/, ""));
+    // As upstream's UKIs: the main profile, then each configured one with the base command line and its own.
+    expect(text(".profile")).toEqual(["ID=main", `ID=rescue\nTITLE="Rescue ${nonce}"`]);
+    const [base, rescue] = text(".cmdline");
+    expect(rescue).toBe(`${base} systemd.unit=rescue.target`);
+    // The default tools tree (Debian testing) has no systemd-measure: SignExpectedPcr=yes says how to get it.
+    const refused = await buildFails(dir, ["--sign-expected-pcr=yes"]);
+    expect(refused).toMatch(/SignExpectedPcr=yes needs (a key|systemd-measure)/);
+    rmSync(join(dir, "mkosi.uki-profiles"), { recursive: true });
+  }, 1_200_000);
+
+  it("Format=addon is a PE addon with the command line and the image as an initrd", async () => {
+    const run = await build(dir, ["--format=addon", "--output=extra"]);
+    // Only the addon and its publishing run on the cached image.
+    expect(ran(run)).toEqual(["addon", "publish"]);
+    const sections = peSections(join(dir, "extra.efi"));
+    expect([...sections.keys()]).not.toContain(".linux");
+    expect(sections.get(".cmdline")!.toString("utf8")).toContain("console=ttyS0");
+    expect(sections.get(".sbat")!.toString("utf8")).toContain("uki-addon");
+    // The image (zstd cpio) as the addon's initrd.
+    expect(sections.get(".initrd")!.subarray(0, 4).toString("hex")).toBe("28b52ffd");
+    expect(sections.get(".initrd")!.length).toBeGreaterThan(10_000_000);
   }, 1_200_000);
 
   it("a kernel package change reruns everything from the packages on (mkosi graph)", async () => {

@@ -36,6 +36,13 @@ export async function build(dir: string, args: string[] = []): Promise<MkosiRun>
   return run;
 }
 
+/** A build that must fail: its error output. */
+export async function buildFails(dir: string, args: string[] = []): Promise<string> {
+  const run = await runMkosi([...args, "build"], { cwd: dir, env: { MKOSI_CACHE_DIR: DISK_CACHE } });
+  if (run.code === 0) throw new Error(`build succeeded, expected a failure:\n${run.stderr}`);
+  return run.stderr;
+}
+
 function failures(events: EngineEvent[]): string {
   return events
     .filter((e) => e.type === "failed")

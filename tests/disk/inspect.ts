@@ -62,8 +62,14 @@ export function vfatRead(image: string, offset: number, path: string, dest: stri
   execFileSync("mcopy", ["-n", "-i", `${image}@@${offset}`, `::${path}`, dest]);
 }
 
-/** The sections of a PE binary (name → raw bytes, trailing zeros of the file alignment kept). */
+/** The sections of a PE binary (name → raw bytes, trailing zeros of the file alignment kept); a name
+ * that repeats (multi-profile UKIs) maps to its last section. */
 export function peSections(file: string): Map<string, Buffer> {
+  return new Map(peSectionList(file));
+}
+
+/** The sections of a PE binary in their order, repeated names included. */
+export function peSectionList(file: string): [string, Buffer][] {
   const data = readFileSync(file);
   if (data.toString("latin1", 0, 2) !== "MZ") throw new Error(`${file}: not a PE binary`);
   const pe = data.readUInt32LE(0x3c);
@@ -71,14 +77,14 @@ export function peSections(file: string): Map<string, Buffer> {
   const sections = data.readUInt16LE(pe + 6);
   const optional = data.readUInt16LE(pe + 20);
   const table = pe + 24 + optional;
-  const out = new Map<string, Buffer>();
+  const out: [string, Buffer][] = [];
   for (let i = 0; i < sections; i++) {
     const at = table + i * 40;
     const name = data.toString("latin1", at, at + 8).replace(/\0+$/, "");
     const virtualSize = data.readUInt32LE(at + 8);
     const rawSize = data.readUInt32LE(at + 16);
     const rawOffset = data.readUInt32LE(at + 20);
-    out.set(name, data.subarray(rawOffset, rawOffset + Math.min(rawSize, virtualSize || rawSize)));
+    out.push([name, data.subarray(rawOffset, rawOffset + Math.min(rawSize, virtualSize || rawSize))]);
   }
   return out;
 }

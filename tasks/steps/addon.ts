@@ -1,0 +1,166 @@
+// addon (Format=addon): a PE addon for systemd-stub, made by ukify with the addon stub. It carries the
+// kernel command line (KernelCommandLine=, after the image's /etc/kernel/cmdline) and the image itself as
+// an extra initrd (a cpio compressed with CompressOutput=), signed for SecureBoot when asked. The stub is
+// the image's own (systemd-boot-efi) or else the tools tree's.
+//
+// Key: the image (its last layer), the command line, the compression, the signing settings and keys, and
+// the tools (ukify, the tools tree's stub).
+import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Json, NodeId, PathDeclaration, TaskDefinition } from "../../engine/api.js";
+import { implementationDigest } from "../../engine/implementation.js";
+import { efiArch } from "../../formats/boot.js";
+import { makeCpio } from "../../formats/cpio.js";
+import { outputNames } from "../../formats/naming.js";
+import { formatOf } from "../../formats/registry.js";
+import type { OutputConfig } from "../../formats/types.js";
+import type { BindMount } from "../../sandbox/run.js";
+import { withStackReadOnly } from "../layers.js";
+import { imageBelow, type Step } from "../step.js";
+import { checkTools } from "../toolcheck.js";
+import { runTool } from "../toolrun.js";
+import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
+import { commandLine, secureBootArgs, ukiNeeds } from "./uki.js";
+
+interface Params {
+  image: NodeId;
+  naming: OutputConfig & Record<string, Json>;
+  values: {
+    KernelCommandLine: string[];
+    Architecture: string;
+    SecureBoot: boolean;
+    SecureBootSignTool: string;
+    SourceDateEpoch: number | null;
+  };
+  secureBootKey: string | null;
+  secureBootCertificate: string | null;
+  tools: ToolsTree | null;
+}
+
+/** The addon stub's path below a root. */
+export function addonStub(architecture: string): string {
+  return `usr/lib/systemd/boot/efi/addon${efiArch(architecture)}.efi.stub`;
+}
+
+const task: TaskDefinition<Params> = {
+  name: "addon",
+  implementation: implementationDigest(import.meta.url),
+  inputs: (p) => {
+    const paths: PathDeclaration[] = [];
+    if (p.values.SecureBoot) {
+      if (p.secureBootKey?.startsWith("/"))
+        paths.push(["SecureBootKey", { path: p.secureBootKey, secret: true }]);
+      if (p.secureBootCertificate) paths.push(["SecureBootCertificate", { path: p.secureBootCertificate }]);
+    }
+    // A tools tree given as a path: its stub is read too (an image's tools tree is a dependency).
+    if (p.tools?.kind === "path" && !p.tools.producers)
+      paths.push(["tools:addon-stub", { path: join(p.tools.path, addonStub(p.values.Architecture)) }]);
+    return withToolInputs(
+      {
+        values: { ...(p.values as unknown as Record<string, Json>), ...p.naming },
+        paths,
+        deps: { image: p.image },
+      },
+      toolInputs(p.tools, ["ukify", "sbsign", "systemd-sbsign"]),
+    );
+  },
+  run: (ctx, p) =>
+    withToolsTree(ctx, p.tools, async (tools) => {
+      const v = p.values;
+      const work = join(ctx.tmp, "addon");
+      await mkdir(work, { recursive: true });
+      const stub = addonStub(v.Architecture);
+      const compression = p.naming.CompressOutput === "none" ? "none" : String(p.naming.CompressOutput);
+      await withStackReadOnly(ctx, ctx.deps.image!, async (root) => {
+        await makeCpio(root, join(work, "initrd"), {
+          compression,
+          clampMtimes: false,
+          ownerRoot: true,
+          signal: ctx.signal,
+        });
+        const cmdline = await commandLine(root, v.KernelCommandLine);
+        await writeFile(join(work, "cmdline"), cmdline.join(" "));
+        const found =
+          (await copyFile(join(root, stub), join(work, "addon.efi.stub")).then(
+            () => true,
+            () => false,
+          )) ||
+          (tools !== undefined &&
+            (await copyFile(join(tools.root, stub), join(work, "addon.efi.stub")).then(
+              () => true,
+              () => false,
+            )));
+        if (!found)
+          throw new Error(
+            `Format=addon needs the addon stub /${stub}, in the image or the tools tree (Debian: systemd-boot-efi)`,
+          );
+      });
+      const binds: BindMount[] = [{ src: work, dst: "/work/out" }];
+      const argv = [
+        "ukify",
+        "build",
+        "--initrd=/work/out/initrd",
+        `--efi-arch=${efiArch(v.Architecture)}`,
+        "--stub=/work/out/addon.efi.stub",
+        "--cmdline=@/work/out/cmdline",
+        "--output=/work/out/addon.efi",
+      ];
+      if (v.SecureBoot && p.secureBootKey && p.secureBootCertificate) {
+        binds.push(
+          { src: p.secureBootKey, dst: "/work/secureboot.key", readOnly: true },
+          { src: p.secureBootCertificate, dst: "/work/secureboot.crt", readOnly: true },
+        );
+        argv.push(...secureBootArgs(v.SecureBootSignTool));
+      }
+      await runTool(ctx, tools, argv, {
+        binds,
+        env: v.SourceDateEpoch !== null ? { SOURCE_DATE_EPOCH: String(v.SourceDateEpoch) } : {},
+      });
+      await copyFile(join(work, "addon.efi"), join(ctx.out, outputNames(p.naming).withFormat));
+      return undefined;
+    }),
+};
+
+export const addonStep: Step<Params> = {
+  name: "addon",
+  task,
+  reads: (image) => [
+    "Format",
+    "Output",
+    "OutputExtension",
+    "CompressOutput",
+    "KernelCommandLine",
+    "Architecture",
+    "SecureBoot",
+    "SecureBootSignTool",
+    "SourceDateEpoch",
+    ...(image.SecureBoot === true ? (["SecureBootKey", "SecureBootCertificate"] as const) : []),
+  ],
+  layer: false,
+  wanted: (image) => formatOf(image.Format).steps(image).includes("addon"),
+  params: (context) => {
+    const { image, tools } = context;
+    checkTools(context, ukiNeeds());
+    return {
+      image: imageBelow(context, "addon"),
+      naming: {
+        Format: image.Format,
+        Image: image.Image,
+        Output: image.Output,
+        OutputExtension: image.OutputExtension,
+        CompressOutput: image.CompressOutput,
+      },
+      values: {
+        KernelCommandLine: (image.KernelCommandLine as string[] | undefined) ?? [],
+        Architecture: image.Architecture,
+        SecureBoot: image.SecureBoot === true,
+        SecureBootSignTool: String(image.SecureBootSignTool ?? "auto"),
+        SourceDateEpoch: image.SourceDateEpoch,
+      },
+      secureBootKey: image.SecureBoot === true ? ((image.SecureBootKey as string | null) ?? null) : null,
+      secureBootCertificate:
+        image.SecureBoot === true ? ((image.SecureBootCertificate as string | null) ?? null) : null,
+      tools,
+    };
+  },
+};
