@@ -2,13 +2,7 @@ import { lstat, mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile
 import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { copyTree, movePath, placeDirectory, replacePath } from "../../formats/directory.js";
-import {
-  buildOutputs,
-  produceOutput,
-  producerFor,
-  producesOutput,
-  REGISTRY,
-} from "../../formats/index.js";
+import { buildOutputs, produceOutput, producerFor, producesOutput, REGISTRY } from "../../formats/index.js";
 import { outputNames } from "../../formats/naming.js";
 import { createOutputSymlink, finalizeStaging } from "../../formats/outputdir.js";
 import { FormatError, type OutputConfig } from "../../formats/types.js";
