@@ -84,7 +84,12 @@ async function copyInSandbox(
 export async function copyTreeInto(ctx: TaskContext, root: string, tree: ConfigTree): Promise<void> {
   const target = tree.Target ?? "/";
   const destination = join(BUILDROOT, target);
-  const info = await stat(tree.Source);
+  const info = await stat(tree.Source).catch((error: NodeJS.ErrnoException) => {
+    // A source another image makes (%O/…) exists only once that image is published.
+    if (error.code === "ENOENT")
+      throw new Error(`${tree.Source}: no such file or directory (the source of a tree copied to ${target})`);
+    throw error;
+  });
   if (!info.isDirectory() && !ARCHIVE.test(tree.Source)) {
     if (!info.isFile()) throw new Error(`${tree.Source}: not a directory, tar archive or regular file`);
     // Into the target when it is a directory in the image, else to the target path itself; like the trees'
