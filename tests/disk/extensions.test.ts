@@ -3,11 +3,12 @@
 // (the host's systemd 252 knows system extensions and portable services; configuration extensions came
 // with 254, so the confext is checked by its partition and extension-release file instead).
 import { execFileSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { build, diskTree, join, TYPE, takeDiskTurn } from "./harness.js";
+import { build, diskTree, join, ran, TYPE, takeDiskTurn } from "./harness.js";
 import { extractPartition, gpt } from "./inspect.js";
 
 const CONF = `[Output]
@@ -133,4 +134,38 @@ describe("extension images", () => {
     });
     expect(listing).toContain("./etc/ext.conf");
   }, 900_000);
+
+  // Overlay=yes: the extension holds what the image adds on top of its base trees. Then the base tree moves
+  // (same content, another path): base-trees reruns with a new key and an identical output, the layers
+  // above stay cached on the old key, and the base must still be left out (by its place in the stack).
+  it("Overlay=yes leaves the base trees out, also when the layers above sit on an older base key", async () => {
+    const base = join(scratch, "base-a");
+    mkdirSync(join(base, "usr/share"), { recursive: true });
+    writeFileSync(join(base, "usr/share/base-marker"), `${randomUUID()}\n`);
+    const contents = async (baseTree: string, name: string) => {
+      const run = await build(dir, [
+        "--format=sysext",
+        `--output=${name}`,
+        "--overlay=yes",
+        `--base-tree=${baseTree}`,
+      ]);
+      const image = join(dir, `${name}.raw`);
+      const fs = join(scratch, `${name}.erofs`);
+      extractPartition(image, gpt(image).partitions[0]!, fs);
+      const tree = join(scratch, name);
+      execFileSync("fsck.erofs", [`--extract=${tree}`, fs]);
+      return { run, tree };
+    };
+    const first = await contents(base, "overlay1");
+    expect(existsSync(join(first.tree, "usr/share/base-marker"))).toBe(false);
+    expect(existsSync(join(first.tree, "usr/bin/dbus-daemon"))).toBe(true);
+
+    const moved = join(scratch, "base-b");
+    renameSync(base, moved);
+    const second = await contents(moved, "overlay2");
+    expect(ran(second.run)).toContain("base-trees");
+    expect(ran(second.run)).not.toContain("packages");
+    expect(existsSync(join(second.tree, "usr/share/base-marker"))).toBe(false);
+    expect(existsSync(join(second.tree, "usr/bin/dbus-daemon"))).toBe(true);
+  }, 1_800_000);
 });

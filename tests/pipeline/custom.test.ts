@@ -66,6 +66,35 @@ if mkosi-install something 2>"$BUILDROOT/etc/mkosi-install-error"; then exit 1; 
     for (const step of ["metadata", "bootstrap", "packages"]) expect(steps).not.toContain(step);
   });
 
+  // Upstream's systemd tree copies the packages its build left in $BUILDDIR into $OUTPUTDIR from a
+  // post-installation script.
+  it("postinst and finalize scripts see $BUILDDIR, and rerun when a build step rewrites it", async () => {
+    const build1 = '#!/bin/sh\nset -e\necho one > "$BUILDDIR/state"\n';
+    const dir = await makeTree({
+      files: {
+        "mkosi.conf": `[Distribution]\nDistribution=custom\n\n[Output]\nFormat=directory\nOutput=image\n\n[Build]\nBuildDirectory=builddir\n`,
+        "mkosi.skeleton/etc/os-release": "ID=custom\n",
+        "mkosi.build": build1,
+        "mkosi.postinst": '#!/bin/sh\nset -e\ncp "$BUILDDIR/state" "$BUILDROOT/etc/state"\n',
+        "mkosi.finalize": '#!/bin/sh\nset -e\ncp "$BUILDDIR/state" "$OUTPUTDIR/state"\n',
+        "mkosi.output/.keep": "",
+      },
+    });
+    await build(dir);
+    expect(readFileSync(join(dir, "mkosi.output/image/etc/state"), "utf8")).toBe("one\n");
+    expect(readFileSync(join(dir, "mkosi.output/state"), "utf8")).toBe("one\n");
+    // Only the build script changes: its step reruns, and so do the scripts that read what it left.
+    await writeFile(join(dir, "mkosi.build"), build1.replace("one", "two"), { mode: 0o755 });
+    const run = await build(dir);
+    expect(run.ran.map((id) => id.split("/")[1])).toEqual(
+      expect.arrayContaining(["build", "postinst", "finalize"]),
+    );
+    expect(readFileSync(join(dir, "mkosi.output/image/etc/state"), "utf8")).toBe("two\n");
+    expect(readFileSync(join(dir, "mkosi.output/state"), "utf8")).toBe("two\n");
+    // Nothing changed: nothing reruns.
+    expect((await build(dir)).ran.filter((id) => !id.endsWith("/sync"))).toEqual([]);
+  });
+
   it.skipIf(!haveRpmTools)(
     "a Fedora image on a base tree installs Packages= only, into its rpm database",
     async () => {
