@@ -4,6 +4,7 @@
 // a tree source that does not exist (ExtraTrees= and BaseTrees= are not required to when parsed). Each
 // error names the setting, and the file and line that set it (found in the image's config files).
 import { existsSync, readFileSync } from "node:fs";
+import { type BootConfig, wantsBoot } from "../formats/boot.js";
 
 /** What the checks read of a resolved image config (config/loader.ts ImageConfig). */
 export interface PreflightImage {
@@ -115,6 +116,27 @@ export function preflightImage(
           "a path (set Output= to name it otherwise)",
       ),
     );
+  }
+  // Boot loaders this implementation does not install yet: refused before any work, not skipped.
+  if (wantsBoot(image as unknown as BootConfig)) {
+    const unsupported: [string, unknown][] = [
+      ["Bootloader", String(image.Bootloader ?? "").startsWith("grub") ? image.Bootloader : undefined],
+      ["BiosBootloader", image.BiosBootloader === "grub" ? "grub" : undefined],
+      [
+        "ShimBootloader",
+        image.ShimBootloader && image.ShimBootloader !== "none" ? image.ShimBootloader : undefined,
+      ],
+    ];
+    for (const [setting, value] of unsupported)
+      if (value !== undefined)
+        problems.push(
+          problem(
+            image,
+            setting,
+            `${String(value)}: not supported by this implementation yet (systemd-boot and UKIs are: ` +
+              "Bootloader=systemd-boot, uki or none)",
+          ),
+        );
   }
   for (const setting of ["ExtraTrees", "BaseTrees"]) {
     for (const source of treeSources(image[setting])) {
