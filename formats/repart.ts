@@ -1,5 +1,5 @@
-// systemd-repart as mkosi uses it: the default partition definitions of a disk image, the command line,
-// and the JSON it prints (partitions with their UUIDs and, for verity, the root hash).
+// systemd-repart as mkosi uses it: the default partition definitions of a disk image and the command line
+// (the JSON it prints is read by repart-json.ts).
 //
 // The definitions are only generated when the user has none (RepartDirectories=, mkosi.repart/):
 //   00-esp.conf   the EFI system partition, when the image is bootable (filled from the ESP tree)
@@ -7,8 +7,6 @@
 //   10-root.conf  the root partition, with the distribution's filesystem, holding the whole image
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { z } from "zod";
-import { FormatError } from "./types.js";
 
 /** The GPT type of the BIOS boot partition grub's i386-pc core image is written to. */
 export const GRUB_BIOS_BOOT_TYPE = "21686148-6449-6e6f-744e-656564454649";
@@ -126,58 +124,6 @@ export function repartCommand(opts: RepartCommandOptions): string[] {
   for (const dir of opts.definitions) argv.push(`--definitions=${dir}`);
   argv.push(opts.output);
   return argv;
-}
-
-const PartitionSchema = z
-  .object({
-    type: z.string(),
-    label: z.string().nullish(),
-    // Deferred partitions (--defer-partitions=) are listed without a UUID or number.
-    uuid: z
-      .string()
-      .nullish()
-      .transform((v) => v ?? ""),
-    partno: z
-      .number()
-      .nullish()
-      .transform((v) => v ?? -1),
-    file: z.string().nullish(),
-    offset: z.number().nullish(),
-    raw_size: z.number().nullish(),
-    roothash: z.string().nullish(),
-    usrhash: z.string().nullish(),
-    split_path: z.string().nullish(),
-    activity: z.string().nullish(),
-  })
-  .passthrough();
-
-export type RepartPartition = z.infer<typeof PartitionSchema>;
-
-/** The partitions systemd-repart printed with --json=pretty. */
-export function parseRepartJson(text: string): RepartPartition[] {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new FormatError(`systemd-repart printed no valid JSON: ${(err as Error).message}`);
-  }
-  const parsed = z.array(PartitionSchema).safeParse(value);
-  if (!parsed.success)
-    throw new FormatError(
-      `unexpected systemd-repart JSON (${parsed.error.message}):\n${text.slice(0, 2000)}`,
-    );
-  return parsed.data;
-}
-
-/** The verity root hash of the disk (root or /usr), if repart made one. */
-export function rootHash(
-  partitions: RepartPartition[],
-): { kind: "roothash" | "usrhash"; hash: string } | undefined {
-  for (const p of partitions) {
-    if (p.roothash && p.roothash !== "TBD") return { kind: "roothash", hash: p.roothash };
-    if (p.usrhash && p.usrhash !== "TBD") return { kind: "usrhash", hash: p.usrhash };
-  }
-  return undefined;
 }
 
 /** Whether user definitions (RepartDirectories=) make verity partitions: then the root hash goes into

@@ -146,9 +146,8 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
   if (tools && p.tools?.kind === "image") checkToolsIn(tools.root, p.needs, "the default tools tree");
   const { outputNames } = await import("../../formats/naming.js");
   const { compressFile } = await import("../../formats/compress.js");
-  const { defaultDefinitions, parseRepartJson, repartCommand, rootHash } = await import(
-    "../../formats/repart.js"
-  );
+  const { defaultDefinitions, repartCommand } = await import("../../formats/repart.js");
+  const { parseRepartJson, rootHash } = await import("../../formats/repart-json.js");
   const { mountOverlay } = await import("../../sandbox/overlay.js");
   const names = outputNames(p.naming);
   const root = join(ctx.tmp, "root");

@@ -7,7 +7,8 @@ import { extensionDefinitions, extensionRelease } from "../../formats/extension.
 import { parseModulesDep, selectModules, withDependencies } from "../../formats/kmod.js";
 import { defaultOutputExtension, normalizeFormat } from "../../formats/naming.js";
 import { formatOf } from "../../formats/registry.js";
-import { defaultDefinitions, parseRepartJson, repartCommand, rootHash } from "../../formats/repart.js";
+import { defaultDefinitions, repartCommand } from "../../formats/repart.js";
+import { parseRepartJson, rootHash } from "../../formats/repart-json.js";
 
 describe("boot steps", () => {
   const kernel = { Packages: ["linux-image-amd64", "systemd"] };
