@@ -90,3 +90,8 @@ export function efiArch(architecture: string): string {
   if (!arch) throw new Error(`Architecture=${architecture} has no EFI architecture`);
   return arch;
 }
+
+/** The addon stub's path below a root (Format=addon, UKI profiles). */
+export function addonStub(architecture: string): string {
+  return `usr/lib/systemd/boot/efi/addon${efiArch(architecture)}.efi.stub`;
+}

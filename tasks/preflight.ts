@@ -120,7 +120,7 @@ export function preflightImage(
   // Boot loaders this implementation does not install yet: refused before any work, not skipped.
   if (wantsBoot(image as unknown as BootConfig)) {
     const unsupported: [string, unknown][] = [
-      ["Bootloader", String(image.Bootloader ?? "").startsWith("grub") ? image.Bootloader : undefined],
+      ["Bootloader", image.Bootloader === "grub-signed" ? image.Bootloader : undefined],
       ["BiosBootloader", image.BiosBootloader === "grub" ? "grub" : undefined],
       [
         "ShimBootloader",
@@ -133,8 +133,8 @@ export function preflightImage(
           problem(
             image,
             setting,
-            `${String(value)}: not supported by this implementation yet (systemd-boot and UKIs are: ` +
-              "Bootloader=systemd-boot, uki or none)",
+            `${String(value)}: not supported by this implementation yet (Bootloader=systemd-boot, ` +
+              "systemd-boot-signed, uki, uki-signed, grub or none are)",
           ),
         );
   }

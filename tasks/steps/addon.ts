@@ -9,7 +9,7 @@ import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Json, NodeId, PathDeclaration, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
-import { efiArch } from "../../formats/boot.js";
+import { addonStub, efiArch } from "../../formats/boot.js";
 import { makeCpio } from "../../formats/cpio.js";
 import { outputNames } from "../../formats/naming.js";
 import { formatOf } from "../../formats/registry.js";
@@ -35,11 +35,6 @@ interface Params {
   secureBootKey: string | null;
   secureBootCertificate: string | null;
   tools: ToolsTree | null;
-}
-
-/** The addon stub's path below a root. */
-export function addonStub(architecture: string): string {
-  return `usr/lib/systemd/boot/efi/addon${efiArch(architecture)}.efi.stub`;
 }
 
 const task: TaskDefinition<Params> = {

@@ -1,6 +1,7 @@
 // bootloader: systemd-boot installed into an ESP layer (tree/efi/…) by bootctl from the tools tree, from
 // the image's own systemd-boot binaries (boot-scan), signed for SecureBoot (sbsign) with automatic key
-// enrollment when asked. Reads only boot-scan's artifact and the signing keys.
+// enrollment when asked; or grub (Bootloader=grub, tasks/grub.ts: its menu is the uki step's). Reads only
+// boot-scan's artifact and the signing keys.
 import { copyFile, mkdir, readdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import type { Json, NodeId, PathDeclaration, TaskContext, TaskDefinition } from "../../engine/api.js";
@@ -9,6 +10,7 @@ import { efiArch } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
 import { entryToken, osReleaseOf } from "../bootfiles.js";
+import { grubPlatform, installGrubEfi } from "../grub.js";
 import { LAYER_TREE } from "../layers.js";
 import type { Step } from "../step.js";
 import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
@@ -45,7 +47,7 @@ const task: TaskDefinition<Params> = {
     }
     return withToolInputs(
       { values: p.values as unknown as Record<string, Json>, paths, deps: { scan: p.scan } },
-      toolInputs(p.tools, ["bootctl", "sbsign"]),
+      toolInputs(p.tools, ["bootctl", "sbsign", "grub-mkimage"]),
     );
   },
   run: (ctx, p) => withToolsTree(ctx, p.tools, (tools) => install(ctx, p, tools)),
@@ -56,12 +58,12 @@ async function install(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
   const scan = join(ctx.deps.scan!.dir, LAYER_TREE);
   const out = join(ctx.out, LAYER_TREE, "efi");
   await mkdir(out, { recursive: true });
-  if (v.Bootloader.startsWith("grub") || v.BiosBootloader === "grub")
-    throw new Error(
-      `Bootloader=${v.Bootloader} / BiosBootloader=${v.BiosBootloader}: grub is not supported yet (use systemd-boot or uki)`,
-    );
-  if (!v.Bootloader.startsWith("systemd-boot")) return { meta: { installed: false } };
+  // Refused while planning (tasks/preflight.ts); a guard for callers that skip preflight.
+  if (v.Bootloader === "grub-signed" || v.BiosBootloader === "grub")
+    throw new Error(`Bootloader=${v.Bootloader}, BiosBootloader=${v.BiosBootloader}: not supported yet`);
   const arch = efiArch(v.Architecture);
+  if (v.Bootloader === "grub") return grub(ctx, p, tools, scan, out, arch);
+  if (!v.Bootloader.startsWith("systemd-boot")) return { meta: { installed: false } };
   const efiDir = "usr/lib/systemd/boot/efi";
   const binaries = (await readdir(join(scan, efiDir)).catch(() => [] as string[])).filter((n) =>
     n.startsWith("systemd-boot"),
@@ -123,6 +125,54 @@ async function install(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
     );
   await runTool(ctx, tools, argv, { root, binds, env: { SYSTEMD_RELAX_ESP_CHECKS: "1" } });
   for (const name of await readdir(join(root, "efi"))) await rename(join(root, "efi", name), join(out, name));
+  return { meta: { installed: true } };
+}
+
+/** Bootloader=grub: grub-mkimage of the image's grub EFI modules (tasks/grub.ts), signed for SecureBoot. */
+async function grub(
+  ctx: TaskContext,
+  p: Params,
+  tools: ToolsTreeMount | undefined,
+  scan: string,
+  out: string,
+  arch: string,
+) {
+  const v = p.values;
+  const efiBinary = `EFI/BOOT/BOOT${arch.toUpperCase()}.EFI`;
+  const installed = await installGrubEfi(ctx, tools, {
+    scan,
+    esp: out,
+    architecture: v.Architecture,
+    distribution: v.Distribution,
+    efiBinary,
+  });
+  if (!installed) {
+    const message = `Bootloader=grub: the image has no grub EFI modules in /usr/lib/grub/${grubPlatform(v.Architecture)} (Debian: install grub-efi-${arch === "x64" ? "amd64" : arch}-bin)`;
+    if (v.Bootable === "enabled") throw new Error(message);
+    ctx.log(`${message}: no bootloader installed`);
+    return { meta: { installed: false } };
+  }
+  if (v.SecureBoot && p.secureBootKey && p.secureBootCertificate) {
+    await runTool(
+      ctx,
+      tools,
+      [
+        "sbsign",
+        "--key=/work/secureboot.key",
+        "--cert=/work/secureboot.crt",
+        `--output=/work/esp/${efiBinary}.signed`,
+        `/work/esp/${efiBinary}`,
+      ],
+      {
+        binds: [
+          { src: p.secureBootKey, dst: "/work/secureboot.key", readOnly: true },
+          { src: p.secureBootCertificate, dst: "/work/secureboot.crt", readOnly: true },
+          { src: out, dst: "/work/esp" },
+        ],
+      },
+    );
+    await rename(join(out, `${efiBinary}.signed`), join(out, efiBinary));
+  }
   return { meta: { installed: true } };
 }
 

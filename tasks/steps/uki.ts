@@ -19,10 +19,11 @@ import type {
   TaskResult,
 } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
-import { type BootConfig, efiArch, imageIsInitrd } from "../../formats/boot.js";
+import { addonStub, type BootConfig, efiArch, imageIsInitrd } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
 import { BOOT_SHAPE_READS, entryToken, type KernelMeta, osReleaseOf, SHAPE_ONLY } from "../bootfiles.js";
+import { GRUB_CONFIG, type GrubEntry, grubConfig } from "../grub.js";
 import { LAYER_TREE } from "../layers.js";
 import type { Step } from "../step.js";
 import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
@@ -124,6 +125,9 @@ const task: TaskDefinition<Params> = {
       if (p.secureBootCertificate) paths.push(["SecureBootCertificate", { path: p.secureBootCertificate }]);
     }
     if (p.pcrKey?.startsWith("/")) paths.push(["SignExpectedPcrKey", { path: p.pcrKey, secret: true }]);
+    // A tools tree given as a path: its addon stub is read for the profiles (an image's is a dependency).
+    if (p.values.UnifiedKernelImageProfiles.length > 0 && p.tools?.kind === "path" && !p.tools.producers)
+      paths.push(["tools:addon-stub", { path: join(p.tools.path, addonStub(p.values.Architecture)) }]);
     return withToolInputs(
       {
         values: {
@@ -239,6 +243,10 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
   const profileArgs = uki ? await buildProfiles(ctx, p, tools, scan, cmdline, binds, work) : [];
   const kernels = v.Bootloader.startsWith("uki") ? meta.kernels.slice(0, 1) : meta.kernels;
   const written: string[] = [];
+  /** Bootloader=grub: its menu, one entry per kernel. */
+  const menu: GrubEntry[] = [];
+  const title = (version: string) =>
+    `${/^PRETTY_NAME=["']?(.*?)["']?$/m.exec(osRelease?.text ?? "")?.[1] ?? token} (${version})`;
   for (const kernel of kernels) {
     const initrds = [...initrdFiles];
     const modules = join(kernelDir, kernel.version, "modules.initrd");
@@ -249,6 +257,14 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
     if (!uki) {
       const files = initrds.map((i) => hostPaths.get(i)!);
       written.push(...(await typeOneEntry(esp, token, kernel.version, cmdline, files, kernelDir)));
+      menu.push({
+        title: title(kernel.version),
+        linux: {
+          kernel: `${token}/${kernel.version}/linux`,
+          initrds: files.map((_, i) => `${token}/${kernel.version}/initrd${i}`),
+          cmdline: cmdline.join(" "),
+        },
+      });
       continue;
     }
     const argv = [
@@ -278,6 +294,11 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
     const { rename } = await import("node:fs/promises");
     await rename(join(work, "uki.efi"), join(esp, target));
     written.push(target);
+    menu.push({ title: title(kernel.version), uki: target });
+  }
+  if (v.Bootloader === "grub") {
+    await mkdir(join(esp, GRUB_CONFIG, ".."), { recursive: true });
+    await writeFile(join(esp, GRUB_CONFIG), grubConfig(menu));
   }
   return { meta: { entries: written, cmdline: cmdline.join(" "), uki } };
 }
@@ -369,10 +390,18 @@ async function buildProfiles(
   const profiles = p.values.UnifiedKernelImageProfiles;
   if (profiles.length === 0) return [];
   const arch = efiArch(p.values.Architecture);
-  const stub = `usr/lib/systemd/boot/efi/addon${arch}.efi.stub`;
-  if ((await readOptional(join(scan, stub))) === undefined)
+  // The image's addon stub, else the tools tree's: only the profile's sections are joined into the UKI,
+  // never the stub's code, so its version does not matter (bookworm's systemd-boot-efi has none).
+  const stub = addonStub(p.values.Architecture);
+  const { copyFile } = await import("node:fs/promises");
+  const found = async (root: string) =>
+    copyFile(join(root, stub), join(work, "addon.efi.stub")).then(
+      () => true,
+      () => false,
+    );
+  if (!(await found(scan)) && !(tools && (await found(tools.root))))
     throw new Error(
-      `UnifiedKernelImageProfiles= needs the addon stub /${stub} in the image (Debian: install systemd-boot-efi)`,
+      `UnifiedKernelImageProfiles= needs the addon stub /${stub}, in the image or the tools tree (Debian: systemd-boot-efi ≥ 255)`,
     );
   const args: string[] = [];
   const signed = ["--sign-profile=main"];
@@ -389,7 +418,7 @@ async function buildProfiles(
         "build",
         `--profile=@/work/out/profile${i}.profile`,
         `--efi-arch=${arch}`,
-        `--stub=/work/scan/${stub}`,
+        "--stub=/work/out/addon.efi.stub",
         `--cmdline=@/work/out/profile${i}.cmdline`,
         `--output=/work/out/profile${i}.efi`,
       ],

@@ -1,0 +1,80 @@
+// Bootloader=grub: a bookworm disk whose ESP boots grub (grub-mkimage of the image's grub-efi-amd64-bin
+// modules), whose grub.cfg chainloads the UKI; it boots under qemu with OVMF through grub to multi-user.
+import { mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { build, diskTree, join, TYPE, takeDiskTurn } from "./harness.js";
+import { gpt, peSections, vfatList, vfatRead } from "./inspect.js";
+import { bootUefi } from "./qemu.js";
+
+const CONF = `[Output]
+Format=disk
+ImageId=grubby
+
+[Content]
+Packages=linux-image-amd64
+         systemd
+         systemd-boot-efi
+         grub-efi-amd64-bin
+         udev
+Bootable=yes
+Bootloader=grub
+KernelInitrdModules=default
+KernelCommandLine=console=ttyS0 systemd.firstboot=no`;
+
+const BOOT_OK_UNIT = `[Unit]
+Description=Report a finished boot
+After=multi-user.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo MKOSI-GRUB-BOOT-OK > /dev/console; systemctl poweroff --no-block'
+`;
+
+describe("Bootloader=grub", () => {
+  let dir = "";
+  let scratch = "";
+  const image = () => join(dir, "grubby.raw");
+  let release = () => {};
+  beforeAll(async () => {
+    release = await takeDiskTurn();
+    dir = await diskTree(CONF, { "mkosi.extra/etc/systemd/system/boot-ok.service": BOOT_OK_UNIT });
+    const wants = join(dir, "mkosi.extra/etc/systemd/system/multi-user.target.wants");
+    mkdirSync(wants, { recursive: true });
+    symlinkSync("../boot-ok.service", join(wants, "boot-ok.service"));
+    scratch = await mkdtemp(join(tmpdir(), "mkosi-grub-"));
+  }, 3_600_000);
+  afterAll(() => {
+    for (const d of [dir, scratch]) if (d) rmSync(d, { recursive: true, force: true });
+    release();
+  });
+
+  it("has grub as the ESP's boot loader, with a menu entry chainloading the UKI", async () => {
+    await build(dir);
+    const table = gpt(image());
+    const esp = table.partitions.find((p) => p.type === TYPE.esp)!;
+    const offset = esp.start * table.sectorSize;
+    const loader = join(scratch, "BOOTX64.EFI");
+    vfatRead(image(), offset, "/EFI/BOOT/BOOTX64.EFI", loader);
+    // grub-mkimage's EFI image carries its modules in a .mods section; no systemd-boot anywhere.
+    expect(peSections(loader).has("mods")).toBe(true);
+    expect(vfatList(image(), offset, "/")).not.toContain("/loader");
+    expect(vfatList(image(), offset, "/grub/x86_64-efi")).toContain("/grub/x86_64-efi/normal.mod");
+    const ukis = vfatList(image(), offset, "/EFI/Linux");
+    expect(ukis).toHaveLength(1);
+    const cfg = join(scratch, "grub.cfg");
+    vfatRead(image(), offset, "/grub/grub.cfg", cfg);
+    expect(readFileSync(cfg, "utf8")).toMatch(
+      new RegExp(`menuentry 'Debian GNU/Linux 12 \\(bookworm\\) \\([^)]+\\)' \\{\\n    chainloader ${ukis[0]}\\n\\}`),
+    );
+    const distribution = join(scratch, "debian-grub.cfg");
+    vfatRead(image(), offset, "/EFI/debian/grub.cfg", distribution);
+    expect(readFileSync(distribution, "utf8")).toContain("configfile ($root)/grub/grub.cfg");
+  }, 2_400_000);
+
+  it("boots through grub under qemu with OVMF to multi-user and powers off", async () => {
+    const console = await bootUefi(image(), scratch, "MKOSI-GRUB-BOOT-OK", 900_000);
+    expect(console).toContain("MKOSI-GRUB-BOOT-OK");
+  }, 1_000_000);
+});
