@@ -66,7 +66,9 @@ describe("Bootloader=grub", () => {
     const cfg = join(scratch, "grub.cfg");
     vfatRead(image(), offset, "/grub/grub.cfg", cfg);
     expect(readFileSync(cfg, "utf8")).toMatch(
-      new RegExp(`menuentry 'Debian GNU/Linux 12 \\(bookworm\\) \\([^)]+\\)' \\{\\n    chainloader ${ukis[0]}\\n\\}`),
+      new RegExp(
+        `menuentry 'Debian GNU/Linux 12 \\(bookworm\\) \\([^)]+\\)' \\{\\n    chainloader ${ukis[0]}\\n\\}`,
+      ),
     );
     const distribution = join(scratch, "debian-grub.cfg");
     vfatRead(image(), offset, "/EFI/debian/grub.cfg", distribution);
