@@ -351,3 +351,31 @@ export async function settleOutputs(
   }
   await writeOwned(cacheDir, record);
 }
+
+/** After a publish: what an earlier publish of this image put in the output directory and this one did not
+ * (a split artifact no longer asked for or renamed, an $OUTPUTDIR file a script no longer writes) is
+ * removed, when it is still the entry that was published (a user's file in its place stays). Returns the
+ * names removed. */
+export async function retireOutputs(
+  cacheDir: string,
+  outputPath: string,
+  current: readonly string[],
+): Promise<string[]> {
+  const record = await readOwned(cacheDir, outputPath);
+  const dir = dirname(outputPath);
+  const keep = new Set(current);
+  const removed: string[] = [];
+  let changed = false;
+  for (const [name, claims] of Object.entries(record.entries)) {
+    if (keep.has(name)) continue;
+    const id = await identityOf(join(dir, name));
+    if (id && claims.some((c) => c.ino === id.ino && c.birth === id.birth)) {
+      await rm(join(dir, name), { recursive: true, force: true });
+      removed.push(name);
+    }
+    delete record.entries[name];
+    changed = true;
+  }
+  if (changed) await writeOwned(cacheDir, record);
+  return removed.sort();
+}

@@ -25,6 +25,7 @@ import {
   ownsOutput,
   readPublished,
   readPublishedListing,
+  retireOutputs,
   settleOutputs,
   writePublished,
 } from "../published.js";
@@ -139,6 +140,8 @@ const task: TaskDefinition<Params> = {
         mayReplace: (name) => ownsOutput(p.cacheDir, main, join(p.outputDirectory, name)),
       });
       await settleOutputs(p.cacheDir, main, published);
+      for (const name of await retireOutputs(p.cacheDir, main, published))
+        ctx.log(`removed ${name}, which an earlier build published and this one does not`);
       const record = { path: main, key: ctx.key };
       if (top && trees) {
         await writePublished(p.cacheDir, record, {

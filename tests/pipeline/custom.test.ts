@@ -2,7 +2,7 @@
 // prepare scripts; no package manager node is planned, and mkosi-install says there is none. And a
 // package-managed image on top of a base tree: only Packages= are installed (no bootstrap).
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -93,6 +93,25 @@ if mkosi-install something 2>"$BUILDROOT/etc/mkosi-install-error"; then exit 1; 
     expect(readFileSync(join(dir, "mkosi.output/state"), "utf8")).toBe("two\n");
     // Nothing changed: nothing reruns.
     expect((await build(dir)).ran.filter((id) => !id.endsWith("/sync"))).toEqual([]);
+  });
+
+  it("removes what an earlier build published and this one does not; a user's file stays", async () => {
+    const finalize = (name: string) => `#!/bin/sh\nset -e\necho hi > "$OUTPUTDIR/${name}"\n`;
+    const dir = await makeTree({
+      files: {
+        "mkosi.conf":
+          "[Distribution]\nDistribution=custom\n\n[Output]\nFormat=tar\nOutput=image\nOutputDirectory=out\n",
+        "mkosi.skeleton/etc/os-release": "ID=custom\n",
+        "mkosi.finalize": finalize("report-1"),
+        "out/mine": "the user's\n",
+      },
+    });
+    await build(dir);
+    const listing = () => readdirSync(join(dir, "out")).sort();
+    expect(listing()).toEqual(["image", "image.tar", "mine", "report-1"]);
+    await writeFile(join(dir, "mkosi.finalize"), finalize("report-2"));
+    await build(dir);
+    expect(listing()).toEqual(["image", "image.tar", "mine", "report-2"]);
   });
 
   it.skipIf(!haveRpmTools)(
