@@ -108,10 +108,10 @@ if mkosi-install something 2>"$BUILDROOT/etc/mkosi-install-error"; then exit 1; 
     });
     await build(dir);
     const listing = () => readdirSync(join(dir, "out")).sort();
-    expect(listing()).toEqual(["image", "image.tar", "mine", "report-1"]);
+    expect(listing()).toEqual(["image", "image.tar.zst", "mine", "report-1"]);
     await writeFile(join(dir, "mkosi.finalize"), finalize("report-2"));
     await build(dir);
-    expect(listing()).toEqual(["image", "image.tar", "mine", "report-2"]);
+    expect(listing()).toEqual(["image", "image.tar.zst", "mine", "report-2"]);
   });
 
   it.skipIf(!haveRpmTools)(
