@@ -32,7 +32,10 @@ export async function build(dir: string, args: string[] = []): Promise<MkosiRun>
     cwd: dir,
     env: { MKOSI_CACHE_DIR: DISK_CACHE },
   });
-  if (run.code !== 0) throw new Error(`build failed (${run.code}):\n${run.stderr}\n${failures(run.events)}`);
+  if (run.code !== 0)
+    throw new Error(
+      `build failed (${run.code}):\n${run.stderr}\n${failures(run.events)}\n${run.stdout.slice(-3000)}`,
+    );
   return run;
 }
 
