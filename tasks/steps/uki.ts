@@ -340,6 +340,13 @@ async function typeOneEntry(
   return [`loader/entries/${conf}`];
 }
 
+/** The systemd version of a stub, from its SBAT section ("systemd-stub,1,The systemd Developers,systemd,
+ * 257,…"; before 254: "systemd,1,…"). */
+export function stubVersion(stub: string): number | undefined {
+  const match = /(?:^|\n)systemd(?:-stub)?,\d+,The systemd Developers,systemd,(\d+),/.exec(stub);
+  return match ? Number(match[1]) : undefined;
+}
+
 /** A UKI profile's .profile section: KEY=value lines, values with blanks or quotes in double quotes. */
 export function profileSection(profile: Record<string, string>): string {
   const quote = (value: string) =>
@@ -390,6 +397,13 @@ async function buildProfiles(
   const profiles = p.values.UnifiedKernelImageProfiles;
   if (profiles.length === 0) return [];
   const arch = efiArch(p.values.Architecture);
+  // Older stubs have no room in their PE header for the profiles' sections (ukify fails late and obscurely).
+  const linuxStub = `usr/lib/systemd/boot/efi/linux${arch}.efi.stub`;
+  const version = stubVersion(await readFile(join(scan, linuxStub), "latin1"));
+  if (version !== undefined && version < 257)
+    throw new Error(
+      `UnifiedKernelImageProfiles= needs systemd-stub ≥ 257 in the image (multi-profile UKIs); its /${linuxStub} is from systemd ${version}`,
+    );
   // The image's addon stub, else the tools tree's: only the profile's sections are joined into the UKI,
   // never the stub's code, so its version does not matter (bookworm's systemd-boot-efi has none).
   const stub = addonStub(p.values.Architecture);

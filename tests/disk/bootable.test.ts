@@ -1,4 +1,5 @@
-// A bootable bookworm disk (linux-image-amd64, systemd-boot-efi): the ESP holds systemd-boot and a UKI
+// A bootable trixie disk (linux-image-amd64, systemd-boot-efi; trixie's systemd 257 for the addon stub and
+// multi-profile UKIs): the ESP holds systemd-boot and a UKI
 // whose sections hold the kernel, the initrd (the default initrd, an image of the graph, and the
 // kernel-modules initrd) and the command line; it boots under qemu with OVMF to multi-user and powers
 // off. Then what reruns: an extra file reruns repart (the kernel, initrd, UKI and bootloader stay
@@ -51,10 +52,14 @@ describe("bootable disk", () => {
   let release = () => {};
   beforeAll(async () => {
     release = await takeDiskTurn();
-    dir = await diskTree(conf("console=ttyS0 systemd.firstboot=no systemd.show_status=1"), {
-      "mkosi.extra/etc/systemd/system/boot-ok.service": BOOT_OK_UNIT,
-      "mkosi.extra/etc/motd": "first\n",
-    });
+    dir = await diskTree(
+      conf("console=ttyS0 systemd.firstboot=no systemd.show_status=1"),
+      {
+        "mkosi.extra/etc/systemd/system/boot-ok.service": BOOT_OK_UNIT,
+        "mkosi.extra/etc/motd": "first\n",
+      },
+      "trixie",
+    );
     // Enabled by a symlink in the extra tree (a script would see every setting and rerun on any change).
     const wants = join(dir, "mkosi.extra/etc/systemd/system/multi-user.target.wants");
     mkdirSync(wants, { recursive: true });
@@ -75,14 +80,14 @@ describe("bootable disk", () => {
     expect(vfatList(image(), offset, "/EFI/systemd")).toContain("/EFI/systemd/systemd-bootx64.efi");
     const ukis = vfatList(image(), offset, "/EFI/Linux");
     expect(ukis).toHaveLength(1);
-    expect(ukis[0]).toMatch(/^\/EFI\/Linux\/boot-6\.1\.\d+-\d+-amd64\.efi$/);
+    expect(ukis[0]).toMatch(/^\/EFI\/Linux\/boot-6\.\d+\.\d+\+deb13-amd64\.efi$/);
     const uki = join(scratch, "uki.efi");
     vfatRead(image(), offset, ukis[0]!, uki);
     const sections = peSections(uki);
     for (const name of [".linux", ".initrd", ".cmdline", ".osrel", ".uname"])
       expect(sections.has(name)).toBe(true);
     expect(sections.get(".cmdline")!.toString("utf8")).toContain("console=ttyS0");
-    expect(sections.get(".osrel")!.toString("utf8")).toMatch(/VERSION_CODENAME=bookworm/);
+    expect(sections.get(".osrel")!.toString("utf8")).toMatch(/VERSION_CODENAME=trixie/);
     // The kernel is the image's, the initrd starts with the default initrd (zstd) and is large enough to
     // hold the initrd image and the kernel modules.
     expect(sections.get(".linux")!.equals(readFileSync(join(dir, "boot.vmlinuz")))).toBe(true);

@@ -1,4 +1,4 @@
-// Bootloader=grub: a bookworm disk whose ESP boots grub (grub-mkimage of the image's grub-efi-amd64-bin
+// Bootloader=grub: a trixie disk (sharing the bootable disk test's default initrd) whose ESP boots grub (grub-mkimage of the image's grub-efi-amd64-bin
 // modules), whose grub.cfg chainloads the UKI; it boots under qemu with OVMF through grub to multi-user.
 import { mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
@@ -39,7 +39,7 @@ describe("Bootloader=grub", () => {
   let release = () => {};
   beforeAll(async () => {
     release = await takeDiskTurn();
-    dir = await diskTree(CONF, { "mkosi.extra/etc/systemd/system/boot-ok.service": BOOT_OK_UNIT });
+    dir = await diskTree(CONF, { "mkosi.extra/etc/systemd/system/boot-ok.service": BOOT_OK_UNIT }, "trixie");
     const wants = join(dir, "mkosi.extra/etc/systemd/system/multi-user.target.wants");
     mkdirSync(wants, { recursive: true });
     symlinkSync("../boot-ok.service", join(wants, "boot-ok.service"));
@@ -67,7 +67,7 @@ describe("Bootloader=grub", () => {
     vfatRead(image(), offset, "/grub/grub.cfg", cfg);
     expect(readFileSync(cfg, "utf8")).toMatch(
       new RegExp(
-        `menuentry 'Debian GNU/Linux 12 \\(bookworm\\) \\([^)]+\\)' \\{\\n    chainloader ${ukis[0]}\\n\\}`,
+        `menuentry 'Debian GNU/Linux 13 \\(trixie\\) \\([^)]+\\)' \\{\\n    chainloader ${ukis[0]}\\n\\}`,
       ),
     );
     const distribution = join(scratch, "debian-grub.cfg");

@@ -17,10 +17,14 @@ function testingSources(): string {
  * CacheOnly=metadata: the disk tests share one cache and run side by side; a metadata refresh forced by
  * one build could bring new repository metadata (the mirror changes several times a day) under the
  * others' feet and rerun their whole images, which is right but not what these tests look at. */
-export async function diskTree(conf: string, files: Record<string, string> = {}): Promise<string> {
+export async function diskTree(
+  conf: string,
+  files: Record<string, string> = {},
+  release = "bookworm",
+): Promise<string> {
   return makeTree({
     files: {
-      "mkosi.conf": `[Distribution]\nDistribution=debian\nRelease=bookworm\n\n${conf}\n\n[Build]\nCacheOnly=metadata\nToolsTree=default\nToolsTreeSandboxTrees=tools.sandbox\nPackageCacheDirectory=${PACKAGE_CACHE}\n`,
+      "mkosi.conf": `[Distribution]\nDistribution=debian\nRelease=${release}\n\n${conf}\n\n[Build]\nCacheOnly=metadata\nToolsTree=default\nToolsTreeSandboxTrees=tools.sandbox\nPackageCacheDirectory=${PACKAGE_CACHE}\n`,
       "tools.sandbox/etc/apt/sources.list.d/mkosi.sources": testingSources(),
       ...files,
     },
