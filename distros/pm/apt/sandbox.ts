@@ -12,30 +12,24 @@ import {
   type SandboxOptions,
 } from "../../../sandbox/run.js";
 import type { PackageManagerContext } from "../../types.js";
-import { fileMirrorBinds } from "../common.js";
+import { fileMirrorBinds, packageManagerEnv } from "../common.js";
 import { localRepository, renderDeb822 } from "./config.js";
 import type { Session } from "./session.js";
 
+/** The package managers' common environment (common.ts) with apt's and debconf's own; Environment= still
+ * wins over these, as it does over the common ones. */
 export function aptEnv(ctx: PackageManagerContext, network: boolean): Record<string, string> {
-  const env: Record<string, string> = {
-    PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+  const env = packageManagerEnv(ctx, network);
+  const aptOwn: Record<string, string> = {
     HOME: "/root",
-    LC_ALL: "C.UTF-8",
     APT_CONFIG: "/etc/apt/apt.conf",
     DEBIAN_FRONTEND: "noninteractive",
     DEBCONF_NONINTERACTIVE_SEEN: "true",
-    SYSTEMD_IN_CHROOT: "1",
-    SYSTEMD_HWDB_UPDATE_BYPASS: "1",
-    // Bootable images get their kernels and initrds from mkosi itself, so package hooks must not build
-    // them; otherwise kernel-install may run, into /boot.
-    ...(ctx.config.Bootable !== "disabled"
-      ? { INITRD: "No", KERNEL_INSTALL_BYPASS: "1" }
-      : { BOOT_ROOT: "/boot", BOOT_MNT: "/boot", hostonly_l: "no" }),
-    ...(ctx.env ?? {}),
+    // Bootable images get their initrds from mkosi itself: Debian's kernel hooks must not build them.
+    ...(ctx.config.Bootable !== "disabled" ? { INITRD: "No" } : {}),
   };
-  if (!network) env.SYSTEMD_OFFLINE = "1";
-  if (ctx.config.ProxyUrl) {
-    for (const k of ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"]) env[k] = ctx.config.ProxyUrl;
+  for (const [name, value] of Object.entries(aptOwn)) {
+    if (!Object.hasOwn(ctx.env ?? {}, name)) env[name] = value;
   }
   return env;
 }
