@@ -17,7 +17,7 @@ import type {
 import { fsyncDirectory, syncFileSystem } from "./durable.js";
 import { jsonEqual, outputDigest, toJson } from "./encoding.js";
 import { NodeLog, runCommand, TaskCommandError } from "./exec.js";
-import { diffTrees, type TreeFingerprint } from "./fingerprint.js";
+import type { TreeFingerprint } from "./fingerprint.js";
 import { removeTree } from "./fsutil.js";
 import type { Collector } from "./gc.js";
 import type { Keys } from "./keys.js";
@@ -25,6 +25,7 @@ import type { PlanNode } from "./plan.js";
 import { isAlive } from "./proc.js";
 import { artifactPath, type EngineState, logFileOf, now, trashPath } from "./state.js";
 import { HISTORY_KEYS, HISTORY_RUNS, type OutputRecord } from "./store.js";
+import { diffTrees } from "./tree-diff.js";
 
 /** A task's fresh output, not committed yet. */
 interface Produced {

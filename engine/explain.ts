@@ -3,8 +3,8 @@
 
 import type { InputChange, Json, NodeId } from "./api.js";
 import { jsonEqual } from "./encoding.js";
-import { diffTrees } from "./fingerprint.js";
 import type { PathSig, SignatureRecord, Store } from "./store.js";
+import { diffTrees } from "./tree-diff.js";
 
 /** A signature whose dependency digests may not be known yet (the dependency still has to run). */
 export interface PartialSignature {

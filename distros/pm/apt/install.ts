@@ -1,0 +1,73 @@
+// Installing, reinstalling, upgrading and removing packages in an image with apt-get (maintainer
+// scripts run chrooted by dpkg, services forbidden), and the image's own repository configuration.
+
+import { existsSync } from "node:fs";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { runSandboxed } from "../../../sandbox/run.js";
+import type { AptDistribution, DistroConfig, InstallOptions, PackageManagerContext } from "../../types.js";
+import { renderDeb822 } from "./config.js";
+import { ensureDpkgDb, fixupAfterInstall, withPolicyRcD } from "./image.js";
+import { sandboxFor, seedAptCache, withLocalLists } from "./sandbox.js";
+import { writeConfig } from "./session.js";
+
+export async function aptInstall(
+  ctx: PackageManagerContext,
+  d: AptDistribution,
+  root: string,
+  packages: string[],
+  options: InstallOptions = {},
+  operation: "install" | "reinstall" | "upgrade" = "install",
+): Promise<void> {
+  if (packages.length === 0 && operation !== "upgrade") return;
+  const network = options.network ?? true;
+  const s = await writeConfig(ctx, d, ctx.localRepository !== undefined);
+  await seedAptCache(ctx, s);
+  await withLocalLists(ctx, s);
+  await ensureDpkgDb(root);
+  // "--" ends apt-get's options: a package name that starts with "-" is never read as one.
+  const args =
+    operation === "reinstall"
+      ? ["install", "--reinstall", "--", ...packages]
+      : [operation, "--", ...packages];
+  await withPolicyRcD(root, () =>
+    runSandboxed(["apt-get", "-q", ...args], sandboxFor(ctx, s, root, network)),
+  );
+  await fixupAfterInstall(root);
+}
+
+export async function aptRemove(
+  ctx: PackageManagerContext,
+  d: AptDistribution,
+  root: string,
+  packages: string[],
+): Promise<void> {
+  if (packages.length === 0) return;
+  const s = await writeConfig(ctx, d, false);
+  await seedAptCache(ctx, s);
+  await withPolicyRcD(root, () =>
+    runSandboxed(
+      ["apt-get", "-q", "--allow-remove-essential", "purge", "--", ...packages],
+      sandboxFor(ctx, s, root, false),
+    ),
+  );
+  await fixupAfterInstall(root);
+}
+
+/** Write the image's own repository configuration (repositories marked inImage) if apt is in the
+ * image and it has none yet. */
+export async function aptConfigureImageRepositories(
+  root: string,
+  config: DistroConfig,
+  d: AptDistribution,
+): Promise<void> {
+  if (!existsSync(join(root, "usr/bin/apt-get"))) return;
+  const dir = join(root, "etc/apt/sources.list.d");
+  const file = join(dir, `${config.Release}.sources`);
+  const existing = await readdir(dir).catch(() => [] as string[]);
+  if (existing.length > 0) return;
+  const repos = d.repositories({ ...config, LocalMirror: null }).filter((r) => r.inImage);
+  if (repos.length === 0) return;
+  await mkdir(dir, { recursive: true });
+  await writeFile(file, renderDeb822(repos));
+}
