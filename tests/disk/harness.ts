@@ -13,7 +13,8 @@ function testingSources(): string {
   return `Types: deb\nURIs: ${debian}\nSuites: testing\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n`;
 }
 
-/** A config tree: `conf` is the [Distribution]…[Content] part; the tools tree settings are added.
+/** A config tree: `conf` is the [Output]…[Content] part; the distribution (Debian `release`, or "custom")
+ * and the tools tree settings are added.
  * CacheOnly=metadata: the disk tests share one cache and run side by side; a metadata refresh forced by
  * one build could bring new repository metadata (the mirror changes several times a day) under the
  * others' feet and rerun their whole images, which is right but not what these tests look at. */
@@ -22,9 +23,11 @@ export async function diskTree(
   files: Record<string, string> = {},
   release = "bookworm",
 ): Promise<string> {
+  const distribution =
+    release === "custom" ? "Distribution=custom" : `Distribution=debian\nRelease=${release}`;
   return makeTree({
     files: {
-      "mkosi.conf": `[Distribution]\nDistribution=debian\nRelease=${release}\n\n${conf}\n\n[Build]\nCacheOnly=metadata\nToolsTree=default\nToolsTreeSandboxTrees=tools.sandbox\nPackageCacheDirectory=${PACKAGE_CACHE}\n`,
+      "mkosi.conf": `[Distribution]\n${distribution}\n\n${conf}\n\n[Build]\nCacheOnly=metadata\nToolsTree=default\nToolsTreeSandboxTrees=tools.sandbox\nPackageCacheDirectory=${PACKAGE_CACHE}\n`,
       "tools.sandbox/etc/apt/sources.list.d/mkosi.sources": testingSources(),
       ...files,
     },
