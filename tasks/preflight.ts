@@ -122,9 +122,15 @@ export function preflightImage(
     const unsupported: [string, unknown][] = [
       ["Bootloader", image.Bootloader === "grub-signed" ? image.Bootloader : undefined],
       ["BiosBootloader", image.BiosBootloader === "grub" ? "grub" : undefined],
+      // shim loads the boot loader the bootloader step installs (systemd-boot, grub); with a UKI as the
+      // boot loader there is none.
       [
         "ShimBootloader",
-        image.ShimBootloader && image.ShimBootloader !== "none" ? image.ShimBootloader : undefined,
+        image.ShimBootloader &&
+        image.ShimBootloader !== "none" &&
+        String(image.Bootloader ?? "systemd-boot").startsWith("uki")
+          ? `${String(image.ShimBootloader)} with Bootloader=${String(image.Bootloader)}`
+          : undefined,
       ],
     ];
     for (const [setting, value] of unsupported)

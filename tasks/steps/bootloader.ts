@@ -3,7 +3,7 @@
 // enrollment when asked; or grub (Bootloader=grub, tasks/grub.ts: its menu is the uki step's). Reads only
 // boot-scan's artifact and the signing keys.
 import { copyFile, mkdir, readdir, rename } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { Json, NodeId, PathDeclaration, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import { efiArch } from "../../formats/boot.js";
@@ -28,6 +28,7 @@ interface Params {
     Distribution: string;
     SecureBoot: boolean;
     SecureBootAutoEnroll: boolean;
+    ShimBootloader: string;
   };
   secureBootKey: string | null;
   secureBootCertificate: string | null;
@@ -50,7 +51,12 @@ const task: TaskDefinition<Params> = {
       toolInputs(p.tools, ["bootctl", "sbsign", "grub-mkimage"]),
     );
   },
-  run: (ctx, p) => withToolsTree(ctx, p.tools, (tools) => install(ctx, p, tools)),
+  run: (ctx, p) =>
+    withToolsTree(ctx, p.tools, async (tools) => {
+      const result = await install(ctx, p, tools);
+      if (result.meta.installed && p.values.ShimBootloader !== "none") await installShim(ctx, p, tools);
+      return result;
+    }),
 };
 
 async function install(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined) {
@@ -176,6 +182,62 @@ async function grub(
   return { meta: { installed: true } };
 }
 
+/**
+ * ShimBootloader=: shim becomes EFI/BOOT/BOOT<ARCH>.EFI and loads the boot loader installed there before,
+ * renamed to grub<arch>.efi (the second stage shim looks for), with MokManager beside it. `signed` takes
+ * the distribution's signed binaries as they are; `unsigned` signs them with SecureBootKey= when
+ * SecureBoot= is on.
+ */
+async function installShim(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined): Promise<void> {
+  const v = p.values;
+  const arch = efiArch(v.Architecture);
+  const scan = join(ctx.deps.scan!.dir, LAYER_TREE);
+  const out = join(ctx.out, LAYER_TREE, "efi");
+  const suffix = v.ShimBootloader === "signed" ? ".signed" : "";
+  const shim = join(scan, `usr/lib/shim/shim${arch}.efi${suffix}`);
+  const mokManager = join(scan, `usr/lib/shim/mm${arch}.efi${suffix}`);
+  if (
+    !(await readdir(join(scan, "usr/lib/shim")).then(
+      (names) => names.includes(basename(shim)),
+      () => false,
+    ))
+  )
+    throw new Error(
+      `ShimBootloader=${v.ShimBootloader}: the image has no /usr/lib/shim/shim${arch}.efi${suffix} (Debian: install shim-${v.ShimBootloader})`,
+    );
+  const boot = join(out, "EFI/BOOT");
+  await rename(join(boot, `BOOT${arch.toUpperCase()}.EFI`), join(boot, `grub${arch}.efi`));
+  const targets: [string, string][] = [[shim, `BOOT${arch.toUpperCase()}.EFI`]];
+  if (await readdir(join(scan, "usr/lib/shim")).then((names) => names.includes(basename(mokManager))))
+    targets.push([mokManager, `mm${arch}.efi`]);
+  const sign = v.ShimBootloader === "unsigned" && v.SecureBoot && p.secureBootKey && p.secureBootCertificate;
+  for (const [source, name] of targets) {
+    if (!sign) {
+      await copyFile(source, join(boot, name));
+      continue;
+    }
+    await runTool(
+      ctx,
+      tools,
+      [
+        "sbsign",
+        "--key=/work/secureboot.key",
+        "--cert=/work/secureboot.crt",
+        `--output=/work/boot/${name}`,
+        "/work/in.efi",
+      ],
+      {
+        binds: [
+          { src: p.secureBootKey!, dst: "/work/secureboot.key", readOnly: true },
+          { src: p.secureBootCertificate!, dst: "/work/secureboot.crt", readOnly: true },
+          { src: source, dst: "/work/in.efi", readOnly: true },
+          { src: boot, dst: "/work/boot" },
+        ],
+      },
+    );
+  }
+}
+
 export const bootloaderStep: Step<Params> = {
   name: "bootloader",
   task,
@@ -188,6 +250,7 @@ export const bootloaderStep: Step<Params> = {
     "Distribution",
     "SecureBoot",
     "SecureBootAutoEnroll",
+    "ShimBootloader",
     ...(image.SecureBoot === true ? (["SecureBootKey", "SecureBootCertificate"] as const) : []),
   ],
   layer: false,
@@ -209,6 +272,7 @@ export const bootloaderStep: Step<Params> = {
         Distribution: image.Distribution,
         SecureBoot: image.SecureBoot === true,
         SecureBootAutoEnroll: image.SecureBootAutoEnroll !== false,
+        ShimBootloader: String(image.ShimBootloader ?? "none"),
       },
       secureBootKey: image.SecureBoot === true ? ((image.SecureBootKey as string | null) ?? null) : null,
       secureBootCertificate:

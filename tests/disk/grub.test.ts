@@ -1,5 +1,6 @@
-// Bootloader=grub: a trixie disk (sharing the bootable disk test's default initrd) whose ESP boots grub (grub-mkimage of the image's grub-efi-amd64-bin
-// modules), whose grub.cfg chainloads the UKI; it boots under qemu with OVMF through grub to multi-user.
+// Bootloader=grub with ShimBootloader=unsigned: a trixie disk (sharing the bootable disk test's default
+// initrd) whose ESP boots shim, which loads grub (grub-mkimage of the image's grub-efi-amd64-bin modules),
+// whose grub.cfg chainloads the UKI; it boots under qemu with OVMF through shim and grub to multi-user.
 import { mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -17,9 +18,11 @@ Packages=linux-image-amd64
          systemd
          systemd-boot-efi
          grub-efi-amd64-bin
+         shim-unsigned
          udev
 Bootable=yes
 Bootloader=grub
+ShimBootloader=unsigned
 KernelInitrdModules=default
 KernelCommandLine=console=ttyS0 systemd.firstboot=no`;
 
@@ -50,15 +53,21 @@ describe("Bootloader=grub", () => {
     release();
   });
 
-  it("has grub as the ESP's boot loader, with a menu entry chainloading the UKI", async () => {
+  it("has shim loading grub, with a menu entry chainloading the UKI", async () => {
     await build(dir);
     const table = gpt(image());
     const esp = table.partitions.find((p) => p.type === TYPE.esp)!;
     const offset = esp.start * table.sectorSize;
-    const loader = join(scratch, "BOOTX64.EFI");
-    vfatRead(image(), offset, "/EFI/BOOT/BOOTX64.EFI", loader);
-    // grub-mkimage's EFI image carries its modules in a .mods section; no systemd-boot anywhere.
-    expect(peSections(loader).has("mods")).toBe(true);
+    // shim (its SBAT entry) as the firmware's default loader, MokManager beside it, and
+    // grub-mkimage's EFI image (its modules in a "mods" section) where shim looks for its second stage.
+    const read = (path: string) => {
+      const file = join(scratch, path.replaceAll("/", "_"));
+      vfatRead(image(), offset, path, file);
+      return file;
+    };
+    expect(peSections(read("/EFI/BOOT/BOOTX64.EFI")).get(".sbat")!.toString("utf8")).toMatch(/^shim,/m);
+    expect(vfatList(image(), offset, "/EFI/BOOT")).toContain("/EFI/BOOT/mmx64.efi");
+    expect(peSections(read("/EFI/BOOT/grubx64.efi")).has("mods")).toBe(true);
     expect(vfatList(image(), offset, "/")).not.toContain("/loader");
     expect(vfatList(image(), offset, "/grub/x86_64-efi")).toContain("/grub/x86_64-efi/normal.mod");
     const ukis = vfatList(image(), offset, "/EFI/Linux");
@@ -75,7 +84,7 @@ describe("Bootloader=grub", () => {
     expect(readFileSync(distribution, "utf8")).toContain("configfile ($root)/grub/grub.cfg");
   }, 2_400_000);
 
-  it("boots through grub under qemu with OVMF to multi-user and powers off", async () => {
+  it("boots through shim and grub under qemu with OVMF to multi-user and powers off", async () => {
     const console = await bootUefi(image(), scratch, "MKOSI-GRUB-BOOT-OK", 900_000);
     expect(console).toContain("MKOSI-GRUB-BOOT-OK");
   }, 1_000_000);

@@ -41,15 +41,15 @@ describe.skipIf(process.getuid?.() !== 0)("preflight", () => {
     expect(run.ran).toEqual([]);
   });
 
-  it("refuses the boot loaders it cannot install yet (signed grub, shim), before any work", async () => {
+  it("refuses the boot loaders it cannot install yet (signed grub, grub for BIOS), before any work", async () => {
     const run = await build(
-      "[Output]\nFormat=disk\n\n[Content]\nBootable=yes\nBootloader=grub-signed\nShimBootloader=signed\n",
+      "[Output]\nFormat=disk\n\n[Content]\nBootable=yes\nBootloader=grub-signed\nBiosBootloader=grub\n",
     );
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(
       /mkosi\.conf:\d+: Bootloader=grub-signed: not supported by this implementation yet/,
     );
-    expect(run.stderr).toMatch(/ShimBootloader=signed: not supported by this implementation yet/);
+    expect(run.stderr).toMatch(/BiosBootloader=grub: not supported by this implementation yet/);
     expect(run.ran).toEqual([]);
   });
 
