@@ -1,8 +1,7 @@
 // Steps that run user scripts on the image: prepare (final), the build overlay (BuildPackages= and
 // prepare with "build"), build scripts, post-installation and finalize scripts.
 
-import { createHash } from "node:crypto";
-import { lstat, mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import {
   type DistroConfig,
@@ -41,9 +40,8 @@ interface Params {
   /** build: arguments after `--`, and the build directory. */
   cmdline?: string[];
   buildDir?: string | null;
-  /** postinst, finalize: the build nodes (this image's and its dependencies') that write the build
-   * directory they see as $BUILDDIR. */
-  buildDirWriters?: NodeId[];
+  /** postinst, finalize: the builddir node (the state of the build directory they see as $BUILDDIR). */
+  buildDirState?: NodeId;
   /** --debug-shell (not an input: it only acts after a failure). */
   debugShell?: TerminalHandoff;
   tools: ToolsTree | null;
@@ -56,11 +54,10 @@ function inputs(p: Params): DeclaredInputs {
   const values = { ...declared.values, ...distroConfigJson(p.config) } as Record<string, never>;
   if (p.buildPackages) Object.assign(values, { BuildPackages: p.buildPackages });
   if (p.cmdline) Object.assign(values, { cmdline: p.cmdline, BuildDirectory: p.buildDir ?? null });
-  // $BUILDDIR in postinst and finalize scripts: mkosi's incremental build state, which only build steps
-  // write; the scripts rerun when one of them reruns. (Edits to it from outside mkosi are not inputs.)
-  if (p.buildDirWriters) {
+  // $BUILDDIR in postinst and finalize scripts: its state as the builddir node saw it (steps/builddir.ts).
+  if (p.buildDirState) {
     Object.assign(values, { BuildDirectory: p.buildDir ?? null });
-    for (const id of p.buildDirWriters) deps[`builddir:${id}`] = id;
+    deps.builddir = p.buildDirState;
   }
   let own: DeclaredInputs = {
     paths: declared.paths,
@@ -257,31 +254,9 @@ const buildTask: TaskDefinition<Params> = {
     } finally {
       await mount.unmount();
     }
-    // The build directory is state outside the cache that postinst and finalize scripts read ($BUILDDIR):
-    // a listing of what the build left there is part of this node's output, so that they rerun when it
-    // changed, and stay cached when an incremental build touched nothing.
-    if (p.buildDir) await writeFile(join(ctx.out, "builddir.state"), await buildDirState(p.buildDir));
     return { meta: { packages: (await readdir(packages)).sort() } };
   },
 };
-
-/** Names, types, modes, sizes and modification times of everything below `dir` (no contents). */
-async function buildDirState(dir: string): Promise<string> {
-  const lines: string[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    const entries = (await readdir(join(dir, rel), { withFileTypes: true })).sort((a, b) =>
-      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
-    );
-    for (const entry of entries) {
-      const path = rel ? `${rel}/${entry.name}` : entry.name;
-      const st = await lstat(join(dir, path), { bigint: true });
-      lines.push(`${path}\t${st.mode}\t${st.size}\t${st.mtimeNs}`);
-      if (entry.isDirectory()) await walk(path);
-    }
-  };
-  await walk("");
-  return createHash("sha256").update(lines.join("\n")).digest("hex");
-}
 
 export const build: Step<Params> = {
   name: "build",
@@ -319,18 +294,12 @@ function layerScriptStep(name: string, kind: ScriptKind, pick: (image: ImageView
     ...SCRIPT_READS,
     layer: true,
     wanted: (image) => pick(image).length > 0,
-    params: ({ image, env, prev, nodes, tools, dependencyBuilds }) => {
-      const buildDir = image.BuildSubdirectory ?? image.BuildDirectory;
-      return {
-        ...baseParams(kind, pick(image), image, env, prev, nodes, tools),
-        ...(buildDir
-          ? {
-              buildDir,
-              buildDirWriters: [...(nodes.build ? [nodes.build] : []), ...dependencyBuilds],
-            }
-          : {}),
-      };
-    },
+    params: ({ image, env, prev, nodes, tools }) => ({
+      ...baseParams(kind, pick(image), image, env, prev, nodes, tools),
+      ...(nodes.builddir
+        ? { buildDir: image.BuildSubdirectory ?? image.BuildDirectory, buildDirState: nodes.builddir }
+        : {}),
+    }),
   };
 }
 
