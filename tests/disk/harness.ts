@@ -26,6 +26,8 @@ export async function diskTree(
   const distribution =
     release === "custom" ? "Distribution=custom" : `Distribution=debian\nRelease=${release}`;
   return makeTree({
+    // The image's apt sources (mkosi.sandbox/) for its release.
+    ...(release === "custom" ? {} : { release }),
     files: {
       "mkosi.conf": `[Distribution]\n${distribution}\n\n${conf}\n\n[Build]\nCacheOnly=metadata\nToolsTree=default\nToolsTreeSandboxTrees=tools.sandbox\nPackageCacheDirectory=${PACKAGE_CACHE}\n`,
       "tools.sandbox/etc/apt/sources.list.d/mkosi.sources": testingSources(),
