@@ -74,11 +74,9 @@ describe("Bootloader=grub", () => {
     expect(ukis).toHaveLength(1);
     const cfg = join(scratch, "grub.cfg");
     vfatRead(image(), offset, "/grub/grub.cfg", cfg);
-    expect(readFileSync(cfg, "utf8")).toMatch(
-      new RegExp(
-        `menuentry 'Debian GNU/Linux 13 \\(trixie\\) \\([^)]+\\)' \\{\\n    chainloader ${ukis[0]}\\n\\}`,
-      ),
-    );
+    const menu = readFileSync(cfg, "utf8");
+    expect(menu).toMatch(/^menuentry 'Debian GNU\/Linux 13 \(trixie\) \([^)]+\)' \{$/m);
+    expect(menu).toContain(`\n    chainloader ${ukis[0]}\n}\n`);
     const distribution = join(scratch, "debian-grub.cfg");
     vfatRead(image(), offset, "/EFI/debian/grub.cfg", distribution);
     expect(readFileSync(distribution, "utf8")).toContain("configfile ($root)/grub/grub.cfg");
