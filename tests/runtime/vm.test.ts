@@ -15,6 +15,9 @@ import { bookwormTree, MKOSI, PACKAGE_CACHE, REPORT_UNIT, runMkosi, startMkosi }
 
 const DEBUG_EXIT = "--qemu-args=-device isa-debug-exit,iobase=0xf4,iosize=0x04";
 
+/** The output line of the stty probe (the typed command holds "-icanon" and "echo" too). */
+const STTY_LINE = /^-?icanon -?echo\s*$/m;
+
 /** A directory holding a hand-made disk as the output of a configuration-less mkosi (Format=disk). */
 async function diskDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), "mkosi-vm-disk-"));
@@ -120,8 +123,8 @@ describe("vm in a terminal", () => {
       tmux.type(
         "stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo",
       );
-      await tmux.waitFor("stty", (screen) => /icanon echo/.test(screen) || /-icanon|-echo/.test(screen));
-      expect(tmux.screen()).toMatch(/icanon echo/);
+      await tmux.waitFor("stty", (screen) => STTY_LINE.test(screen));
+      expect(tmux.screen()).toMatch(/^icanon echo\s*$/m);
       // Console=interactive puts the terminal in raw mode; a qemu killed with SIGKILL cannot undo that.
       tmux.type("clear");
       tmux.type(`${MKOSI} --format=disk --firmware=bios --ephemeral=yes vm; echo "exit=$?"`);
@@ -136,8 +139,8 @@ describe("vm in a terminal", () => {
       tmux.type(
         "stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon -e echo -e -echo | tr '\\n' ' '; echo",
       );
-      await tmux.waitFor("stty", (screen) => /icanon echo/.test(screen) || /-icanon|-echo/.test(screen));
-      expect(tmux.screen()).toMatch(/icanon echo/);
+      await tmux.waitFor("stty", (screen) => STTY_LINE.test(screen));
+      expect(tmux.screen()).toMatch(/^icanon echo\s*$/m);
     } finally {
       tmux.kill();
     }
