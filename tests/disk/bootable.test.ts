@@ -160,7 +160,7 @@ describe("bootable disk", () => {
     // The default tools tree (Debian testing) has no systemd-measure: SignExpectedPcr=yes says how to get it.
     // Back to the image without profiles (its nodes are cached) for the tests below.
     rmSync(join(dir, "mkosi.uki-profiles"), { recursive: true });
-    expect(ran(await build(dir))).toEqual(expect.arrayContaining(["uki", "repart", "publish"]));
+    expect(ran(await build(dir))).toContain("publish");
     const refused = await buildFails(dir, ["--sign-expected-pcr=yes"]);
     expect(refused).toMatch(/SignExpectedPcr=yes needs (a key|systemd-measure)/);
   }, 1_200_000);
