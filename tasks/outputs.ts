@@ -1,8 +1,21 @@
 // Where an image's outputs go and what they are called.
 import { join } from "node:path";
+import type { Json } from "../engine/api.js";
 import { outputNames } from "../formats/naming.js";
 import { formatOf } from "../formats/registry.js";
+import type { OutputConfig } from "../formats/types.js";
 import type { ImageView } from "./image.js";
+
+/** What an image's output file names derive from (formats/naming.ts), as a step's declared values. */
+export function outputNaming(image: ImageView): OutputConfig & Record<string, Json> {
+  return {
+    Format: image.Format,
+    Image: image.Image,
+    Output: image.Output,
+    OutputExtension: image.OutputExtension,
+    CompressOutput: image.CompressOutput,
+  };
+}
 
 /** OutputDirectory=, or mkosi.output/ (resolved by config/), else the configuration directory. */
 export function outputDirectory(image: ImageView, configDir: string): string {

@@ -7,7 +7,7 @@
 // the tools (ukify, the tools tree's stub).
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Json, NodeId, PathDeclaration, TaskDefinition } from "../../engine/api.js";
+import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import { addonStub, efiArch } from "../../formats/boot.js";
 import { makeCpio } from "../../formats/cpio.js";
@@ -16,6 +16,8 @@ import { formatOf } from "../../formats/registry.js";
 import type { OutputConfig } from "../../formats/types.js";
 import type { BindMount } from "../../sandbox/run.js";
 import { withStackReadOnly } from "../layers.js";
+import { outputNaming } from "../outputs.js";
+import { type SecureBootKeys, secureBootBinds, secureBootPaths, signs } from "../secureboot.js";
 import { imageBelow, type Step } from "../step.js";
 import { checkTools } from "../toolcheck.js";
 import { runTool } from "../toolrun.js";
@@ -37,16 +39,15 @@ interface Params {
   tools: ToolsTree | null;
 }
 
+function keysOf(p: Params): SecureBootKeys {
+  return { enabled: p.values.SecureBoot, key: p.secureBootKey, certificate: p.secureBootCertificate };
+}
+
 const task: TaskDefinition<Params> = {
   name: "addon",
   implementation: implementationDigest(import.meta.url),
   inputs: (p) => {
-    const paths: PathDeclaration[] = [];
-    if (p.values.SecureBoot) {
-      if (p.secureBootKey?.startsWith("/"))
-        paths.push(["SecureBootKey", { path: p.secureBootKey, secret: true }]);
-      if (p.secureBootCertificate) paths.push(["SecureBootCertificate", { path: p.secureBootCertificate }]);
-    }
+    const paths = secureBootPaths(keysOf(p));
     // A tools tree given as a path: its stub is read too (an image's tools tree is a dependency).
     if (p.tools?.kind === "path" && !p.tools.producers)
       paths.push(["tools:addon-stub", { path: join(p.tools.path, addonStub(p.values.Architecture)) }]);
@@ -100,11 +101,8 @@ const task: TaskDefinition<Params> = {
         "--cmdline=@/work/out/cmdline",
         "--output=/work/out/addon.efi",
       ];
-      if (v.SecureBoot && p.secureBootKey && p.secureBootCertificate) {
-        binds.push(
-          { src: p.secureBootKey, dst: "/work/secureboot.key", readOnly: true },
-          { src: p.secureBootCertificate, dst: "/work/secureboot.crt", readOnly: true },
-        );
+      if (signs(keysOf(p))) {
+        binds.push(...secureBootBinds(keysOf(p)));
         argv.push(...secureBootArgs(v.SecureBootSignTool));
       }
       await runTool(ctx, tools, argv, {
@@ -138,13 +136,7 @@ export const addonStep: Step<Params> = {
     checkTools(context, ukiNeeds());
     return {
       image: imageBelow(context, "addon"),
-      naming: {
-        Format: image.Format,
-        Image: image.Image,
-        Output: image.Output,
-        OutputExtension: image.OutputExtension,
-        CompressOutput: image.CompressOutput,
-      },
+      naming: outputNaming(image),
       values: {
         KernelCommandLine: (image.KernelCommandLine as string[] | undefined) ?? [],
         Architecture: image.Architecture,

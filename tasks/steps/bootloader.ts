@@ -4,7 +4,7 @@
 // boot-scan's artifact and the signing keys.
 import { copyFile, mkdir, readdir, rename } from "node:fs/promises";
 import { basename, join } from "node:path";
-import type { Json, NodeId, PathDeclaration, TaskContext, TaskDefinition } from "../../engine/api.js";
+import type { Json, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
 import { efiArch } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
@@ -12,6 +12,7 @@ import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
 import { entryToken, osReleaseOf } from "../bootfiles.js";
 import { grubPlatform, installGrubEfi } from "../grub.js";
 import { LAYER_TREE } from "../layers.js";
+import { type SecureBootKeys, sbsignFile, secureBootBinds, secureBootPaths, signs } from "../secureboot.js";
 import type { Step } from "../step.js";
 import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
 import { runTool } from "../toolrun.js";
@@ -40,12 +41,7 @@ const task: TaskDefinition<Params> = {
   name: "bootloader",
   implementation: implementationDigest(import.meta.url),
   inputs: (p) => {
-    const paths: PathDeclaration[] = [];
-    if (p.values.SecureBoot) {
-      if (p.secureBootKey?.startsWith("/"))
-        paths.push(["SecureBootKey", { path: p.secureBootKey, secret: true }]);
-      if (p.secureBootCertificate) paths.push(["SecureBootCertificate", { path: p.secureBootCertificate }]);
-    }
+    const paths = secureBootPaths(keysOf(p));
     return withToolInputs(
       { values: p.values as unknown as Record<string, Json>, paths, deps: { scan: p.scan } },
       toolInputs(p.tools, ["bootctl", "sbsign", "grub-mkimage"]),
@@ -89,26 +85,14 @@ async function install(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
   await mkdir(join(root, "efi"), { recursive: true });
   await mkdir(join(root, "etc"), { recursive: true });
   for (const name of binaries) await copyFile(join(scan, efiDir, name), join(root, efiDir, name));
-  const binds: BindMount[] = [];
-  const signing = v.SecureBoot && p.secureBootKey && p.secureBootCertificate;
-  if (signing) {
-    binds.push({ src: p.secureBootKey!, dst: "/work/secureboot.key", readOnly: true });
-    binds.push({ src: p.secureBootCertificate!, dst: "/work/secureboot.crt", readOnly: true });
-    if (v.Bootloader === "systemd-boot") {
-      // bootctl installs <name>.efi.signed in place of <name>.efi when there is one.
-      for (const name of binaries.filter((n) => n.endsWith(".efi")))
-        await runTool(
-          ctx,
-          tools,
-          [
-            "sbsign",
-            "--key=/work/secureboot.key",
-            "--cert=/work/secureboot.crt",
-            `--output=/buildroot/${efiDir}/${name}.signed`,
-            `/buildroot/${efiDir}/${name}`,
-          ],
-          { root, binds },
-        );
+  const keys = keysOf(p);
+  const signing = signs(keys);
+  const binds: BindMount[] = secureBootBinds(keys);
+  if (signing && v.Bootloader === "systemd-boot") {
+    // bootctl installs <name>.efi.signed in place of <name>.efi when there is one.
+    for (const name of binaries.filter((n) => n.endsWith(".efi"))) {
+      const binary = join(root, efiDir, name);
+      await sbsignFile(ctx, tools, keys, binary, `${binary}.signed`);
     }
   }
   const argv = [
@@ -158,27 +142,7 @@ async function grub(
     ctx.log(`${message}: no bootloader installed`);
     return { meta: { installed: false } };
   }
-  if (v.SecureBoot && p.secureBootKey && p.secureBootCertificate) {
-    await runTool(
-      ctx,
-      tools,
-      [
-        "sbsign",
-        "--key=/work/secureboot.key",
-        "--cert=/work/secureboot.crt",
-        `--output=/work/esp/${efiBinary}.signed`,
-        `/work/esp/${efiBinary}`,
-      ],
-      {
-        binds: [
-          { src: p.secureBootKey, dst: "/work/secureboot.key", readOnly: true },
-          { src: p.secureBootCertificate, dst: "/work/secureboot.crt", readOnly: true },
-          { src: out, dst: "/work/esp" },
-        ],
-      },
-    );
-    await rename(join(out, `${efiBinary}.signed`), join(out, efiBinary));
-  }
+  if (signs(keysOf(p))) await sbsignFile(ctx, tools, keysOf(p), join(out, efiBinary), join(out, efiBinary));
   return { meta: { installed: true } };
 }
 
@@ -210,32 +174,15 @@ async function installShim(ctx: TaskContext, p: Params, tools: ToolsTreeMount | 
   const targets: [string, string][] = [[shim, `BOOT${arch.toUpperCase()}.EFI`]];
   if (await readdir(join(scan, "usr/lib/shim")).then((names) => names.includes(basename(mokManager))))
     targets.push([mokManager, `mm${arch}.efi`]);
-  const sign = v.ShimBootloader === "unsigned" && v.SecureBoot && p.secureBootKey && p.secureBootCertificate;
+  const sign = v.ShimBootloader === "unsigned" && signs(keysOf(p));
   for (const [source, name] of targets) {
-    if (!sign) {
-      await copyFile(source, join(boot, name));
-      continue;
-    }
-    await runTool(
-      ctx,
-      tools,
-      [
-        "sbsign",
-        "--key=/work/secureboot.key",
-        "--cert=/work/secureboot.crt",
-        `--output=/work/boot/${name}`,
-        "/work/in.efi",
-      ],
-      {
-        binds: [
-          { src: p.secureBootKey!, dst: "/work/secureboot.key", readOnly: true },
-          { src: p.secureBootCertificate!, dst: "/work/secureboot.crt", readOnly: true },
-          { src: source, dst: "/work/in.efi", readOnly: true },
-          { src: boot, dst: "/work/boot" },
-        ],
-      },
-    );
+    if (sign) await sbsignFile(ctx, tools, keysOf(p), source, join(boot, name));
+    else await copyFile(source, join(boot, name));
   }
+}
+
+function keysOf(p: Params): SecureBootKeys {
+  return { enabled: p.values.SecureBoot, key: p.secureBootKey, certificate: p.secureBootCertificate };
 }
 
 export const bootloaderStep: Step<Params> = {

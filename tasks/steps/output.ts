@@ -13,22 +13,11 @@ import type { OutputConfig } from "../../formats/types.js";
 import { hostTools } from "../hosttools.js";
 import type { ImageView } from "../image.js";
 import { withStackReadOnly } from "../layers.js";
-import { FILE_STEPS } from "../outputs.js";
+import { FILE_STEPS, outputNaming as naming } from "../outputs.js";
 import type { SettingName } from "../settings-view.js";
 import { imageBelow, type Step } from "../step.js";
 
 type Slice = OutputConfig & Record<string, Json>;
-
-/** What output file names derive from (formats/naming.ts). */
-function naming(image: ImageView): Slice {
-  return {
-    Format: image.Format,
-    Image: image.Image,
-    Output: image.Output,
-    OutputExtension: image.OutputExtension,
-    CompressOutput: image.CompressOutput,
-  };
-}
 
 // Each step's config slice is exactly what it reads: its declared values.
 

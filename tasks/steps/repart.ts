@@ -16,6 +16,7 @@ import type { ToolsTreeMount } from "../../sandbox/run.js";
 import { BOOT_SHAPE_READS, SHAPE_ONLY } from "../bootfiles.js";
 import type { ImageView } from "../image.js";
 import { LAYER_TREE, stackDirs, stackKeys } from "../layers.js";
+import { outputNaming } from "../outputs.js";
 import type { SettingName } from "../settings-view.js";
 import { imageBelow, type Step, type StepPlanContext } from "../step.js";
 import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
@@ -425,14 +426,7 @@ export const repartStep: Step<RepartParams> = {
     const biosBoot = bootable && image.BiosBootloader === "grub";
     const definitions = (image.RepartDirectories as string[] | undefined) ?? [];
     return {
-      naming: {
-        Format: image.Format,
-        Image: image.Image,
-        Output: image.Output,
-        OutputExtension: image.OutputExtension,
-        CompressOutput: image.CompressOutput,
-        CompressLevel: image.CompressLevel,
-      },
+      naming: { ...outputNaming(image), CompressLevel: image.CompressLevel },
       image: top,
       esp,
       definitions,

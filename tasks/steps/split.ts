@@ -12,6 +12,7 @@ import type { OutputConfig } from "../../formats/types.js";
 import type { KernelMeta } from "../bootfiles.js";
 import { SHAPE_ONLY } from "../bootfiles.js";
 import { LAYER_TREE } from "../layers.js";
+import { outputNaming } from "../outputs.js";
 import type { Step } from "../step.js";
 
 interface Params {
@@ -89,13 +90,7 @@ export const split: Step<Params> = {
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("split"),
   params: ({ image, nodes, initrd }) => ({
-    naming: {
-      Format: image.Format,
-      Image: image.Image,
-      Output: image.Output,
-      OutputExtension: image.OutputExtension,
-      CompressOutput: image.CompressOutput,
-    },
+    naming: outputNaming(image),
     artifacts: splitSteps(image),
     splitArtifacts: (image.SplitArtifacts as string[] | undefined) ?? [],
     uki: nodes.uki!,

@@ -25,6 +25,13 @@ import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
 import { BOOT_SHAPE_READS, entryToken, type KernelMeta, osReleaseOf, SHAPE_ONLY } from "../bootfiles.js";
 import { GRUB_CONFIG, type GrubEntry, grubConfig } from "../grub.js";
 import { LAYER_TREE } from "../layers.js";
+import {
+  SECURE_BOOT_CERTIFICATE,
+  SECURE_BOOT_KEY,
+  secureBootBinds,
+  secureBootPaths,
+  signs,
+} from "../secureboot.js";
 import type { Step } from "../step.js";
 import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
 import { runTool } from "../toolrun.js";
@@ -118,12 +125,14 @@ const task: TaskDefinition<Params> = {
   name: "uki",
   implementation: implementationDigest(import.meta.url),
   inputs: (p) => {
-    const paths: PathDeclaration[] = p.initrds.map((path, i) => [`Initrds[${i}]`, { path }]);
-    if (p.values.SecureBoot) {
-      if (p.secureBootKey?.startsWith("/"))
-        paths.push(["SecureBootKey", { path: p.secureBootKey, secret: true }]);
-      if (p.secureBootCertificate) paths.push(["SecureBootCertificate", { path: p.secureBootCertificate }]);
-    }
+    const paths: PathDeclaration[] = [
+      ...p.initrds.map((path, i): PathDeclaration => [`Initrds[${i}]`, { path }]),
+      ...secureBootPaths({
+        enabled: p.values.SecureBoot,
+        key: p.secureBootKey,
+        certificate: p.secureBootCertificate,
+      }),
+    ];
     if (p.pcrKey?.startsWith("/")) paths.push(["SignExpectedPcrKey", { path: p.pcrKey, secret: true }]);
     // A tools tree given as a path: its addon stub is read for the profiles (an image's is a dependency).
     if (p.values.UnifiedKernelImageProfiles.length > 0 && p.tools?.kind === "path" && !p.tools.producers)
@@ -231,11 +240,9 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
   await mkdir(work, { recursive: true });
   binds.push({ src: work, dst: "/work/out" });
   await writeFile(join(work, "cmdline"), cmdline.join(" "));
-  const signing = v.SecureBoot && p.secureBootKey && p.secureBootCertificate;
-  if (signing) {
-    binds.push({ src: p.secureBootKey!, dst: "/work/secureboot.key", readOnly: true });
-    binds.push({ src: p.secureBootCertificate!, dst: "/work/secureboot.crt", readOnly: true });
-  }
+  const keys = { enabled: v.SecureBoot, key: p.secureBootKey, certificate: p.secureBootCertificate };
+  const signing = signs(keys);
+  binds.push(...secureBootBinds(keys));
   const measure = uki ? await pcrSigning(ctx, p, tools) : false;
   if (measure) binds.push({ src: p.pcrKey!, dst: "/work/pcr.key", readOnly: true });
   // UnifiedKernelImageProfiles=: each profile is a PE of its own (the addon stub with the profile and
@@ -447,11 +454,11 @@ async function buildProfiles(
   return [...args, ...signed];
 }
 
-/** ukify's signing options, with the key and certificate bound at /work/secureboot.{key,crt}. */
+/** ukify's signing options, with the key and certificate bound where secureBootBinds puts them. */
 export function secureBootArgs(signTool: string): string[] {
   return [
-    "--secureboot-private-key=/work/secureboot.key",
-    "--secureboot-certificate=/work/secureboot.crt",
+    `--secureboot-private-key=${SECURE_BOOT_KEY}`,
+    `--secureboot-certificate=${SECURE_BOOT_CERTIFICATE}`,
     `--signtool=${signTool === "systemd-sbsign" ? "systemd-sbsign" : "sbsign"}`,
   ];
 }

@@ -6,13 +6,13 @@
 // cached); KernelCommandLine= reruns the UKI and repart (the initrd stays cached); a kernel package change
 // reruns everything from the packages on.
 import { createHash, randomUUID } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build, buildFails, DISK_CACHE, diskTree, graph, join, ran, TYPE, takeDiskTurn } from "./harness.js";
 import { gpt, peSectionList, peSections, vfatList, vfatRead } from "./inspect.js";
-import { bootUefi } from "./qemu.js";
+import { bootReportFiles, bootUefi, enableBootReport } from "./qemu.js";
 
 const conf = (cmdline: string, kernel = "linux-image-amd64") => `[Output]
 Format=disk
@@ -28,16 +28,6 @@ Bootable=yes
 SourceDateEpoch=1700000000
 KernelInitrdModules=default
 KernelCommandLine=${cmdline}`;
-
-// Reaching multi-user.target prints the marker on the console and powers the machine off.
-const BOOT_OK_UNIT = `[Unit]
-Description=Report a finished boot
-After=multi-user.target
-
-[Service]
-Type=oneshot
-ExecStart=/bin/sh -c 'echo MKOSI-BOOT-OK > /dev/console; systemctl poweroff --no-block'
-`;
 
 describe("bootable disk", () => {
   let dir = "";
@@ -55,15 +45,12 @@ describe("bootable disk", () => {
     dir = await diskTree(
       conf("console=ttyS0 systemd.firstboot=no systemd.show_status=1"),
       {
-        "mkosi.extra/etc/systemd/system/boot-ok.service": BOOT_OK_UNIT,
+        ...bootReportFiles("MKOSI-BOOT-OK"),
         "mkosi.extra/etc/motd": "first\n",
       },
       "trixie",
     );
-    // Enabled by a symlink in the extra tree (a script would see every setting and rerun on any change).
-    const wants = join(dir, "mkosi.extra/etc/systemd/system/multi-user.target.wants");
-    mkdirSync(wants, { recursive: true });
-    symlinkSync("../boot-ok.service", join(wants, "boot-ok.service"));
+    enableBootReport(dir);
     scratch = await mkdtemp(join(tmpdir(), "mkosi-boot-"));
   }, 3_600_000);
   afterAll(() => {

@@ -1,13 +1,13 @@
 // Bootloader=grub with ShimBootloader=unsigned: a trixie disk (sharing the bootable disk test's default
 // initrd) whose ESP boots shim, which loads grub (grub-mkimage of the image's grub-efi-amd64-bin modules),
 // whose grub.cfg chainloads the UKI; it boots under qemu with OVMF through shim and grub to multi-user.
-import { mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build, diskTree, join, TYPE, takeDiskTurn } from "./harness.js";
 import { gpt, peSections, vfatList, vfatRead } from "./inspect.js";
-import { bootUefi } from "./qemu.js";
+import { bootReportFiles, bootUefi, enableBootReport } from "./qemu.js";
 
 const CONF = `[Output]
 Format=disk
@@ -26,15 +26,6 @@ ShimBootloader=unsigned
 KernelInitrdModules=default
 KernelCommandLine=console=ttyS0 systemd.firstboot=no`;
 
-const BOOT_OK_UNIT = `[Unit]
-Description=Report a finished boot
-After=multi-user.target
-
-[Service]
-Type=oneshot
-ExecStart=/bin/sh -c 'echo MKOSI-GRUB-BOOT-OK > /dev/console; systemctl poweroff --no-block'
-`;
-
 describe("Bootloader=grub", () => {
   let dir = "";
   let scratch = "";
@@ -42,10 +33,8 @@ describe("Bootloader=grub", () => {
   let release = () => {};
   beforeAll(async () => {
     release = await takeDiskTurn();
-    dir = await diskTree(CONF, { "mkosi.extra/etc/systemd/system/boot-ok.service": BOOT_OK_UNIT }, "trixie");
-    const wants = join(dir, "mkosi.extra/etc/systemd/system/multi-user.target.wants");
-    mkdirSync(wants, { recursive: true });
-    symlinkSync("../boot-ok.service", join(wants, "boot-ok.service"));
+    dir = await diskTree(CONF, bootReportFiles("MKOSI-GRUB-BOOT-OK"), "trixie");
+    enableBootReport(dir);
     scratch = await mkdtemp(join(tmpdir(), "mkosi-grub-"));
   }, 3_600_000);
   afterAll(() => {

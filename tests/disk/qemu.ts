@@ -2,7 +2,7 @@
 // the serial console on a pipe: resolves with the console output once `marker` appears and the guest
 // powers off (qemu exits), rejects after `timeoutMs` with what the console printed.
 import { spawn } from "node:child_process";
-import { copyFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 
 export const OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd";
@@ -53,4 +53,26 @@ export function bootUefi(image: string, scratch: string, marker: string, timeout
       else reject(new Error(`qemu exited (${code}) without "${marker}"; console:\n${console.slice(-6000)}`));
     });
   });
+}
+
+/** The unit that prints `marker` on the console once multi-user.target is reached and powers the machine
+ * off, as files of an extra tree; `enableBootReport` enables it (by a symlink: a script would see every
+ * setting and rerun on any change). */
+export function bootReportFiles(marker: string): Record<string, string> {
+  return {
+    "mkosi.extra/etc/systemd/system/boot-ok.service": `[Unit]
+Description=Report a finished boot
+After=multi-user.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo ${marker} > /dev/console; systemctl poweroff --no-block'
+`,
+  };
+}
+
+export function enableBootReport(tree: string): void {
+  const wants = join(tree, "mkosi.extra/etc/systemd/system/multi-user.target.wants");
+  mkdirSync(wants, { recursive: true });
+  symlinkSync("../boot-ok.service", join(wants, "boot-ok.service"));
 }
