@@ -6,7 +6,6 @@ import { addonStep } from "./steps/addon.js";
 import { baseTrees } from "./steps/base-trees.js";
 import { bootScan } from "./steps/boot-scan.js";
 import { bootloaderStep } from "./steps/bootloader.js";
-import { builddir } from "./steps/builddir.js";
 import { cleanup } from "./steps/cleanup.js";
 import { configFiles } from "./steps/config-files.js";
 import { extras } from "./steps/extras.js";
@@ -33,7 +32,6 @@ export const PIPELINE: readonly AnyStep[] = [
   build,
   volatilePackages,
   extras,
-  builddir,
   postinst,
   configFiles,
   systemdSetup,

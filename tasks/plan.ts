@@ -71,6 +71,7 @@ function planImage(
   steps: readonly AnyStep[] = PIPELINE,
   initrd?: StepPlanContext["initrd"],
   cross?: CrossImage,
+  buildDirRead = false,
 ): [NodeSpec[], ImagePlan] {
   const specs: NodeSpec[] = [];
   const nodes: Record<string, NodeId> = {};
@@ -84,7 +85,16 @@ function planImage(
   for (const step of steps) {
     if (!step.wanted(image, env)) continue;
     const id = nodeId(image, step.name);
-    const params = stepParams(step, { image, env, prev, nodes, dependencyBuilds, tools, initrd });
+    const params = stepParams(step, {
+      image,
+      env,
+      prev,
+      nodes,
+      dependencyBuilds,
+      tools,
+      initrd,
+      buildDirRead,
+    });
     const task = cross
       ? crossImageTask(step.task, cross.map, runsScripts(step.name, image) ? cross.whole : [])
       : step.task;
@@ -251,10 +261,28 @@ export function planBuild(
   );
   const byName = new Map(images.map((image) => [image.Image, image]));
   const finals = new Map<string, NodeId>();
+  // Images whose build directory post-installation or finalize scripts read: their own, and their
+  // dependencies' (the build steps that write it).
+  const buildDirRead = new Set<string>();
+  for (const image of images)
+    if (
+      (image.BuildSubdirectory ?? image.BuildDirectory) &&
+      image.PostInstallationScripts.length + image.FinalizeScripts.length > 0
+    )
+      for (const name of [image.Image, ...image.Dependencies]) buildDirRead.add(name);
   images.forEach((image, index) => {
     const cross = crossImageOf(image, outputs.slice(0, index), outputs, byName, finals);
     const tools = producedToolsTree(toolsTreeOf(image, toolsPlan?.top), cross?.map);
-    const [specs, plan] = planImage(image, env, builds, tools, PIPELINE, initrdOf.get(image.Image), cross);
+    const [specs, plan] = planImage(
+      image,
+      env,
+      builds,
+      tools,
+      PIPELINE,
+      initrdOf.get(image.Image),
+      cross,
+      buildDirRead.has(image.Image),
+    );
     nodes.push(...specs);
     plans.push(plan);
     if (plan.nodes.build) builds.set(image.Image, plan.nodes.build);

@@ -17,6 +17,9 @@ export interface StepPlanContext {
   /** Node ids of the `build` nodes of the images this one depends on (Dependencies=), whose packages
    * ($PACKAGEDIR) it may install. */
   dependencyBuilds: NodeId[];
+  /** Post-installation or finalize scripts of this image or of one that depends on it see this image's
+   * build directory ($BUILDDIR): its build step records the directory's state in its output. */
+  buildDirRead?: boolean;
   /** The tools tree this image's steps run their programs from (null: the host's). */
   tools: ToolsTree | null;
   /** The image's default initrd (plan.ts planInitrds): its output node, and its KernelModules= (what

@@ -1,7 +1,8 @@
 // Steps that run user scripts on the image: prepare (final), the build overlay (BuildPackages= and
 // prepare with "build"), build scripts, post-installation and finalize scripts.
 
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { lstat, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   type DistroConfig,
@@ -40,8 +41,11 @@ interface Params {
   /** build: arguments after `--`, and the build directory. */
   cmdline?: string[];
   buildDir?: string | null;
-  /** postinst, finalize: the builddir node (the state of the build directory they see as $BUILDDIR). */
-  buildDirState?: NodeId;
+  /** build: record the build directory's state in the output (scripts read it, see buildDirRead). */
+  recordBuildDir?: boolean;
+  /** postinst, finalize: the build steps (this image's and its dependencies') whose outputs record the
+   * state of the build directory they see as $BUILDDIR. */
+  buildDirWriters?: NodeId[];
   /** --debug-shell (not an input: it only acts after a failure). */
   debugShell?: TerminalHandoff;
   tools: ToolsTree | null;
@@ -54,11 +58,13 @@ function inputs(p: Params): DeclaredInputs {
   const values = { ...declared.values, ...distroConfigJson(p.config) } as Record<string, never>;
   if (p.buildPackages) Object.assign(values, { BuildPackages: p.buildPackages });
   if (p.cmdline) Object.assign(values, { cmdline: p.cmdline, BuildDirectory: p.buildDir ?? null });
-  // $BUILDDIR in postinst and finalize scripts: its state as the builddir node saw it (steps/builddir.ts).
-  if (p.buildDirState) {
+  // $BUILDDIR in postinst and finalize scripts: the build steps that write it record its state in their
+  // outputs (recordBuildDir), so these scripts rerun when it changed.
+  if (p.buildDirWriters) {
     Object.assign(values, { BuildDirectory: p.buildDir ?? null });
-    deps.builddir = p.buildDirState;
+    for (const id of p.buildDirWriters) deps[`builddir:${id}`] = id;
   }
+  if (p.recordBuildDir) Object.assign(values, { RecordBuildDirectory: true });
   let own: DeclaredInputs = {
     paths: declared.paths,
     values,
@@ -254,9 +260,30 @@ const buildTask: TaskDefinition<Params> = {
     } finally {
       await mount.unmount();
     }
+    // The build directory is state outside the cache; where scripts read it ($BUILDDIR in postinst and
+    // finalize), a listing of what this build left there is part of the output, so that they rerun when
+    // it changed. (Only there: it makes the output differ on every incremental build, which reruns the
+    // steps that install the packages too.)
+    if (p.recordBuildDir && p.buildDir)
+      await writeFile(join(ctx.out, "builddir.state"), await buildDirState(p.buildDir));
     return { meta: { packages: (await readdir(packages)).sort() } };
   },
 };
+
+/** Names, modes, sizes and modification times of everything below `dir` (no contents), as a digest. */
+async function buildDirState(dir: string): Promise<string> {
+  const lines: string[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    for (const name of (await readdir(join(dir, rel))).sort()) {
+      const path = rel ? `${rel}/${name}` : name;
+      const st = await lstat(join(dir, path), { bigint: true });
+      lines.push(`${path}\t${st.mode}\t${st.size}\t${st.mtimeNs}`);
+      if (st.isDirectory()) await walk(path);
+    }
+  };
+  await walk("");
+  return `${createHash("sha256").update(lines.join("\n")).digest("hex")}\n`;
+}
 
 export const build: Step<Params> = {
   name: "build",
@@ -264,10 +291,11 @@ export const build: Step<Params> = {
   ...SCRIPT_READS,
   layer: false,
   wanted: (image) => image.BuildScripts.length > 0,
-  params: ({ image, env, prev, nodes, tools }) => ({
+  params: ({ image, env, prev, nodes, tools, buildDirRead }) => ({
     ...baseParams("build", image.BuildScripts, image, env, nodes["build-overlay"] ?? prev, nodes, tools),
     cmdline: env.options.cmdline,
     buildDir: image.BuildSubdirectory ?? image.BuildDirectory,
+    recordBuildDir: buildDirRead === true,
   }),
 };
 
@@ -294,12 +322,15 @@ function layerScriptStep(name: string, kind: ScriptKind, pick: (image: ImageView
     ...SCRIPT_READS,
     layer: true,
     wanted: (image) => pick(image).length > 0,
-    params: ({ image, env, prev, nodes, tools }) => ({
-      ...baseParams(kind, pick(image), image, env, prev, nodes, tools),
-      ...(nodes.builddir
-        ? { buildDir: image.BuildSubdirectory ?? image.BuildDirectory, buildDirState: nodes.builddir }
-        : {}),
-    }),
+    params: ({ image, env, prev, nodes, tools, dependencyBuilds }) => {
+      const buildDir = image.BuildSubdirectory ?? image.BuildDirectory;
+      return {
+        ...baseParams(kind, pick(image), image, env, prev, nodes, tools),
+        ...(buildDir
+          ? { buildDir, buildDirWriters: [...(nodes.build ? [nodes.build] : []), ...dependencyBuilds] }
+          : {}),
+      };
+    },
   };
 }
 
