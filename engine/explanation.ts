@@ -24,8 +24,13 @@ export function explainNode(
   const hist = store.getHistory(n.id);
   const lastRunRec = hist?.runs[hist.runs.length - 1];
   const lastKey = last?.key;
+  // The old signature (read from the store, validated with zod: costly on a no-op) only when there are
+  // changes to find: not for a node that runs on every build, or for one the cache just lacks.
+  const plain =
+    reason === "first-run" || reason === "not-in-cache" || reason === "always" || reason === "forced";
   const needsOld =
-    lastKey !== undefined && (lastKey !== n.key || status === "will-run" || status === "pending-deps");
+    lastKey !== undefined &&
+    (lastKey !== n.key || ((status === "will-run" || status === "pending-deps") && !plain));
   const oldSig = needsOld ? store.getSignature(lastKey) : undefined;
   let changes: InputChange[] = [];
   if (oldSig && n.partial && lastKey !== n.key) changes = diffSignatures(store, oldSig, n.partial);
@@ -46,7 +51,7 @@ export function explainNode(
   if (reason) e.reason = reason;
   if (n.problem) e.problem = n.problem;
   if (status === "will-run" || status === "pending-deps") {
-    if (reason === "first-run" || reason === "not-in-cache" || reason === "always" || reason === "forced") {
+    if (plain) {
       e.rootCauses = [{ chain: [n.id], changes: [] }];
     } else {
       e.rootCauses = causes.causes(n.id, oldSig, lastKey);
