@@ -1,5 +1,5 @@
 // What the boot steps hand each other through artifact metadata.
-import { readFile } from "node:fs/promises";
+import { copyFile, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Json } from "../engine/api.js";
 
@@ -14,6 +14,19 @@ export interface KernelMeta {
 function osReleaseField(text: string, key: string): string | undefined {
   const match = new RegExp(`^${key}=(.*)$`, "m").exec(text);
   return match?.[1]?.replace(/^["']|["']$/g, "");
+}
+
+/** Copy the first of `roots` that has the addon stub `stub` (a path below a root) to `dest`; false when
+ * none has it. (Format=addon and UKI profiles take the image's, else the tools tree's.) */
+export async function copyFirstStub(roots: readonly string[], stub: string, dest: string): Promise<boolean> {
+  for (const root of roots) {
+    const copied = await copyFile(join(root, stub), dest).then(
+      () => true,
+      () => false,
+    );
+    if (copied) return true;
+  }
+  return false;
 }
 
 /** The image's os-release (etc/ first, then usr/lib/) in a tree (boot-scan's artifact). */

@@ -15,6 +15,7 @@ import { outputNames } from "../../formats/naming.js";
 import { formatOf } from "../../formats/registry.js";
 import type { OutputConfig } from "../../formats/types.js";
 import type { BindMount } from "../../sandbox/run.js";
+import { copyFirstStub } from "../bootfiles.js";
 import { withStackReadOnly } from "../layers.js";
 import { outputNaming } from "../outputs.js";
 import { type SecureBootKeys, secureBootBinds, secureBootPaths, signs } from "../secureboot.js";
@@ -76,17 +77,8 @@ const task: TaskDefinition<Params> = {
         });
         const cmdline = await commandLine(root, v.KernelCommandLine);
         await writeFile(join(work, "cmdline"), cmdline.join(" "));
-        const found =
-          (await copyFile(join(root, stub), join(work, "addon.efi.stub")).then(
-            () => true,
-            () => false,
-          )) ||
-          (tools !== undefined &&
-            (await copyFile(join(tools.root, stub), join(work, "addon.efi.stub")).then(
-              () => true,
-              () => false,
-            )));
-        if (!found)
+        const roots = [root, ...(tools ? [tools.root] : [])];
+        if (!(await copyFirstStub(roots, stub, join(work, "addon.efi.stub"))))
           throw new Error(
             `Format=addon needs the addon stub /${stub}, in the image or the tools tree (Debian: systemd-boot-efi)`,
           );

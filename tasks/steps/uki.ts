@@ -22,7 +22,14 @@ import { implementationDigest } from "../../engine/implementation.js";
 import { addonStub, type BootConfig, efiArch, imageIsInitrd } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
-import { BOOT_SHAPE_READS, entryToken, type KernelMeta, osReleaseOf, SHAPE_ONLY } from "../bootfiles.js";
+import {
+  BOOT_SHAPE_READS,
+  copyFirstStub,
+  entryToken,
+  type KernelMeta,
+  osReleaseOf,
+  SHAPE_ONLY,
+} from "../bootfiles.js";
 import { GRUB_CONFIG, type GrubEntry, grubConfig } from "../grub.js";
 import { LAYER_TREE } from "../layers.js";
 import {
@@ -414,13 +421,8 @@ async function buildProfiles(
   // The image's addon stub, else the tools tree's: only the profile's sections are joined into the UKI,
   // never the stub's code, so its version does not matter (bookworm's systemd-boot-efi has none).
   const stub = addonStub(p.values.Architecture);
-  const { copyFile } = await import("node:fs/promises");
-  const found = async (root: string) =>
-    copyFile(join(root, stub), join(work, "addon.efi.stub")).then(
-      () => true,
-      () => false,
-    );
-  if (!(await found(scan)) && !(tools && (await found(tools.root))))
+  const roots = [scan, ...(tools ? [tools.root] : [])];
+  if (!(await copyFirstStub(roots, stub, join(work, "addon.efi.stub"))))
     throw new Error(
       `UnifiedKernelImageProfiles= needs the addon stub /${stub}, in the image or the tools tree (Debian: systemd-boot-efi ≥ 255)`,
     );

@@ -1,6 +1,10 @@
 // The pieces of the uki step that need no tools: a UKI profile's .profile section as upstream writes it,
 // and the systemd version of a stub from its SBAT section (profiles need systemd-stub ≥ 257).
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { copyFirstStub } from "../../tasks/bootfiles.js";
 import { profileSection, stubVersion } from "../../tasks/steps/uki.js";
 
 describe("uki step", () => {
@@ -19,5 +23,24 @@ describe("uki step", () => {
       262,
     );
     expect(stubVersion("no sbat here")).toBeUndefined();
+  });
+
+  it("takes the addon stub from the first root that has it (the image, then the tools tree)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mkosi-stub-"));
+    try {
+      const stub = "usr/lib/systemd/boot/efi/addonx64.efi.stub";
+      const [image, tools, dest] = ["image", "tools", "dest"].map((name) => join(dir, name));
+      mkdirSync(join(tools!, stub, ".."), { recursive: true });
+      writeFileSync(join(tools!, stub), "tools");
+      expect(await copyFirstStub([image!, tools!], stub, dest!)).toBe(true);
+      expect(readFileSync(dest!, "utf8")).toBe("tools");
+      mkdirSync(join(image!, stub, ".."), { recursive: true });
+      writeFileSync(join(image!, stub), "image");
+      expect(await copyFirstStub([image!, tools!], stub, dest!)).toBe(true);
+      expect(readFileSync(dest!, "utf8")).toBe("image");
+      expect(await copyFirstStub([join(dir, "none")], stub, dest!)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
