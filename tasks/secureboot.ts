@@ -13,6 +13,20 @@ export interface SecureBootKeys {
   certificate: string | null;
 }
 
+/** SecureBootKey= and SecureBootCertificate= for a step's parameters: only when SecureBoot= is on, so that
+ * keys which are not used are no inputs. */
+export function secureBootKeyPaths(image: {
+  SecureBoot?: unknown;
+  SecureBootKey?: unknown;
+  SecureBootCertificate?: unknown;
+}): { secureBootKey: string | null; secureBootCertificate: string | null } {
+  const on = image.SecureBoot === true;
+  return {
+    secureBootKey: on ? ((image.SecureBootKey as string | null) ?? null) : null,
+    secureBootCertificate: on ? ((image.SecureBootCertificate as string | null) ?? null) : null,
+  };
+}
+
 /** The key (a file path; a key source such as a PKCS#11 URI is not a file) and the certificate, when
  * SecureBoot= is on. */
 export function secureBootPaths(keys: SecureBootKeys): PathDeclaration[] {

@@ -18,7 +18,14 @@ import type { BindMount } from "../../sandbox/run.js";
 import { copyFirstStub } from "../bootfiles.js";
 import { withStackReadOnly } from "../layers.js";
 import { outputNaming } from "../outputs.js";
-import { type SecureBootKeys, secureBootBinds, secureBootPaths, signs } from "../secureboot.js";
+import {
+  type SecureBootKeys,
+  secureBootBinds,
+  secureBootKeyPaths,
+  secureBootPaths,
+  signs,
+} from "../secureboot.js";
+
 import { imageBelow, type Step } from "../step.js";
 import { checkTools } from "../toolcheck.js";
 import { runTool } from "../toolrun.js";
@@ -136,9 +143,7 @@ export const addonStep: Step<Params> = {
         SecureBootSignTool: String(image.SecureBootSignTool ?? "auto"),
         SourceDateEpoch: image.SourceDateEpoch,
       },
-      secureBootKey: image.SecureBoot === true ? ((image.SecureBootKey as string | null) ?? null) : null,
-      secureBootCertificate:
-        image.SecureBoot === true ? ((image.SecureBootCertificate as string | null) ?? null) : null,
+      ...secureBootKeyPaths(image),
       tools,
     };
   },

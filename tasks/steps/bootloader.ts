@@ -12,7 +12,15 @@ import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
 import { entryToken, osReleaseOf } from "../bootfiles.js";
 import { grubPlatform, installGrubEfi } from "../grub.js";
 import { LAYER_TREE } from "../layers.js";
-import { type SecureBootKeys, sbsignFile, secureBootBinds, secureBootPaths, signs } from "../secureboot.js";
+import {
+  type SecureBootKeys,
+  sbsignFile,
+  secureBootBinds,
+  secureBootKeyPaths,
+  secureBootPaths,
+  signs,
+} from "../secureboot.js";
+
 import type { Step } from "../step.js";
 import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
 import { runTool } from "../toolrun.js";
@@ -221,9 +229,7 @@ export const bootloaderStep: Step<Params> = {
         SecureBootAutoEnroll: image.SecureBootAutoEnroll !== false,
         ShimBootloader: String(image.ShimBootloader ?? "none"),
       },
-      secureBootKey: image.SecureBoot === true ? ((image.SecureBootKey as string | null) ?? null) : null,
-      secureBootCertificate:
-        image.SecureBoot === true ? ((image.SecureBootCertificate as string | null) ?? null) : null,
+      ...secureBootKeyPaths(image),
       tools,
       needs,
     };

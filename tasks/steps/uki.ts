@@ -36,9 +36,11 @@ import {
   SECURE_BOOT_CERTIFICATE,
   SECURE_BOOT_KEY,
   secureBootBinds,
+  secureBootKeyPaths,
   secureBootPaths,
   signs,
 } from "../secureboot.js";
+
 import type { Step } from "../step.js";
 import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
 import { runTool } from "../toolrun.js";
@@ -527,9 +529,7 @@ export const ukiStep: Step<Params> = {
       },
       pcrKey:
         image.SignExpectedPcr !== "disabled" ? ((image.SignExpectedPcrKey as string | null) ?? null) : null,
-      secureBootKey: image.SecureBoot === true ? ((image.SecureBootKey as string | null) ?? null) : null,
-      secureBootCertificate:
-        image.SecureBoot === true ? ((image.SecureBootCertificate as string | null) ?? null) : null,
+      ...secureBootKeyPaths(image),
       tools,
       needs,
     };
