@@ -16,6 +16,8 @@ export interface BootConfig {
   Initrds?: string[] | null;
   SplitArtifacts?: string[] | null;
   RepartDirectories?: string[] | null;
+  KernelCommandLine?: string[] | null;
+  UnifiedKernelImages?: string | null;
 }
 
 /** Package names that install a kernel (Debian's and Ubuntu's; other distributions' for later). */
@@ -49,6 +51,20 @@ export function imageIsInitrd(config: BootConfig): boolean {
   return format === "uki" || format === "esp";
 }
 
+/**
+ * Whether the boot entries' command line needs the disk's partitions: a verity root hash (roothash=,
+ * usrhash=); the literal root=PARTUUID or mount.usr=PARTUUID of KernelCommandLine=, replaced by the
+ * partition's UUID; or a root=PARTUUID=… that grub's entries add when no EFI boot loader tells the initrd
+ * where the root is (BIOS, or grub loading kernels without UKIs).
+ */
+export function cmdlineNamesPartitions(config: BootConfig): boolean {
+  if (definitionsUseVerity(config.RepartDirectories ?? [])) return true;
+  const words = (config.KernelCommandLine ?? []).join(" ").split(/\s+/);
+  if (words.includes("root=PARTUUID") || words.includes("mount.usr=PARTUUID")) return true;
+  if (config.BiosBootloader === "grub") return true;
+  return config.Bootloader === "grub" && config.UnifiedKernelImages === "disabled";
+}
+
 /** The boot steps, in order, of an image that wants boot. */
 export function bootSteps(config: BootConfig): string[] {
   if (!wantsBoot(config)) return [];
@@ -60,8 +76,8 @@ export function bootSteps(config: BootConfig): string[] {
     ((loader !== "none" && !loader.startsWith("uki")) || config.BiosBootloader === "grub")
   )
     steps.push("bootloader");
-  // A root hash on the command line: the UKIs wait for the first repart pass.
-  if (normalizeFormat(config.Format) === "disk" && definitionsUseVerity(config.RepartDirectories ?? []))
+  // The UKIs wait for the first repart pass when their command line names the disk's partitions.
+  if (normalizeFormat(config.Format) === "disk" && cmdlineNamesPartitions(config))
     steps.push("repart-root", "roothash");
   steps.push("uki");
   return steps;

@@ -54,6 +54,9 @@ export const SHAPE_ONLY = {
   VolatilePackages: "only whether a kernel package makes Bootable=auto boot (the graph's shape)",
   Initrds: "only whether there is a default initrd to depend on (the graph's shape)",
   RepartDirectories: "only whether the UKI waits for a verity root hash (the graph's shape)",
+  KernelCommandLine:
+    "only whether the UKI waits for the disk's partition UUIDs (root=PARTUUID; the graph's shape)",
+  UnifiedKernelImages: "only whether grub's entries wait for the disk's partition UUIDs (the graph's shape)",
   Checksum: "only whether a checksum node follows (the graph's shape)",
   Sign: "only whether a checksum node follows (the graph's shape)",
   ManifestFormat: "only whether a manifest node follows (the graph's shape)",
@@ -70,6 +73,8 @@ export const BOOT_SHAPE_READS = [
   "Initrds",
   "SplitArtifacts",
   "RepartDirectories",
+  "KernelCommandLine",
+  "UnifiedKernelImages",
   "Checksum",
   "Sign",
   "ManifestFormat",

@@ -3,6 +3,10 @@
 // and a grub.cfg in the ESP's grub/ directory with one entry per kernel: chainloading its UKI, or (UKIs
 // off) loading its kernel and initrds. A small EFI/<distribution>/grub.cfg loads that one, for signed grub
 // builds that look for their configuration there.
+// grub as the BIOS boot loader (BiosBootloader=grub): a core image for i386-pc made the same way from the
+// image's modules (Debian: grub-pc-bin), which grub-bios-setup writes with boot.img into the finished
+// disk (MBR and BIOS boot partition); it reads the same grub.cfg, whose entries load kernel and initrds
+// (a BIOS cannot run a UKI).
 import { copyFile, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { TaskContext } from "../engine/api.js";
@@ -62,14 +66,65 @@ export async function installGrubEfi(
   opts: { scan: string; esp: string; architecture: string; distribution: string; efiBinary: string },
 ): Promise<boolean> {
   const platform = grubPlatform(opts.architecture);
-  const modules = join(opts.scan, "usr/lib/grub", platform);
-  const names = await readdir(modules).catch(() => undefined);
-  if (!names?.some((n) => n === "normal.mod")) return false;
-  const work = join(ctx.tmp, "grub");
-  await mkdir(work, { recursive: true });
-  await writeFile(join(work, "early.cfg"), EARLY_CONFIG);
+  const made = await makeImage(ctx, tools, opts.scan, opts.esp, platform, "grub.efi", EMBEDDED_MODULES);
+  if (!made) return false;
   const binary = join(opts.esp, opts.efiBinary);
   await mkdir(join(binary, ".."), { recursive: true });
+  await copyFile(made, binary);
+  const shim = join(opts.esp, "EFI", opts.distribution);
+  await mkdir(shim, { recursive: true });
+  await writeFile(join(shim, "grub.cfg"), EARLY_CONFIG);
+  return true;
+}
+
+/** grub's BIOS platform and the modules built into its core image (no EFI video; biosdisk to read disks). */
+export const GRUB_BIOS_PLATFORM = "i386-pc";
+const BIOS_MODULES = [
+  "biosdisk",
+  ...EMBEDDED_MODULES.filter((m) => m !== "efi_gop" && m !== "all_video" && m !== "chain"),
+];
+
+/**
+ * Install grub for BIOS: its modules into `esp`/grub/i386-pc and, into `out`, core.img (grub-mkimage of
+ * the image's i386-pc modules) and boot.img, which grub-bios-setup writes into the disk once it exists.
+ * Returns false when the image has no i386-pc modules.
+ */
+export async function installGrubBios(
+  ctx: TaskContext,
+  tools: ToolsTreeMount | undefined,
+  opts: { scan: string; esp: string; out: string },
+): Promise<boolean> {
+  const modules = join(opts.scan, "usr/lib/grub", GRUB_BIOS_PLATFORM);
+  const names = await readdir(modules).catch(() => [] as string[]);
+  if (!names.includes("boot.img")) return false;
+  const made = await makeImage(ctx, tools, opts.scan, opts.esp, GRUB_BIOS_PLATFORM, "core.img", BIOS_MODULES);
+  if (!made) return false;
+  await mkdir(opts.out, { recursive: true });
+  await copyFile(made, join(opts.out, "core.img"));
+  await copyFile(join(modules, "boot.img"), join(opts.out, "boot.img"));
+  return true;
+}
+
+/**
+ * grub-mkimage of `platform` from the image's modules (below `scan`), with the early configuration that
+ * finds the ESP's grub.cfg; the modules are copied to the ESP for insmod at boot (prefix ($root)/grub).
+ * Returns the image's path in scratch space, or undefined when the image has no modules of the platform.
+ */
+async function makeImage(
+  ctx: TaskContext,
+  tools: ToolsTreeMount | undefined,
+  scan: string,
+  esp: string,
+  platform: string,
+  output: string,
+  embedded: readonly string[],
+): Promise<string | undefined> {
+  const modules = join(scan, "usr/lib/grub", platform);
+  const names = await readdir(modules).catch(() => undefined);
+  if (!names?.some((n) => n === "normal.mod")) return undefined;
+  const work = join(ctx.tmp, "grub", platform);
+  await mkdir(work, { recursive: true });
+  await writeFile(join(work, "early.cfg"), EARLY_CONFIG);
   const binds: BindMount[] = [
     { src: modules, dst: "/work/modules", readOnly: true },
     { src: work, dst: "/work/grub" },
@@ -83,28 +138,31 @@ export async function installGrubEfi(
       "--directory=/work/modules",
       "--prefix=/grub",
       "--config=/work/grub/early.cfg",
-      "--output=/work/grub/grub.efi",
-      ...EMBEDDED_MODULES,
+      `--output=/work/grub/${output}`,
+      ...embedded,
     ],
     { binds },
   );
-  await copyFile(join(work, "grub.efi"), binary);
-  // The modules for insmod at boot (prefix=($root)/grub), without the build-only files.
-  const target = join(opts.esp, "grub", platform);
+  // Without the build-only files (the images, the tools).
+  const target = join(esp, "grub", platform);
   await mkdir(target, { recursive: true });
   for (const name of names.sort())
     if (/\.(mod|lst)$/.test(name)) await copyFile(join(modules, name), join(target, name));
-  const shim = join(opts.esp, "EFI", opts.distribution);
-  await mkdir(shim, { recursive: true });
-  await writeFile(join(shim, "grub.cfg"), EARLY_CONFIG);
-  return true;
+  return join(work, output);
 }
+
+/** The bootloader step's artifact directory of grub's BIOS images (core.img, boot.img) for repart. */
+export const BIOS_IMAGES = "bios";
+
+/** Where grub-bios-setup lives: $PATH before Debian trixie, grub's i386-pc directory since. */
+export const GRUB_BIOS_SETUP_PATH = `/usr/lib/grub/${GRUB_BIOS_PLATFORM}`;
 
 export interface GrubEntry {
   title: string;
-  /** A UKI to chainload (path below the ESP)… */
+  /** A UKI to chainload on EFI (path below the ESP)… */
   uki?: string;
-  /** …or a kernel and initrds (paths below the ESP) with a command line. */
+  /** …and/or a kernel and initrds (paths below the ESP) with a command line: on BIOS, where a UKI cannot
+   * run, or on both platforms when there is no UKI. */
   linux?: { kernel: string; initrds: string[]; cmdline: string };
 }
 
@@ -112,14 +170,22 @@ export interface GrubEntry {
 export function grubConfig(entries: readonly GrubEntry[]): string {
   const quote = (s: string) => `'${s.replace(/'/g, "'\\''")}'`;
   const lines = ["set default=0", "set timeout=3", ""];
+  const linux = (entry: NonNullable<GrubEntry["linux"]>, indent: string) => [
+    `${indent}linux /${entry.kernel} ${entry.cmdline}`,
+    ...(entry.initrds.length > 0 ? [`${indent}initrd ${entry.initrds.map((i) => `/${i}`).join(" ")}`] : []),
+  ];
   for (const entry of entries) {
     lines.push(`menuentry ${quote(entry.title)} {`);
-    if (entry.uki) lines.push(`    chainloader /${entry.uki}`);
-    else if (entry.linux) {
-      lines.push(`    linux /${entry.linux.kernel} ${entry.linux.cmdline}`);
-      if (entry.linux.initrds.length > 0)
-        lines.push(`    initrd ${entry.linux.initrds.map((i) => `/${i}`).join(" ")}`);
-    }
+    if (entry.uki && entry.linux)
+      lines.push(
+        '    if [ "$grub_platform" = "efi" ]; then',
+        `        chainloader /${entry.uki}`,
+        "    else",
+        ...linux(entry.linux, "        "),
+        "    fi",
+      );
+    else if (entry.uki) lines.push(`    chainloader /${entry.uki}`);
+    else if (entry.linux) lines.push(...linux(entry.linux, "    "));
     lines.push("}", "");
   }
   return lines.join("\n");

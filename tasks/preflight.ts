@@ -121,7 +121,6 @@ export function preflightImage(
   if (wantsBoot(image as unknown as BootConfig)) {
     const unsupported: [string, unknown][] = [
       ["Bootloader", image.Bootloader === "grub-signed" ? image.Bootloader : undefined],
-      ["BiosBootloader", image.BiosBootloader === "grub" ? "grub" : undefined],
       // shim loads the boot loader the bootloader step installs (systemd-boot, grub); with a UKI as the
       // boot loader there is none.
       [

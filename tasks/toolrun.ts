@@ -15,6 +15,9 @@ export interface ToolRun {
   env?: Record<string, string>;
   captureStdout?: boolean;
   input?: string;
+  /** The program is the sandbox's PID 1 (no reaper before it): /proc/self is then known while the
+   * sandbox is set up, so a bind can replace one of its files. */
+  asPid1?: boolean;
 }
 
 export const TOOL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/systemd";
@@ -38,6 +41,7 @@ export async function runTool(
     env: { PATH: TOOL_PATH, TMPDIR: "/var/tmp", SYSTEMD_OFFLINE: "1", ...(opts.env ?? {}) },
     captureStdout: opts.captureStdout,
     input: opts.input,
+    ...(opts.asPid1 ? { extraArgs: ["--as-pid-1"] } : {}),
     signal: ctx.signal,
     onOutput: (line, stream) => ctx.log(line, stream),
   });

@@ -1,7 +1,8 @@
 // bootloader: systemd-boot installed into an ESP layer (tree/efi/…) by bootctl from the tools tree, from
 // the image's own systemd-boot binaries (boot-scan), signed for SecureBoot (sbsign) with automatic key
-// enrollment when asked; or grub (Bootloader=grub, tasks/grub.ts: its menu is the uki step's). Reads only
-// boot-scan's artifact and the signing keys.
+// enrollment when asked; or grub (Bootloader=grub, tasks/grub.ts: its menu is the uki step's). For
+// BiosBootloader=grub, also grub's BIOS core image and boot.img in the artifact's bios/ directory, which
+// the repart step writes into the disk. Reads only boot-scan's artifact and the signing keys.
 import { copyFile, mkdir, readdir, rename } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Json, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
@@ -10,7 +11,7 @@ import { efiArch } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
 import { entryToken, osReleaseOf } from "../bootfiles.js";
-import { grubPlatform, installGrubEfi } from "../grub.js";
+import { BIOS_IMAGES, GRUB_BIOS_PLATFORM, grubPlatform, installGrubBios, installGrubEfi } from "../grub.js";
 import { LAYER_TREE } from "../layers.js";
 import {
   type SecureBootKeys,
@@ -59,9 +60,22 @@ const task: TaskDefinition<Params> = {
     withToolsTree(ctx, p.tools, async (tools) => {
       const result = await install(ctx, p, tools);
       if (result.meta.installed && p.values.ShimBootloader !== "none") await installShim(ctx, p, tools);
-      return result;
+      const bios = p.values.BiosBootloader === "grub" ? await installBios(ctx, p, tools) : false;
+      return { meta: { ...result.meta, bios } };
     }),
 };
+
+/** BiosBootloader=grub: grub's i386-pc modules into the ESP, its core image and boot.img beside it. */
+async function installBios(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined): Promise<boolean> {
+  const scan = join(ctx.deps.scan!.dir, LAYER_TREE);
+  const esp = join(ctx.out, LAYER_TREE, "efi");
+  const installed = await installGrubBios(ctx, tools, { scan, esp, out: join(ctx.out, BIOS_IMAGES) });
+  if (installed) return true;
+  const message = `BiosBootloader=grub: the image has no grub BIOS modules in /usr/lib/grub/${GRUB_BIOS_PLATFORM} (Debian: install grub-pc-bin)`;
+  if (p.values.Bootable === "enabled") throw new Error(message);
+  ctx.log(`${message}: no BIOS boot loader installed`);
+  return false;
+}
 
 async function install(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined) {
   const v = p.values;
@@ -69,8 +83,7 @@ async function install(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
   const out = join(ctx.out, LAYER_TREE, "efi");
   await mkdir(out, { recursive: true });
   // Refused while planning (tasks/preflight.ts); a guard for callers that skip preflight.
-  if (v.Bootloader === "grub-signed" || v.BiosBootloader === "grub")
-    throw new Error(`Bootloader=${v.Bootloader}, BiosBootloader=${v.BiosBootloader}: not supported yet`);
+  if (v.Bootloader === "grub-signed") throw new Error(`Bootloader=${v.Bootloader}: not supported yet`);
   const arch = efiArch(v.Architecture);
   if (v.Bootloader === "grub") return grub(ctx, p, tools, scan, out, arch);
   if (!v.Bootloader.startsWith("systemd-boot")) return { meta: { installed: false } };

@@ -14,13 +14,14 @@ import { formatOf } from "../../formats/registry.js";
 import type { OutputConfig } from "../../formats/types.js";
 import type { ToolsTreeMount } from "../../sandbox/run.js";
 import { BOOT_SHAPE_READS, SHAPE_ONLY } from "../bootfiles.js";
+import { BIOS_IMAGES, GRUB_BIOS_SETUP_PATH } from "../grub.js";
 import type { ImageView } from "../image.js";
 import { LAYER_TREE, stackDirs, stackKeys } from "../layers.js";
 import { outputNaming } from "../outputs.js";
 import type { SettingName } from "../settings-view.js";
 import { imageBelow, type Step, type StepPlanContext } from "../step.js";
 import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
-import { runTool } from "../toolrun.js";
+import { runTool, TOOL_PATH } from "../toolrun.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
 import { pathInputs } from "../trees.js";
 
@@ -97,6 +98,7 @@ const REPART_TOOLS = [
   "mksquashfs",
   "mkfs.btrfs",
   "mkfs.xfs",
+  "grub-bios-setup",
 ];
 
 /** Definitions, key files and the passphrase are read from the host. */
@@ -268,6 +270,7 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
     await rename(join(work, output), join(ctx.out, output));
     return { meta };
   }
+  await installBiosBoot(ctx, p, tools, work, output);
   // The disk and the split partitions, compressed as a whole when CompressOutput= asks for it.
   for (const name of await readdir(work)) {
     const target = name === names.withFormat ? names.withCompression : name;
@@ -286,6 +289,36 @@ async function repart(ctx: TaskContext, p: RepartParams, tools: ToolsTreeMount |
   const hash = rootHash(partitions);
   if (hash && p.splitRoothash) await writeFile(join(ctx.out, names.splitRoothash), `${hash.hash}\n`);
   return { meta };
+}
+
+/** BiosBootloader=grub: grub-bios-setup writes boot.img into the disk's MBR and the core image the
+ * bootloader step made (its artifact's bios/) into the BIOS boot partition. */
+async function installBiosBoot(
+  ctx: TaskContext,
+  p: RepartParams,
+  tools: ToolsTreeMount | undefined,
+  work: string,
+  disk: string,
+): Promise<void> {
+  const { existsSync } = await import("node:fs");
+  const images = p.esp.map((_, i) => join(ctx.deps[`esp:${i}`]!.dir, BIOS_IMAGES)).find((d) => existsSync(d));
+  if (!images) return;
+  // grub-bios-setup insists that its --directory lives on a disk it can open, and finds that disk in
+  // /proc/self/mountinfo. Our directory is on the host's disk, which the sandbox does not have: the
+  // program sees a mountinfo that puts the directory on the image itself.
+  const octal = (path: string) =>
+    path.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, "0")}`);
+  const mountinfo = join(ctx.tmp, "grub-mountinfo");
+  await writeFile(mountinfo, `1 0 0:0 / /work/bios ro - ext4 ${octal(`/work/out/${disk}`)} ro\n`);
+  await runTool(ctx, tools, ["grub-bios-setup", "--directory=/work/bios", `/work/out/${disk}`], {
+    binds: [
+      { src: images, dst: "/work/bios", readOnly: true },
+      { src: work, dst: "/work/out" },
+      { src: mountinfo, dst: "/proc/self/mountinfo", readOnly: true },
+    ],
+    env: { PATH: `${TOOL_PATH}:${GRUB_BIOS_SETUP_PATH}` },
+    asPid1: true,
+  });
 }
 
 /** The first pass's disk in its artifact. */

@@ -63,6 +63,7 @@ interface Params {
   values: {
     KernelCommandLine: string[];
     Bootloader: string;
+    BiosBootloader: string;
     Bootable: string;
     UnifiedKernelImages: string;
     UnifiedKernelImageFormat: string | null;
@@ -270,17 +271,23 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
       initrds.push(`/work/kernel/${kernel.version}/modules.initrd`);
       hostPaths.set(`/work/kernel/${kernel.version}/modules.initrd`, modules);
     }
+    const grubLinux = v.Bootloader === "grub" || v.BiosBootloader === "grub";
+    const files =
+      !uki || v.BiosBootloader === "grub"
+        ? await copyBootFiles(
+            esp,
+            token,
+            kernel.version,
+            initrds.map((i) => hostPaths.get(i)!),
+            kernelDir,
+          )
+        : undefined;
+    // Loaded by grub on BIOS, or on both platforms without UKIs.
+    const linux =
+      files && grubLinux ? { ...files, cmdline: grubCommandLine(cmdline, disk).join(" ") } : undefined;
     if (!uki) {
-      const files = initrds.map((i) => hostPaths.get(i)!);
-      written.push(...(await typeOneEntry(esp, token, kernel.version, cmdline, files, kernelDir)));
-      menu.push({
-        title: title(kernel.version),
-        linux: {
-          kernel: `${token}/${kernel.version}/linux`,
-          initrds: files.map((_, i) => `${token}/${kernel.version}/initrd${i}`),
-          cmdline: cmdline.join(" "),
-        },
-      });
+      written.push(...(await typeOneEntry(esp, token, kernel.version, cmdline, files!)));
+      menu.push({ title: title(kernel.version), ...(linux ? { linux } : {}) });
       continue;
     }
     const argv = [
@@ -310,25 +317,29 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
     const { rename } = await import("node:fs/promises");
     await rename(join(work, "uki.efi"), join(esp, target));
     written.push(target);
-    menu.push({ title: title(kernel.version), uki: target });
+    // With systemd-boot (or a UKI) as the EFI boot loader, grub's menu is for BIOS only.
+    menu.push({
+      title: title(kernel.version),
+      ...(v.Bootloader === "grub" ? { uki: target } : {}),
+      ...(linux ? { linux } : {}),
+    });
   }
-  if (v.Bootloader === "grub") {
+  if (v.Bootloader === "grub" || v.BiosBootloader === "grub") {
     await mkdir(join(esp, GRUB_CONFIG, ".."), { recursive: true });
     await writeFile(join(esp, GRUB_CONFIG), grubConfig(menu));
   }
   return { meta: { entries: written, cmdline: cmdline.join(" "), uki } };
 }
 
-/** A Boot Loader Specification type 1 entry: the kernel and initrds copied into the ESP, and
- * loader/entries/<token>-<kver>.conf naming them. */
-async function typeOneEntry(
+/** The kernel and initrds of one kernel version copied into the ESP (<token>/<kver>/linux, initrd<i>):
+ * their paths below the ESP. */
+async function copyBootFiles(
   esp: string,
   token: string,
   version: string,
-  cmdline: string[],
   initrds: string[],
   kernelDir: string,
-): Promise<string[]> {
+): Promise<{ kernel: string; initrds: string[] }> {
   const { copyFile } = await import("node:fs/promises");
   const dir = join(esp, token, version);
   await mkdir(dir, { recursive: true });
@@ -337,8 +348,19 @@ async function typeOneEntry(
   for (const [i, initrd] of initrds.entries()) {
     const name = `initrd${i}`;
     await copyFile(initrd, join(dir, name));
-    names.push(`/${token}/${version}/${name}`);
+    names.push(`${token}/${version}/${name}`);
   }
+  return { kernel: `${token}/${version}/linux`, initrds: names };
+}
+
+/** A Boot Loader Specification type 1 entry: loader/entries/<token>-<kver>.conf naming the boot files. */
+async function typeOneEntry(
+  esp: string,
+  token: string,
+  version: string,
+  cmdline: string[],
+  files: { kernel: string; initrds: string[] },
+): Promise<string[]> {
   const entry = join(esp, "loader/entries");
   await mkdir(entry, { recursive: true });
   const conf = `${token}-${version}.conf`;
@@ -347,13 +369,25 @@ async function typeOneEntry(
     [
       `title ${token} ${version}`,
       `version ${version}`,
-      `linux /${token}/${version}/linux`,
-      ...names.map((n) => `initrd ${n}`),
+      `linux /${files.kernel}`,
+      ...files.initrds.map((n) => `initrd /${n}`),
       `options ${cmdline.join(" ")}`,
       "",
     ].join("\n"),
   );
   return [`loader/entries/${conf}`];
+}
+
+/** grub's entries that load a kernel: no EFI boot loader tells the initrd which partition is the root,
+ * so the command line names it (root=PARTUUID=…) unless it names the root or /usr already. */
+function grubCommandLine(
+  cmdline: string[],
+  disk: { roothash: string | null; partitions: { type: string; uuid: string }[] } | undefined,
+): string[] {
+  const words = cmdline.join(" ").split(/\s+/);
+  if (words.some((w) => /^(root|mount\.usr|roothash|usrhash)=/.test(w))) return cmdline;
+  const root = disk?.partitions.find((p) => p.type.startsWith("root-") && !p.type.includes("verity"));
+  return root ? [...cmdline, `root=PARTUUID=${root.uuid}`] : cmdline;
 }
 
 /** The systemd version of a stub, from its SBAT section ("systemd-stub,1,The systemd Developers,systemd,
@@ -514,6 +548,7 @@ export const ukiStep: Step<Params> = {
       values: {
         KernelCommandLine: (image.KernelCommandLine as string[] | undefined) ?? [],
         Bootloader: String(image.Bootloader ?? "systemd-boot"),
+        BiosBootloader: String(image.BiosBootloader ?? "none"),
         Bootable: String(image.Bootable),
         UnifiedKernelImages: String(image.UnifiedKernelImages ?? "auto"),
         UnifiedKernelImageFormat: (image.UnifiedKernelImageFormat as string | null) ?? null,

@@ -1,13 +1,16 @@
-// Bootloader=grub with ShimBootloader=unsigned: a trixie disk (sharing the bootable disk test's default
-// initrd) whose ESP boots shim, which loads grub (grub-mkimage of the image's grub-efi-amd64-bin modules),
-// whose grub.cfg chainloads the UKI; it boots under qemu with OVMF through shim and grub to multi-user.
-import { readFileSync, rmSync } from "node:fs";
+// Bootloader=grub with ShimBootloader=unsigned and BiosBootloader=grub: a trixie disk (sharing the bootable
+// disk test's default initrd) that boots on both firmwares. On UEFI its ESP boots shim, which loads grub
+// (grub-mkimage of the image's grub-efi-amd64-bin modules), whose grub.cfg chainloads the UKI; on BIOS the
+// MBR's boot.img loads grub's core image (grub-pc-bin's modules) from the BIOS boot partition, and the same
+// grub.cfg loads the kernel and initrds with root=PARTUUID of the root partition. It boots to multi-user
+// under qemu with OVMF through shim and grub, and with SeaBIOS through grub.
+import { closeSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { build, diskTree, join, TYPE, takeDiskTurn } from "./harness.js";
 import { gpt, peSections, vfatList, vfatRead } from "./inspect.js";
-import { bootReportFiles, bootUefi, enableBootReport } from "./qemu.js";
+import { bootBios, bootReportFiles, bootUefi, enableBootReport } from "./qemu.js";
 
 const CONF = `[Output]
 Format=disk
@@ -18,15 +21,28 @@ Packages=linux-image-amd64
          systemd
          systemd-boot-efi
          grub-efi-amd64-bin
+         grub-pc-bin
          shim-unsigned
          udev
 Bootable=yes
 Bootloader=grub
+BiosBootloader=grub
 ShimBootloader=unsigned
 KernelInitrdModules=default
 KernelCommandLine=console=ttyS0 systemd.firstboot=no`;
 
-describe("Bootloader=grub", () => {
+function readRange(file: string, offset: number, length: number): Buffer {
+  const fd = openSync(file, "r");
+  try {
+    const buffer = Buffer.alloc(length);
+    readSync(fd, buffer, 0, length, offset);
+    return buffer;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe("Bootloader=grub, BiosBootloader=grub", () => {
   let dir = "";
   let scratch = "";
   const image = () => join(dir, "grubby.raw");
@@ -65,14 +81,44 @@ describe("Bootloader=grub", () => {
     vfatRead(image(), offset, "/grub/grub.cfg", cfg);
     const menu = readFileSync(cfg, "utf8");
     expect(menu).toMatch(/^menuentry 'Debian GNU\/Linux 13 \(trixie\) \([^)]+\)' \{$/m);
-    expect(menu).toContain(`\n    chainloader ${ukis[0]}\n}\n`);
+    // UEFI chainloads the UKI; BIOS loads the kernel and initrds copied beside it, naming the root.
+    const root = table.partitions.find((p) => p.type === TYPE.root)!;
+    expect(menu).toMatch(
+      new RegExp(
+        `\n    if \\[ "\\$grub_platform" = "efi" \\]; then\n        chainloader ${ukis[0]!.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\n    else\n` +
+          `        linux /grubby/[^/]+/linux console=ttyS0 systemd.firstboot=no root=PARTUUID=${root.uuid}\n` +
+          "        initrd( /grubby/[^/]+/initrd\\d)+\n    fi\n}\n",
+        "i",
+      ),
+    );
     const distribution = join(scratch, "debian-grub.cfg");
     vfatRead(image(), offset, "/EFI/debian/grub.cfg", distribution);
     expect(readFileSync(distribution, "utf8")).toContain("configfile ($root)/grub/grub.cfg");
   }, 2_400_000);
 
+  it("has grub's boot.img in the MBR and its core image in the BIOS boot partition", () => {
+    const table = gpt(image());
+    const bios = table.partitions.find((p) => p.type === TYPE.biosBoot)!;
+    expect(bios).toBeDefined();
+    // boot.img's messages and the MBR's boot signature; core.img in the BIOS boot partition.
+    const mbr = readRange(image(), 0, 512);
+    expect(mbr.subarray(0, 440).toString("latin1")).toContain("GRUB \0Geom\0Hard Disk\0Read\0 Error");
+    expect(mbr.readUInt16LE(510)).toBe(0xaa55);
+    const core = readRange(image(), bios.start * table.sectorSize, bios.size * table.sectorSize);
+    expect(core.some((b) => b !== 0)).toBe(true);
+    const esp = table.partitions.find((p) => p.type === TYPE.esp)!;
+    expect(vfatList(image(), esp.start * table.sectorSize, "/grub/i386-pc")).toContain(
+      "/grub/i386-pc/normal.mod",
+    );
+  });
+
   it("boots through shim and grub under qemu with OVMF to multi-user and powers off", async () => {
     const console = await bootUefi(image(), scratch, "MKOSI-GRUB-BOOT-OK", 900_000);
+    expect(console).toContain("MKOSI-GRUB-BOOT-OK");
+  }, 1_000_000);
+
+  it("boots through grub under qemu with SeaBIOS to multi-user and powers off", async () => {
+    const console = await bootBios(image(), "MKOSI-GRUB-BOOT-OK", 900_000);
     expect(console).toContain("MKOSI-GRUB-BOOT-OK");
   }, 1_000_000);
 });

@@ -1,4 +1,4 @@
-// Booting a disk image under qemu with OVMF, in software emulation (KVM guests fail on this host), with
+// Booting a disk image under qemu with OVMF (or SeaBIOS, qemu's default firmware), in software emulation (KVM guests fail on this host), with
 // the serial console on a pipe: resolves with the console output once `marker` appears and the guest
 // powers off (qemu exits), rejects after `timeoutMs` with what the console printed.
 import { spawn } from "node:child_process";
@@ -11,6 +11,20 @@ export const OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd";
 export function bootUefi(image: string, scratch: string, marker: string, timeoutMs: number): Promise<string> {
   const vars = join(scratch, "OVMF_VARS.fd");
   copyFileSync(OVMF_VARS, vars);
+  return boot(image, marker, timeoutMs, [
+    "-drive",
+    `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
+    "-drive",
+    `if=pflash,format=raw,file=${vars}`,
+  ]);
+}
+
+/** The same with SeaBIOS: the disk's MBR boot code (grub's boot.img) starts it. */
+export function bootBios(image: string, marker: string, timeoutMs: number): Promise<string> {
+  return boot(image, marker, timeoutMs, []);
+}
+
+function boot(image: string, marker: string, timeoutMs: number, firmware: string[]): Promise<string> {
   const args = [
     "-machine",
     "q35,accel=tcg",
@@ -25,10 +39,7 @@ export function bootUefi(image: string, scratch: string, marker: string, timeout
     "-no-reboot",
     "-serial",
     "stdio",
-    "-drive",
-    `if=pflash,format=raw,readonly=on,file=${OVMF_CODE}`,
-    "-drive",
-    `if=pflash,format=raw,file=${vars}`,
+    ...firmware,
     "-drive",
     `if=none,id=disk,format=raw,file=${image},snapshot=on`,
     "-device",

@@ -40,6 +40,52 @@ describe("boot steps", () => {
       "publish",
     ]);
   });
+
+  it("writes the disk in two passes when the entries' command line names its partitions", () => {
+    const disk = { Format: "disk", Bootable: "enabled", Bootloader: "systemd-boot" };
+    const twoPass = ["boot-scan", "kernel", "bootloader", "repart-root", "roothash", "uki"];
+    // root=PARTUUID and mount.usr=PARTUUID get the partition's UUID (the spec's KernelCommandLine=).
+    expect(bootSteps({ ...disk, KernelCommandLine: ["quiet root=PARTUUID rw"] })).toEqual(twoPass);
+    expect(bootSteps({ ...disk, KernelCommandLine: ["mount.usr=PARTUUID"] })).toEqual(twoPass);
+    expect(bootSteps({ ...disk, KernelCommandLine: ["root=PARTUUID=1234"] })).not.toEqual(twoPass);
+    // grub loading kernels names the root: for BIOS always, on EFI when there are no UKIs.
+    expect(bootSteps({ ...disk, BiosBootloader: "grub" })).toEqual(twoPass);
+    expect(bootSteps({ ...disk, Bootloader: "grub", UnifiedKernelImages: "disabled" })).toEqual(twoPass);
+    expect(bootSteps({ ...disk, Bootloader: "grub" })).toEqual(["boot-scan", "kernel", "bootloader", "uki"]);
+  });
+});
+
+describe("grub.cfg", () => {
+  it("chainloads the UKI on EFI and loads kernel and initrds on BIOS", async () => {
+    const { grubConfig } = await import("../../tasks/grub.js");
+    const linux = {
+      kernel: "t/6.1/linux",
+      initrds: ["t/6.1/initrd0", "t/6.1/initrd1"],
+      cmdline: "quiet root=PARTUUID=x",
+    };
+    expect(grubConfig([{ title: "Debian's (6.1)", uki: "EFI/Linux/t-6.1.efi", linux }])).toBe(
+      [
+        "set default=0",
+        "set timeout=3",
+        "",
+        "menuentry 'Debian'\\''s (6.1)' {",
+        '    if [ "$grub_platform" = "efi" ]; then',
+        "        chainloader /EFI/Linux/t-6.1.efi",
+        "    else",
+        "        linux /t/6.1/linux quiet root=PARTUUID=x",
+        "        initrd /t/6.1/initrd0 /t/6.1/initrd1",
+        "    fi",
+        "}",
+        "",
+      ].join("\n"),
+    );
+    expect(grubConfig([{ title: "a", uki: "EFI/Linux/a.efi" }])).toContain(
+      "{\n    chainloader /EFI/Linux/a.efi\n}",
+    );
+    expect(grubConfig([{ title: "a", linux }])).toContain(
+      "{\n    linux /t/6.1/linux quiet root=PARTUUID=x\n    initrd /t/6.1/initrd0 /t/6.1/initrd1\n}",
+    );
+  });
 });
 
 describe("systemd-repart", () => {

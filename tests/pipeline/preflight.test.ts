@@ -41,7 +41,7 @@ describe.skipIf(process.getuid?.() !== 0)("preflight", () => {
     expect(run.ran).toEqual([]);
   });
 
-  it("refuses the boot loaders it cannot install yet (signed grub, grub for BIOS), before any work", async () => {
+  it("refuses the boot loader it cannot install yet (signed grub), before any work", async () => {
     const run = await build(
       "[Output]\nFormat=disk\n\n[Content]\nBootable=yes\nBootloader=grub-signed\nBiosBootloader=grub\n",
     );
@@ -49,7 +49,7 @@ describe.skipIf(process.getuid?.() !== 0)("preflight", () => {
     expect(run.stderr).toMatch(
       /mkosi\.conf:\d+: Bootloader=grub-signed: not supported by this implementation yet/,
     );
-    expect(run.stderr).toMatch(/BiosBootloader=grub: not supported by this implementation yet/);
+    expect(run.stderr).not.toMatch(/BiosBootloader/);
     expect(run.ran).toEqual([]);
   });
 
