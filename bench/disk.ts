@@ -88,6 +88,14 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 type Scenarios = Record<"cold" | "extra" | "cmdline", number[]>;
 
+/** With $MKOSI_BENCH_TRACE set (a directory), ours writes a Chrome trace of each measured build there. */
+function trace(scenario: string, run: number): string[] {
+  const dir = process.env.MKOSI_BENCH_TRACE;
+  if (!dir) return [];
+  mkdirSync(dir, { recursive: true });
+  return ["--trace", join(dir, `${scenario}-${run}.json`)];
+}
+
 /** Ours: one graph cache holding the warm tools tree; "cold" forgets every node of the image and its
  * default initrd first (the tools tree's stay). */
 async function ours(): Promise<Scenarios> {
@@ -114,11 +122,11 @@ async function ours(): Promise<Scenarios> {
       const engine = await openEngine({ cacheDir: cache });
       await engine.forget(ids);
       await engine.close();
-      result.cold.push(timed([OURS, "build"], dir, env));
+      result.cold.push(timed([OURS, ...trace("cold", run), "build"], dir, env));
       writeFileSync(join(dir, "mkosi.extra/etc/motd"), `bench ${run}\n`);
-      result.extra.push(timed([OURS, "build"], dir, env));
+      result.extra.push(timed([OURS, ...trace("extra", run), "build"], dir, env));
       writeFileSync(join(dir, "mkosi.conf"), conf(packages, `console=ttyS0 quiet`));
-      result.cmdline.push(timed([OURS, "build"], dir, env));
+      result.cmdline.push(timed([OURS, ...trace("cmdline", run), "build"], dir, env));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -76,9 +76,14 @@ export function bootSteps(config: BootConfig): string[] {
     ((loader !== "none" && !loader.startsWith("uki")) || config.BiosBootloader === "grub")
   )
     steps.push("bootloader");
-  // The UKIs wait for the first repart pass when their command line names the disk's partitions.
-  if (normalizeFormat(config.Format) === "disk" && cmdlineNamesPartitions(config))
-    steps.push("repart-root", "roothash");
+  // A bootable disk is written in two passes, as upstream does: every partition but the ESP first, then
+  // the ESP is added to a copy. The first pass does not read the boot entries, so a change of them (the
+  // command line, the UKI) leaves it cached. The UKIs wait for it only when their command line names
+  // the disk's partitions (roothash).
+  if (format === "disk") {
+    steps.push("repart-root");
+    if (cmdlineNamesPartitions(config)) steps.push("roothash");
+  }
   steps.push("uki");
   return steps;
 }

@@ -97,7 +97,7 @@ describe("bootable disk", () => {
     writeFileSync(join(dir, "mkosi.extra/etc/motd"), `second ${nonce}\n`);
     const run = await build(dir);
     const main = ran(run);
-    expect(main).toEqual(expect.arrayContaining(["extras", "boot-scan", "repart", "publish"]));
+    expect(main).toEqual(expect.arrayContaining(["extras", "boot-scan", "repart-root", "repart", "publish"]));
     for (const step of ["kernel", "uki", "bootloader", "split"]) expect(main).not.toContain(step);
     expect(ran(run, "initrd")).toEqual([]);
     expect(run.cached).toEqual(
@@ -105,7 +105,7 @@ describe("bootable disk", () => {
     );
   }, 1_200_000);
 
-  it("KernelCommandLine= reruns the UKI and repart; the initrd and kernel stay cached", async () => {
+  it("KernelCommandLine= reruns the UKI and repart's ESP pass; the initrd, kernel and root pass stay cached", async () => {
     writeFileSync(
       join(dir, "mkosi.conf"),
       readFileSync(join(dir, "mkosi.conf"), "utf8").replace(
@@ -116,7 +116,7 @@ describe("bootable disk", () => {
     const run = await build(dir);
     const main = ran(run);
     expect(main).toEqual(expect.arrayContaining(["uki", "repart"]));
-    for (const step of ["packages", "extras", "boot-scan", "kernel", "bootloader"])
+    for (const step of ["packages", "extras", "boot-scan", "kernel", "bootloader", "repart-root"])
       expect(main).not.toContain(step);
     expect(ran(run, "initrd")).toEqual([]);
     const uki = join(scratch, "uki2.efi");

@@ -22,8 +22,9 @@ describe("boot steps", () => {
 
   it("plans the kernel, bootloader and UKI, and the default initrd unless Initrds= is set", () => {
     const disk = { Format: "disk", Bootable: "enabled", Bootloader: "systemd-boot" };
-    expect(bootSteps(disk)).toEqual(["boot-scan", "kernel", "bootloader", "uki"]);
-    expect(bootSteps({ ...disk, Bootloader: "uki" })).toEqual(["boot-scan", "kernel", "uki"]);
+    expect(bootSteps(disk)).toEqual(["boot-scan", "kernel", "bootloader", "repart-root", "uki"]);
+    expect(bootSteps({ ...disk, Bootloader: "uki" })).toEqual(["boot-scan", "kernel", "repart-root", "uki"]);
+    expect(bootSteps({ ...disk, Format: "esp" })).toEqual(["boot-scan", "kernel", "bootloader", "uki"]);
     expect(wantsDefaultInitrd(disk)).toBe(true);
     expect(wantsDefaultInitrd({ ...disk, Initrds: ["/boot/initrd.img"] })).toBe(false);
     // Format=uki and esp boot the image as its own initrd.
@@ -34,6 +35,7 @@ describe("boot steps", () => {
       "boot-scan",
       "kernel",
       "bootloader",
+      "repart-root",
       "uki",
       "split",
       "repart",
@@ -41,17 +43,23 @@ describe("boot steps", () => {
     ]);
   });
 
-  it("writes the disk in two passes when the entries' command line names its partitions", () => {
+  it("makes the UKIs wait for the first repart pass when their command line names the disk's partitions", () => {
     const disk = { Format: "disk", Bootable: "enabled", Bootloader: "systemd-boot" };
     const twoPass = ["boot-scan", "kernel", "bootloader", "repart-root", "roothash", "uki"];
     // root=PARTUUID and mount.usr=PARTUUID get the partition's UUID (the spec's KernelCommandLine=).
     expect(bootSteps({ ...disk, KernelCommandLine: ["quiet root=PARTUUID rw"] })).toEqual(twoPass);
     expect(bootSteps({ ...disk, KernelCommandLine: ["mount.usr=PARTUUID"] })).toEqual(twoPass);
-    expect(bootSteps({ ...disk, KernelCommandLine: ["root=PARTUUID=1234"] })).not.toEqual(twoPass);
+    expect(bootSteps({ ...disk, KernelCommandLine: ["root=PARTUUID=1234"] })).not.toContain("roothash");
     // grub loading kernels names the root: for BIOS always, on EFI when there are no UKIs.
     expect(bootSteps({ ...disk, BiosBootloader: "grub" })).toEqual(twoPass);
     expect(bootSteps({ ...disk, Bootloader: "grub", UnifiedKernelImages: "disabled" })).toEqual(twoPass);
-    expect(bootSteps({ ...disk, Bootloader: "grub" })).toEqual(["boot-scan", "kernel", "bootloader", "uki"]);
+    expect(bootSteps({ ...disk, Bootloader: "grub" })).toEqual([
+      "boot-scan",
+      "kernel",
+      "bootloader",
+      "repart-root",
+      "uki",
+    ]);
   });
 });
 
