@@ -98,46 +98,50 @@ function trace(scenario: string, run: number): string[] {
 
 /** Ours: one graph cache holding the warm tools tree; "cold" forgets every node of the image and its
  * default initrd first (the tools tree's stay). */
-async function ours(): Promise<Scenarios> {
+function oursWarm(): { packages: string; env: Record<string, string> } {
   const packages = join(ROOT, "ours-packages");
-  const cache = join(ROOT, "ours-graph");
   mkdirSync(packages, { recursive: true });
-  const env = { MKOSI_CACHE_DIR: cache };
+  const env = { MKOSI_CACHE_DIR: join(ROOT, "ours-graph") };
   const warm = makeTree(packages);
   timed([OURS, "build"], warm, env);
   rmSync(warm, { recursive: true, force: true });
-  const result: Scenarios = { cold: [], extra: [], cmdline: [] };
+  return { packages, env };
+}
+
+async function oursRun(
+  setup: { packages: string; env: Record<string, string> },
+  run: number,
+  result: Scenarios,
+): Promise<void> {
+  const { packages, env } = setup;
   const { openEngine } = await import("../engine/index.js");
-  for (let run = 0; run < RUNS; run++) {
-    const dir = makeTree(packages);
-    try {
-      const plan = spawnSync(OURS, ["graph", "--format=json"], {
-        cwd: dir,
-        env: { ...process.env, ...env },
-        encoding: "utf8",
-      });
-      const ids = (JSON.parse(plan.stdout) as { nodes: { id: string }[] }).nodes
-        .map((n) => n.id)
-        .filter((id) => !id.startsWith("tools/"));
-      const engine = await openEngine({ cacheDir: cache });
-      await engine.forget(ids);
-      await engine.close();
-      result.cold.push(timed([OURS, ...trace("cold", run), "build"], dir, env));
-      writeFileSync(join(dir, "mkosi.extra/etc/motd"), `bench ${run}\n`);
-      result.extra.push(timed([OURS, ...trace("extra", run), "build"], dir, env));
-      writeFileSync(join(dir, "mkosi.conf"), conf(packages, `console=ttyS0 quiet`));
-      result.cmdline.push(timed([OURS, ...trace("cmdline", run), "build"], dir, env));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-    process.stderr.write(`ours run ${run + 1}/${RUNS}: ${JSON.stringify(result)}\n`);
+  const dir = makeTree(packages);
+  try {
+    const plan = spawnSync(OURS, ["graph", "--format=json"], {
+      cwd: dir,
+      env: { ...process.env, ...env },
+      encoding: "utf8",
+    });
+    const ids = (JSON.parse(plan.stdout) as { nodes: { id: string }[] }).nodes
+      .map((n) => n.id)
+      .filter((id) => !id.startsWith("tools/"));
+    const engine = await openEngine({ cacheDir: env.MKOSI_CACHE_DIR! });
+    await engine.forget(ids);
+    await engine.close();
+    result.cold.push(timed([OURS, ...trace("cold", run), "build"], dir, env));
+    writeFileSync(join(dir, "mkosi.extra/etc/motd"), `bench ${run}\n`);
+    result.extra.push(timed([OURS, ...trace("extra", run), "build"], dir, env));
+    writeFileSync(join(dir, "mkosi.conf"), conf(packages, `console=ttyS0 quiet`));
+    result.cmdline.push(timed([OURS, ...trace("cmdline", run), "build"], dir, env));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
-  return result;
+  process.stderr.write(`ours run ${run + 1}/${RUNS}: ${JSON.stringify(result)}\n`);
 }
 
 /** Upstream: a fresh tree per run with a copy of the warm tools tree (mkosi.tools) it built once; a
  * rebuild needs -f (it refuses an existing output), Incremental=yes keeps its image cache. */
-function upstream(command: string): Scenarios {
+function upstreamWarm(command: string): { packages: string; tools: string } {
   const packages = join(ROOT, "upstream-packages");
   mkdirSync(packages, { recursive: true });
   const tools = join(ROOT, "upstream-tools");
@@ -149,27 +153,40 @@ function upstream(command: string): Scenarios {
       cpSync(join(warm, "mkosi.tools.manifest"), `${tools}.manifest`);
     rmSync(warm, { recursive: true, force: true });
   }
-  const result: Scenarios = { cold: [], extra: [], cmdline: [] };
-  for (let run = 0; run < UPSTREAM_RUNS; run++) {
-    const dir = makeTree(packages);
-    try {
-      spawnSync("cp", ["-a", tools, join(dir, "mkosi.tools")]);
-      if (existsSync(`${tools}.manifest`)) cpSync(`${tools}.manifest`, join(dir, "mkosi.tools.manifest"));
-      result.cold.push(timed([command, "build"], dir));
-      writeFileSync(join(dir, "mkosi.extra/etc/motd"), `bench ${run}\n`);
-      result.extra.push(timed([command, "-f", "build"], dir));
-      writeFileSync(join(dir, "mkosi.conf"), conf(packages, `console=ttyS0 quiet`));
-      result.cmdline.push(timed([command, "-f", "build"], dir));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-    process.stderr.write(`upstream run ${run + 1}/${UPSTREAM_RUNS}: ${JSON.stringify(result)}\n`);
-  }
-  return result;
+  return { packages, tools };
 }
 
-const results: Record<string, Scenarios> = { ours: await ours() };
-if (UPSTREAM && existsSync(UPSTREAM)) results.upstream = upstream(UPSTREAM);
+function upstreamRun(
+  command: string,
+  setup: { packages: string; tools: string },
+  run: number,
+  result: Scenarios,
+): void {
+  const { packages, tools } = setup;
+  const dir = makeTree(packages);
+  try {
+    spawnSync("cp", ["-a", tools, join(dir, "mkosi.tools")]);
+    if (existsSync(`${tools}.manifest`)) cpSync(`${tools}.manifest`, join(dir, "mkosi.tools.manifest"));
+    result.cold.push(timed([command, "build"], dir));
+    writeFileSync(join(dir, "mkosi.extra/etc/motd"), `bench ${run}\n`);
+    result.extra.push(timed([command, "-f", "build"], dir));
+    writeFileSync(join(dir, "mkosi.conf"), conf(packages, `console=ttyS0 quiet`));
+    result.cmdline.push(timed([command, "-f", "build"], dir));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  process.stderr.write(`upstream run ${run + 1}/${UPSTREAM_RUNS}: ${JSON.stringify(result)}\n`);
+}
+
+// Both tools warmed first, then their runs interleaved (ours, upstream, ours, …).
+const results: Record<string, Scenarios> = { ours: { cold: [], extra: [], cmdline: [] } };
+const oursSetup = oursWarm();
+const upstreamSetup = UPSTREAM && existsSync(UPSTREAM) ? upstreamWarm(UPSTREAM) : undefined;
+if (upstreamSetup) results.upstream = { cold: [], extra: [], cmdline: [] };
+for (let run = 0; run < RUNS; run++) {
+  await oursRun(oursSetup, run, results.ours!);
+  if (upstreamSetup && run < UPSTREAM_RUNS) upstreamRun(UPSTREAM!, upstreamSetup, run, results.upstream!);
+}
 const rows = (["cold", "extra", "cmdline"] as const).map((name) => {
   const o = median(results.ours![name]);
   const u = results.upstream ? median(results.upstream[name]) : undefined;
