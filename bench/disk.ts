@@ -97,7 +97,7 @@ function trace(scenario: string, run: number): string[] {
 }
 
 /** Ours: one graph cache holding the warm tools tree; "cold" forgets every node of the image and its
- * default initrd first (the tools tree's stay). */
+ * default initrd first (the tools tree's stay; the trace of a run shows no tools/ node). */
 function oursWarm(): { packages: string; env: Record<string, string> } {
   const packages = join(ROOT, "ours-packages");
   mkdirSync(packages, { recursive: true });
@@ -122,9 +122,11 @@ async function oursRun(
       env: { ...process.env, ...env },
       encoding: "utf8",
     });
-    const ids = (JSON.parse(plan.stdout) as { nodes: { id: string }[] }).nodes
-      .map((n) => n.id)
-      .filter((id) => !id.startsWith("tools/"));
+    // Forgetting a node forgets its key and whatever is layered on it: a node of the image whose key is
+    // a tools tree node's (identical skeleton steps are shared) would take the tools tree with it.
+    const nodes = (JSON.parse(plan.stdout) as { nodes: { id: string; key: string | null }[] }).nodes;
+    const toolsKeys = new Set(nodes.filter((n) => n.id.startsWith("tools/")).map((n) => n.key));
+    const ids = nodes.filter((n) => !n.id.startsWith("tools/") && !toolsKeys.has(n.key)).map((n) => n.id);
     const engine = await openEngine({ cacheDir: env.MKOSI_CACHE_DIR! });
     await engine.forget(ids);
     await engine.close();

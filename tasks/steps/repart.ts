@@ -303,6 +303,10 @@ async function installBiosBoot(
   const { existsSync } = await import("node:fs");
   const images = p.esp.map((_, i) => join(ctx.deps[`esp:${i}`]!.dir, BIOS_IMAGES)).find((d) => existsSync(d));
   if (!images) return;
+  if (p.defaults?.EspOnly) {
+    ctx.log("Format=esp has no BIOS boot partition: grub is not installed for BIOS");
+    return;
+  }
   // grub-bios-setup insists that its --directory lives on a disk it can open, and finds that disk in
   // /proc/self/mountinfo. Our directory is on the host's disk, which the sandbox does not have: the
   // program sees a mountinfo that puts the directory on the image itself.

@@ -65,6 +65,25 @@ function failures(events: EngineEvent[]): string {
 export interface GraphNode {
   id: string;
   status: string;
+  key: string | null;
+}
+
+/**
+ * Forget every node of the tree's images (the default initrd's too) but not the tools tree's, for a cold
+ * rebuild. Forgetting goes by key and takes what is layered on it along: a node whose key is a tools tree
+ * node's (identical skeleton steps are shared) stays, or the tools tree would be rebuilt as well.
+ */
+export async function forgetImages(dir: string): Promise<void> {
+  const run = await runMkosi(["graph", "--format=json"], { cwd: dir, env: { MKOSI_CACHE_DIR: DISK_CACHE } });
+  if (run.code !== 0) throw new Error(`graph failed:\n${run.stderr}`);
+  const nodes = (JSON.parse(run.stdout) as { nodes: GraphNode[] }).nodes;
+  const toolsKeys = new Set(nodes.filter((n) => n.id.startsWith("tools/")).map((n) => n.key));
+  const { openEngine } = await import("../../engine/index.js");
+  const engine = await openEngine({ cacheDir: DISK_CACHE });
+  await engine.forget(
+    nodes.filter((n) => !n.id.startsWith("tools/") && !toolsKeys.has(n.key)).map((n) => n.id),
+  );
+  await engine.close();
 }
 
 export async function graph(dir: string): Promise<Record<string, string>> {
