@@ -57,12 +57,18 @@ export const apt: PackageManager<AptDistribution> = {
   packageType: "deb",
   tools: PACKAGE_MANAGER_TOOLS.apt,
   syncMetadata: (ctx, d) => aptSyncMetadata(ctx, d),
+  // The shared package cache is held while apt downloads into it, not while dpkg unpacks and configures:
+  // images that share the cache install in parallel once their packages are there.
   bootstrap: (ctx, d, root, options) =>
-    withPackageCacheLock(ctx.packageCacheDir, ctx.signal, () => aptBootstrap(ctx, d, root, options)),
+    aptBootstrap(ctx, d, root, options, (download) =>
+      withPackageCacheLock(ctx.packageCacheDir, ctx.signal, download),
+    ),
   async install(ctx, d, root, packages, options) {
     await withPackageCacheLock(ctx.packageCacheDir, ctx.signal, () =>
-      aptInstall(ctx, d, root, packages, options),
+      aptInstall(ctx, d, root, packages, options, "download"),
     );
+    // Everything is in the cache now: this run resolves the same packages and downloads nothing.
+    await aptInstall(ctx, d, root, packages, options);
     await aptConfigureImageRepositories(root, ctx.config, d);
   },
   remove: (ctx, d, root, packages) =>

@@ -48,6 +48,8 @@ export async function aptBootstrap(
   d: AptDistribution,
   root: string,
   options: BootstrapOptions = {},
+  /** Holds the shared package cache while apt downloads into it (extraction and dpkg do not need it). */
+  whileDownloading: <T>(download: () => Promise<T>) => Promise<T> = (download) => download(),
 ): Promise<void> {
   const network = options.network ?? true;
   const s = await writeConfig(ctx, d, ctx.localRepository !== undefined);
@@ -64,19 +66,21 @@ export async function aptBootstrap(
     ...(options.required ? ["?priority(required)"] : []),
     ...(options.extraPackages ?? []),
   ];
-  await runSandboxed(
-    [
-      "apt-get",
-      "-q",
-      "-o",
-      "Debug::pkgDpkgPm=1",
-      "-o",
-      "DPkg::Pre-Install-Pkgs::=cat >/mkosi-hook/debs",
-      "install",
-      "--",
-      ...selection,
-    ],
-    sandboxFor(ctx, s, root, network, [{ src: hookDir, dst: "/mkosi-hook" }]),
+  await whileDownloading(() =>
+    runSandboxed(
+      [
+        "apt-get",
+        "-q",
+        "-o",
+        "Debug::pkgDpkgPm=1",
+        "-o",
+        "DPkg::Pre-Install-Pkgs::=cat >/mkosi-hook/debs",
+        "install",
+        "--",
+        ...selection,
+      ],
+      sandboxFor(ctx, s, root, network, [{ src: hookDir, dst: "/mkosi-hook" }]),
+    ),
   );
   const debs = (await readFile(join(hookDir, "debs"), "utf8").catch(() => ""))
     .split("\n")

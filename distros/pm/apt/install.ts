@@ -17,7 +17,7 @@ export async function aptInstall(
   root: string,
   packages: string[],
   options: InstallOptions = {},
-  operation: "install" | "reinstall" | "upgrade" = "install",
+  operation: "install" | "reinstall" | "upgrade" | "download" = "install",
 ): Promise<void> {
   if (packages.length === 0 && operation !== "upgrade") return;
   const network = options.network ?? true;
@@ -29,7 +29,13 @@ export async function aptInstall(
   const args =
     operation === "reinstall"
       ? ["install", "--reinstall", "--", ...packages]
-      : [operation, "--", ...packages];
+      : operation === "download"
+        ? ["install", "--download-only", "--", ...packages]
+        : [operation, "--", ...packages];
+  if (operation === "download") {
+    await runSandboxed(["apt-get", "-q", ...args], sandboxFor(ctx, s, root, network));
+    return;
+  }
   await withPolicyRcD(root, () =>
     runSandboxed(["apt-get", "-q", ...args], sandboxFor(ctx, s, root, network)),
   );
