@@ -7,11 +7,13 @@
 // image's modules (Debian: grub-pc-bin), which grub-bios-setup writes with boot.img into the finished
 // disk (MBR and BIOS boot partition); it reads the same grub.cfg, whose entries load kernel and initrds
 // (a BIOS cannot run a UKI).
+import { existsSync } from "node:fs";
 import { copyFile, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { TaskContext } from "../engine/api.js";
+import type { DeclaredInputs, TaskContext } from "../engine/api.js";
 import type { BindMount, ToolsTreeMount } from "../sandbox/run.js";
 import { runTool } from "./toolrun.js";
+import { type ToolsTree, toolInputs, withToolInputs } from "./toolstree.js";
 
 /** grub's name for the EFI platform of an architecture (its module directory below /usr/lib/grub). */
 const GRUB_EFI_PLATFORM: Record<string, string> = {
@@ -156,6 +158,17 @@ export const BIOS_IMAGES = "bios";
 
 /** Where grub-bios-setup lives: $PATH before Debian trixie, grub's i386-pc directory since. */
 export const GRUB_BIOS_SETUP_PATH = `/usr/lib/grub/${GRUB_BIOS_PLATFORM}`;
+
+/** The inputs of running grub-bios-setup: the program wherever the run finds it, in $PATH or in grub's
+ * i386-pc directory (programs in the default tools tree are covered by its digest). */
+export function biosSetupInputs(tools: ToolsTree | null): DeclaredInputs {
+  const inputs = toolInputs(tools, ["grub-bios-setup"]);
+  if (tools && (tools.kind === "image" || tools.producers)) return inputs;
+  const root = tools?.path ?? "/";
+  const fallback = join(root, GRUB_BIOS_SETUP_PATH, "grub-bios-setup");
+  const label = `${tools ? "tools" : "host"}:${GRUB_BIOS_SETUP_PATH}/grub-bios-setup`;
+  return withToolInputs(inputs, { paths: [[label, existsSync(fallback) ? { path: fallback } : null]] });
+}
 
 export interface GrubEntry {
   title: string;

@@ -64,11 +64,9 @@ export const apt: PackageManager<AptDistribution> = {
       withPackageCacheLock(ctx.packageCacheDir, ctx.signal, download),
     ),
   async install(ctx, d, root, packages, options) {
-    await withPackageCacheLock(ctx.packageCacheDir, ctx.signal, () =>
-      aptInstall(ctx, d, root, packages, options, "download"),
+    await aptInstall(ctx, d, root, packages, options, "install", (download) =>
+      withPackageCacheLock(ctx.packageCacheDir, ctx.signal, download),
     );
-    // Everything is in the cache now: this run resolves the same packages and downloads nothing.
-    await aptInstall(ctx, d, root, packages, options);
     await aptConfigureImageRepositories(root, ctx.config, d);
   },
   remove: (ctx, d, root, packages) =>

@@ -6,6 +6,7 @@
 //
 // Key: the image and ESP layers' digests, the definitions (content), the settings below, the tools. A
 // random per-invocation Seed= is not part of the key (any seed is as good as another); a pinned one is.
+import { existsSync } from "node:fs";
 import { mkdir, readdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Json, NodeId, PathDeclaration, TaskContext, TaskDefinition } from "../../engine/api.js";
@@ -14,7 +15,7 @@ import { formatOf } from "../../formats/registry.js";
 import type { OutputConfig } from "../../formats/types.js";
 import type { ToolsTreeMount } from "../../sandbox/run.js";
 import { BOOT_SHAPE_READS, SHAPE_ONLY } from "../bootfiles.js";
-import { BIOS_IMAGES, GRUB_BIOS_SETUP_PATH } from "../grub.js";
+import { BIOS_IMAGES, biosSetupInputs, GRUB_BIOS_SETUP_PATH } from "../grub.js";
 import type { ImageView } from "../image.js";
 import { LAYER_TREE, stackDirs, stackKeys } from "../layers.js";
 import { outputNaming } from "../outputs.js";
@@ -98,7 +99,6 @@ const REPART_TOOLS = [
   "mksquashfs",
   "mkfs.btrfs",
   "mkfs.xfs",
-  "grub-bios-setup",
 ];
 
 /** Definitions, key files and the passphrase are read from the host. */
@@ -140,7 +140,11 @@ const task: TaskDefinition<RepartParams> = {
           ...Object.fromEntries(p.esp.map((id, i) => [`esp:${i}`, id])),
         },
       },
-      toolInputs(p.tools, REPART_TOOLS),
+      withToolInputs(
+        toolInputs(p.tools, REPART_TOOLS),
+        // grub-bios-setup runs after the last pass.
+        p.settings.BiosBootloader === "grub" && p.pass !== "root" ? biosSetupInputs(p.tools) : {},
+      ),
     ),
   run: (ctx, p) => withToolsTree(ctx, p.tools, (tools) => repart(ctx, p, tools)),
 };
@@ -300,7 +304,6 @@ async function installBiosBoot(
   work: string,
   disk: string,
 ): Promise<void> {
-  const { existsSync } = await import("node:fs");
   const images = p.esp.map((_, i) => join(ctx.deps[`esp:${i}`]!.dir, BIOS_IMAGES)).find((d) => existsSync(d));
   if (!images) return;
   if (p.defaults?.EspOnly) {

@@ -17,7 +17,10 @@ export async function aptInstall(
   root: string,
   packages: string[],
   options: InstallOptions = {},
-  operation: "install" | "reinstall" | "upgrade" | "download" = "install",
+  operation: "install" | "reinstall" | "upgrade" = "install",
+  /** Holds the shared package cache while apt downloads into it: given, the packages are downloaded
+   * first (apt-get --download-only) under it, and installed without it. */
+  whileDownloading?: <T>(download: () => Promise<T>) => Promise<T>,
 ): Promise<void> {
   if (packages.length === 0 && operation !== "upgrade") return;
   const network = options.network ?? true;
@@ -29,13 +32,14 @@ export async function aptInstall(
   const args =
     operation === "reinstall"
       ? ["install", "--reinstall", "--", ...packages]
-      : operation === "download"
-        ? ["install", "--download-only", "--", ...packages]
-        : [operation, "--", ...packages];
-  if (operation === "download") {
-    await runSandboxed(["apt-get", "-q", ...args], sandboxFor(ctx, s, root, network));
-    return;
+      : [operation, "--", ...packages];
+  if (whileDownloading) {
+    const [verb, ...rest] = args;
+    await whileDownloading(() =>
+      runSandboxed(["apt-get", "-q", verb!, "--download-only", ...rest], sandboxFor(ctx, s, root, network)),
+    );
   }
+  // With the packages in the cache, this run resolves the same set and downloads nothing.
   await withPolicyRcD(root, () =>
     runSandboxed(["apt-get", "-q", ...args], sandboxFor(ctx, s, root, network)),
   );
