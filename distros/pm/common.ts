@@ -24,6 +24,15 @@ const ETC_BINDS = [
 
 type SandboxTrees = NonNullable<PackageManagerContext["sandboxTrees"]>;
 
+/** Where a package manager keeps its downloads below PackageCacheDirectory=: `cache/<its path>`, the
+ * layout mkosi uses (`cache/apt/archives`, `cache/zypp/packages`, …), so one directory serves both. */
+export function packageCachePath(
+  ctx: Pick<PackageManagerContext, "packageCacheDir">,
+  ...parts: string[]
+): string {
+  return join(ctx.packageCacheDir, "cache", ...parts);
+}
+
 /** Where a sandbox path comes from in a sandbox tree (undefined when the tree does not cover it). */
 export function inSandboxTree(tree: SandboxTrees[number], sandboxPath: string): string | undefined {
   const target = tree.Target ? `/${tree.Target.replace(/^\/+|\/+$/g, "")}` : "/";

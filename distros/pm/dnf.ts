@@ -35,6 +35,7 @@ import {
 } from "../types.js";
 import {
   fileMirrorBinds,
+  packageCachePath,
   packageManagerEnv,
   SandboxLookup,
   sandboxEtc,
@@ -267,7 +268,7 @@ async function privateCache(ctx: PackageManagerContext, d: DnfDistribution, s: S
   }
   for (const entry of await readdir(cache, { withFileTypes: true })) {
     if (!entry.isDirectory() || !entry.name.includes("-") || entry.name.startsWith("mkosi-")) continue;
-    const shared = join(ctx.packageCacheDir, "dnf", entry.name, "packages");
+    const shared = packageCachePath(ctx, "dnf", entry.name, "packages");
     await mkdir(shared, { recursive: true });
     await mkdir(join(cache, entry.name, "packages"), { recursive: true });
     s.binds.push({ src: shared, dst: `${CACHE}/${entry.name}/packages` });

@@ -36,7 +36,13 @@ import {
   type PacmanRepository,
   type ScriptPackageManagerSupport,
 } from "../types.js";
-import { collectPackages, fileMirrorBinds, packageManagerEnv, sandboxEtc } from "./common.js";
+import {
+  collectPackages,
+  fileMirrorBinds,
+  packageCachePath,
+  packageManagerEnv,
+  sandboxEtc,
+} from "./common.js";
 import { PACKAGE_MANAGER_TOOLS } from "./tools.js";
 
 const DB = "/var/lib/pacman";
@@ -144,7 +150,7 @@ function sandboxFor(
   options: { network: boolean; apivfs: boolean; debugShell?: boolean },
 ): SandboxOptions {
   const binds: BindMount[] = [...s.binds, { src: s.db, dst: DB }];
-  binds.push({ src: join(ctx.packageCacheDir, "pacman", "pkg"), dst: PKG_CACHE });
+  binds.push({ src: packageCachePath(ctx, "pacman", "pkg"), dst: PKG_CACHE });
   if (ctx.localRepository) binds.push({ src: ctx.localRepository, dst: LOCAL_CACHE, readOnly: true });
   return {
     mode: "tools",
@@ -207,7 +213,7 @@ async function syncMetadata(ctx: PackageManagerContext, d: PacmanDistribution): 
   await mkdir(join(s.db, "sync"), { recursive: true });
   await rm(join(s.db, "local"), { recursive: true, force: true });
   await symlink(`${BUILDROOT}/var/lib/pacman/local`, join(s.db, "local"));
-  await mkdir(join(ctx.packageCacheDir, "pacman", "pkg"), { recursive: true });
+  await mkdir(packageCachePath(ctx, "pacman", "pkg"), { recursive: true });
   await keyring(ctx, s, d);
   const scratch = join(ctx.workDir, "sync-root");
   await mkdir(join(scratch, "var/lib/pacman/local"), { recursive: true });
@@ -235,7 +241,7 @@ async function privateDb(ctx: PackageManagerContext, s: Session): Promise<void> 
   await rm(join(db, "local"), { recursive: true, force: true });
   await symlink(`${BUILDROOT}/var/lib/pacman/local`, join(db, "local"));
   s.db = db;
-  await mkdir(join(ctx.packageCacheDir, "pacman", "pkg"), { recursive: true });
+  await mkdir(packageCachePath(ctx, "pacman", "pkg"), { recursive: true });
   // pacman cannot sync a single repository: the local repository's database is put in place directly.
   if (ctx.localRepository)
     await runCommand(["cp", join(ctx.localRepository, "mkosi.db.tar"), join(db, "sync", "mkosi.db")]);

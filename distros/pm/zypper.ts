@@ -35,6 +35,7 @@ import {
 } from "../types.js";
 import {
   fileMirrorBinds,
+  packageCachePath,
   packageManagerEnv,
   SandboxLookup,
   sandboxEtc,
@@ -197,7 +198,7 @@ async function privateCache(ctx: PackageManagerContext, s: Session): Promise<voi
   if (existsSync(s.cache)) await runCommand(["cp", "-al", s.cache, cache], { signal: ctx.signal });
   else await mkdir(cache, { recursive: true });
   s.cache = cache;
-  const shared = join(ctx.packageCacheDir, "zypp", "packages");
+  const shared = packageCachePath(ctx, "zypp", "packages");
   await mkdir(shared, { recursive: true });
   await mkdir(join(cache, "packages"), { recursive: true });
   s.binds.push({ src: shared, dst: `${CACHE}/packages` });

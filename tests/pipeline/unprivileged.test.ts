@@ -107,11 +107,12 @@ describe.skipIf(skip)("unprivileged build in a user namespace", () => {
     home = join(root, "home");
     config = join(root, "config");
     // The user's package cache starts as hard links to the shared test cache: apt only reads them.
-    const packages = join(home, ".cache/mkosi/packages");
+    const packages = join(home, ".cache/mkosi/packages/cache/apt/archives");
+    const shared = join(PACKAGE_CACHE, "cache/apt/archives");
     await mkdir(packages, { recursive: true });
-    if (existsSync(PACKAGE_CACHE)) {
-      const debs = (await readdir(PACKAGE_CACHE)).filter((f) => f.endsWith(".deb"));
-      if (debs.length > 0) execFileSync("cp", ["-l", ...debs.map((d) => join(PACKAGE_CACHE, d)), packages]);
+    if (existsSync(shared)) {
+      const debs = (await readdir(shared)).filter((f) => f.endsWith(".deb"));
+      if (debs.length > 0) execFileSync("cp", ["-l", ...debs.map((d) => join(shared, d)), packages]);
     }
     await makeTree(
       {
