@@ -28,6 +28,12 @@ export function installsKernelPackage(config: BootConfig): boolean {
   return [...(config.Packages ?? []), ...(config.VolatilePackages ?? [])].some((p) => KERNEL_PACKAGE.test(p));
 }
 
+/** grub as the EFI boot loader: made from the image's modules (grub) or the distribution's signed
+ * binary (grub-signed); both read the ESP's grub/grub.cfg. */
+export function isGrub(bootloader: string | null | undefined): boolean {
+  return bootloader === "grub" || bootloader === "grub-signed";
+}
+
 /** Whether the image gets a kernel, initrd and bootloader at all (disk and esp only so far). */
 export function wantsBoot(config: BootConfig): boolean {
   const format = normalizeFormat(config.Format);
@@ -62,7 +68,7 @@ export function cmdlineNamesPartitions(config: BootConfig): boolean {
   const words = (config.KernelCommandLine ?? []).join(" ").split(/\s+/);
   if (words.includes("root=PARTUUID") || words.includes("mount.usr=PARTUUID")) return true;
   if (config.BiosBootloader === "grub") return true;
-  return config.Bootloader === "grub" && config.UnifiedKernelImages === "disabled";
+  return isGrub(config.Bootloader) && config.UnifiedKernelImages === "disabled";
 }
 
 /** The boot steps, in order, of an image that wants boot. */

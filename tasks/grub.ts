@@ -7,6 +7,7 @@
 // image's modules (Debian: grub-pc-bin), which grub-bios-setup writes with boot.img into the finished
 // disk (MBR and BIOS boot partition); it reads the same grub.cfg, whose entries load kernel and initrds
 // (a BIOS cannot run a UKI).
+// grub-signed: the distribution's signed EFI binary instead of grub-mkimage's, with the same menu.
 import { existsSync } from "node:fs";
 import { copyFile, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -73,10 +74,44 @@ export async function installGrubEfi(
   const binary = join(opts.esp, opts.efiBinary);
   await mkdir(join(binary, ".."), { recursive: true });
   await copyFile(made, binary);
-  const shim = join(opts.esp, "EFI", opts.distribution);
-  await mkdir(shim, { recursive: true });
-  await writeFile(join(shim, "grub.cfg"), EARLY_CONFIG);
+  await writeDistributionConfig(opts.esp, opts.distribution);
   return true;
+}
+
+/** The distribution's signed grub EFI binary below the image's root (Debian's grub-efi-<arch>-signed):
+ * a monolithic image with its modules built in, which reads EFI/<distribution>/grub.cfg. */
+export function signedGrubPath(architecture: string): string {
+  const platform = grubPlatform(architecture);
+  const arch = { "x86_64-efi": "x64", "i386-efi": "ia32", "arm64-efi": "aa64" }[platform] ?? platform;
+  return `usr/lib/grub/${platform}-signed/grub${arch}.efi.signed`;
+}
+
+/**
+ * Bootloader=grub-signed: the distribution's signed grub as it is (no modules: they are built in) at
+ * `efiBinary`, and the EFI/<distribution>/grub.cfg it reads, which loads the ESP's grub/grub.cfg.
+ * Returns false when the image has no signed grub.
+ */
+export async function installSignedGrubEfi(opts: {
+  scan: string;
+  esp: string;
+  architecture: string;
+  distribution: string;
+  efiBinary: string;
+}): Promise<boolean> {
+  const signed = join(opts.scan, signedGrubPath(opts.architecture));
+  if (!existsSync(signed)) return false;
+  const binary = join(opts.esp, opts.efiBinary);
+  await mkdir(join(binary, ".."), { recursive: true });
+  await copyFile(signed, binary);
+  await writeDistributionConfig(opts.esp, opts.distribution);
+  return true;
+}
+
+/** EFI/<distribution>/grub.cfg: where signed grub builds look for their configuration; it loads ours. */
+async function writeDistributionConfig(esp: string, distribution: string): Promise<void> {
+  const dir = join(esp, "EFI", distribution);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "grub.cfg"), EARLY_CONFIG);
 }
 
 /** grub's BIOS platform and the modules built into its core image (no EFI video; biosdisk to read disks). */

@@ -117,32 +117,24 @@ export function preflightImage(
       ),
     );
   }
-  // Boot loaders this implementation does not install yet: refused before any work, not skipped.
-  if (wantsBoot(image as unknown as BootConfig)) {
-    const unsupported: [string, unknown][] = [
-      ["Bootloader", image.Bootloader === "grub-signed" ? image.Bootloader : undefined],
-      // shim loads the boot loader the bootloader step installs (systemd-boot, grub); with a UKI as the
-      // boot loader there is none.
-      [
+  // A boot loader combination this implementation does not install yet: refused before any work, not
+  // skipped. shim loads the boot loader the bootloader step installs (systemd-boot, grub); with a UKI as
+  // the boot loader there is none.
+  if (
+    wantsBoot(image as unknown as BootConfig) &&
+    image.ShimBootloader &&
+    image.ShimBootloader !== "none" &&
+    String(image.Bootloader ?? "systemd-boot").startsWith("uki")
+  )
+    problems.push(
+      problem(
+        image,
         "ShimBootloader",
-        image.ShimBootloader &&
-        image.ShimBootloader !== "none" &&
-        String(image.Bootloader ?? "systemd-boot").startsWith("uki")
-          ? `${String(image.ShimBootloader)} with Bootloader=${String(image.Bootloader)}`
-          : undefined,
-      ],
-    ];
-    for (const [setting, value] of unsupported)
-      if (value !== undefined)
-        problems.push(
-          problem(
-            image,
-            setting,
-            `${String(value)}: not supported by this implementation yet (Bootloader=systemd-boot, ` +
-              "systemd-boot-signed, uki, uki-signed, grub or none are)",
-          ),
-        );
-  }
+        `${String(image.ShimBootloader)} with Bootloader=${String(image.Bootloader)}: not supported by this ` +
+          "implementation yet (shim loads systemd-boot or grub: Bootloader=systemd-boot, systemd-boot-signed, " +
+          "grub or grub-signed)",
+      ),
+    );
   for (const setting of ["ExtraTrees", "BaseTrees"]) {
     for (const source of treeSources(image[setting])) {
       if (!existsSync(source) && !produced(source))

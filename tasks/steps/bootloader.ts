@@ -7,11 +7,19 @@ import { copyFile, mkdir, readdir, rename } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { Json, NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
-import { efiArch } from "../../formats/boot.js";
+import { efiArch, isGrub } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
 import { entryToken, osReleaseOf } from "../bootfiles.js";
-import { BIOS_IMAGES, GRUB_BIOS_PLATFORM, grubPlatform, installGrubBios, installGrubEfi } from "../grub.js";
+import {
+  BIOS_IMAGES,
+  GRUB_BIOS_PLATFORM,
+  grubPlatform,
+  installGrubBios,
+  installGrubEfi,
+  installSignedGrubEfi,
+  signedGrubPath,
+} from "../grub.js";
 import { LAYER_TREE } from "../layers.js";
 import {
   type SecureBootKeys,
@@ -82,10 +90,8 @@ async function install(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
   const scan = join(ctx.deps.scan!.dir, LAYER_TREE);
   const out = join(ctx.out, LAYER_TREE, "efi");
   await mkdir(out, { recursive: true });
-  // Refused while planning (tasks/preflight.ts); a guard for callers that skip preflight.
-  if (v.Bootloader === "grub-signed") throw new Error(`Bootloader=${v.Bootloader}: not supported yet`);
   const arch = efiArch(v.Architecture);
-  if (v.Bootloader === "grub") return grub(ctx, p, tools, scan, out, arch);
+  if (isGrub(v.Bootloader)) return grub(ctx, p, tools, scan, out, arch);
   if (!v.Bootloader.startsWith("systemd-boot")) return { meta: { installed: false } };
   const efiDir = "usr/lib/systemd/boot/efi";
   const binaries = (await readdir(join(scan, efiDir)).catch(() => [] as string[])).filter((n) =>
@@ -139,7 +145,8 @@ async function install(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
   return { meta: { installed: true } };
 }
 
-/** Bootloader=grub: grub-mkimage of the image's grub EFI modules (tasks/grub.ts), signed for SecureBoot. */
+/** Bootloader=grub: grub-mkimage of the image's grub EFI modules (tasks/grub.ts), signed for SecureBoot;
+ * grub-signed: the distribution's signed binary, as it is. */
 async function grub(
   ctx: TaskContext,
   p: Params,
@@ -150,15 +157,23 @@ async function grub(
 ) {
   const v = p.values;
   const efiBinary = `EFI/BOOT/BOOT${arch.toUpperCase()}.EFI`;
-  const installed = await installGrubEfi(ctx, tools, {
+  const target = {
     scan,
     esp: out,
     architecture: v.Architecture,
     distribution: v.Distribution,
     efiBinary,
-  });
+  };
+  if (v.Bootloader === "grub-signed") {
+    if (await installSignedGrubEfi(target)) return { meta: { installed: true } };
+    const message = `Bootloader=grub-signed: the image has no signed grub /${signedGrubPath(v.Architecture)} (Debian: install grub-efi-${debianEfiArch(arch)}-signed)`;
+    if (v.Bootable === "enabled") throw new Error(message);
+    ctx.log(`${message}: no bootloader installed`);
+    return { meta: { installed: false } };
+  }
+  const installed = await installGrubEfi(ctx, tools, target);
   if (!installed) {
-    const message = `Bootloader=grub: the image has no grub EFI modules in /usr/lib/grub/${grubPlatform(v.Architecture)} (Debian: install grub-efi-${arch === "x64" ? "amd64" : arch}-bin)`;
+    const message = `Bootloader=grub: the image has no grub EFI modules in /usr/lib/grub/${grubPlatform(v.Architecture)} (Debian: install grub-efi-${debianEfiArch(arch)}-bin)`;
     if (v.Bootable === "enabled") throw new Error(message);
     ctx.log(`${message}: no bootloader installed`);
     return { meta: { installed: false } };
@@ -200,6 +215,11 @@ async function installShim(ctx: TaskContext, p: Params, tools: ToolsTreeMount | 
     if (sign) await sbsignFile(ctx, tools, keysOf(p), source, join(boot, name));
     else await copyFile(source, join(boot, name));
   }
+}
+
+/** The architecture in Debian's grub package names (grub-efi-amd64-bin, grub-efi-arm64-signed). */
+function debianEfiArch(arch: string): string {
+  return ({ x64: "amd64", aa64: "arm64" } as Record<string, string>)[arch] ?? arch;
 }
 
 function keysOf(p: Params): SecureBootKeys {

@@ -19,7 +19,7 @@ import type {
   TaskResult,
 } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
-import { addonStub, type BootConfig, efiArch, imageIsInitrd } from "../../formats/boot.js";
+import { addonStub, type BootConfig, efiArch, imageIsInitrd, isGrub } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
 import {
@@ -271,7 +271,7 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
       initrds.push(`/work/kernel/${kernel.version}/modules.initrd`);
       hostPaths.set(`/work/kernel/${kernel.version}/modules.initrd`, modules);
     }
-    const grubLinux = v.Bootloader === "grub" || v.BiosBootloader === "grub";
+    const grubLinux = isGrub(v.Bootloader) || v.BiosBootloader === "grub";
     const files =
       !uki || v.BiosBootloader === "grub"
         ? await copyBootFiles(
@@ -320,11 +320,11 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
     // With systemd-boot (or a UKI) as the EFI boot loader, grub's menu is for BIOS only.
     menu.push({
       title: title(kernel.version),
-      ...(v.Bootloader === "grub" ? { uki: target } : {}),
+      ...(isGrub(v.Bootloader) ? { uki: target } : {}),
       ...(linux ? { linux } : {}),
     });
   }
-  if (v.Bootloader === "grub" || v.BiosBootloader === "grub") {
+  if (isGrub(v.Bootloader) || v.BiosBootloader === "grub") {
     await mkdir(join(esp, GRUB_CONFIG, ".."), { recursive: true });
     await writeFile(join(esp, GRUB_CONFIG), grubConfig(menu));
   }

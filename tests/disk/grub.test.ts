@@ -122,3 +122,84 @@ describe("Bootloader=grub, BiosBootloader=grub", () => {
     expect(console).toContain("MKOSI-GRUB-BOOT-OK");
   }, 1_000_000);
 });
+
+// Bootloader=grub-signed with ShimBootloader=signed: Debian's signed shim and signed grub as they are
+// (grub-efi-amd64-signed's monolithic image, no modules beside it), which reads EFI/debian/grub.cfg; that
+// loads the same menu, chainloading the UKI. It boots on OVMF (without SecureBoot: the firmware here has
+// no Microsoft keys enrolled).
+const SIGNED_CONF = `[Output]
+Format=disk
+ImageId=signedgrub
+
+[Content]
+Packages=linux-image-amd64
+         systemd
+         systemd-boot-efi
+         grub-efi-amd64-signed
+         shim-signed
+         udev
+Bootable=yes
+Bootloader=grub-signed
+ShimBootloader=signed
+KernelInitrdModules=default
+KernelCommandLine=console=ttyS0 systemd.firstboot=no`;
+
+describe("Bootloader=grub-signed, ShimBootloader=signed", () => {
+  let dir = "";
+  let scratch = "";
+  const image = () => join(dir, "signedgrub.raw");
+  let release = () => {};
+  beforeAll(async () => {
+    release = await takeDiskTurn();
+    dir = await diskTree(SIGNED_CONF, bootReportFiles("MKOSI-SIGNED-GRUB-BOOT-OK"), "trixie");
+    enableBootReport(dir);
+    scratch = await mkdtemp(join(tmpdir(), "mkosi-grub-signed-"));
+  }, 3_600_000);
+  afterAll(() => {
+    for (const d of [dir, scratch]) if (d) rmSync(d, { recursive: true, force: true });
+    release();
+  });
+
+  it("has the distribution's signed shim and grub, and grub's configuration where signed grub reads it", async () => {
+    await build(dir);
+    const table = gpt(image());
+    const esp = table.partitions.find((p) => p.type === TYPE.esp)!;
+    const offset = esp.start * table.sectorSize;
+    const read = (path: string) => {
+      const file = join(scratch, path.replaceAll("/", "_"));
+      vfatRead(image(), offset, path, file);
+      return readFileSync(file);
+    };
+    const sections = (path: string) => {
+      const file = join(scratch, path.replaceAll("/", "_"));
+      vfatRead(image(), offset, path, file);
+      return peSections(file);
+    };
+    // The distribution's signed binaries, their Authenticode signatures intact.
+    expect(sections("/EFI/BOOT/BOOTX64.EFI").get(".sbat")!.toString("utf8")).toMatch(/^shim,/m);
+    expect(sections("/EFI/BOOT/grubx64.efi").get(".sbat")!.toString("utf8")).toMatch(/^grub\.debian,/m);
+    expect(signatureSize(read("/EFI/BOOT/grubx64.efi"))).toBeGreaterThan(0);
+    expect(signatureSize(read("/EFI/BOOT/BOOTX64.EFI"))).toBeGreaterThan(0);
+    // No grub-mkimage modules: the signed image has them built in.
+    expect(vfatList(image(), offset, "/")).not.toContain("/grub/x86_64-efi");
+    expect(read("/EFI/debian/grub.cfg").toString("utf8")).toContain("configfile ($root)/grub/grub.cfg");
+    const ukis = vfatList(image(), offset, "/EFI/Linux");
+    expect(ukis).toHaveLength(1);
+    expect(read("/grub/grub.cfg").toString("utf8")).toContain(`chainloader ${ukis[0]}`);
+  }, 2_400_000);
+
+  it("boots through signed shim and signed grub under qemu with OVMF to multi-user and powers off", async () => {
+    const console = await bootUefi(image(), scratch, "MKOSI-SIGNED-GRUB-BOOT-OK", 900_000);
+    expect(console).toContain("MKOSI-SIGNED-GRUB-BOOT-OK");
+  }, 1_000_000);
+});
+
+/** The size of a PE file's Authenticode signature (its certificate table), 0 when unsigned. */
+function signatureSize(pe: Buffer): number {
+  const header = pe.readUInt32LE(0x3c);
+  const optional = header + 24;
+  const magic = pe.readUInt16LE(optional);
+  // The certificate table is data directory 4; the directories start at 96 (PE32) or 112 (PE32+).
+  const directories = optional + (magic === 0x20b ? 112 : 96);
+  return pe.readUInt32LE(directories + 4 * 8 + 4);
+}
