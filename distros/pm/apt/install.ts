@@ -8,7 +8,8 @@ import { runSandboxed } from "../../../sandbox/run.js";
 import type { AptDistribution, DistroConfig, InstallOptions, PackageManagerContext } from "../../types.js";
 import { renderDeb822 } from "./config.js";
 import { ensureDpkgDb, fixupAfterInstall, withPolicyRcD } from "./image.js";
-import { sandboxFor, seedAptCache, withLocalLists } from "./sandbox.js";
+import { prefetch } from "./prefetch.js";
+import { aptArchives, sandboxFor, seedAptCache, withLocalLists } from "./sandbox.js";
 import { writeConfig } from "./session.js";
 
 export async function aptInstall(
@@ -35,9 +36,22 @@ export async function aptInstall(
       : [operation, "--", ...packages];
   if (whileDownloading) {
     const [verb, ...rest] = args;
-    await whileDownloading(() =>
-      runSandboxed(["apt-get", "-q", verb!, "--download-only", ...rest], sandboxFor(ctx, s, root, network)),
-    );
+    await whileDownloading(async () => {
+      const missing = network
+        ? await prefetch({
+            args,
+            nativeArch: s.arch,
+            archives: aptArchives(ctx),
+            sandbox: (extra) => sandboxFor(ctx, s, root, network, extra),
+          })
+        : 1;
+      // apt's own run fetches what the parallel downloads did not (and checks every file's hash).
+      if (missing > 0)
+        await runSandboxed(
+          ["apt-get", "-q", verb!, "--download-only", ...rest],
+          sandboxFor(ctx, s, root, network),
+        );
+    });
   }
   // With the packages in the cache, this run resolves the same set and downloads nothing.
   await withPolicyRcD(root, () =>
