@@ -263,14 +263,19 @@ mkosi-chroot sh -c 'file --brief /usr/bin/file > /from-chroot.txt; cat "$SRCDIR/
   }, 300_000);
 
   it("downloads into a cold package cache several files at a time, then installs from it", async () => {
+    // The first run on a machine: an empty package cache directory and no metadata yet.
     const cold = await ensureDir(join(base, "cold-packages"));
+    const coldMeta = await ensureDir(join(base, "cold-metadata"));
     const lines: string[] = [];
+    const coldCtx = async () => ({
+      ...(await ctx()),
+      packageCacheDir: cold,
+      metadataDir: coldMeta,
+      onOutput: (l: string) => lines.push(l),
+    });
+    await debian.syncMetadata(await coldCtx());
     await layer(async (root) => {
-      await debian.install(
-        { ...(await ctx()), packageCacheDir: cold, onOutput: (l) => lines.push(l) },
-        root,
-        ["libllvm15"],
-      );
+      await debian.install(await coldCtx(), root, ["libllvm15"]);
       expect(existsSync(join(root, "usr/lib/x86_64-linux-gnu/libLLVM-15.so.1"))).toBe(true);
     });
     // Fetched by the parallel apt-get download runs, into mkosi's layout; apt's own download run (which

@@ -13,7 +13,7 @@ import {
 import { fileMirrorBinds, parallel } from "../common.js";
 import { dpkgOptions } from "./config.js";
 import { ensureDpkgDb, fixupAfterInstall, withPolicyRcD } from "./image.js";
-import { aptArchives, sandboxFor, seedAptCache, withLocalLists } from "./sandbox.js";
+import { sandboxFor, seedAptCache, withLocalLists } from "./sandbox.js";
 import { type Session, writeConfig } from "./session.js";
 
 /** Extra top-level lib directories of the merged-/usr layout per Debian architecture (besides bin,
@@ -89,7 +89,7 @@ export async function aptBootstrap(
   if (debs.length === 0) throw new DistributionError("apt selected no packages to bootstrap");
   const hostPath = (p: string) => {
     if (p.startsWith("/var/cache/apt/archives/"))
-      return join(aptArchives(ctx), p.slice("/var/cache/apt/archives/".length));
+      return join(s.archives, p.slice("/var/cache/apt/archives/".length));
     if (p.startsWith("/repository/") && ctx.localRepository)
       return join(ctx.localRepository, p.slice("/repository/".length));
     // A file:// mirror's packages are used where they are (bound at the same path).

@@ -9,7 +9,7 @@ import type { AptDistribution, DistroConfig, InstallOptions, PackageManagerConte
 import { renderDeb822 } from "./config.js";
 import { ensureDpkgDb, fixupAfterInstall, withPolicyRcD } from "./image.js";
 import { prefetch } from "./prefetch.js";
-import { aptArchives, sandboxFor, seedAptCache, withLocalLists } from "./sandbox.js";
+import { sandboxFor, seedAptCache, withLocalLists } from "./sandbox.js";
 import { writeConfig } from "./session.js";
 
 export async function aptInstall(
@@ -41,7 +41,7 @@ export async function aptInstall(
         ? await prefetch({
             args,
             nativeArch: s.arch,
-            archives: aptArchives(ctx),
+            archives: s.archives,
             sandbox: (extra) => sandboxFor(ctx, s, root, network, extra),
           })
         : 1;

@@ -12,7 +12,7 @@ import {
   type SandboxOptions,
 } from "../../../sandbox/run.js";
 import type { PackageManagerContext } from "../../types.js";
-import { fileMirrorBinds, packageCachePath, packageManagerEnv } from "../common.js";
+import { fileMirrorBinds, packageManagerEnv } from "../common.js";
 import { localRepository, renderDeb822 } from "./config.js";
 import type { Session } from "./session.js";
 
@@ -39,7 +39,7 @@ export function aptBinds(ctx: PackageManagerContext, s: Session): BindMount[] {
     { src: s.etcApt, dst: "/etc/apt", readOnly: true },
     { src: s.dpkgCfg, dst: "/etc/dpkg/dpkg.cfg.d", readOnly: true },
     { src: s.aptCache, dst: "/var/cache/apt" },
-    { src: aptArchives(ctx), dst: "/var/cache/apt/archives" },
+    { src: s.archives, dst: "/var/cache/apt/archives" },
     { src: s.lists, dst: "/var/lib/apt/lists", readOnly: !s.listsWritable },
     { src: s.log, dst: "/var/log/apt" },
   ];
@@ -120,7 +120,6 @@ export function sandboxFor(
 
 /** Prepare the srcpkgcache copy so apt does not rebuild it from the lists every time. */
 export async function seedAptCache(ctx: PackageManagerContext, s: Session): Promise<void> {
-  await mkdir(join(aptArchives(ctx), "partial"), { recursive: true });
   for (const f of ["srcpkgcache.bin"]) {
     const src = join(ctx.metadataDir, "cache", f);
     if (existsSync(src)) await copyFile(src, join(s.aptCache, f)).catch(() => undefined);
@@ -159,9 +158,4 @@ export async function withLocalLists(ctx: PackageManagerContext, s: Session): Pr
     ],
     sandboxFor(ctx, s, undefined, false, [{ src: only, dst: "/mkosi-local-sources", readOnly: true }]),
   );
-}
-
-/** apt's downloads in the shared package cache (mkosi's layout: `cache/apt/archives`). */
-export function aptArchives(ctx: Pick<PackageManagerContext, "packageCacheDir">): string {
-  return packageCachePath(ctx, "apt", "archives");
 }

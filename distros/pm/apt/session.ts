@@ -7,6 +7,7 @@ import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runCommand } from "../../../sandbox/run.js";
 import type { AptDistribution, PackageManagerContext } from "../../types.js";
+import { packageCachePath } from "../common.js";
 import {
   checkKeyrings,
   debianArchitecture,
@@ -22,6 +23,8 @@ export interface Session {
   etcApt: string;
   dpkgCfg: string;
   aptCache: string;
+  /** apt's downloads in the shared package cache (mkosi's layout: `cache/apt/archives`). */
+  archives: string;
   lists: string;
   listsWritable: boolean;
   log: string;
@@ -97,10 +100,13 @@ export async function writeConfig(
   );
   const aptCache = join(ctx.workDir, "apt-cache");
   await mkdir(aptCache, { recursive: true });
+  const archives = packageCachePath(ctx, "apt", "archives");
+  await mkdir(join(archives, "partial"), { recursive: true });
   return {
     etcApt,
     dpkgCfg,
     aptCache,
+    archives,
     lists: join(ctx.metadataDir, "lists"),
     listsWritable: false,
     log,
