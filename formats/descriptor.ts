@@ -3,6 +3,7 @@
 // (default extension and compression, what the main output is, the programs it runs, the steps it adds
 // to the pipeline's tail, its producer), so nothing else branches on `Format=`.
 import type { BootConfig } from "./boot.js";
+import { normalizeFormat } from "./naming.js";
 import type { Producer } from "./produce.js";
 import type { Compression, FormatName, OutputConfig } from "./types.js";
 
@@ -48,11 +49,23 @@ export interface FormatDescriptor {
   readonly extensionKind?: "sysext" | "confext" | "portable";
 }
 
-/** Steps every format with an output has: checksums/signature when asked, manifests when asked, and
- * the publishing step. `output` is prepended by formats whose producer runs on the finished image. */
+/** The split artifacts made from the finished image tree (the split-root step): `os-release`, and `tar`
+ * unless the output is that archive already (Format=tar). */
+export function rootSplitArtifacts(config: { Format: string; SplitArtifacts?: string[] | null }): string[] {
+  const wanted = config.SplitArtifacts ?? [];
+  return [
+    ...(wanted.includes("os-release") ? ["os-release"] : []),
+    ...(wanted.includes("tar") && normalizeFormat(config.Format) !== "tar" ? ["tar"] : []),
+  ];
+}
+
+/** Steps every format with an output has: split artifacts of the image tree when asked, checksums/
+ * signature when asked, manifests when asked, and the publishing step. `output` is prepended by formats
+ * whose producer runs on the finished image. */
 export function tailSteps(config: FormatStepConfig, opts: { output: boolean; checksum: boolean }): string[] {
   const steps: string[] = [];
   if (opts.output) steps.push("output");
+  if (rootSplitArtifacts(config).length > 0) steps.push("split-root");
   if (opts.checksum && (config.Checksum || config.Sign)) steps.push("checksum");
   if ((config.ManifestFormat ?? []).length > 0) steps.push("manifest");
   steps.push("publish");

@@ -34,4 +34,4 @@ export function outputPaths(image: ImageView, configDir: string): string[] {
 
 /** Tail steps whose artifacts are output files, placed in the output directory as they are (the
  * format's main output, split artifacts); checksums cover them, publish copies them. */
-export const FILE_STEPS = ["output", "repart", "split", "addon"] as const;
+export const FILE_STEPS = ["output", "repart", "split", "split-root", "addon"] as const;

@@ -18,6 +18,7 @@ import { repartRootStep, repartStep, roothashStep } from "./steps/repart.js";
 import { build, buildOverlay, finalize, postinst, prepare } from "./steps/scripts.js";
 import { skeleton } from "./steps/skeleton.js";
 import { split } from "./steps/split.js";
+import { splitRoot } from "./steps/split-root.js";
 import { systemdSetup } from "./steps/systemd-setup.js";
 import { ukiStep } from "./steps/uki.js";
 
@@ -47,6 +48,7 @@ export const PIPELINE: readonly AnyStep[] = [
   repartStep,
   addonStep,
   output,
+  splitRoot,
   checksum,
   manifest,
   publish,

@@ -135,6 +135,19 @@ export function preflightImage(
           "grub or grub-signed)",
       ),
     );
+  // The pre-calculated PCR digests of the UKI (systemd-measure) are not made: refused, not skipped.
+  if (
+    wantsBoot(image as unknown as BootConfig) &&
+    ((image.SplitArtifacts as string[] | undefined) ?? []).includes("pcrs")
+  )
+    problems.push(
+      problem(
+        image,
+        "SplitArtifacts",
+        "pcrs: not supported by this implementation yet (uki, kernel, initrd, partitions, roothash, os-release " +
+          "and tar are)",
+      ),
+    );
   for (const setting of ["ExtraTrees", "BaseTrees"]) {
     for (const source of treeSources(image[setting])) {
       if (!existsSync(source) && !produced(source))

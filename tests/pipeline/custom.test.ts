@@ -66,6 +66,43 @@ if mkosi-install something 2>"$BUILDROOT/etc/mkosi-install-error"; then exit 1; 
     for (const step of ["metadata", "bootstrap", "packages"]) expect(steps).not.toContain(step);
   });
 
+  it("splits the image's os-release and a tar archive of its tree out next to the output (SplitArtifacts=)", async () => {
+    const conf = (format: string) =>
+      `[Distribution]\nDistribution=custom\n\n[Output]\nFormat=${format}\nOutput=image\nImageId=split\nImageVersion=7\nSplitArtifacts=os-release,tar\n`;
+    const dir = await makeTree({
+      files: {
+        "mkosi.conf": conf("cpio"),
+        "mkosi.skeleton/usr/lib/os-release": "ID=custom\n",
+        "mkosi.skeleton/etc/hello": "hello\n",
+      },
+    });
+    let run = await build(dir);
+    expect(run.ran).toContain("main/split-root");
+    // The os-release as the image has it (config-files added IMAGE_ID and IMAGE_VERSION).
+    const osRelease = readFileSync(join(dir, "image.osrelease"), "utf8");
+    expect(osRelease).toMatch(/^ID=custom$/m);
+    expect(osRelease).toMatch(/^IMAGE_VERSION="?7"?$/m);
+    // CompressOutput= defaults to zstd for cpio: the tar is compressed the same way.
+    const listing = execFileSync("tar", ["--zstd", "-tf", join(dir, "image.tar.zst")], { encoding: "utf8" });
+    expect(listing.split("\n")).toEqual(expect.arrayContaining(["./etc/hello", "./usr/lib/os-release"]));
+    expect(readdirSync(dir)).toContain("image.cpio.zst");
+    // A change of the tree reruns it.
+    await writeFile(join(dir, "mkosi.skeleton/etc/hello"), "changed\n");
+    run = await build(dir);
+    expect(run.ran).toContain("main/split-root");
+    const hello = execFileSync("tar", ["--zstd", "-xOf", join(dir, "image.tar.zst"), "./etc/hello"], {
+      encoding: "utf8",
+    });
+    expect(hello).toBe("changed\n");
+    // Format=tar: the output is that archive; no second one (the os-release is still split out).
+    await writeFile(join(dir, "mkosi.conf"), conf("tar"));
+    run = await build(dir);
+    expect(readdirSync(dir).filter((name) => name.startsWith("image.tar"))).toEqual(["image.tar.zst"]);
+    expect(readdirSync(dir)).toContain("image.osrelease");
+    const main = execFileSync("tar", ["--zstd", "-tf", join(dir, "image.tar.zst")], { encoding: "utf8" });
+    expect(main.split("\n")).toContain("./etc/hello");
+  });
+
   // Upstream's systemd tree copies the packages its build left in $BUILDDIR into $OUTPUTDIR from a
   // post-installation script.
   it("postinst and finalize scripts see $BUILDDIR, and rerun when a build step rewrites it", async () => {

@@ -52,6 +52,15 @@ describe.skipIf(process.getuid?.() !== 0)("preflight", () => {
     expect(run.ran).toEqual([]);
   });
 
+  it("refuses the split artifact it cannot make (pcrs), before any work", async () => {
+    const run = await build("[Output]\nFormat=disk\nSplitArtifacts=uki,pcrs\n\n[Content]\nBootable=yes\n");
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      /mkosi\.conf:\d+: SplitArtifacts=pcrs: not supported by this implementation yet/,
+    );
+    expect(run.ran).toEqual([]);
+  });
+
   it("refuses an architecture the distribution does not have", async () => {
     const run = await build("[Distribution]\nDistribution=arch\nArchitecture=s390x\n");
     expect(run.code).toBe(1);
