@@ -210,10 +210,25 @@ function checkDistributions(images: ImageView[], tools: ImageView | null | undef
   ]);
 }
 
+/**
+ * Before the sync run (which builds the default tools tree, minutes on a cold cache): a user's file at an
+ * output path stops the build now rather than after that work. This needs no keys: an output this cache
+ * did not publish is never accepted, so publishing would replace it (checkOutputsOwned checks again, with
+ * the plan). -f has removed such outputs.
+ */
+async function checkForeignOutputsEarly(images: ImageView[], env: PlanEnv): Promise<void> {
+  if (env.options.force >= 1) return;
+  const foreign: string[] = [];
+  for (const image of images)
+    foreign.push(...(await foreignOutputs(env.cacheDir, outputPaths(image, env.configDir))));
+  if (foreign.length > 0) throw new ForeignOutputError(foreign);
+}
+
 export async function build(request: BuildRequest): Promise<BuildResult> {
   const { images, env, engine } = request;
   checkDistributions(images, request.tools);
   const syncNodes = planSync(images, env, request.tools);
+  if (syncNodes.length > 0) await checkForeignOutputsEarly(images, env);
   // Sync scripts run first, in a run of their own; the user sees one build, so their run's "done" is
   // folded into the image graph's (or shown alone when they fail).
   let syncDone: DoneEvent | undefined;

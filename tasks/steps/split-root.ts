@@ -73,7 +73,8 @@ export const splitRoot: Step<Params> = {
     "SplitArtifacts",
   ],
   unkeyed: {
-    SplitArtifacts: "keyed as Artifacts: the split artifacts this step makes (os-release, tar), not the others",
+    SplitArtifacts:
+      "keyed as Artifacts: the split artifacts this step makes (os-release, tar), not the others",
   },
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("split-root"),

@@ -103,6 +103,25 @@ if mkosi-install something 2>"$BUILDROOT/etc/mkosi-install-error"; then exit 1; 
     expect(main.split("\n")).toContain("./etc/hello");
   });
 
+  it("refuses to replace a user's file at an output path before the sync run (which builds a tools tree)", async () => {
+    const dir = await makeTree({
+      files: {
+        "mkosi.conf": "[Distribution]\nDistribution=custom\n\n[Output]\nFormat=tar\nOutput=image\n",
+        "mkosi.skeleton/etc/os-release": "ID=custom\n",
+        "mkosi.sync": '#!/bin/sh\necho synced > "$SRCDIR/synced"\n',
+        "image.tar.zst": "the user's\n",
+      },
+    });
+    const run = await runMkosi(["--json", "build"], {
+      cwd: dir,
+      env: { MKOSI_CACHE_DIR: join(dir, ".cache") },
+    });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/image\.tar\.zst exists already and was not built by mkosi with this cache/);
+    expect(run.ran).toEqual([]);
+    expect(readFileSync(join(dir, "image.tar.zst"), "utf8")).toBe("the user's\n");
+  });
+
   // Upstream's systemd tree copies the packages its build left in $BUILDDIR into $OUTPUTDIR from a
   // post-installation script.
   it("postinst and finalize scripts see $BUILDDIR, and rerun when a build step rewrites it", async () => {
