@@ -2,7 +2,8 @@
 // copies its os-release to <Output>.osrelease, `tar` archives the tree as <Output>.tar[.<comp>]
 // (compressed per CompressOutput=, as Format=tar would; a Format=tar image's output already is that file).
 //
-// Key: the image's last layer and the settings naming and shaping the files.
+// Key: the image's last layer, the settings naming and shaping the files, and the host's tar and
+// compressors when the archive is made.
 import { copyFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
@@ -12,6 +13,7 @@ import { outputNames } from "../../formats/naming.js";
 import { formatOf } from "../../formats/registry.js";
 import type { OutputConfig } from "../../formats/types.js";
 import { pathExists } from "../fsutil.js";
+import { hostTools } from "../hosttools.js";
 import { withStackReadOnly } from "../layers.js";
 import { outputNaming } from "../outputs.js";
 import { imageBelow, type Step } from "../step.js";
@@ -22,6 +24,8 @@ interface Params {
   compressLevel: number | null;
   sourceDateEpoch: number | null;
   image: NodeId;
+  /** Programs the archive is made with (the tar format's), when `tar` is made: host inputs. */
+  tools: string[];
 }
 
 const task: TaskDefinition<Params> = {
@@ -34,6 +38,7 @@ const task: TaskDefinition<Params> = {
       CompressLevel: p.compressLevel,
       SourceDateEpoch: p.sourceDateEpoch,
     },
+    paths: hostTools(p.tools),
     deps: { image: p.image },
   }),
   async run(ctx, p) {
@@ -80,15 +85,17 @@ export const splitRoot: Step<Params> = {
   wanted: (image) => formatOf(image.Format).steps(image).includes("split-root"),
   params: (context) => {
     const { image } = context;
+    const artifacts = rootSplitArtifacts({
+      Format: String(image.Format),
+      SplitArtifacts: (image.SplitArtifacts as string[] | undefined) ?? [],
+    });
     return {
       naming: outputNaming(image),
-      artifacts: rootSplitArtifacts({
-        Format: String(image.Format),
-        SplitArtifacts: (image.SplitArtifacts as string[] | undefined) ?? [],
-      }),
+      artifacts,
       compressLevel: (image.CompressLevel as number | null) ?? null,
       sourceDateEpoch: image.SourceDateEpoch,
       image: imageBelow(context, "split-root"),
+      tools: artifacts.includes("tar") ? [...formatOf("tar").tools] : [],
     };
   },
 };

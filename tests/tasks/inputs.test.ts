@@ -150,6 +150,29 @@ describe("declared inputs of the output steps", () => {
     expect(changed({ Output: "renamed" })).toEqual(["output", "checksum", "manifest"]));
 });
 
+describe("declared inputs of split-root (SplitArtifacts=os-release, tar)", () => {
+  const inputsOf = (change: Partial<ImageView>) => {
+    const plan = planBuild([image({ Format: "cpio", CompressOutput: "zstd", ...change })], planEnv());
+    const node = plan.nodes.find((n) => n.label === "split-root");
+    return node ? node.task.inputs(node.params) : undefined;
+  };
+
+  it("is planned only for the artifacts it makes", () => {
+    expect(inputsOf({ SplitArtifacts: ["uki", "kernel", "initrd"] })).toBeUndefined();
+    expect(inputsOf({ SplitArtifacts: ["os-release"] })).toBeDefined();
+  });
+  it("declares the host's tar and compressors when it makes the archive, not for os-release alone", () => {
+    const labels = (change: Partial<ImageView>) => (inputsOf(change)?.paths ?? []).map(([label]) => label);
+    expect(labels({ SplitArtifacts: ["tar"] })).toEqual(expect.arrayContaining(["host:tar", "host:zstd"]));
+    expect(labels({ SplitArtifacts: ["os-release"] })).toEqual([]);
+  });
+  it("keys on the artifacts it makes, not on the other SplitArtifacts=", () => {
+    const key = (artifacts: string[]) => canonical(inputsOf({ SplitArtifacts: artifacts }) as never);
+    expect(key(["os-release", "uki"])).toBe(key(["os-release"]));
+    expect(key(["os-release", "tar"])).not.toBe(key(["os-release"]));
+  });
+});
+
 describe("planner", () => {
   it("plans the execution flow in order, skipping steps without work", () => {
     const plan = planBuild([image({ PrepareScripts: [], BuildScripts: [], FinalizeScripts: [] })], planEnv());
