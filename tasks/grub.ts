@@ -12,6 +12,7 @@ import { existsSync } from "node:fs";
 import { copyFile, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { DeclaredInputs, TaskContext } from "../engine/api.js";
+import { efiArch } from "../formats/boot.js";
 import type { BindMount, ToolsTreeMount } from "../sandbox/run.js";
 import { runTool } from "./toolrun.js";
 import { type ToolsTree, toolInputs, withToolInputs } from "./toolstree.js";
@@ -71,19 +72,14 @@ export async function installGrubEfi(
   const platform = grubPlatform(opts.architecture);
   const made = await makeImage(ctx, tools, opts.scan, opts.esp, platform, "grub.efi", EMBEDDED_MODULES);
   if (!made) return false;
-  const binary = join(opts.esp, opts.efiBinary);
-  await mkdir(join(binary, ".."), { recursive: true });
-  await copyFile(made, binary);
-  await writeDistributionConfig(opts.esp, opts.distribution);
+  await placeEfiGrub(made, opts);
   return true;
 }
 
 /** The distribution's signed grub EFI binary below the image's root (Debian's grub-efi-<arch>-signed):
  * a monolithic image with its modules built in, which reads EFI/<distribution>/grub.cfg. */
 export function signedGrubPath(architecture: string): string {
-  const platform = grubPlatform(architecture);
-  const arch = { "x86_64-efi": "x64", "i386-efi": "ia32", "arm64-efi": "aa64" }[platform] ?? platform;
-  return `usr/lib/grub/${platform}-signed/grub${arch}.efi.signed`;
+  return `usr/lib/grub/${grubPlatform(architecture)}-signed/grub${efiArch(architecture)}.efi.signed`;
 }
 
 /**
@@ -100,16 +96,20 @@ export async function installSignedGrubEfi(opts: {
 }): Promise<boolean> {
   const signed = join(opts.scan, signedGrubPath(opts.architecture));
   if (!existsSync(signed)) return false;
-  const binary = join(opts.esp, opts.efiBinary);
-  await mkdir(join(binary, ".."), { recursive: true });
-  await copyFile(signed, binary);
-  await writeDistributionConfig(opts.esp, opts.distribution);
+  await placeEfiGrub(signed, opts);
   return true;
 }
 
-/** EFI/<distribution>/grub.cfg: where signed grub builds look for their configuration; it loads ours. */
-async function writeDistributionConfig(esp: string, distribution: string): Promise<void> {
-  const dir = join(esp, "EFI", distribution);
+/** A grub EFI binary at `efiBinary` in the ESP, and EFI/<distribution>/grub.cfg (where signed grub builds
+ * look for their configuration), which loads ours. */
+async function placeEfiGrub(
+  binary: string,
+  opts: { esp: string; distribution: string; efiBinary: string },
+): Promise<void> {
+  const target = join(opts.esp, opts.efiBinary);
+  await mkdir(join(target, ".."), { recursive: true });
+  await copyFile(binary, target);
+  const dir = join(opts.esp, "EFI", opts.distribution);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, "grub.cfg"), EARLY_CONFIG);
 }

@@ -120,8 +120,9 @@ export function preflightImage(
   // A boot loader combination this implementation does not install yet: refused before any work, not
   // skipped. shim loads the boot loader the bootloader step installs (systemd-boot, grub); with a UKI as
   // the boot loader there is none.
+  const boots = wantsBoot(image as unknown as BootConfig);
   if (
-    wantsBoot(image as unknown as BootConfig) &&
+    boots &&
     image.ShimBootloader &&
     image.ShimBootloader !== "none" &&
     String(image.Bootloader ?? "systemd-boot").startsWith("uki")
@@ -136,10 +137,7 @@ export function preflightImage(
       ),
     );
   // The pre-calculated PCR digests of the UKI (systemd-measure) are not made: refused, not skipped.
-  if (
-    wantsBoot(image as unknown as BootConfig) &&
-    ((image.SplitArtifacts as string[] | undefined) ?? []).includes("pcrs")
-  )
+  if (boots && ((image.SplitArtifacts as string[] | undefined) ?? []).includes("pcrs"))
     problems.push(
       problem(
         image,

@@ -42,34 +42,52 @@ function readRange(file: string, offset: number, length: number): Buffer {
   }
 }
 
-describe("Bootloader=grub, BiosBootloader=grub", () => {
+/** The trixie disk of `conf` (named `<imageId>.raw`) for one describe block, which holds the disk turn
+ * while its tests run, with a scratch directory for files copied out of its ESP. */
+function grubDisk(conf: string, imageId: string, marker: string) {
   let dir = "";
   let scratch = "";
-  const image = () => join(dir, "grubby.raw");
   let release = () => {};
   beforeAll(async () => {
     release = await takeDiskTurn();
-    dir = await diskTree(CONF, bootReportFiles("MKOSI-GRUB-BOOT-OK"), "trixie");
+    dir = await diskTree(conf, bootReportFiles(marker), "trixie");
     enableBootReport(dir);
-    scratch = await mkdtemp(join(tmpdir(), "mkosi-grub-"));
+    scratch = await mkdtemp(join(tmpdir(), `mkosi-${imageId}-`));
   }, 3_600_000);
   afterAll(() => {
     for (const d of [dir, scratch]) if (d) rmSync(d, { recursive: true, force: true });
     release();
   });
+  const image = () => join(dir, `${imageId}.raw`);
+  const espOffset = () => {
+    const table = gpt(image());
+    return table.partitions.find((p) => p.type === TYPE.esp)!.start * table.sectorSize;
+  };
+  return {
+    dir: () => dir,
+    scratch: () => scratch,
+    image,
+    espOffset,
+    /** A file of the ESP copied out: its path. */
+    espFile(path: string): string {
+      const file = join(scratch, path.replaceAll("/", "_"));
+      vfatRead(image(), espOffset(), path, file);
+      return file;
+    },
+  };
+}
+
+describe("Bootloader=grub, BiosBootloader=grub", () => {
+  const disk = grubDisk(CONF, "grubby", "MKOSI-GRUB-BOOT-OK");
+  const image = disk.image;
 
   it("has shim loading grub, with a menu entry chainloading the UKI", async () => {
-    await build(dir);
+    await build(disk.dir());
     const table = gpt(image());
-    const esp = table.partitions.find((p) => p.type === TYPE.esp)!;
-    const offset = esp.start * table.sectorSize;
+    const offset = disk.espOffset();
     // shim (its SBAT entry) as the firmware's default loader, MokManager beside it, and
     // grub-mkimage's EFI image (its modules in a "mods" section) where shim looks for its second stage.
-    const read = (path: string) => {
-      const file = join(scratch, path.replaceAll("/", "_"));
-      vfatRead(image(), offset, path, file);
-      return file;
-    };
+    const read = disk.espFile;
     expect(peSections(read("/EFI/BOOT/BOOTX64.EFI")).get(".sbat")!.toString("utf8")).toMatch(/^shim,/m);
     expect(vfatList(image(), offset, "/EFI/BOOT")).toContain("/EFI/BOOT/mmx64.efi");
     expect(peSections(read("/EFI/BOOT/grubx64.efi")).has("mods")).toBe(true);
@@ -77,9 +95,7 @@ describe("Bootloader=grub, BiosBootloader=grub", () => {
     expect(vfatList(image(), offset, "/grub/x86_64-efi")).toContain("/grub/x86_64-efi/normal.mod");
     const ukis = vfatList(image(), offset, "/EFI/Linux");
     expect(ukis).toHaveLength(1);
-    const cfg = join(scratch, "grub.cfg");
-    vfatRead(image(), offset, "/grub/grub.cfg", cfg);
-    const menu = readFileSync(cfg, "utf8");
+    const menu = readFileSync(read("/grub/grub.cfg"), "utf8");
     expect(menu).toMatch(/^menuentry 'Debian GNU\/Linux 13 \(trixie\) \([^)]+\)' \{$/m);
     // UEFI chainloads the UKI; BIOS loads the kernel and initrds copied beside it, naming the root.
     const root = table.partitions.find((p) => p.type === TYPE.root)!;
@@ -91,9 +107,7 @@ describe("Bootloader=grub, BiosBootloader=grub", () => {
         "i",
       ),
     );
-    const distribution = join(scratch, "debian-grub.cfg");
-    vfatRead(image(), offset, "/EFI/debian/grub.cfg", distribution);
-    expect(readFileSync(distribution, "utf8")).toContain("configfile ($root)/grub/grub.cfg");
+    expect(readFileSync(read("/EFI/debian/grub.cfg"), "utf8")).toContain("configfile ($root)/grub/grub.cfg");
   }, 2_400_000);
 
   it("has grub's boot.img in the MBR and its core image in the BIOS boot partition", () => {
@@ -113,7 +127,7 @@ describe("Bootloader=grub, BiosBootloader=grub", () => {
   });
 
   it("boots through shim and grub under qemu with OVMF to multi-user and powers off", async () => {
-    const console = await bootUefi(image(), scratch, "MKOSI-GRUB-BOOT-OK", 900_000);
+    const console = await bootUefi(image(), disk.scratch(), "MKOSI-GRUB-BOOT-OK", 900_000);
     expect(console).toContain("MKOSI-GRUB-BOOT-OK");
   }, 1_000_000);
 
@@ -145,36 +159,14 @@ KernelInitrdModules=default
 KernelCommandLine=console=ttyS0 systemd.firstboot=no`;
 
 describe("Bootloader=grub-signed, ShimBootloader=signed", () => {
-  let dir = "";
-  let scratch = "";
-  const image = () => join(dir, "signedgrub.raw");
-  let release = () => {};
-  beforeAll(async () => {
-    release = await takeDiskTurn();
-    dir = await diskTree(SIGNED_CONF, bootReportFiles("MKOSI-SIGNED-GRUB-BOOT-OK"), "trixie");
-    enableBootReport(dir);
-    scratch = await mkdtemp(join(tmpdir(), "mkosi-grub-signed-"));
-  }, 3_600_000);
-  afterAll(() => {
-    for (const d of [dir, scratch]) if (d) rmSync(d, { recursive: true, force: true });
-    release();
-  });
+  const disk = grubDisk(SIGNED_CONF, "signedgrub", "MKOSI-SIGNED-GRUB-BOOT-OK");
+  const image = disk.image;
 
   it("has the distribution's signed shim and grub, and grub's configuration where signed grub reads it", async () => {
-    await build(dir);
-    const table = gpt(image());
-    const esp = table.partitions.find((p) => p.type === TYPE.esp)!;
-    const offset = esp.start * table.sectorSize;
-    const read = (path: string) => {
-      const file = join(scratch, path.replaceAll("/", "_"));
-      vfatRead(image(), offset, path, file);
-      return readFileSync(file);
-    };
-    const sections = (path: string) => {
-      const file = join(scratch, path.replaceAll("/", "_"));
-      vfatRead(image(), offset, path, file);
-      return peSections(file);
-    };
+    await build(disk.dir());
+    const offset = disk.espOffset();
+    const read = (path: string) => readFileSync(disk.espFile(path));
+    const sections = (path: string) => peSections(disk.espFile(path));
     // The distribution's signed binaries, their Authenticode signatures intact.
     expect(sections("/EFI/BOOT/BOOTX64.EFI").get(".sbat")!.toString("utf8")).toMatch(/^shim,/m);
     expect(sections("/EFI/BOOT/grubx64.efi").get(".sbat")!.toString("utf8")).toMatch(/^grub\.debian,/m);
@@ -189,7 +181,7 @@ describe("Bootloader=grub-signed, ShimBootloader=signed", () => {
   }, 2_400_000);
 
   it("boots through signed shim and signed grub under qemu with OVMF to multi-user and powers off", async () => {
-    const console = await bootUefi(image(), scratch, "MKOSI-SIGNED-GRUB-BOOT-OK", 900_000);
+    const console = await bootUefi(image(), disk.scratch(), "MKOSI-SIGNED-GRUB-BOOT-OK", 900_000);
     expect(console).toContain("MKOSI-SIGNED-GRUB-BOOT-OK");
   }, 1_000_000);
 });

@@ -68,9 +68,10 @@ export async function prefetch(opts: {
     ...opts.sandbox([]),
     captureStdout: true,
   });
-  const pending = parsePrintUris(stdout).filter((d) => /^https?:/.test(d.uri));
+  const all = parsePrintUris(stdout);
+  const pending = all.filter((d) => /^https?:/.test(d.uri));
   const total = pending.reduce((sum, d) => sum + d.size, 0);
-  if (pending.length < 2 || total < PARALLEL_MIN_BYTES) return parsePrintUris(stdout).length;
+  if (pending.length < 2 || total < PARALLEL_MIN_BYTES) return all.length;
   const groups = balance(pending, WORKERS);
   await Promise.all(
     groups.map(async (group, i) => {
@@ -91,5 +92,5 @@ export async function prefetch(opts: {
       await rm(dir, { recursive: true, force: true });
     }),
   );
-  return parsePrintUris(stdout).length;
+  return all.length;
 }
