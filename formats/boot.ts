@@ -11,6 +11,7 @@ export interface BootConfig {
   Bootable?: string | null;
   Bootloader?: string | null;
   BiosBootloader?: string | null;
+  ShimBootloader?: string | null;
   Packages?: string[] | null;
   VolatilePackages?: string[] | null;
   Initrds?: string[] | null;
@@ -77,9 +78,12 @@ export function bootSteps(config: BootConfig): string[] {
   const steps = ["boot-scan", "kernel"];
   const loader = config.Bootloader ?? "systemd-boot";
   const format = normalizeFormat(config.Format);
+  // With a UKI as the EFI boot loader, the bootloader step installs shim only (ShimBootloader=), which
+  // loads the UKI as its second stage.
+  const shim = !!config.ShimBootloader && config.ShimBootloader !== "none";
   if (
     (format === "disk" || format === "esp") &&
-    ((loader !== "none" && !loader.startsWith("uki")) || config.BiosBootloader === "grub")
+    ((loader !== "none" && (!loader.startsWith("uki") || shim)) || config.BiosBootloader === "grub")
   )
     steps.push("bootloader");
   // A bootable disk is written in two passes, as upstream does: every partition but the ESP first, then
@@ -94,13 +98,24 @@ export function bootSteps(config: BootConfig): string[] {
   return steps;
 }
 
-/** The boot artifacts split out next to the output (SplitArtifacts= uki, kernel, initrd), for an image
- * that has them. */
+/** The boot artifacts split out next to the output (SplitArtifacts= uki, kernel, initrd, pcrs), for an
+ * image that has them. */
 export function splitSteps(config: BootConfig): string[] {
   if (!wantsBoot(config)) return [];
-  const split = (config.SplitArtifacts ?? []).filter((a) => a === "uki" || a === "kernel" || a === "initrd");
+  const split = (config.SplitArtifacts ?? []).filter((a) => BOOT_SPLIT_ARTIFACTS.includes(a));
   // Format=uki: the UKI is the output itself.
   return normalizeFormat(config.Format) === "uki" ? ["main", ...split.filter((a) => a !== "uki")] : split;
+}
+
+const BOOT_SPLIT_ARTIFACTS = ["uki", "kernel", "initrd", "pcrs"];
+
+/** Where a UKI that is the EFI boot loader (Bootloader=uki, uki-signed) goes in the ESP: the firmware's
+ * default path, or shim's second stage when shim takes that path. */
+export function ukiBootPath(architecture: string, shimBootloader: string | null | undefined): string {
+  const arch = efiArch(architecture);
+  return shimBootloader && shimBootloader !== "none"
+    ? `EFI/BOOT/grub${arch}.efi`
+    : `EFI/BOOT/BOOT${arch.toUpperCase()}.EFI`;
 }
 
 /** EFI architecture names (ukify's --efi-arch, the stub's and BOOT<ARCH>.EFI's suffix). */

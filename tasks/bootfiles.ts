@@ -44,12 +44,16 @@ export function entryToken(osRelease: string, imageId: string | null, distributi
   return imageId ?? osReleaseField(osRelease, "IMAGE_ID") ?? osReleaseField(osRelease, "ID") ?? distribution;
 }
 
+/** Where the uki step keeps the newest UKI's PCR policy digests (SplitArtifacts=pcrs) in its artifact. */
+export const PCRS_FILE = "pcrs.json";
+
 /** Settings formats/boot.ts reads to decide which boot steps an image has: they shape the graph (which
  * nodes exist and what they depend on), which keys cover through the dependencies. */
 export const SHAPE_ONLY = {
   Bootable: "only whether the image boots, which the graph's shape says (this node exists)",
   Bootloader: "only which boot steps exist (the graph's shape)",
   BiosBootloader: "only which boot steps exist (the graph's shape)",
+  ShimBootloader: "only whether a UKI boot loader gets a bootloader step for shim (the graph's shape)",
   Packages: "only whether a kernel package makes Bootable=auto boot (the graph's shape)",
   VolatilePackages: "only whether a kernel package makes Bootable=auto boot (the graph's shape)",
   Initrds: "only whether there is a default initrd to depend on (the graph's shape)",
@@ -68,6 +72,7 @@ export const BOOT_SHAPE_READS = [
   "Bootable",
   "Bootloader",
   "BiosBootloader",
+  "ShimBootloader",
   "Packages",
   "VolatilePackages",
   "Initrds",

@@ -67,7 +67,12 @@ const task: TaskDefinition<Params> = {
   run: (ctx, p) =>
     withToolsTree(ctx, p.tools, async (tools) => {
       const result = await install(ctx, p, tools);
-      if (result.meta.installed && p.values.ShimBootloader !== "none") await installShim(ctx, p, tools);
+      if (p.values.ShimBootloader !== "none") {
+        // With a UKI as the boot loader, the uki step places it where shim looks for its second stage.
+        if (result.meta.installed) await installShim(ctx, p, tools, { renameLoader: true });
+        else if (p.values.Bootloader.startsWith("uki"))
+          await installShim(ctx, p, tools, { renameLoader: false });
+      }
       const bios = p.values.BiosBootloader === "grub" ? await installBios(ctx, p, tools) : false;
       return { meta: { ...result.meta, bios } };
     }),
@@ -183,12 +188,17 @@ async function grub(
 }
 
 /**
- * ShimBootloader=: shim becomes EFI/BOOT/BOOT<ARCH>.EFI and loads the boot loader installed there before,
- * renamed to grub<arch>.efi (the second stage shim looks for), with MokManager beside it. `signed` takes
- * the distribution's signed binaries as they are; `unsigned` signs them with SecureBootKey= when
- * SecureBoot= is on.
+ * ShimBootloader=: shim becomes EFI/BOOT/BOOT<ARCH>.EFI and loads grub<arch>.efi (its second stage): the
+ * boot loader installed there before, renamed, or the UKI (Bootloader=uki, placed by the uki step), with
+ * MokManager beside it. `signed` takes the distribution's signed binaries as they are; `unsigned` signs
+ * them with SecureBootKey= when SecureBoot= is on.
  */
-async function installShim(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined): Promise<void> {
+async function installShim(
+  ctx: TaskContext,
+  p: Params,
+  tools: ToolsTreeMount | undefined,
+  { renameLoader }: { renameLoader: boolean },
+): Promise<void> {
   const v = p.values;
   const arch = efiArch(v.Architecture);
   const scan = join(ctx.deps.scan!.dir, LAYER_TREE);
@@ -206,7 +216,8 @@ async function installShim(ctx: TaskContext, p: Params, tools: ToolsTreeMount | 
       `ShimBootloader=${v.ShimBootloader}: the image has no /usr/lib/shim/shim${arch}.efi${suffix} (Debian: install shim-${v.ShimBootloader})`,
     );
   const boot = join(out, "EFI/BOOT");
-  await rename(join(boot, `BOOT${arch.toUpperCase()}.EFI`), join(boot, `grub${arch}.efi`));
+  await mkdir(boot, { recursive: true });
+  if (renameLoader) await rename(join(boot, `BOOT${arch.toUpperCase()}.EFI`), join(boot, `grub${arch}.efi`));
   const targets: [string, string][] = [[shim, `BOOT${arch.toUpperCase()}.EFI`]];
   if (await readdir(join(scan, "usr/lib/shim")).then((names) => names.includes(basename(mokManager))))
     targets.push([mokManager, `mm${arch}.efi`]);

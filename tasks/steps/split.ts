@@ -1,6 +1,6 @@
-// split: the boot artifacts next to the output (SplitArtifacts= uki, kernel, initrd): <Output>.efi (the
-// newest kernel's UKI), <Output>.vmlinuz and <Output>.initrd (the initrds in boot order, concatenated as
-// the UKI's .initrd section holds them). Copies of the boot steps' artifacts, under the output's names.
+// split: the boot artifacts next to the output (SplitArtifacts= uki, kernel, initrd, pcrs): <Output>.efi
+// (the newest kernel's UKI), <Output>.vmlinuz, <Output>.initrd (the initrds in boot order, concatenated as
+// the UKI's .initrd section holds them) and <Output>.pcrs (the newest UKI's PCR policy digests). Copies of the boot steps' artifacts, under the output's names.
 import { copyFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
@@ -9,8 +9,7 @@ import { splitSteps } from "../../formats/boot.js";
 import { outputNames } from "../../formats/naming.js";
 import { formatOf } from "../../formats/registry.js";
 import type { OutputConfig } from "../../formats/types.js";
-import type { KernelMeta } from "../bootfiles.js";
-import { SHAPE_ONLY } from "../bootfiles.js";
+import { type KernelMeta, PCRS_FILE, SHAPE_ONLY } from "../bootfiles.js";
 import { LAYER_TREE } from "../layers.js";
 import { outputNaming } from "../outputs.js";
 import type { Step } from "../step.js";
@@ -47,6 +46,11 @@ const task: TaskDefinition<Params> = {
       if (!entries[0]) throw new Error("Format=uki: the image has no kernel to make a UKI of");
       await copyFile(join(ctx.deps.uki!.dir, LAYER_TREE, "efi", entries[0]), join(ctx.out, names.withFormat));
     }
+    // Absent when the build signs the expected PCR measurements itself (the uki step says so).
+    if (p.artifacts.includes("pcrs"))
+      await copyFile(join(ctx.deps.uki!.dir, PCRS_FILE), join(ctx.out, names.splitPcrs)).catch((e) => {
+        if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+      });
     if (p.artifacts.includes("kernel"))
       await copyFile(join(kernelDir, newest.version, "vmlinuz"), join(ctx.out, names.splitKernel));
     if (p.artifacts.includes("initrd")) {

@@ -19,7 +19,14 @@ import type {
   TaskResult,
 } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
-import { addonStub, type BootConfig, efiArch, imageIsInitrd, isGrub } from "../../formats/boot.js";
+import {
+  addonStub,
+  type BootConfig,
+  efiArch,
+  imageIsInitrd,
+  isGrub,
+  ukiBootPath,
+} from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
 import {
@@ -28,9 +35,11 @@ import {
   entryToken,
   type KernelMeta,
   osReleaseOf,
+  PCRS_FILE,
   SHAPE_ONLY,
 } from "../bootfiles.js";
 import { GRUB_CONFIG, type GrubEntry, grubConfig } from "../grub.js";
+import type { ImageView } from "../image.js";
 import { LAYER_TREE } from "../layers.js";
 import {
   SECURE_BOOT_CERTIFICATE,
@@ -40,7 +49,6 @@ import {
   secureBootPaths,
   signs,
 } from "../secureboot.js";
-
 import type { Step } from "../step.js";
 import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
 import { runTool } from "../toolrun.js";
@@ -64,6 +72,8 @@ interface Params {
     KernelCommandLine: string[];
     Bootloader: string;
     BiosBootloader: string;
+    /** Only with a UKI boot loader (shim then loads the UKI as its second stage). */
+    ShimBootloader: string | null;
     Bootable: string;
     UnifiedKernelImages: string;
     UnifiedKernelImageFormat: string | null;
@@ -76,11 +86,15 @@ interface Params {
     SourceDateEpoch: number | null;
     SignExpectedPcr: string;
     UnifiedKernelImageProfiles: UkiProfile[];
+    /** SplitArtifacts= holds pcrs: the newest UKI's PCR policy digests for offline signing. */
+    SplitPcrs: boolean;
   };
   secureBootKey: string | null;
   secureBootCertificate: string | null;
   /** SignExpectedPcrKey= (only when SignExpectedPcr= is not disabled). */
   pcrKey: string | null;
+  /** SignExpectedPcrCertificate= (only with SplitArtifacts=pcrs): its public key goes into the digests. */
+  pcrCertificate: string | null;
   tools: ToolsTree | null;
   needs: ToolNeed[];
 }
@@ -144,6 +158,7 @@ const task: TaskDefinition<Params> = {
       }),
     ];
     if (p.pcrKey?.startsWith("/")) paths.push(["SignExpectedPcrKey", { path: p.pcrKey, secret: true }]);
+    if (p.pcrCertificate) paths.push(["SignExpectedPcrCertificate", { path: p.pcrCertificate }]);
     // A tools tree given as a path: its addon stub is read for the profiles (an image's is a dependency).
     if (p.values.UnifiedKernelImageProfiles.length > 0 && p.tools?.kind === "path" && !p.tools.producers)
       paths.push(["tools:addon-stub", { path: join(p.tools.path, addonStub(p.values.Architecture)) }]);
@@ -255,6 +270,8 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
   binds.push(...secureBootBinds(keys));
   const measure = uki ? await pcrSigning(ctx, p, tools) : false;
   if (measure) binds.push({ src: p.pcrKey!, dst: "/work/pcr.key", readOnly: true });
+  const digests = uki && (await pcrDigests(ctx, p, tools, measure));
+  if (digests) binds.push({ src: p.pcrCertificate!, dst: "/work/pcr.crt", readOnly: true });
   // UnifiedKernelImageProfiles=: each profile is a PE of its own (the addon stub with the profile and
   // its command line), joined into every UKI.
   const profileArgs = uki ? await buildProfiles(ctx, p, tools, scan, cmdline, binds, work) : [];
@@ -305,13 +322,19 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
     if (v.Splash) argv.push(`--splash=/work/scan/${v.Splash.replace(/^\/+/, "")}`);
     argv.push(...profileArgs);
     if (measure) argv.push("--pcr-banks=sha256", "--pcr-private-key=/work/pcr.key");
+    // The newest kernel's digests only (SplitArtifacts=pcrs names one file).
+    const policy = digests && written.length === 0;
+    if (policy)
+      argv.push("--policy-digest", "--pcr-banks=sha256", "--pcr-certificate=/work/pcr.crt", "--json=short");
     if (signing) argv.push(...secureBootArgs(v.SecureBootSignTool));
-    await runTool(ctx, tools, argv, {
+    const stdout = await runTool(ctx, tools, argv, {
       binds,
       env: v.SourceDateEpoch !== null ? { SOURCE_DATE_EPOCH: String(v.SourceDateEpoch) } : {},
+      captureStdout: policy,
     });
+    if (policy) await writeFile(join(ctx.out, PCRS_FILE), pcrsJson(stdout));
     const target = v.Bootloader.startsWith("uki")
-      ? `EFI/BOOT/BOOT${arch.toUpperCase()}.EFI`
+      ? ukiBootPath(v.Architecture, v.ShimBootloader)
       : `EFI/Linux/${entryName(v.UnifiedKernelImageFormat ?? (hash ? "&e-&k-&h" : null), token, kernel.version, hash)}.efi`;
     await mkdir(join(esp, target, ".."), { recursive: true });
     const { rename } = await import("node:fs/promises");
@@ -406,16 +429,68 @@ export function profileSection(profile: Record<string, string>): string {
     .join("\n")}\n`;
 }
 
+/** The policy digests ukify printed (its last line of JSON), written as upstream writes <Output>.pcrs:
+ * one line, Python's separators (", " and ": "), no newline at the end. */
+export function pcrsJson(stdout: string): string {
+  const line = stdout
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith("{"))
+    .pop();
+  if (!line) throw new Error("ukify --policy-digest printed no PCR policy digests");
+  return pythonJson(JSON.parse(line) as Json);
+}
+
+function pythonJson(value: Json): string {
+  if (Array.isArray(value)) return `[${value.map(pythonJson).join(", ")}]`;
+  if (value && typeof value === "object")
+    return `{${Object.entries(value)
+      .map(([k, v]) => `${JSON.stringify(k)}: ${pythonJson(v as Json)}`)
+      .join(", ")}}`;
+  return JSON.stringify(value);
+}
+
+/** SplitArtifacts=pcrs: whether ukify writes the UKI's PCR policy digests (unsigned, for signing
+ * offline). Not when the build signs them itself (SignExpectedPcrKey=): then there is no such file, as
+ * upstream does. Needs systemd-measure and SignExpectedPcrCertificate= (its public key is in them). */
+async function pcrDigests(
+  ctx: TaskContext,
+  p: Params,
+  tools: ToolsTreeMount | undefined,
+  measure: boolean,
+): Promise<boolean> {
+  if (!p.values.SplitPcrs) return false;
+  if (measure) {
+    ctx.log(
+      "SplitArtifacts=pcrs: the expected PCR measurements are signed in the build (SignExpectedPcrKey=): no policy digests to sign offline",
+    );
+    return false;
+  }
+  if (!p.pcrCertificate)
+    throw new Error(
+      "SplitArtifacts=pcrs needs SignExpectedPcrCertificate= (the certificate of the key that signs the digests offline)",
+    );
+  if (!(await hasMeasure(tools)))
+    throw new Error(
+      `SplitArtifacts=pcrs needs systemd-measure, which ${tools ? "the tools tree" : "the host"} lacks (Debian testing: ToolsTreePackages=systemd-tpm)`,
+    );
+  return true;
+}
+
+async function hasMeasure(tools: ToolsTreeMount | undefined): Promise<boolean> {
+  const { existsSync } = await import("node:fs");
+  const root = tools?.root ?? "/";
+  return ["usr/lib/systemd/systemd-measure", "usr/bin/systemd-measure"].some((f) =>
+    existsSync(join(root, f)),
+  );
+}
+
 /** Whether the UKIs get signed expected PCR measurements (SignExpectedPcr=): `auto` when the tools have
  * systemd-measure and a key is configured, `yes` insists. */
 async function pcrSigning(ctx: TaskContext, p: Params, tools: ToolsTreeMount | undefined): Promise<boolean> {
   const wanted = p.values.SignExpectedPcr;
   if (wanted === "disabled") return false;
-  const root = tools?.root ?? "/";
-  const { existsSync } = await import("node:fs");
-  const found = ["usr/lib/systemd/systemd-measure", "usr/bin/systemd-measure"].some((f) =>
-    existsSync(join(root, f)),
-  );
+  const found = await hasMeasure(tools);
   if (wanted === "enabled") {
     if (!p.pcrKey)
       throw new Error(
@@ -505,6 +580,10 @@ export function ukiNeeds(): ToolNeed[] {
   return [{ name: "ukify", version: 255, why: "Unified kernel images (Bootable=, Bootloader=)" }];
 }
 
+function splitsPcrs(image: ImageView): boolean {
+  return ((image.SplitArtifacts as string[] | undefined) ?? []).includes("pcrs");
+}
+
 export const ukiStep: Step<Params> = {
   name: "uki",
   task,
@@ -525,8 +604,13 @@ export const ukiStep: Step<Params> = {
     "UnifiedKernelImageProfiles",
     ...(image.SecureBoot === true ? (["SecureBootKey", "SecureBootCertificate"] as const) : []),
     ...(image.SignExpectedPcr !== "disabled" ? (["SignExpectedPcrKey"] as const) : []),
+    ...(splitsPcrs(image) ? (["SignExpectedPcrCertificate"] as const) : []),
   ],
-  unkeyed: { ...SHAPE_ONLY, Initrds: "path inputs (Initrds[i])" },
+  unkeyed: {
+    ...SHAPE_ONLY,
+    Initrds: "path inputs (Initrds[i])",
+    SplitArtifacts: "only whether it holds pcrs (SplitPcrs)",
+  },
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("uki"),
   params: (context) => {
@@ -549,6 +633,9 @@ export const ukiStep: Step<Params> = {
         KernelCommandLine: (image.KernelCommandLine as string[] | undefined) ?? [],
         Bootloader: String(image.Bootloader ?? "systemd-boot"),
         BiosBootloader: String(image.BiosBootloader ?? "none"),
+        ShimBootloader: String(image.Bootloader).startsWith("uki")
+          ? String(image.ShimBootloader ?? "none")
+          : null,
         Bootable: String(image.Bootable),
         UnifiedKernelImages: String(image.UnifiedKernelImages ?? "auto"),
         UnifiedKernelImageFormat: (image.UnifiedKernelImageFormat as string | null) ?? null,
@@ -561,9 +648,13 @@ export const ukiStep: Step<Params> = {
         SourceDateEpoch: image.SourceDateEpoch,
         SignExpectedPcr: String(image.SignExpectedPcr ?? "auto"),
         UnifiedKernelImageProfiles: (image.UnifiedKernelImageProfiles as UkiProfile[] | undefined) ?? [],
+        SplitPcrs: splitsPcrs(image),
       },
       pcrKey:
         image.SignExpectedPcr !== "disabled" ? ((image.SignExpectedPcrKey as string | null) ?? null) : null,
+      pcrCertificate: splitsPcrs(image)
+        ? ((image.SignExpectedPcrCertificate as string | null) ?? null)
+        : null,
       ...secureBootKeyPaths(image),
       tools,
       needs,

@@ -5,8 +5,9 @@
 // off. Then what reruns: an extra file reruns repart (the kernel, initrd, UKI and bootloader stay
 // cached); KernelCommandLine= reruns the UKI and repart (the initrd stays cached); a kernel package change
 // reruns everything from the packages on.
-import { createHash, randomUUID } from "node:crypto";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { createHash, randomUUID, X509Certificate } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -154,12 +155,57 @@ describe("bootable disk", () => {
     expect(text(".profile")).toEqual(["ID=main", `ID=rescue\nTITLE="Rescue ${nonce}"`]);
     const [base, rescue] = text(".cmdline");
     expect(rescue).toBe(`${base} systemd.unit=rescue.target`);
-    // The default tools tree (Debian testing) has no systemd-measure: SignExpectedPcr=yes says how to get it.
     // Back to the image without profiles (its nodes are cached) for the tests below.
     rmSync(join(dir, "mkosi.uki-profiles"), { recursive: true });
     expect(ran(await build(dir))).toContain("publish");
     const refused = await buildFails(dir, ["--sign-expected-pcr=yes"]);
-    expect(refused).toMatch(/SignExpectedPcr=yes needs (a key|systemd-measure)/);
+    expect(refused).toMatch(/SignExpectedPcr=yes needs a key: set SignExpectedPcrKey=/);
+  }, 1_200_000);
+
+  it("SplitArtifacts=pcrs writes the UKI's PCR policy digests for offline signing, as its .pcrsig holds them", async () => {
+    const key = join(scratch, "pcr.key");
+    const certificate = join(scratch, "pcr.crt");
+    execFileSync("openssl", [
+      ...["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", "/CN=pcr"],
+      ...["-keyout", key, "-out", certificate],
+    ]);
+    const args = ["--split-artifacts=pcrs", `--sign-expected-pcr-certificate=${certificate}`];
+    const run = await build(dir, args);
+    const main = ran(run);
+    expect(main).toEqual(expect.arrayContaining(["uki", "split", "repart", "publish"]));
+    for (const step of ["packages", "kernel", "repart-root", "bootloader"]) expect(main).not.toContain(step);
+    const text = readFileSync(join(dir, "boot.pcrs"), "utf8");
+    // As upstream writes it: ukify's JSON on one line with Python's separators, no newline.
+    expect(text).toMatch(/^\{"sha256": \[\{"pcrs": \[11\], "pkfp": "[0-9a-f]{64}", "pol": "/);
+    expect(text.endsWith("}]}")).toBe(true);
+    const digests = JSON.parse(text) as { sha256: { pcrs: number[]; pkfp: string; pol: string }[] };
+    // One policy per boot phase, all for PCR 11 and the certificate's key (SHA-256 of its PKCS#1 DER).
+    const pkcs1 = new X509Certificate(readFileSync(certificate)).publicKey.export({
+      type: "pkcs1",
+      format: "der",
+    });
+    const fingerprint = createHash("sha256").update(pkcs1).digest("hex");
+    expect(digests.sha256.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(digests.sha256.map((d) => d.pol)).size).toBe(digests.sha256.length);
+    for (const d of digests.sha256) expect(d).toMatchObject({ pcrs: [11], pkfp: fingerprint });
+    // The UKI in the ESP carries the same digests in .pcrsig (padded for the signatures added later).
+    const uki = join(scratch, "pcrs.efi");
+    vfatRead(image(), espOffset(), vfatList(image(), espOffset(), "/EFI/Linux")[0]!, uki);
+    const section = peSections(uki)
+      .get(".pcrsig")!
+      .toString("utf8")
+      .replace(/[\0\s]+$/, "");
+    expect(JSON.parse(section)).toEqual(digests);
+    // With the key in the build, the measurements are signed there: no digests to sign offline (as upstream).
+    const signed = await build(dir, [...args, "--sign-expected-pcr=yes", `--sign-expected-pcr-key=${key}`]);
+    expect(ran(signed)).toContain("uki");
+    expect(existsSync(join(dir, "boot.pcrs"))).toBe(false);
+    const log = signed.events.flatMap((e) => (e.type === "log" && e.id === "main/uki" ? [e.line] : []));
+    expect(log.join("\n")).toMatch(
+      /SplitArtifacts=pcrs: the expected PCR measurements are signed in the build/,
+    );
+    // Back to the plain image (cached) for the tests below.
+    expect(ran(await build(dir))).not.toContain("uki");
   }, 1_200_000);
 
   it("Format=addon is a PE addon with the command line and the image as an initrd", async () => {

@@ -8,7 +8,7 @@ import { closeSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { build, diskTree, join, TYPE, takeDiskTurn } from "./harness.js";
+import { build, diskTree, join, ran, TYPE, takeDiskTurn } from "./harness.js";
 import { gpt, peSections, vfatList, vfatRead } from "./inspect.js";
 import { bootBios, bootReportFiles, bootUefi, enableBootReport } from "./qemu.js";
 
@@ -173,7 +173,9 @@ describe("Bootloader=grub-signed, ShimBootloader=signed", () => {
     expect(signatureSize(read("/EFI/BOOT/grubx64.efi"))).toBeGreaterThan(0);
     expect(signatureSize(read("/EFI/BOOT/BOOTX64.EFI"))).toBeGreaterThan(0);
     // No grub-mkimage modules: the signed image has them built in.
-    expect(vfatList(image(), offset, "/")).not.toContain("/grub/x86_64-efi");
+    // (mdir lists one directory: look into /grub itself.)
+    expect(vfatList(image(), offset, "/grub")).not.toContain("/grub/x86_64-efi");
+    expect(vfatList(image(), offset, "/grub")).toContain("/grub/grub.cfg");
     expect(read("/EFI/debian/grub.cfg").toString("utf8")).toContain("configfile ($root)/grub/grub.cfg");
     const ukis = vfatList(image(), offset, "/EFI/Linux");
     expect(ukis).toHaveLength(1);
@@ -184,6 +186,25 @@ describe("Bootloader=grub-signed, ShimBootloader=signed", () => {
     const console = await bootUefi(image(), disk.scratch(), "MKOSI-SIGNED-GRUB-BOOT-OK", 900_000);
     expect(console).toContain("MKOSI-SIGNED-GRUB-BOOT-OK");
   }, 1_000_000);
+
+  // Bootloader=uki behind shim: the UKI is shim's second stage (grubx64.efi), as upstream places it.
+  it("Bootloader=uki behind the signed shim: the UKI is shim's second stage, and it boots on OVMF", async () => {
+    const run = await build(disk.dir(), ["--bootloader=uki"]);
+    const main = ran(run);
+    expect(main).toEqual(expect.arrayContaining(["bootloader", "uki", "repart", "publish"]));
+    for (const step of ["packages", "kernel", "repart-root"]) expect(main).not.toContain(step);
+    const sections = (path: string) => peSections(disk.espFile(path));
+    expect(sections("/EFI/BOOT/BOOTX64.EFI").get(".sbat")!.toString("utf8")).toMatch(/^shim,/m);
+    const uki = sections("/EFI/BOOT/grubx64.efi");
+    expect([...uki.keys()]).toEqual(expect.arrayContaining([".linux", ".initrd", ".cmdline"]));
+    expect(uki.get(".cmdline")!.toString("utf8")).toContain("console=ttyS0");
+    const files = vfatList(image(), disk.espOffset(), "/EFI/BOOT");
+    expect(files).toContain("/EFI/BOOT/mmx64.efi");
+    // Neither grub nor a UKI under EFI/Linux: shim loads the UKI itself.
+    expect(vfatList(image(), disk.espOffset(), "/EFI")).toEqual(["/EFI/BOOT"]);
+    const console = await bootUefi(image(), disk.scratch(), "MKOSI-SIGNED-GRUB-BOOT-OK", 900_000);
+    expect(console).toContain("MKOSI-SIGNED-GRUB-BOOT-OK");
+  }, 2_000_000);
 });
 
 /** The size of a PE file's Authenticode signature (its certificate table), 0 when unsigned. */

@@ -17,7 +17,9 @@ function testingSources(): string {
  * and the tools tree settings are added.
  * CacheOnly=metadata: the disk tests share one cache and run side by side; a metadata refresh forced by
  * one build could bring new repository metadata (the mirror changes several times a day) under the
- * others' feet and rerun their whole images, which is right but not what these tests look at. */
+ * others' feet and rerun their whole images, which is right but not what these tests look at.
+ * ToolsTreePackages=systemd-tpm: Debian testing ships systemd-measure there (SignExpectedPcr=,
+ * SplitArtifacts=pcrs). */
 export async function diskTree(
   conf: string,
   files: Record<string, string> = {},
@@ -29,7 +31,7 @@ export async function diskTree(
     // The image's apt sources (mkosi.sandbox/) for its release.
     ...(release === "custom" ? {} : { release }),
     files: {
-      "mkosi.conf": `[Distribution]\n${distribution}\n\n${conf}\n\n[Build]\nCacheOnly=metadata\nToolsTree=default\nToolsTreeSandboxTrees=tools.sandbox\nPackageCacheDirectory=${PACKAGE_CACHE}\n`,
+      "mkosi.conf": `[Distribution]\n${distribution}\n\n${conf}\n\n[Build]\nCacheOnly=metadata\nToolsTree=default\nToolsTreePackages=systemd-tpm\nToolsTreeSandboxTrees=tools.sandbox\nPackageCacheDirectory=${PACKAGE_CACHE}\n`,
       "tools.sandbox/etc/apt/sources.list.d/mkosi.sources": testingSources(),
       ...files,
     },

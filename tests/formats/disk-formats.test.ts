@@ -2,7 +2,14 @@
 // extension partition definitions, the systemd-repart command line and JSON, kernel module selection,
 // extension-release files, the 2017 format names.
 import { describe, expect, it } from "vitest";
-import { bootSteps, imageIsInitrd, splitSteps, wantsBoot, wantsDefaultInitrd } from "../../formats/boot.js";
+import {
+  bootSteps,
+  imageIsInitrd,
+  splitSteps,
+  ukiBootPath,
+  wantsBoot,
+  wantsDefaultInitrd,
+} from "../../formats/boot.js";
 import { extensionDefinitions, extensionRelease } from "../../formats/extension.js";
 import { parseModulesDep, selectModules, withDependencies } from "../../formats/kmod.js";
 import { defaultOutputExtension, normalizeFormat } from "../../formats/naming.js";
@@ -24,6 +31,17 @@ describe("boot steps", () => {
     const disk = { Format: "disk", Bootable: "enabled", Bootloader: "systemd-boot" };
     expect(bootSteps(disk)).toEqual(["boot-scan", "kernel", "bootloader", "repart-root", "uki"]);
     expect(bootSteps({ ...disk, Bootloader: "uki" })).toEqual(["boot-scan", "kernel", "repart-root", "uki"]);
+    // shim in front of a UKI: the bootloader step installs shim, the UKI is shim's second stage.
+    expect(bootSteps({ ...disk, Bootloader: "uki", ShimBootloader: "signed" })).toEqual([
+      "boot-scan",
+      "kernel",
+      "bootloader",
+      "repart-root",
+      "uki",
+    ]);
+    expect(ukiBootPath("x86-64", "none")).toBe("EFI/BOOT/BOOTX64.EFI");
+    expect(ukiBootPath("x86-64", "signed")).toBe("EFI/BOOT/grubx64.efi");
+    expect(splitSteps({ ...disk, SplitArtifacts: ["pcrs", "tar", "uki"] })).toEqual(["pcrs", "uki"]);
     expect(bootSteps({ ...disk, Format: "esp" })).toEqual(["boot-scan", "kernel", "bootloader", "uki"]);
     expect(wantsDefaultInitrd(disk)).toBe(true);
     expect(wantsDefaultInitrd({ ...disk, Initrds: ["/boot/initrd.img"] })).toBe(false);

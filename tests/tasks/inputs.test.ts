@@ -173,6 +173,39 @@ describe("declared inputs of split-root (SplitArtifacts=os-release, tar)", () =>
   });
 });
 
+describe("declared inputs of the boot steps: SplitArtifacts=pcrs, ShimBootloader=", () => {
+  const tools = image({ Image: "tools", Release: "testing", Packages: ["apt", "systemd"], ToolsTree: null });
+  const inputsOf = (step: string, change: Partial<ImageView>) => {
+    const disk = image({
+      Format: "disk",
+      Bootable: "enabled",
+      Packages: ["linux-image-amd64", "systemd-boot-efi"],
+      ToolsTree: "/config/mkosi.tools",
+      ...change,
+    });
+    const node = planBuild([disk], planEnv(), tools).nodes.find((n) => n.id === `main/${step}`);
+    return node ? canonical(node.task.inputs(node.params) as never) : undefined;
+  };
+
+  it("the UKI keys on whether pcrs is split and on the certificate then, not on other SplitArtifacts=", () => {
+    const cert = { SignExpectedPcrCertificate: "/config/pcr.crt" };
+    expect(inputsOf("uki", { SplitArtifacts: ["tar"], ...cert })).toBe(inputsOf("uki", {}));
+    const pcrs = inputsOf("uki", { SplitArtifacts: ["pcrs"], ...cert });
+    expect(pcrs).not.toBe(inputsOf("uki", {}));
+    expect(pcrs).toContain("/config/pcr.crt");
+    expect(inputsOf("split", { SplitArtifacts: ["pcrs"], ...cert })).toBeDefined();
+  });
+
+  it("shim in front of a UKI: a bootloader node, and the UKI's place keyed; otherwise the UKI ignores it", () => {
+    expect(inputsOf("bootloader", { Bootloader: "uki" })).toBeUndefined();
+    expect(inputsOf("bootloader", { Bootloader: "uki", ShimBootloader: "signed" })).toBeDefined();
+    expect(inputsOf("uki", { Bootloader: "uki", ShimBootloader: "signed" })).not.toBe(
+      inputsOf("uki", { Bootloader: "uki" }),
+    );
+    expect(inputsOf("uki", { ShimBootloader: "signed" })).toBe(inputsOf("uki", {}));
+  });
+});
+
 describe("planner", () => {
   it("plans the execution flow in order, skipping steps without work", () => {
     const plan = planBuild([image({ PrepareScripts: [], BuildScripts: [], FinalizeScripts: [] })], planEnv());
