@@ -394,7 +394,12 @@ const REPART_UNKEYED = {
   ...SHAPE_ONLY,
   Seed: "a random per-invocation seed is no input (any is as good as another); a pinned one is keyed as Seed",
   RepartDirectories: "the definition directories are path inputs by content",
+  SplitArtifacts: "only partitions and roothash, keyed as SplitPartitions and SplitRoothash (the last pass)",
 };
+
+function splitArtifacts(image: ImageView): string[] {
+  return (image.SplitArtifacts as string[] | undefined) ?? [];
+}
 
 /** The first pass of a bootable verity disk (see RepartParams.pass): the same step, planned earlier. */
 export const repartRootStep: Step<RepartParams> = {
@@ -484,8 +489,9 @@ export const repartStep: Step<RepartParams> = {
       seed: env.randomSeed !== undefined && image.Seed === env.randomSeed ? null : image.Seed,
       randomSeed: image.Seed,
       sectorSize: (image.SectorSize as number | null) ?? null,
-      splitPartitions: ((image.SplitArtifacts as string[] | undefined) ?? []).includes("partitions"),
-      splitRoothash: ((image.SplitArtifacts as string[] | undefined) ?? []).includes("roothash"),
+      // The first pass writes neither (the last pass does): a change of them leaves it cached.
+      splitPartitions: pass !== "root" && splitArtifacts(image).includes("partitions"),
+      splitRoothash: pass !== "root" && splitArtifacts(image).includes("roothash"),
       sourceDateEpoch: image.SourceDateEpoch,
       passphrase: (image.Passphrase as string | null) ?? null,
       verityKey: (image.VerityKey as string | null) ?? null,
@@ -509,7 +515,6 @@ export const repartStep: Step<RepartParams> = {
         Distribution: image.Distribution,
         BiosBootloader: (image.BiosBootloader as Json | undefined) ?? null,
         SectorSize: (image.SectorSize as Json | undefined) ?? null,
-        SplitArtifacts: (image.SplitArtifacts as Json | undefined) ?? [],
         SourceDateEpoch: image.SourceDateEpoch,
         Verity: (image.Verity as Json | undefined) ?? null,
         ImageId: image.ImageId,

@@ -196,6 +196,14 @@ describe("declared inputs of the boot steps: SplitArtifacts=pcrs, ShimBootloader
     expect(inputsOf("split", { SplitArtifacts: ["pcrs"], ...cert })).toBeDefined();
   });
 
+  it("the disk's first pass ignores SplitArtifacts=; the last keys on partitions and roothash only", () => {
+    for (const artifacts of [["pcrs"], ["uki", "kernel"], ["partitions", "roothash"]])
+      expect(inputsOf("repart-root", { SplitArtifacts: artifacts })).toBe(inputsOf("repart-root", {}));
+    expect(inputsOf("repart", { SplitArtifacts: ["uki", "kernel"] })).toBe(inputsOf("repart", {}));
+    expect(inputsOf("repart", { SplitArtifacts: ["partitions"] })).not.toBe(inputsOf("repart", {}));
+    expect(inputsOf("repart", { SplitArtifacts: ["roothash"] })).not.toBe(inputsOf("repart", {}));
+  });
+
   it("shim in front of a UKI: a bootloader node, and the UKI's place keyed; otherwise the UKI ignores it", () => {
     expect(inputsOf("bootloader", { Bootloader: "uki" })).toBeUndefined();
     expect(inputsOf("bootloader", { Bootloader: "uki", ShimBootloader: "signed" })).toBeDefined();
