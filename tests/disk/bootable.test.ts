@@ -165,10 +165,14 @@ describe("bootable disk", () => {
   it("SplitArtifacts=pcrs writes the UKI's PCR policy digests for offline signing, as its .pcrsig holds them", async () => {
     const key = join(scratch, "pcr.key");
     const certificate = join(scratch, "pcr.crt");
-    execFileSync("openssl", [
-      ...["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", "/CN=pcr"],
-      ...["-keyout", key, "-out", certificate],
-    ]);
+    execFileSync(
+      "openssl",
+      [
+        ...["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "365", "-subj", "/CN=pcr"],
+        ...["-keyout", key, "-out", certificate],
+      ],
+      { stdio: "ignore" },
+    );
     const args = ["--split-artifacts=pcrs", `--sign-expected-pcr-certificate=${certificate}`];
     const run = await build(dir, args);
     const main = ran(run);
