@@ -80,7 +80,7 @@ export function bootSteps(config: BootConfig): string[] {
   const format = normalizeFormat(config.Format);
   // With a UKI as the EFI boot loader, the bootloader step installs shim only (ShimBootloader=), which
   // loads the UKI as its second stage.
-  const shim = !!config.ShimBootloader && config.ShimBootloader !== "none";
+  const shim = usesShim(config.ShimBootloader);
   if (
     (format === "disk" || format === "esp") &&
     ((loader !== "none" && (!loader.startsWith("uki") || shim)) || config.BiosBootloader === "grub")
@@ -109,13 +109,16 @@ export function splitSteps(config: BootConfig): string[] {
 
 const BOOT_SPLIT_ARTIFACTS = ["uki", "kernel", "initrd", "pcrs"];
 
+/** ShimBootloader= asks for shim in front of the EFI boot loader. */
+export function usesShim(shimBootloader: string | null | undefined): boolean {
+  return !!shimBootloader && shimBootloader !== "none";
+}
+
 /** Where a UKI that is the EFI boot loader (Bootloader=uki, uki-signed) goes in the ESP: the firmware's
  * default path, or shim's second stage when shim takes that path. */
 export function ukiBootPath(architecture: string, shimBootloader: string | null | undefined): string {
   const arch = efiArch(architecture);
-  return shimBootloader && shimBootloader !== "none"
-    ? `EFI/BOOT/grub${arch}.efi`
-    : `EFI/BOOT/BOOT${arch.toUpperCase()}.EFI`;
+  return usesShim(shimBootloader) ? `EFI/BOOT/grub${arch}.efi` : `EFI/BOOT/BOOT${arch.toUpperCase()}.EFI`;
 }
 
 /** EFI architecture names (ukify's --efi-arch, the stub's and BOOT<ARCH>.EFI's suffix). */

@@ -17,6 +17,11 @@ export function outputNaming(image: ImageView): OutputConfig & Record<string, Js
   };
 }
 
+/** SplitArtifacts= as a list (empty when unset). */
+export function splitArtifacts(image: { readonly [setting: string]: unknown }): string[] {
+  return (image.SplitArtifacts as string[] | undefined) ?? [];
+}
+
 /** OutputDirectory=, or mkosi.output/ (resolved by config/), else the configuration directory. */
 export function outputDirectory(image: ImageView, configDir: string): string {
   return image.OutputDirectory ?? configDir;

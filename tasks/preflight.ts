@@ -5,6 +5,7 @@
 // error names the setting, and the file and line that set it (found in the image's config files).
 import { existsSync, readFileSync } from "node:fs";
 import { type BootConfig, wantsBoot } from "../formats/boot.js";
+import { splitArtifacts } from "./outputs.js";
 
 /** What the checks read of a resolved image config (config/loader.ts ImageConfig). */
 export interface PreflightImage {
@@ -121,12 +122,7 @@ export function preflightImage(
   // SplitArtifacts=pcrs: digests to be signed offline carry the signing key's public half; upstream fails
   // with an assertion without it.
   const signsPcrs = image.SignExpectedPcr !== "disabled" && !!image.SignExpectedPcrKey;
-  if (
-    boots &&
-    ((image.SplitArtifacts as string[] | undefined) ?? []).includes("pcrs") &&
-    !signsPcrs &&
-    !image.SignExpectedPcrCertificate
-  )
+  if (boots && splitArtifacts(image).includes("pcrs") && !signsPcrs && !image.SignExpectedPcrCertificate)
     problems.push(
       problem(
         image,

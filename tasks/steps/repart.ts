@@ -18,7 +18,7 @@ import { BOOT_SHAPE_READS, SHAPE_ONLY } from "../bootfiles.js";
 import { BIOS_IMAGES, biosSetupInputs, GRUB_BIOS_SETUP_PATH } from "../grub.js";
 import type { ImageView } from "../image.js";
 import { LAYER_TREE, stackDirs, stackKeys } from "../layers.js";
-import { outputNaming } from "../outputs.js";
+import { outputNaming, splitArtifacts } from "../outputs.js";
 import type { SettingName } from "../settings-view.js";
 import { imageBelow, type Step, type StepPlanContext } from "../step.js";
 import { checkTools, checkToolsIn, type ToolNeed } from "../toolcheck.js";
@@ -396,10 +396,6 @@ const REPART_UNKEYED = {
   RepartDirectories: "the definition directories are path inputs by content",
   SplitArtifacts: "only partitions and roothash, keyed as SplitPartitions and SplitRoothash (the last pass)",
 };
-
-function splitArtifacts(image: ImageView): string[] {
-  return (image.SplitArtifacts as string[] | undefined) ?? [];
-}
 
 /** The first pass of a bootable verity disk (see RepartParams.pass): the same step, planned earlier. */
 export const repartRootStep: Step<RepartParams> = {

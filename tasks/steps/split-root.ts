@@ -15,7 +15,7 @@ import type { OutputConfig } from "../../formats/types.js";
 import { pathExists } from "../fsutil.js";
 import { hostTools } from "../hosttools.js";
 import { withStackReadOnly } from "../layers.js";
-import { outputNaming } from "../outputs.js";
+import { outputNaming, splitArtifacts } from "../outputs.js";
 import { imageBelow, type Step } from "../step.js";
 
 interface Params {
@@ -87,7 +87,7 @@ export const splitRoot: Step<Params> = {
     const { image } = context;
     const artifacts = rootSplitArtifacts({
       Format: String(image.Format),
-      SplitArtifacts: (image.SplitArtifacts as string[] | undefined) ?? [],
+      SplitArtifacts: splitArtifacts(image),
     });
     return {
       naming: outputNaming(image),

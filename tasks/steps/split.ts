@@ -1,6 +1,7 @@
 // split: the boot artifacts next to the output (SplitArtifacts= uki, kernel, initrd, pcrs): <Output>.efi
 // (the newest kernel's UKI), <Output>.vmlinuz, <Output>.initrd (the initrds in boot order, concatenated as
-// the UKI's .initrd section holds them) and <Output>.pcrs (the newest UKI's PCR policy digests). Copies of the boot steps' artifacts, under the output's names.
+// the UKI's .initrd section holds them) and <Output>.pcrs (the newest UKI's PCR policy digests). Copies of
+// the boot steps' artifacts, under the output's names.
 import { copyFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
@@ -11,7 +12,7 @@ import { formatOf } from "../../formats/registry.js";
 import type { OutputConfig } from "../../formats/types.js";
 import { type KernelMeta, PCRS_FILE, SHAPE_ONLY } from "../bootfiles.js";
 import { LAYER_TREE } from "../layers.js";
-import { outputNaming } from "../outputs.js";
+import { outputNaming, splitArtifacts } from "../outputs.js";
 import type { Step } from "../step.js";
 
 interface Params {
@@ -96,7 +97,7 @@ export const split: Step<Params> = {
   params: ({ image, nodes, initrd }) => ({
     naming: outputNaming(image),
     artifacts: splitSteps(image),
-    splitArtifacts: (image.SplitArtifacts as string[] | undefined) ?? [],
+    splitArtifacts: splitArtifacts(image),
     uki: nodes.uki!,
     kernel: nodes.kernel!,
     initrd: initrd?.node ?? null,

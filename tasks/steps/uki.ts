@@ -41,6 +41,7 @@ import {
 import { GRUB_CONFIG, type GrubEntry, grubConfig } from "../grub.js";
 import type { ImageView } from "../image.js";
 import { LAYER_TREE } from "../layers.js";
+import { splitArtifacts } from "../outputs.js";
 import {
   SECURE_BOOT_CERTIFICATE,
   SECURE_BOOT_KEY,
@@ -581,7 +582,7 @@ export function ukiNeeds(): ToolNeed[] {
 }
 
 function splitsPcrs(image: ImageView): boolean {
-  return ((image.SplitArtifacts as string[] | undefined) ?? []).includes("pcrs");
+  return splitArtifacts(image).includes("pcrs");
 }
 
 export const ukiStep: Step<Params> = {
