@@ -194,6 +194,9 @@ PackageCacheDirectory=${PACKAGE_CACHE}
 [Runtime]
 Console=read-only
 Ephemeral=yes
+# One vCPU: with two, multi-threaded software emulation sometimes traps the guest kernel's live code
+# patching (an int3 oops, then a panic).
+CPUs=1
 # A guest that panics ends the VM instead of hanging the test; no serial getty to wait for.
 KernelCommandLineExtra=panic=-1 systemd.mask=serial-getty@ttyS0.service
 QemuArgs=-no-reboot
