@@ -35,6 +35,19 @@ export function isGrub(bootloader: string | null | undefined): boolean {
   return bootloader === "grub" || bootloader === "grub-signed";
 }
 
+/** The signed boot loader variants install only binaries the distribution signed. */
+export function isSignedBootloader(bootloader: string | null | undefined): boolean {
+  return !!bootloader?.endsWith("-signed");
+}
+
+/** With a signed boot loader (systemd-boot-signed, uki-signed, grub-signed), the UKIs are the image's
+ * pre-built ones (/usr/lib/modules/<kver>/*.efi, as a distribution installs them), as upstream takes
+ * them: none is built, so there is no default initrd, no kernel-modules initrd and nothing to sign.
+ * UnifiedKernelImages=no keeps type 1 entries (or grub loading the kernel) instead. */
+export function usesPrebuiltUkis(config: BootConfig): boolean {
+  return isSignedBootloader(config.Bootloader) && config.UnifiedKernelImages !== "disabled";
+}
+
 /** Whether the image gets a kernel, initrd and bootloader at all (disk and esp only so far). */
 export function wantsBoot(config: BootConfig): boolean {
   const format = normalizeFormat(config.Format);
@@ -48,7 +61,11 @@ export function wantsBoot(config: BootConfig): boolean {
 /** Whether the default initrd (an image of the graph built from mkosi-initrd) is needed. */
 export function wantsDefaultInitrd(config: BootConfig): boolean {
   return (
-    normalizeFormat(config.Format) === "disk" && wantsBoot(config) && (config.Initrds ?? []).length === 0
+    normalizeFormat(config.Format) === "disk" &&
+    wantsBoot(config) &&
+    (config.Initrds ?? []).length === 0 &&
+    // grub on BIOS loads a kernel and initrds, which a pre-built UKI does not give it.
+    (!usesPrebuiltUkis(config) || config.BiosBootloader === "grub")
   );
 }
 

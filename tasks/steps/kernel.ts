@@ -7,7 +7,7 @@ import { link, lstat, mkdir, readdir, readFile, writeFile } from "node:fs/promis
 import { join } from "node:path";
 import type { NodeId, TaskContext, TaskDefinition } from "../../engine/api.js";
 import { implementationDigest } from "../../engine/implementation.js";
-import { type BootConfig, imageIsInitrd } from "../../formats/boot.js";
+import { type BootConfig, imageIsInitrd, usesPrebuiltUkis } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { KernelMeta } from "../bootfiles.js";
 import { LAYER_TREE } from "../layers.js";
@@ -24,6 +24,8 @@ interface Params {
     KernelInitrdModules: string[];
     KernelModulesInitrdExclude: string[];
     SourceDateEpoch: number | null;
+    /** The UKIs are the image's pre-built ones (Bootloader=*-signed): no kernel-modules initrd. */
+    PrebuiltUkis?: true;
   };
   modulesInitrd: boolean;
   include: string[];
@@ -182,13 +184,20 @@ export const kernel: Step<Params> = {
     "KernelInitrdModules",
     "KernelModulesInitrdExclude",
     "SourceDateEpoch",
+    "Bootloader",
+    "UnifiedKernelImages",
   ],
+  unkeyed: {
+    Bootloader: "only whether the UKIs are pre-built (PrebuiltUkis)",
+    UnifiedKernelImages: "only whether the UKIs are pre-built (PrebuiltUkis)",
+  },
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("kernel"),
   params: ({ image, nodes, initrd }) => {
     // Older Debian and Ubuntu releases ship uncompressed modules: compress the initrd instead.
     const uncompressed =
       image.Distribution === "debian" && ["sid", "testing", "unstable"].includes(image.Release);
+    const prebuilt = usesPrebuiltUkis(image as BootConfig);
     return {
       scan: nodes["boot-scan"]!,
       settings: {
@@ -199,9 +208,12 @@ export const kernel: Step<Params> = {
         KernelInitrdModules: (image.KernelInitrdModules as string[] | undefined) ?? [],
         KernelModulesInitrdExclude: (image.KernelModulesInitrdExclude as string[] | undefined) ?? [],
         SourceDateEpoch: image.SourceDateEpoch,
+        // Only when set: the other images' keys stay as they were.
+        ...(prebuilt ? { PrebuiltUkis: true as const } : {}),
       },
-      // An image that is its own initrd (Format=uki, esp) has its modules already.
-      modulesInitrd: image.KernelModulesInitrd !== false && !imageIsInitrd(image as BootConfig),
+      // An image that is its own initrd (Format=uki, esp) has its modules already; a pre-built UKI
+      // has its own initrd.
+      modulesInitrd: image.KernelModulesInitrd !== false && !imageIsInitrd(image as BootConfig) && !prebuilt,
       include: (image.KernelInitrdModules as string[] | undefined) ?? [],
       exclude: (image.KernelModulesInitrdExclude as string[] | undefined) ?? [],
       defaults: initrd?.kernelModules ?? [],

@@ -1,7 +1,8 @@
 // split: the boot artifacts next to the output (SplitArtifacts= uki, kernel, initrd, pcrs): <Output>.efi
 // (the newest kernel's UKI), <Output>.vmlinuz, <Output>.initrd (the initrds in boot order, concatenated as
 // the UKI's .initrd section holds them) and <Output>.pcrs (the newest UKI's PCR policy digests). Copies of
-// the boot steps' artifacts, under the output's names.
+// the boot steps' artifacts, under the output's names; with a pre-built UKI (Bootloader=*-signed), the
+// kernel and initrd are its .linux and .initrd sections, as upstream splits them.
 import { copyFile, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Json, NodeId, TaskDefinition } from "../../engine/api.js";
@@ -13,6 +14,7 @@ import type { OutputConfig } from "../../formats/types.js";
 import { type KernelMeta, PCRS_FILE, SHAPE_ONLY } from "../bootfiles.js";
 import { LAYER_TREE } from "../layers.js";
 import { outputNaming, splitArtifacts } from "../outputs.js";
+import { peSection } from "../pe.js";
 import type { Step } from "../step.js";
 
 interface Params {
@@ -37,9 +39,18 @@ const task: TaskDefinition<Params> = {
     const newest = meta.kernels[0];
     if (!newest) return undefined;
     const kernelDir = ctx.deps.kernel!.dir;
-    const entries = ((ctx.deps.uki!.meta as { entries?: string[] } | null)?.entries ?? []).filter((e) =>
-      e.toLowerCase().endsWith(".efi"),
-    );
+    const ukiMeta = ctx.deps.uki!.meta as { entries?: string[]; prebuilt?: boolean } | null;
+    const entries = (ukiMeta?.entries ?? []).filter((e) => e.toLowerCase().endsWith(".efi"));
+    // A pre-built UKI (Bootloader=*-signed) holds the kernel and initrd that boot: its sections.
+    const prebuilt =
+      ukiMeta?.prebuilt && entries[0]
+        ? await readFile(join(ctx.deps.uki!.dir, LAYER_TREE, "efi", entries[0]))
+        : undefined;
+    const section = (name: string) => {
+      const content = peSection(prebuilt!, name, `the pre-built UKI ${entries[0]}`);
+      if (!content) throw new Error(`the pre-built UKI ${entries[0]} has no ${name} section`);
+      return content;
+    };
     if (p.artifacts.includes("uki") && entries[0])
       await copyFile(join(ctx.deps.uki!.dir, LAYER_TREE, "efi", entries[0]), join(ctx.out, names.splitUki));
     // Format=uki: the newest kernel's UKI is the output.
@@ -52,9 +63,13 @@ const task: TaskDefinition<Params> = {
       await copyFile(join(ctx.deps.uki!.dir, PCRS_FILE), join(ctx.out, names.splitPcrs)).catch((e) => {
         if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
       });
-    if (p.artifacts.includes("kernel"))
-      await copyFile(join(kernelDir, newest.version, "vmlinuz"), join(ctx.out, names.splitKernel));
-    if (p.artifacts.includes("initrd")) {
+    if (p.artifacts.includes("kernel")) {
+      if (prebuilt) await writeFile(join(ctx.out, names.splitKernel), section(".linux"));
+      else await copyFile(join(kernelDir, newest.version, "vmlinuz"), join(ctx.out, names.splitKernel));
+    }
+    if (p.artifacts.includes("initrd") && prebuilt)
+      await writeFile(join(ctx.out, names.splitInitrd), section(".initrd"));
+    else if (p.artifacts.includes("initrd")) {
       const parts: Buffer[] = [];
       if (meta.microcode) parts.push(await readFile(join(kernelDir, "microcode.initrd")));
       // Format=uki, esp: the image's own initrd, kept by the uki step.

@@ -26,6 +26,7 @@ import {
   imageIsInitrd,
   isGrub,
   ukiBootPath,
+  usesPrebuiltUkis,
 } from "../../formats/boot.js";
 import { formatOf } from "../../formats/registry.js";
 import type { BindMount, ToolsTreeMount } from "../../sandbox/run.js";
@@ -201,17 +202,20 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
   const arch = efiArch(v.Architecture);
   const stub = `usr/lib/systemd/boot/efi/linux${arch}.efi.stub`;
   const haveStub = (await readOptional(join(scan, stub)).then((t) => t !== undefined)) as boolean;
+  // Bootloader=*-signed: the image's own, pre-built UKIs, none built here.
+  const prebuilt = usesPrebuiltUkis({ Format: p.format, ...v });
   const uki =
-    v.UnifiedKernelImages === "enabled" || v.Bootloader === "uki" || v.Bootloader === "uki-signed"
+    prebuilt || v.UnifiedKernelImages === "enabled" || v.Bootloader === "uki" || v.Bootloader === "uki-signed"
       ? true
       : v.UnifiedKernelImages === "disabled"
         ? false
         : haveStub;
-  if (uki && !haveStub)
+  if (uki && !prebuilt && !haveStub)
     throw new Error(
       `unified kernel images need the EFI stub /${stub} in the image (Debian: install systemd-boot-efi)`,
     );
-  if (uki && tools && p.tools?.kind === "image") checkToolsIn(tools.root, p.needs, "the default tools tree");
+  if (uki && !prebuilt && tools && p.tools?.kind === "image")
+    checkToolsIn(tools.root, p.needs, "the default tools tree");
   const osRelease = await osReleaseOf(scan);
   const token = entryToken(osRelease?.text ?? "", v.ImageId, v.Distribution);
   const disk = ctx.deps.roothash?.meta as
@@ -269,13 +273,14 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
   const keys = { enabled: v.SecureBoot, key: p.secureBootKey, certificate: p.secureBootCertificate };
   const signing = signs(keys);
   binds.push(...secureBootBinds(keys));
-  const measure = uki ? await pcrSigning(ctx, p, tools) : false;
+  const build = uki && !prebuilt;
+  const measure = build ? await pcrSigning(ctx, p, tools) : false;
   if (measure) binds.push({ src: p.pcrKey!, dst: "/work/pcr.key", readOnly: true });
-  const digests = uki && (await pcrDigests(ctx, p, tools, measure));
+  const digests = build && (await pcrDigests(ctx, p, tools, measure));
   if (digests) binds.push({ src: p.pcrCertificate!, dst: "/work/pcr.crt", readOnly: true });
   // UnifiedKernelImageProfiles=: each profile is a PE of its own (the addon stub with the profile and
   // its command line), joined into every UKI.
-  const profileArgs = uki ? await buildProfiles(ctx, p, tools, scan, cmdline, binds, work) : [];
+  const profileArgs = build ? await buildProfiles(ctx, p, tools, scan, cmdline, binds, work) : [];
   const kernels = v.Bootloader.startsWith("uki") ? meta.kernels.slice(0, 1) : meta.kernels;
   const written: string[] = [];
   /** Bootloader=grub: its menu, one entry per kernel. */
@@ -308,38 +313,12 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
       menu.push({ title: title(kernel.version), ...(linux ? { linux } : {}) });
       continue;
     }
-    const argv = [
-      "ukify",
-      "build",
-      `--linux=/work/kernel/${kernel.version}/vmlinuz`,
-      ...initrds.map((i) => `--initrd=${i}`),
-      "--cmdline=@/work/out/cmdline",
-      ...(osRelease ? [`--os-release=@/work/scan/${osRelease.path}`] : []),
-      `--uname=${kernel.version}`,
-      `--stub=/work/scan/${stub}`,
-      `--efi-arch=${arch}`,
-      "--output=/work/out/uki.efi",
-    ];
-    if (v.Splash) argv.push(`--splash=/work/scan/${v.Splash.replace(/^\/+/, "")}`);
-    argv.push(...profileArgs);
-    if (measure) argv.push("--pcr-banks=sha256", "--pcr-private-key=/work/pcr.key");
-    // The newest kernel's digests only (SplitArtifacts=pcrs names one file).
-    const policy = digests && written.length === 0;
-    if (policy)
-      argv.push("--policy-digest", "--pcr-banks=sha256", "--pcr-certificate=/work/pcr.crt", "--json=short");
-    if (signing) argv.push(...secureBootArgs(v.SecureBootSignTool));
-    const stdout = await runTool(ctx, tools, argv, {
-      binds,
-      env: v.SourceDateEpoch !== null ? { SOURCE_DATE_EPOCH: String(v.SourceDateEpoch) } : {},
-      captureStdout: policy,
-    });
-    if (policy) await writeFile(join(ctx.out, PCRS_FILE), pcrsJson(stdout));
     const target = v.Bootloader.startsWith("uki")
       ? ukiBootPath(v.Architecture, v.ShimBootloader)
       : `EFI/Linux/${entryName(v.UnifiedKernelImageFormat ?? (hash ? "&e-&k-&h" : null), token, kernel.version, hash)}.efi`;
     await mkdir(join(esp, target, ".."), { recursive: true });
-    const { rename } = await import("node:fs/promises");
-    await rename(join(work, "uki.efi"), join(esp, target));
+    if (prebuilt) await copyPrebuiltUki(scan, kernel.version, v.Bootloader, join(esp, target));
+    else await buildUki(kernel.version, initrds, written.length === 0, target);
     written.push(target);
     // With systemd-boot (or a UKI) as the EFI boot loader, grub's menu is for BIOS only.
     menu.push({
@@ -352,7 +331,52 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
     await mkdir(join(esp, GRUB_CONFIG, ".."), { recursive: true });
     await writeFile(join(esp, GRUB_CONFIG), grubConfig(menu));
   }
-  return { meta: { entries: written, cmdline: cmdline.join(" "), uki } };
+  return { meta: { entries: written, cmdline: cmdline.join(" "), uki, ...(prebuilt ? { prebuilt } : {}) } };
+
+  /** ukify: one kernel's UKI, at `target` below the ESP; `newest` gets the PCR policy digests. */
+  async function buildUki(version: string, initrds: string[], newest: boolean, target: string) {
+    const argv = [
+      "ukify",
+      "build",
+      `--linux=/work/kernel/${version}/vmlinuz`,
+      ...initrds.map((i) => `--initrd=${i}`),
+      "--cmdline=@/work/out/cmdline",
+      ...(osRelease ? [`--os-release=@/work/scan/${osRelease.path}`] : []),
+      `--uname=${version}`,
+      `--stub=/work/scan/${stub}`,
+      `--efi-arch=${arch}`,
+      "--output=/work/out/uki.efi",
+    ];
+    if (v.Splash) argv.push(`--splash=/work/scan/${v.Splash.replace(/^\/+/, "")}`);
+    argv.push(...profileArgs);
+    if (measure) argv.push("--pcr-banks=sha256", "--pcr-private-key=/work/pcr.key");
+    // The newest kernel's digests only (SplitArtifacts=pcrs names one file).
+    const policy = digests && newest;
+    if (policy)
+      argv.push("--policy-digest", "--pcr-banks=sha256", "--pcr-certificate=/work/pcr.crt", "--json=short");
+    if (signing) argv.push(...secureBootArgs(v.SecureBootSignTool));
+    const stdout = await runTool(ctx, tools, argv, {
+      binds,
+      env: v.SourceDateEpoch !== null ? { SOURCE_DATE_EPOCH: String(v.SourceDateEpoch) } : {},
+      captureStdout: policy,
+    });
+    if (policy) await writeFile(join(ctx.out, PCRS_FILE), pcrsJson(stdout));
+    const { rename } = await import("node:fs/promises");
+    await rename(join(work, "uki.efi"), join(esp, target));
+  }
+}
+
+/** Bootloader=*-signed: the kernel's pre-built UKI as the distribution installed it
+ * (/usr/lib/modules/<kver>/*.efi, the first by name), copied as it is (its signature intact). */
+async function copyPrebuiltUki(scan: string, version: string, bootloader: string, dest: string) {
+  const { copyFile, readdir } = await import("node:fs/promises");
+  const dir = join(scan, "usr/lib/modules", version);
+  const found = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".efi")).sort();
+  if (!found[0])
+    throw new Error(
+      `Bootloader=${bootloader}: no signed UKI in the image at /usr/lib/modules/${version}/*.efi (the signed boot loaders take the distribution's pre-built UKIs; Bootloader=${bootloader.replace(/-signed$/, "")} builds them, or UnifiedKernelImages=no uses none)`,
+    );
+  await copyFile(join(dir, found[0]), dest);
 }
 
 /** The kernel and initrds of one kernel version copied into the ESP (<token>/<kver>/linux, initrd<i>):
@@ -616,7 +640,9 @@ export const ukiStep: Step<Params> = {
   wanted: (image) => formatOf(image.Format).steps(image).includes("uki"),
   params: (context) => {
     const { image, nodes, initrd, tools } = context;
-    const needs = image.UnifiedKernelImages === "disabled" ? [] : ukiNeeds();
+    // Pre-built UKIs (Bootloader=*-signed) need no ukify.
+    const needs =
+      image.UnifiedKernelImages === "disabled" || usesPrebuiltUkis(image as BootConfig) ? [] : ukiNeeds();
     // Without a tools tree, a host without ukify can still make type 1 entries (UnifiedKernelImages=auto).
     if (image.UnifiedKernelImages === "enabled" || String(image.Bootloader).startsWith("uki"))
       checkTools(context, needs);

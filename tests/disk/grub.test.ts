@@ -4,11 +4,11 @@
 // MBR's boot.img loads grub's core image (grub-pc-bin's modules) from the BIOS boot partition, and the same
 // grub.cfg loads the kernel and initrds with root=PARTUUID of the root partition. It boots to multi-user
 // under qemu with OVMF through shim and grub, and with SeaBIOS through grub.
-import { closeSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { build, diskTree, join, ran, TYPE, takeDiskTurn } from "./harness.js";
+import { build, buildFails, diskTree, graph, join, ran, TYPE, takeDiskTurn } from "./harness.js";
 import { gpt, peSections, vfatList, vfatRead } from "./inspect.js";
 import { bootBios, bootReportFiles, bootUefi, enableBootReport } from "./qemu.js";
 
@@ -139,8 +139,9 @@ describe("Bootloader=grub, BiosBootloader=grub", () => {
 
 // Bootloader=grub-signed with ShimBootloader=signed: Debian's signed shim and signed grub as they are
 // (grub-efi-amd64-signed's monolithic image, no modules beside it), which reads EFI/debian/grub.cfg; that
-// loads the same menu, chainloading the UKI. It boots on OVMF (without SecureBoot: the firmware here has
-// no Microsoft keys enrolled).
+// loads the same menu. The signed boot loaders take the distribution's pre-built UKIs, which Debian has
+// none of: UnifiedKernelImages=no, so grub loads the kernel and the initrds itself. It boots on OVMF
+// (without SecureBoot: the firmware here has no Microsoft keys enrolled).
 const SIGNED_CONF = `[Output]
 Format=disk
 ImageId=signedgrub
@@ -155,6 +156,7 @@ Packages=linux-image-amd64
 Bootable=yes
 Bootloader=grub-signed
 ShimBootloader=signed
+UnifiedKernelImages=no
 KernelInitrdModules=default
 KernelCommandLine=console=ttyS0 systemd.firstboot=no`;
 
@@ -177,9 +179,12 @@ describe("Bootloader=grub-signed, ShimBootloader=signed", () => {
     expect(vfatList(image(), offset, "/grub")).not.toContain("/grub/x86_64-efi");
     expect(vfatList(image(), offset, "/grub")).toContain("/grub/grub.cfg");
     expect(read("/EFI/debian/grub.cfg").toString("utf8")).toContain("configfile ($root)/grub/grub.cfg");
-    const ukis = vfatList(image(), offset, "/EFI/Linux");
-    expect(ukis).toHaveLength(1);
-    expect(read("/grub/grub.cfg").toString("utf8")).toContain(`chainloader ${ukis[0]}`);
+    // No UKI: grub loads the kernel and the initrds, with the root partition on the command line.
+    expect(vfatList(image(), offset, "/EFI")).not.toContain("/EFI/Linux");
+    const menu = read("/grub/grub.cfg").toString("utf8");
+    expect(menu).toMatch(/^\s*linux \S+ .*root=PARTUUID=/m);
+    expect(menu).toMatch(/^\s*initrd /m);
+    expect(menu).not.toContain("chainloader");
   }, 2_400_000);
 
   it("boots through signed shim and signed grub under qemu with OVMF to multi-user and powers off", async () => {
@@ -205,6 +210,49 @@ describe("Bootloader=grub-signed, ShimBootloader=signed", () => {
     const console = await bootUefi(image(), disk.scratch(), "MKOSI-SIGNED-GRUB-BOOT-OK", 900_000);
     expect(console).toContain("MKOSI-SIGNED-GRUB-BOOT-OK");
   }, 2_000_000);
+
+  // Bootloader=uki-signed: the distribution's pre-built UKI (/usr/lib/modules/<kver>/*.efi), as upstream
+  // takes it; none is built, and there is no default initrd. Debian ships none: without one the build
+  // fails naming the path; then a finalize script puts one there (ukify from the tools tree, with a
+  // stand-in initrd), as a distribution's kernel package would.
+  it("Bootloader=uki-signed fails without a pre-built UKI in the image, naming where it looks", async () => {
+    const stderr = await buildFails(disk.dir(), ["--bootloader=uki-signed", "--unified-kernel-images=auto"]);
+    expect(stderr).toMatch(
+      /Bootloader=uki-signed: no signed UKI in the image at \/usr\/lib\/modules\/\S+\/\*\.efi/,
+    );
+  }, 1_200_000);
+
+  it("Bootloader=uki-signed installs the pre-built UKI as shim's second stage and splits its kernel and initrd", async () => {
+    writeFileSync(
+      join(disk.dir(), "mkosi.finalize"),
+      `#!/bin/sh
+set -e
+for d in "$BUILDROOT"/usr/lib/modules/*; do
+  kver="$(basename "$d")"
+  printf 'prebuilt initrd\\n' > /tmp/initrd
+  ukify build --linux="$BUILDROOT/boot/vmlinuz-$kver" --initrd=/tmp/initrd --cmdline=prebuilt-uki \\
+    --uname="$kver" --output="$d/vmlinuz-virt.efi"
+done
+`,
+      { mode: 0o755 },
+    );
+    const args = [
+      "--bootloader=uki-signed",
+      "--unified-kernel-images=auto",
+      "--split-artifacts=uki,kernel,initrd",
+    ];
+    await build(disk.dir(), args);
+    // No default initrd is planned for it.
+    expect(Object.keys(await graph(disk.dir(), args)).filter((id) => id.startsWith("initrd"))).toEqual([]);
+    const prebuilt = peSections(disk.espFile("/EFI/BOOT/grubx64.efi"));
+    expect(prebuilt.get(".cmdline")!.toString("utf8")).toContain("prebuilt-uki");
+    expect(readFileSync(join(disk.dir(), "signedgrub.efi"))).toEqual(
+      readFileSync(disk.espFile("/EFI/BOOT/grubx64.efi")),
+    );
+    expect(readFileSync(join(disk.dir(), "signedgrub.initrd"), "utf8")).toBe("prebuilt initrd\n");
+    expect(readFileSync(join(disk.dir(), "signedgrub.vmlinuz"))).toEqual(prebuilt.get(".linux"));
+    expect(vfatList(image(), disk.espOffset(), "/EFI/BOOT")).toContain("/EFI/BOOT/BOOTX64.EFI");
+  }, 1_200_000);
 });
 
 /** The size of a PE file's Authenticode signature (its certificate table), 0 when unsigned. */

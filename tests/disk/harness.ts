@@ -88,8 +88,11 @@ export async function forgetImages(dir: string): Promise<void> {
   await engine.close();
 }
 
-export async function graph(dir: string): Promise<Record<string, string>> {
-  const run = await runMkosi(["graph", "--format=json"], { cwd: dir, env: { MKOSI_CACHE_DIR: DISK_CACHE } });
+export async function graph(dir: string, args: string[] = []): Promise<Record<string, string>> {
+  const run = await runMkosi([...args, "graph", "--format=json"], {
+    cwd: dir,
+    env: { MKOSI_CACHE_DIR: DISK_CACHE },
+  });
   if (run.code !== 0) throw new Error(`graph failed:\n${run.stderr}`);
   const nodes = (JSON.parse(run.stdout) as { nodes: GraphNode[] }).nodes;
   return Object.fromEntries(nodes.map((n) => [n.id, n.status]));

@@ -3,6 +3,7 @@
 // through debugfs, the ESP (vfat) through mtools, PE sections parsed here.
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { peSectionList as sectionsOf } from "../../tasks/pe.js";
 
 export interface GptPartition {
   start: number;
@@ -70,21 +71,5 @@ export function peSections(file: string): Map<string, Buffer> {
 
 /** The sections of a PE binary in their order, repeated names included. */
 export function peSectionList(file: string): [string, Buffer][] {
-  const data = readFileSync(file);
-  if (data.toString("latin1", 0, 2) !== "MZ") throw new Error(`${file}: not a PE binary`);
-  const pe = data.readUInt32LE(0x3c);
-  if (data.toString("latin1", pe, pe + 4) !== "PE\0\0") throw new Error(`${file}: no PE header`);
-  const sections = data.readUInt16LE(pe + 6);
-  const optional = data.readUInt16LE(pe + 20);
-  const table = pe + 24 + optional;
-  const out: [string, Buffer][] = [];
-  for (let i = 0; i < sections; i++) {
-    const at = table + i * 40;
-    const name = data.toString("latin1", at, at + 8).replace(/\0+$/, "");
-    const virtualSize = data.readUInt32LE(at + 8);
-    const rawSize = data.readUInt32LE(at + 16);
-    const rawOffset = data.readUInt32LE(at + 20);
-    out.push([name, data.subarray(rawOffset, rawOffset + Math.min(rawSize, virtualSize || rawSize))]);
-  }
-  return out;
+  return sectionsOf(readFileSync(file), file);
 }

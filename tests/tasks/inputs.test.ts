@@ -4,6 +4,7 @@
 // "every cached node gets an invalidation test" rule for each step without building images.
 import { describe, expect, it } from "vitest";
 import { canonical } from "../../engine/encoding.js";
+import { wantsDefaultInitrd } from "../../formats/boot.js";
 import type { ImageView } from "../../tasks/image.js";
 import { planBuild } from "../../tasks/plan.js";
 import { image, planEnv } from "./fixture.js";
@@ -211,6 +212,26 @@ describe("declared inputs of the boot steps: SplitArtifacts=pcrs, ShimBootloader
       inputsOf("uki", { Bootloader: "uki" }),
     );
     expect(inputsOf("uki", { ShimBootloader: "signed" })).toBe(inputsOf("uki", {}));
+  });
+
+  it("signed boot loaders take pre-built UKIs: no default initrd, no modules initrd, the kernel keyed so", () => {
+    for (const Bootloader of ["systemd-boot-signed", "uki-signed", "grub-signed"]) {
+      const signed = { Format: "disk", Bootable: "enabled", Bootloader, UnifiedKernelImages: "auto" };
+      expect(wantsDefaultInitrd(signed)).toBe(false);
+      expect(inputsOf("kernel", signed)).toContain("PrebuiltUkis");
+      expect(wantsDefaultInitrd({ ...signed, UnifiedKernelImages: "disabled" })).toBe(true);
+      expect(inputsOf("kernel", { ...signed, UnifiedKernelImages: "disabled" })).toBe(inputsOf("kernel", {}));
+    }
+    // grub on BIOS loads a kernel and initrds: the default initrd stays.
+    expect(
+      wantsDefaultInitrd({
+        Format: "disk",
+        Bootable: "enabled",
+        Bootloader: "grub-signed",
+        BiosBootloader: "grub",
+      }),
+    ).toBe(true);
+    expect(inputsOf("kernel", { Bootloader: "uki" })).toBe(inputsOf("kernel", {}));
   });
 });
 
