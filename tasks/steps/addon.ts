@@ -1,7 +1,8 @@
 // addon (Format=addon): a PE addon for systemd-stub, made by ukify with the addon stub. It carries the
 // kernel command line (KernelCommandLine=, after the image's /etc/kernel/cmdline) and the image itself as
 // an extra initrd (a cpio compressed with CompressOutput=), signed for SecureBoot when asked. The stub is
-// the image's own (systemd-boot-efi) or else the tools tree's.
+// the image's own (systemd-boot-efi) or else the tools tree's. An image with a kernel also gets
+// <Output>.vmlinuz (SplitArtifacts=kernel), as upstream writes it.
 //
 // Key: the image (its last layer), the command line, the compression, the signing settings and keys, and
 // the tools (ukify, the tools tree's stub).
@@ -17,7 +18,7 @@ import type { OutputConfig } from "../../formats/types.js";
 import type { BindMount } from "../../sandbox/run.js";
 import { copyFirstStub } from "../bootfiles.js";
 import { withStackReadOnly } from "../layers.js";
-import { outputNaming } from "../outputs.js";
+import { outputNaming, splitArtifacts } from "../outputs.js";
 import {
   type SecureBootKeys,
   secureBootBinds,
@@ -30,6 +31,7 @@ import { imageBelow, type Step } from "../step.js";
 import { checkTools } from "../toolcheck.js";
 import { runTool } from "../toolrun.js";
 import { type ToolsTree, toolInputs, withToolInputs, withToolsTree } from "../toolstree.js";
+import { findKernels } from "./kernel.js";
 import { commandLine, secureBootArgs, ukiNeeds } from "./uki.js";
 
 interface Params {
@@ -41,6 +43,8 @@ interface Params {
     SecureBoot: boolean;
     SecureBootSignTool: string;
     SourceDateEpoch: number | null;
+    /** SplitArtifacts= holds kernel: an image with a kernel gets <Output>.vmlinuz beside the addon. */
+    SplitKernel: boolean;
   };
   secureBootKey: string | null;
   secureBootCertificate: string | null;
@@ -84,6 +88,10 @@ const task: TaskDefinition<Params> = {
         });
         const cmdline = await commandLine(root, v.KernelCommandLine);
         await writeFile(join(work, "cmdline"), cmdline.join(" "));
+        // As upstream: the image's newest kernel next to the addon (SplitArtifacts=kernel).
+        const kernel = v.SplitKernel ? (await findKernels(root))[0] : undefined;
+        if (kernel)
+          await copyFile(join(root, kernel.image), join(ctx.out, outputNames(p.naming).splitKernel));
         const roots = [root, ...(tools ? [tools.root] : [])];
         if (!(await copyFirstStub(roots, stub, join(work, "addon.efi.stub"))))
           throw new Error(
@@ -126,8 +134,10 @@ export const addonStep: Step<Params> = {
     "SecureBoot",
     "SecureBootSignTool",
     "SourceDateEpoch",
+    "SplitArtifacts",
     ...(image.SecureBoot === true ? (["SecureBootKey", "SecureBootCertificate"] as const) : []),
   ],
+  unkeyed: { SplitArtifacts: "only whether it holds kernel (SplitKernel)" },
   layer: false,
   wanted: (image) => formatOf(image.Format).steps(image).includes("addon"),
   params: (context) => {
@@ -142,6 +152,7 @@ export const addonStep: Step<Params> = {
         SecureBoot: image.SecureBoot === true,
         SecureBootSignTool: String(image.SecureBootSignTool ?? "auto"),
         SourceDateEpoch: image.SourceDateEpoch,
+        SplitKernel: splitArtifacts(image).includes("kernel"),
       },
       ...secureBootKeyPaths(image),
       tools,

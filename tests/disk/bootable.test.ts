@@ -225,6 +225,13 @@ describe("bootable disk", () => {
     // The image (zstd cpio) as the addon's initrd.
     expect(sections.get(".initrd")!.subarray(0, 4).toString("hex")).toBe("28b52ffd");
     expect(sections.get(".initrd")!.length).toBeGreaterThan(10_000_000);
+    // The image's kernel beside it (SplitArtifacts=kernel, a default), as upstream writes it.
+    const kernel = readFileSync(join(dir, "extra.vmlinuz"));
+    expect(kernel.subarray(0, 2).toString("latin1")).toBe("MZ");
+    expect(kernel.length).toBeGreaterThan(5_000_000);
+    const without = await build(dir, ["--format=addon", "--output=extra", "--split-artifacts=uki"]);
+    expect(ran(without)).toContain("addon");
+    expect(existsSync(join(dir, "extra.vmlinuz"))).toBe(false);
   }, 1_200_000);
 
   it("a kernel package change reruns everything from the packages on (mkosi graph)", async () => {
