@@ -2,7 +2,8 @@
 // (the JSON it prints is read by repart-json.ts).
 //
 // The definitions are only generated when the user has none (RepartDirectories=, mkosi.repart/):
-//   00-esp.conf   the EFI system partition, when the image is bootable (filled from the ESP tree)
+//   00-esp.conf   the EFI system partition, when the image is bootable (filled from the image's /boot and
+//                 the ESP tree)
 //   05-bios.conf  the BIOS boot partition for grub (BiosBootloader=grub)
 //   10-root.conf  the root partition, with the distribution's filesystem, holding the whole image
 import { readdirSync, readFileSync } from "node:fs";
@@ -33,6 +34,9 @@ export function defaultDefinitions(opts: DefaultDefinitionsOptions): Record<stri
       "[Partition]",
       "Type=esp",
       "Format=vfat",
+      // As upstream's definition: the image's /boot (kernel-install's and mkosi's files there, e.g.
+      // loader/entries.srel), then the ESP tree.
+      "CopyFiles=/boot:/",
       `CopyFiles=${ESP_SOURCE}:/`,
       `SizeMinBytes=${size}`,
       `SizeMaxBytes=${size}`,

@@ -79,6 +79,8 @@ describe("bootable disk", () => {
     const ukis = vfatList(image(), offset, "/EFI/Linux");
     expect(ukis).toHaveLength(1);
     expect(ukis[0]).toMatch(/^\/EFI\/Linux\/boot-6\.\d+\.\d+\+deb13-amd64\.efi$/);
+    // The image's /boot is in the ESP too (upstream's default ESP definition copies it): Debian's kernel.
+    expect(vfatList(image(), offset, "/").some((f) => /^\/vmlinuz-6\./.test(f))).toBe(true);
     const uki = join(scratch, "uki.efi");
     vfatRead(image(), offset, ukis[0]!, uki);
     const sections = peSections(uki);

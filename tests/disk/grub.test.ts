@@ -91,7 +91,9 @@ describe("Bootloader=grub, BiosBootloader=grub", () => {
     expect(peSections(read("/EFI/BOOT/BOOTX64.EFI")).get(".sbat")!.toString("utf8")).toMatch(/^shim,/m);
     expect(vfatList(image(), offset, "/EFI/BOOT")).toContain("/EFI/BOOT/mmx64.efi");
     expect(peSections(read("/EFI/BOOT/grubx64.efi")).has("mods")).toBe(true);
-    expect(vfatList(image(), offset, "/")).not.toContain("/loader");
+    // No systemd-boot: /loader holds only what the image's /boot has (entries.srel), as upstream's.
+    expect(vfatList(image(), offset, "/EFI")).not.toContain("/EFI/systemd");
+    expect(vfatList(image(), offset, "/loader")).toEqual(["/loader/entries.srel"]);
     expect(vfatList(image(), offset, "/grub/x86_64-efi")).toContain("/grub/x86_64-efi/normal.mod");
     const ukis = vfatList(image(), offset, "/EFI/Linux");
     expect(ukis).toHaveLength(1);

@@ -122,6 +122,7 @@ describe("systemd-repart", () => {
     const all = defaultDefinitions({ rootFilesystem: "btrfs", esp: true, biosBoot: true });
     expect(Object.keys(all)).toEqual(["00-esp.conf", "05-bios.conf", "10-root.conf"]);
     expect(all["00-esp.conf"]).toContain("SizeMinBytes=1G");
+    expect(all["00-esp.conf"]).toContain("CopyFiles=/boot:/\nCopyFiles=/efi:/");
     expect(all["05-bios.conf"]).toContain("Type=21686148-6449-6e6f-744e-656564454649");
     expect(all["10-root.conf"]).toMatch(/Format=btrfs\nCopyFiles=\/\nExcludeFiles=\/efi\//);
   });
