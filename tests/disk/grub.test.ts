@@ -128,14 +128,14 @@ describe("Bootloader=grub, BiosBootloader=grub", () => {
     );
   });
 
-  it("boots through shim and grub under qemu with OVMF to multi-user and powers off", async () => {
-    const console = await bootUefi(image(), disk.scratch(), "MKOSI-GRUB-BOOT-OK", 900_000);
-    expect(console).toContain("MKOSI-GRUB-BOOT-OK");
-  }, 1_000_000);
-
-  it("boots through grub under qemu with SeaBIOS to multi-user and powers off", async () => {
-    const console = await bootBios(image(), "MKOSI-GRUB-BOOT-OK", 900_000);
-    expect(console).toContain("MKOSI-GRUB-BOOT-OK");
+  // Both boots at once (each guest has one vCPU; the disk is opened with snapshot=on): CI time.
+  it("boots through shim and grub on OVMF, and through grub on SeaBIOS, to multi-user and powers off", async () => {
+    const [uefi, bios] = await Promise.all([
+      bootUefi(image(), disk.scratch(), "MKOSI-GRUB-BOOT-OK", 900_000),
+      bootBios(image(), "MKOSI-GRUB-BOOT-OK", 900_000),
+    ]);
+    expect(uefi).toContain("MKOSI-GRUB-BOOT-OK");
+    expect(bios).toContain("MKOSI-GRUB-BOOT-OK");
   }, 1_000_000);
 });
 
