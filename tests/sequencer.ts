@@ -5,10 +5,10 @@ import { relative } from "node:path";
 import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 /** Slowest first (durations of a full run on the CI machine). The disk tests take turns on one lock
- * (tests/disk/harness.ts): only one of them is here. */
+ * (tests/disk/harness.ts) and run as one file, tests/disk/chain.test.ts. */
 const SLOW_FIRST = [
+  "tests/disk/chain.test.ts",
   "tests/differential/debian.test.ts",
-  "tests/disk/bootable.test.ts",
   "tests/runtime/vm.test.ts",
   "tests/differential/custom.test.ts",
   "tests/config-fixtures.test.ts",
