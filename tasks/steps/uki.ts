@@ -281,6 +281,37 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
   // UnifiedKernelImageProfiles=: each profile is a PE of its own (the addon stub with the profile and
   // its command line), joined into every UKI.
   const profileArgs = build ? await buildProfiles(ctx, p, tools, scan, cmdline, binds, work) : [];
+  /** ukify: one kernel's UKI, at `target` below the ESP; `newest` gets the PCR policy digests. */
+  async function buildUki(version: string, initrds: string[], newest: boolean, target: string) {
+    const argv = [
+      "ukify",
+      "build",
+      `--linux=/work/kernel/${version}/vmlinuz`,
+      ...initrds.map((i) => `--initrd=${i}`),
+      "--cmdline=@/work/out/cmdline",
+      ...(osRelease ? [`--os-release=@/work/scan/${osRelease.path}`] : []),
+      `--uname=${version}`,
+      `--stub=/work/scan/${stub}`,
+      `--efi-arch=${arch}`,
+      "--output=/work/out/uki.efi",
+    ];
+    if (v.Splash) argv.push(`--splash=/work/scan/${v.Splash.replace(/^\/+/, "")}`);
+    argv.push(...profileArgs);
+    if (measure) argv.push("--pcr-banks=sha256", "--pcr-private-key=/work/pcr.key");
+    // The newest kernel's digests only (SplitArtifacts=pcrs names one file).
+    const policy = digests && newest;
+    if (policy)
+      argv.push("--policy-digest", "--pcr-banks=sha256", "--pcr-certificate=/work/pcr.crt", "--json=short");
+    if (signing) argv.push(...secureBootArgs(v.SecureBootSignTool));
+    const stdout = await runTool(ctx, tools, argv, {
+      binds,
+      env: v.SourceDateEpoch !== null ? { SOURCE_DATE_EPOCH: String(v.SourceDateEpoch) } : {},
+      captureStdout: policy,
+    });
+    if (policy) await writeFile(join(ctx.out, PCRS_FILE), pcrsJson(stdout));
+    const { rename } = await import("node:fs/promises");
+    await rename(join(work, "uki.efi"), join(esp, target));
+  }
   const kernels = v.Bootloader.startsWith("uki") ? meta.kernels.slice(0, 1) : meta.kernels;
   const written: string[] = [];
   /** Bootloader=grub: its menu, one entry per kernel. */
@@ -332,38 +363,6 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
     await writeFile(join(esp, GRUB_CONFIG), grubConfig(menu));
   }
   return { meta: { entries: written, cmdline: cmdline.join(" "), uki, ...(prebuilt ? { prebuilt } : {}) } };
-
-  /** ukify: one kernel's UKI, at `target` below the ESP; `newest` gets the PCR policy digests. */
-  async function buildUki(version: string, initrds: string[], newest: boolean, target: string) {
-    const argv = [
-      "ukify",
-      "build",
-      `--linux=/work/kernel/${version}/vmlinuz`,
-      ...initrds.map((i) => `--initrd=${i}`),
-      "--cmdline=@/work/out/cmdline",
-      ...(osRelease ? [`--os-release=@/work/scan/${osRelease.path}`] : []),
-      `--uname=${version}`,
-      `--stub=/work/scan/${stub}`,
-      `--efi-arch=${arch}`,
-      "--output=/work/out/uki.efi",
-    ];
-    if (v.Splash) argv.push(`--splash=/work/scan/${v.Splash.replace(/^\/+/, "")}`);
-    argv.push(...profileArgs);
-    if (measure) argv.push("--pcr-banks=sha256", "--pcr-private-key=/work/pcr.key");
-    // The newest kernel's digests only (SplitArtifacts=pcrs names one file).
-    const policy = digests && newest;
-    if (policy)
-      argv.push("--policy-digest", "--pcr-banks=sha256", "--pcr-certificate=/work/pcr.crt", "--json=short");
-    if (signing) argv.push(...secureBootArgs(v.SecureBootSignTool));
-    const stdout = await runTool(ctx, tools, argv, {
-      binds,
-      env: v.SourceDateEpoch !== null ? { SOURCE_DATE_EPOCH: String(v.SourceDateEpoch) } : {},
-      captureStdout: policy,
-    });
-    if (policy) await writeFile(join(ctx.out, PCRS_FILE), pcrsJson(stdout));
-    const { rename } = await import("node:fs/promises");
-    await rename(join(work, "uki.efi"), join(esp, target));
-  }
 }
 
 /** Bootloader=*-signed: the kernel's pre-built UKI as the distribution installed it
