@@ -79,13 +79,15 @@ describe.skipIf(process.getuid?.() !== 0)("runSandboxed", () => {
 
   it("kills sandboxed processes on abort", async () => {
     const ac = new AbortController();
-    const p = runSandboxed(["sh", "-c", "sleep 300 & sleep 301"], { signal: ac.signal });
+    // Durations no other test uses: the check below looks at every process of the machine, and other test
+    // files (run at the same time) sleep 300 in their scripts.
+    const p = runSandboxed(["sh", "-c", "sleep 4711 & sleep 4712"], { signal: ac.signal });
     setTimeout(() => ac.abort(), 300);
     await expect(p).rejects.toThrow(/cancelled/);
     // The PID namespace's processes die when its init does; under load that can take a moment.
     const survivors = async () =>
       (
-        await runCommand(["sh", "-c", "ps -eo args | grep -c 'sleep 30[01]' || true"], {
+        await runCommand(["sh", "-c", "ps -eo args | grep -c '^sleep 471[12]$' || true"], {
           captureStdout: true,
         })
       ).stdout.trim();
