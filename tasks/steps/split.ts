@@ -42,8 +42,10 @@ const task: TaskDefinition<Params> = {
     const ukiMeta = ctx.deps.uki!.meta as { entries?: string[]; prebuilt?: boolean } | null;
     const entries = (ukiMeta?.entries ?? []).filter((e) => e.toLowerCase().endsWith(".efi"));
     // A pre-built UKI (Bootloader=*-signed) holds the kernel and initrd that boot: its sections.
+    // Read only when a section is wanted (a UKI is tens of megabytes).
+    const wantsSections = p.artifacts.includes("kernel") || p.artifacts.includes("initrd");
     const prebuilt =
-      ukiMeta?.prebuilt && entries[0]
+      ukiMeta?.prebuilt && entries[0] && wantsSections
         ? await readFile(join(ctx.deps.uki!.dir, LAYER_TREE, "efi", entries[0]))
         : undefined;
     const section = (name: string) => {

@@ -7,7 +7,7 @@
 // Key: what the entries contain (boot-scan's files: stub, os-release, /etc/kernel; the kernel step's
 // output; the initrds' digests or files; the command line; signing keys and settings). The image itself
 // is not an input, so a change to the root filesystem does not rebuild the UKIs.
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { UkiProfile } from "../../config/values.js";
 import type {
@@ -235,7 +235,6 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
   hostPaths.set("/work/kernel/microcode.initrd", join(kernelDir, "microcode.initrd"));
   if (p.initrd) {
     const dir = ctx.deps.initrd!.dir;
-    const { readdir } = await import("node:fs/promises");
     binds.push({ src: dir, dst: "/work/initrd", readOnly: true });
     for (const name of (await readdir(dir)).sort()) {
       initrdFiles.push(`/work/initrd/${name}`);
@@ -309,7 +308,6 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
       captureStdout: policy,
     });
     if (policy) await writeFile(join(ctx.out, PCRS_FILE), pcrsJson(stdout));
-    const { rename } = await import("node:fs/promises");
     await rename(join(work, "uki.efi"), join(esp, target));
   }
   const kernels = v.Bootloader.startsWith("uki") ? meta.kernels.slice(0, 1) : meta.kernels;
@@ -368,7 +366,6 @@ async function entries(ctx: TaskContext, p: Params, tools: ToolsTreeMount | unde
 /** Bootloader=*-signed: the kernel's pre-built UKI as the distribution installed it
  * (/usr/lib/modules/<kver>/*.efi, the first by name), copied as it is (its signature intact). */
 async function copyPrebuiltUki(scan: string, version: string, bootloader: string, dest: string) {
-  const { copyFile, readdir } = await import("node:fs/promises");
   const dir = join(scan, "usr/lib/modules", version);
   const found = (await readdir(dir).catch(() => [] as string[])).filter((n) => n.endsWith(".efi")).sort();
   if (!found[0])
@@ -387,7 +384,6 @@ async function copyBootFiles(
   initrds: string[],
   kernelDir: string,
 ): Promise<{ kernel: string; initrds: string[] }> {
-  const { copyFile } = await import("node:fs/promises");
   const dir = join(esp, token, version);
   await mkdir(dir, { recursive: true });
   await copyFile(join(kernelDir, version, "vmlinuz"), join(dir, "linux"));
